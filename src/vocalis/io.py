@@ -1,0 +1,86 @@
+"""Atomic writes and fsspec-aware paths, shared by caches, run folders and manifests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    """True for fsspec URLs such as ``s3://b/k``, ``gs://b/k`` or ``memory://x``."""
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temporary sibling of ``path`` for writing and rename it into place.
+
+    A reader never sees a half-written file: the rename happens only after the
+    block finished without error (and the data was flushed to disk); on error the
+    temporary file is removed and any existing ``path`` is left as it was.
+    fsspec URLs are written with a single ``put`` of the finished bytes.
+    """
+    if "w" not in mode:
+        raise ValueError("atomic_open is for writing")
+    if is_url(path):
+        import fsspec
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = Path(tmp) / "part"
+            with open(local, mode) as fh:
+                yield fh
+            fs, target = fsspec.core.url_to_fs(str(path))
+            parent = target.rsplit("/", 1)[0]
+            if parent and parent != target:
+                fs.makedirs(parent, exist_ok=True)
+            fs.put_file(str(local), target)
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically write ``text`` (UTF-8) to ``path``."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Atomically write ``data`` as indented JSON."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """Read a local path or an fsspec URL."""
+    if is_url(path):
+        import fsspec
+
+        with fsspec.open(str(path), "rb") as fh:
+            return fh.read()
+    return Path(path).read_bytes()
+
+
+def exists(path: str | os.PathLike) -> bool:
+    """``os.path.exists`` that also understands fsspec URLs."""
+    if is_url(path):
+        import fsspec
+
+        fs, target = fsspec.core.url_to_fs(str(path))
+        return fs.exists(target)
+    return Path(path).exists()
