@@ -1,0 +1,7 @@
+"""``python -m vocalis`` (also what ``torchrun -m vocalis`` runs)."""
+
+import sys
+
+from vocalis.cli.main import main
+
+sys.exit(main())
