@@ -1,31 +1,297 @@
-"""Decoding and resampling (soundfile + soxr). PROVISIONAL: the audio helper owns and extends this."""
+"""Decoding, mono down-mix and resampling: the first steps of tier 0.
+
+Decoding uses ``soundfile`` (libsndfile), which recognises the container from
+the file's *content*, not its name: AIFF or FLAC data behind a ``.wav`` name
+decodes as what it is. WAV (8/16/24/32-bit integer, float, A-law, mu-law),
+AIFF, FLAC, OGG/Vorbis, OGG/Opus and MP3 (libsndfile >= 1.1) are supported.
+Paths may be local or fsspec URLs (``s3://...``, ``memory://...``). Resampling
+uses ``soxr`` (the SoX resampler, very high quality by default).
+
+Every failure raises :class:`~vocalis.errors.AudioError` with a one-line
+message that starts with the file name.
+"""
 
 from __future__ import annotations
 
+import io
 import os
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
-from vocalis.errors import AudioError
+from vocalis.audio.level import normalize as normalize_level
+from vocalis.errors import AudioError, ConfigError
 
 TARGET_SAMPLE_RATE = 16000
 
+Normalize = Literal["peak", "rms", "none"]
 
-def load_audio(path: str | os.PathLike, sample_rate: int = TARGET_SAMPLE_RATE) -> torch.Tensor:
-    """Decode ``path`` to a mono float32 waveform at ``sample_rate``.
 
-    Returns:
-        Tensor of shape (T,).
-    """
+def _decode_file(source: str | io.BytesIO, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
-    import soxr
 
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as err:
-        raise AudioError(f"{path}: cannot decode audio ({err})") from None
-    wav = data.mean(axis=1)
-    if sr != sample_rate:
-        wav = soxr.resample(wav, sr, sample_rate)
-    return torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+        data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as err:
+        reason = getattr(err, "error_string", "") or str(err)
+        raise AudioError(
+            f"{name}: cannot decode audio ({reason.strip().rstrip('.')}); expected "
+            "WAV, FLAC, OGG, MP3, AIFF or another libsndfile format; convert it, e.g. "
+            "`ffmpeg -i in.m4a -ar 16000 out.wav`"
+        ) from None
+    except (RuntimeError, TypeError, ValueError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AudioError(f"{name}: cannot decode audio ({msg}); re-encode it as WAV") from None
+    return _check_decoded(data, int(sample_rate), name)
+
+
+def _check_decoded(data: np.ndarray, sample_rate: int, name: str) -> tuple[np.ndarray, int]:
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioError(
+            f"{name}: contains no audio samples (0 frames); remove it from the manifest "
+            "or re-record it"
+        )
+    if sample_rate <= 0:
+        raise AudioError(f"{name}: invalid sample rate {sample_rate} in the header")
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - np.count_nonzero(finite))
+        raise AudioError(
+            f"{name}: {bad} of {data.size} samples are NaN or inf; the file is corrupt, "
+            "re-export it from the source recording"
+        )
+    return np.ascontiguousarray(data, dtype=np.float32), sample_rate
+
+
+def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Decode an audio file to float32 samples at its native sample rate.
+
+    Args:
+        path: local path or fsspec URL (``s3://bucket/a.wav``, ``memory://a.wav``).
+
+    Returns:
+        ``(samples, sample_rate)``: samples in [-1, 1] for integer formats (float
+        files keep their values), all channels kept.
+
+    Shape:
+        samples: (T, C), T frames, C channels (C = 1 for mono).
+
+    Raises:
+        AudioError: missing file, undecodable content, zero frames, NaN/inf samples.
+
+    Example:
+        >>> import numpy as np, soundfile as sf, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+        >>> sf.write(path, np.zeros((800, 2), dtype="float32"), 8000)
+        >>> samples, sr = decode(path)
+        >>> samples.shape, samples.dtype, sr
+        ((800, 2), dtype('float32'), 8000)
+    """
+    from vocalis.io import is_url, read_bytes
+
+    name = str(path)
+    if is_url(path):
+        try:
+            data = read_bytes(path)
+        except FileNotFoundError:
+            raise AudioError(f"{name}: no such file; check the URL") from None
+        except Exception as err:  # fsspec backends raise their own error types
+            raise AudioError(f"{name}: cannot read ({type(err).__name__}: {err})") from None
+        return decode_bytes(data, name)
+    local = Path(path)
+    if not local.exists():
+        raise AudioError(
+            f"{name}: no such file (working directory {os.getcwd()}); check the path"
+        )
+    if local.is_dir():
+        raise AudioError(f"{name}: is a directory, expected an audio file")
+    try:
+        with open(local, "rb") as fh:
+            return _decode_file(fh, name)  # type: ignore[arg-type]
+    except PermissionError:
+        raise AudioError(f"{name}: permission denied; check the file's permissions") from None
+
+
+def decode_bytes(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, int]:
+    """Decode an in-memory audio file (an upload, an object-store blob).
+
+    Args:
+        data: the file's bytes; the format is recognised from the content.
+        name: shown in error messages (the upload's file name).
+
+    Returns:
+        ``(samples, sample_rate)`` as :func:`decode`.
+
+    Shape:
+        samples: (T, C).
+
+    Raises:
+        AudioError: empty or undecodable data, zero frames, NaN/inf samples.
+
+    Example:
+        >>> import io, numpy as np, soundfile as sf
+        >>> buf = io.BytesIO()
+        >>> sf.write(buf, np.zeros(160, dtype="float32"), 16000, format="FLAC")
+        >>> samples, sr = decode_bytes(buf.getvalue(), "a.flac")
+        >>> samples.shape, sr
+        ((160, 1), 16000)
+    """
+    if not data:
+        raise AudioError(f"{name}: empty file (0 bytes); upload or record it again")
+    return _decode_file(io.BytesIO(data), name)
+
+
+def to_mono(samples: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Average the channels of a (T, C) signal; a (T,) signal is returned as is.
+
+    Shape:
+        samples: (T, C) or (T,). Returns (T,) float32.
+
+    Example:
+        >>> import torch
+        >>> to_mono(torch.tensor([[1.0, 0.0], [0.5, 0.5]]))
+        tensor([0.5000, 0.5000])
+    """
+    wav = torch.as_tensor(samples, dtype=torch.float32)
+    if wav.dim() == 1:
+        return wav
+    if wav.dim() != 2:
+        raise AudioError(f"expected a (T,) or (T, C) signal, got shape {tuple(wav.shape)}")
+    return wav.mean(dim=1) if wav.shape[1] > 1 else wav[:, 0]
+
+
+def resampled_length(length: int, orig_sr: int, new_sr: int) -> int:
+    """Number of samples :func:`resample` returns: ``round(length * new_sr / orig_sr)``.
+
+    Rounded half up, in integer arithmetic.
+
+    Example:
+        >>> resampled_length(44100, 44100, 16000), resampled_length(1000, 44100, 16000)
+        (16000, 363)
+    """
+    return (length * new_sr + orig_sr // 2) // orig_sr
+
+
+def resample(
+    wav: torch.Tensor, orig_sr: int, new_sr: int, quality: str = "VHQ"
+) -> torch.Tensor:
+    """Resample with soxr (band-limited, linear phase).
+
+    Args:
+        wav: the signal.
+        orig_sr: its sample rate in Hz.
+        new_sr: the wanted sample rate in Hz.
+        quality: soxr quality recipe, ``"VHQ"``, ``"HQ"``, ``"MQ"``, ``"LQ"`` or ``"QQ"``.
+
+    Returns:
+        The resampled signal, float32, exactly :func:`resampled_length` samples long;
+        the input itself when the rates are equal.
+
+    Shape:
+        wav: (T,) or (T, C). Returns (T',) or (T', C), T' = round(T * new_sr / orig_sr).
+
+    Example:
+        >>> import torch
+        >>> resample(torch.zeros(441), 44100, 16000).shape
+        torch.Size([160])
+    """
+    for label, rate in (("orig_sr", orig_sr), ("new_sr", new_sr)):
+        if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) or rate <= 0:
+            raise ConfigError(f"resample: {label}={rate!r}, expected a positive integer (Hz)")
+    if orig_sr == new_sr:
+        return wav
+    import soxr
+
+    x = wav.detach().cpu().numpy().astype(np.float32, copy=False)
+    y = soxr.resample(x, int(orig_sr), int(new_sr), quality=quality)
+    n = resampled_length(x.shape[0], int(orig_sr), int(new_sr))
+    if y.shape[0] > n:
+        y = y[:n]
+    elif y.shape[0] < n:
+        pad = [(0, n - y.shape[0])] + [(0, 0)] * (y.ndim - 1)
+        y = np.pad(y, pad)
+    return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(wav.device)
+
+
+def _finish(
+    samples: np.ndarray,
+    sr: int,
+    sample_rate: int,
+    normalize: Normalize,
+    target_rms_db: float,
+) -> torch.Tensor:
+    wav = resample(to_mono(samples), sr, sample_rate)
+    return normalize_level(wav, normalize, target_rms_db=target_rms_db)
+
+
+def load_audio(
+    path: str | os.PathLike,
+    sample_rate: int = TARGET_SAMPLE_RATE,
+    normalize: Normalize = "peak",
+    *,
+    target_rms_db: float = -20.0,
+) -> torch.Tensor:
+    """Decode ``path`` to a mono float32 waveform at ``sample_rate``.
+
+    Channels are averaged, the signal is resampled with soxr and then
+    normalised (see :func:`vocalis.audio.level.normalize`).
+
+    Args:
+        path: local path or fsspec URL.
+        sample_rate: output rate in Hz.
+        normalize: ``"peak"`` (max abs 1, silence left as is), ``"rms"`` (RMS at
+            ``target_rms_db`` dBFS) or ``"none"``.
+        target_rms_db: RMS level for ``normalize="rms"``.
+
+    Returns:
+        The waveform.
+
+    Shape:
+        Returns (T,), T = round(frames * sample_rate / native_rate).
+
+    Raises:
+        AudioError: see :func:`decode`.
+
+    Example:
+        >>> import numpy as np, soundfile as sf, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+        >>> sf.write(path, 0.1 * np.ones((4410, 2), dtype="float32"), 44100)
+        >>> wav = load_audio(path)
+        >>> wav.shape, round(float(wav.abs().max()), 3)
+        (torch.Size([1600]), 1.0)
+    """
+    samples, sr = decode(path)
+    return _finish(samples, sr, sample_rate, normalize, target_rms_db)
+
+
+def load_audio_bytes(
+    data: bytes,
+    name: str = "<bytes>",
+    sample_rate: int = TARGET_SAMPLE_RATE,
+    normalize: Normalize = "peak",
+    *,
+    target_rms_db: float = -20.0,
+) -> torch.Tensor:
+    """:func:`load_audio` for an in-memory file (an upload).
+
+    Args:
+        data: the file's bytes.
+        name: the file name, used in error messages.
+        sample_rate: output rate in Hz.
+        normalize: as in :func:`load_audio`.
+        target_rms_db: as in :func:`load_audio`.
+
+    Shape:
+        Returns (T,).
+
+    Example:
+        >>> import io, numpy as np, soundfile as sf
+        >>> buf = io.BytesIO()
+        >>> sf.write(buf, np.zeros(800, dtype="float32"), 8000, format="WAV")
+        >>> load_audio_bytes(buf.getvalue(), "up.wav").shape
+        torch.Size([1600])
+    """
+    samples, sr = decode_bytes(data, name)
+    return _finish(samples, sr, sample_rate, normalize, target_rms_db)

@@ -1,25 +1,262 @@
-"""The tier-0 pipeline config. PROVISIONAL: the audio helper owns and extends this."""
+"""The tier-0 pipeline: what happens to a recording before features are computed.
+
+Order: decode -> mono -> resample -> denoise -> VAD -> normalise. The same
+:class:`Tier0Config` is used for training, evaluation and serving (it is saved
+in checkpoints and is part of the feature-cache key), so a model always sees
+audio prepared the same way.
+
+Example:
+    >>> import torch
+    >>> cfg = Tier0Config(sample_rate=8000)
+    >>> tier0_waveform(torch.ones(16000) * 0.1, 16000, cfg).shape
+    torch.Size([8000])
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import numpy as np
 import torch
 
-from vocalis.audio.io import load_audio
+from vocalis.audio.denoise import DENOISERS, denoise
+from vocalis.audio.io import decode, resample, to_mono
+from vocalis.audio.level import normalize
+from vocalis.audio.vad import VADConfig, apply_vad, collect_segments, speech_segments
+from vocalis.errors import AudioError, ConfigError
 
 
 @dataclass(frozen=True)
 class Tier0Config:
-    """What happens to a recording before features are computed."""
+    """Tier-0 settings.
+
+    Args:
+        sample_rate: output rate in Hz (everything is resampled to it).
+        normalize: ``"peak"`` (max abs 1), ``"rms"`` (RMS at ``target_rms_db``) or
+            ``"none"``; applied last.
+        target_rms_db: RMS level in dBFS for ``normalize="rms"``.
+        denoise: a name from ``DENOISERS`` (``none``, ``spectral``, ``demucs``).
+        vad: keep only the speech found by Silero VAD.
+        vad_threshold: speech probability threshold, in (0, 1).
+        vad_min_speech_ms: drop speech segments shorter than this.
+        vad_min_silence_ms: silences shorter than this do not split speech.
+        vad_pad_ms: padding kept around each speech segment.
+        min_duration_s: recordings shorter than this (after resampling) raise
+            :class:`~vocalis.errors.AudioError`; VAD never cuts a recording below it
+            (it keeps the whole signal and warns instead).
+    """
 
     sample_rate: int = 16000
-    normalize: str = "peak"
+    normalize: Literal["peak", "rms", "none"] = "peak"
+    target_rms_db: float = -20.0
     denoise: str = "none"
     vad: bool = False
+    vad_threshold: float = 0.5
+    vad_min_speech_ms: int = 250
+    vad_min_silence_ms: int = 100
+    vad_pad_ms: int = 30
+    min_duration_s: float = 0.1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sample_rate, bool) or not isinstance(self.sample_rate, int):
+            raise ConfigError(f"tier0 sample_rate={self.sample_rate!r}, expected an integer Hz")
+        if not 1000 <= self.sample_rate <= 384_000:
+            raise ConfigError(
+                f"tier0 sample_rate={self.sample_rate}, expected 1000..384000 Hz (e.g. 16000)"
+            )
+        if self.normalize not in ("peak", "rms", "none"):
+            raise ConfigError(
+                f"tier0 normalize={self.normalize!r}, expected one of: peak, rms, none"
+            )
+        DENOISERS.get(self.denoise)  # raises ConfigError with a suggestion
+        if not self.min_duration_s >= 0:
+            raise ConfigError(f"tier0 min_duration_s={self.min_duration_s}, expected >= 0")
+        self.vad_config()  # validates the vad_* fields
+
+    def vad_config(self) -> VADConfig:
+        """The :class:`VADConfig` built from the ``vad_*`` fields."""
+        return VADConfig(
+            threshold=self.vad_threshold,
+            min_speech_ms=self.vad_min_speech_ms,
+            min_silence_ms=self.vad_min_silence_ms,
+            speech_pad_ms=self.vad_pad_ms,
+        )
 
 
-def run_tier0(path: str | os.PathLike, config: Tier0Config = Tier0Config()) -> torch.Tensor:
-    """Load ``path`` and apply the tier-0 steps. Returns (T,)."""
-    return load_audio(path, config.sample_rate)
+@dataclass
+class Tier0Step:
+    """One step of :func:`iter_tier0`: its output and what it did.
+
+    Attributes:
+        name: ``mono``, ``resample``, ``denoise``, ``vad`` or ``normalize``.
+        wav: the signal after the step, shape (T,).
+        sample_rate: its rate in Hz.
+        seconds: wall time the step took.
+        info: step details (``segments`` and ``kept`` for VAD, ``method`` ...).
+    """
+
+    name: str
+    wav: torch.Tensor
+    sample_rate: int
+    seconds: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _check_signal(wav: torch.Tensor, sample_rate: int, name: str) -> None:
+    if wav.numel() == 0:
+        raise AudioError(f"{name}: contains no audio samples; remove it from the manifest")
+    if not bool(torch.isfinite(wav).all()):
+        raise AudioError(f"{name}: contains NaN or inf samples; re-export the recording")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        raise AudioError(f"{name}: sample rate {sample_rate!r} is not an integer")
+
+
+def iter_tier0(
+    wav: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    config: Tier0Config | None = None,
+    *,
+    source: str | None = None,
+) -> Iterator[Tier0Step]:
+    """Run tier 0 step by step on a decoded signal, yielding each step's result.
+
+    Used by :func:`tier0_waveform` and by ``vocalis tier0`` to report per-step
+    statistics; the last step's ``wav`` is the tier-0 output.
+
+    Args:
+        wav: decoded samples.
+        sample_rate: their rate in Hz.
+        config: tier-0 settings.
+        source: file name for error and warning messages.
+
+    Shape:
+        wav: (T,) or (T, C). Each step's ``wav`` is (T',).
+
+    Raises:
+        AudioError: empty, non-finite or too short signal, or a denoiser that cannot run.
+    """
+    config = config or Tier0Config()
+    name = source or "signal"
+    x = torch.as_tensor(wav, dtype=torch.float32)
+    _check_signal(x, sample_rate, name)
+    sr = int(sample_rate)
+
+    t = time.perf_counter()
+    x = to_mono(x)
+    yield Tier0Step("mono", x, sr, time.perf_counter() - t)
+
+    t = time.perf_counter()
+    x = resample(x, sr, config.sample_rate)
+    info = {"from": sr, "to": config.sample_rate}
+    sr = config.sample_rate
+    yield Tier0Step("resample", x, sr, time.perf_counter() - t, info)
+
+    min_len = int(round(config.min_duration_s * sr))
+    if x.shape[0] < max(min_len, 1):
+        raise AudioError(
+            f"{name}: {x.shape[0] / sr:.3f} s of audio, shorter than min_duration_s="
+            f"{config.min_duration_s}; drop it from the manifest or lower min_duration_s"
+        )
+
+    t = time.perf_counter()
+    x = denoise(x, sr, config.denoise)
+    yield Tier0Step("denoise", x, sr, time.perf_counter() - t, {"method": config.denoise})
+
+    if config.vad:
+        t = time.perf_counter()
+        before = x.shape[0]
+        segments = speech_segments(x, sr, config.vad_config())
+        kept = sum(end - start for start, end in segments)
+        info = {"segments": segments, "kept": kept / before, "fallback": None}
+        if not segments:
+            x = apply_vad(x, sr, config.vad_config(), source=name)  # warns, keeps all
+            info["fallback"] = "no speech detected"
+        elif kept < max(min_len, 1):
+            import warnings
+
+            from vocalis.audio.vad import NoSpeechWarning
+
+            warnings.warn(
+                f"{name}: VAD kept {kept / sr:.3f} s, less than min_duration_s="
+                f"{config.min_duration_s}; keeping all {before / sr:.2f} s",
+                NoSpeechWarning,
+                stacklevel=2,
+            )
+            info["fallback"] = "speech shorter than min_duration_s"
+        else:
+            x = collect_segments(x, segments)
+        if info["fallback"]:
+            info["kept"] = 1.0
+        yield Tier0Step("vad", x, sr, time.perf_counter() - t, info)
+
+    t = time.perf_counter()
+    x = normalize(x, config.normalize, target_rms_db=config.target_rms_db)
+    yield Tier0Step(
+        "normalize", x.contiguous(), sr, time.perf_counter() - t, {"method": config.normalize}
+    )
+
+
+def tier0_waveform(
+    wav: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    config: Tier0Config | None = None,
+    *,
+    source: str | None = None,
+) -> torch.Tensor:
+    """Apply tier 0 to an already-decoded signal.
+
+    Args:
+        wav: samples (e.g. from :func:`vocalis.audio.io.decode`).
+        sample_rate: their rate in Hz.
+        config: tier-0 settings.
+        source: file name for error and warning messages.
+
+    Returns:
+        Mono float32 waveform at ``config.sample_rate``.
+
+    Shape:
+        wav: (T,) or (T, C). Returns (T',).
+
+    Raises:
+        AudioError: see :func:`iter_tier0`.
+
+    Example:
+        >>> tier0_waveform(torch.randn(3200, 2), 16000).shape
+        torch.Size([3200])
+    """
+    out = None
+    for step in iter_tier0(wav, sample_rate, config, source=source):
+        out = step.wav
+    assert out is not None  # iter_tier0 always yields
+    return out
+
+
+def run_tier0(source: str | os.PathLike, config: Tier0Config | None = None) -> torch.Tensor:
+    """Decode ``source`` (path or fsspec URL) and apply tier 0.
+
+    Args:
+        source: audio file.
+        config: tier-0 settings.
+
+    Returns:
+        Mono float32 waveform at ``config.sample_rate``.
+
+    Shape:
+        Returns (T,).
+
+    Raises:
+        AudioError: unreadable, empty, non-finite or too short audio.
+
+    Example:
+        >>> import numpy as np, soundfile as sf, tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.wav")
+        >>> sf.write(path, 0.1 * np.ones((4410, 2), dtype="float32"), 44100)
+        >>> run_tier0(path).shape
+        torch.Size([1600])
+    """
+    samples, sr = decode(source)
+    return tier0_waveform(samples, sr, config, source=str(source))

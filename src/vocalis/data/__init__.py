@@ -1,1 +1,107 @@
-"""Vocalis data."""
+"""Data: manifests, corpus recipes, label maps and speaker-independent splits.
+
+Example:
+    >>> from vocalis.data import Manifest, LabelEncoder
+    >>> m = Manifest([{"path": "/x/03a01Wa.wav", "label": "anger", "speaker": "03"}])
+    >>> LabelEncoder.from_labels(m.labels()).classes
+    ('anger',)
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+from vocalis.data.labels import (
+    LabelEncoder,
+    LabelMap,
+    apply_label_map,
+    builtin_label_maps,
+    load_label_map,
+)
+from vocalis.data.manifest import COLUMN_ALIASES, Manifest, read_manifest
+from vocalis.data.recipes import RECIPES
+from vocalis.data.splits import (
+    SPLITTERS,
+    Fold,
+    GroupKFold,
+    LeaveOneSpeakerOut,
+    SpeakerDependentWarning,
+    SpeakerHoldout,
+    StratifiedGroupKFold,
+    StratifiedHoldout,
+    stratified_val_split,
+)
+from vocalis.errors import ConfigError
+from vocalis.registry import did_you_mean
+
+
+def recipe_options(name: str) -> dict[str, Any]:
+    """The keyword options of recipe ``name`` with their defaults."""
+    sig = inspect.signature(RECIPES.get(name))
+    return {
+        p.name: p.default
+        for p in sig.parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
+def prepare(
+    name: str,
+    root: str | os.PathLike,
+    *,
+    label_map: str | os.PathLike | LabelMap | None = None,
+    unmapped: str = "error",
+    **options: Any,
+) -> Manifest:
+    """Build the manifest of corpus ``name`` found at ``root``.
+
+    Args:
+        name: a recipe in :data:`RECIPES` (``emodb``, ``ravdess``, ``folder``, ...).
+        root: the corpus folder.
+        label_map: optional builtin map name (``4class``) or YAML path applied to
+            ``label`` (the original stays in ``label_orig``).
+        unmapped: ``error`` or ``drop`` for labels the map does not list.
+        **options: the recipe's own keyword options (see :func:`recipe_options`).
+
+    Raises:
+        ConfigError: unknown recipe or option (with the valid ones listed).
+        DataError: the folder does not look like the corpus, or a label is unmapped.
+    """
+    fn = RECIPES.get(name)
+    valid = recipe_options(name)
+    for key in options:
+        if key not in valid:
+            raise ConfigError(
+                f"recipe '{name}' has no option '{key}'{did_you_mean(key, list(valid))}; "
+                f"valid options: {', '.join(valid) or 'none'}"
+            )
+    manifest = fn(root, **options)
+    if label_map is not None:
+        manifest = apply_label_map(manifest, label_map, unmapped=unmapped)
+    return manifest
+
+
+__all__ = [
+    "COLUMN_ALIASES",
+    "RECIPES",
+    "SPLITTERS",
+    "Fold",
+    "GroupKFold",
+    "LabelEncoder",
+    "LabelMap",
+    "LeaveOneSpeakerOut",
+    "Manifest",
+    "SpeakerDependentWarning",
+    "SpeakerHoldout",
+    "StratifiedGroupKFold",
+    "StratifiedHoldout",
+    "apply_label_map",
+    "builtin_label_maps",
+    "load_label_map",
+    "prepare",
+    "read_manifest",
+    "recipe_options",
+    "stratified_val_split",
+]

@@ -1,1 +1,45 @@
-"""Vocalis features."""
+"""Features: MFCC, log-mel filterbank energies, pitch and their combinations.
+
+Pure torch, batched, on one 10 ms frame grid (``num_frames(T) = 1 + T // hop``),
+found by name in :data:`FEATURES`::
+
+    >>> import torch
+    >>> from vocalis.features import FeatureConfig, extract
+    >>> extract(torch.randn(16000), FeatureConfig(name="mfcc")).shape
+    torch.Size([40, 101])
+    >>> FEATURES.names()
+    ['fbank', 'mfbe', 'mfbe_only', 'mfbe_pitch', 'mfcc', 'mfcc_only', 'mfcc_pitch', 'pitch', 'pitch_only']
+
+Also here: normalisation (:mod:`~vocalis.features.normalize`), the content-keyed
+cache (:mod:`~vocalis.features.cache`) and file-level extraction
+(:mod:`~vocalis.features.pipeline`).
+"""
+
+from vocalis.features import combos as _combos  # noqa: F401  (registers)
+from vocalis.features.base import (
+    FEATURES,
+    FeatureExtractor,
+    build_extractor,
+    extract,
+    feature_dim,
+    frame_lengths,
+)
+from vocalis.features.config import FeatureConfig, num_frames
+from vocalis.features.pitch import Pitch, PitchOnly, estimate_pitch
+from vocalis.features.spectral import MFCC, Fbank
+
+__all__ = [
+    "FEATURES",
+    "MFCC",
+    "Fbank",
+    "FeatureConfig",
+    "FeatureExtractor",
+    "Pitch",
+    "PitchOnly",
+    "build_extractor",
+    "estimate_pitch",
+    "extract",
+    "feature_dim",
+    "frame_lengths",
+    "num_frames",
+]

@@ -1,0 +1,305 @@
+"""EmoDB leave-one-speaker-out benchmark: the classic openSMILE + SVM baseline.
+
+Part 1 of the Vocalis benchmark. Two peer baselines that every emotion paper
+compares against:
+
+* ``compare_svm``: openSMILE ComParE_2016 functionals (6373 features) + linear SVM;
+* ``egemaps_svm``: openSMILE eGeMAPSv02 functionals (88 features) + linear SVM;
+
+each evaluated with leave-one-speaker-out over the 10 EmoDB speakers. The SVM
+complexity ``C`` is chosen per outer fold by an inner leave-one-speaker-out on
+the training speakers only (the test speaker is never seen). Two feature
+normalisation protocols are reported separately, never mixed:
+
+* ``online``: z-normalisation with statistics of the training speakers only;
+* ``speaker_norm``: every speaker, the test speaker included, is standardised
+  with its own statistics (uses the test speaker's unlabelled audio).
+
+Part 2 (``--vocalis-recipe configs/recipes/X.yaml``) runs the Vocalis LOSO
+runner on the same corpus with a training recipe and adds its row to the table;
+it is skipped when the option is not given.
+
+Usage::
+
+    python bench/emodb_loso.py                       # baselines only
+    python bench/emodb_loso.py --vocalis-recipe configs/recipes/emodb_ecapa.yaml
+
+Writes ``bench/results/emodb_loso.json`` shaped
+``{"compare_svm": {"online": {...}, "speaker_norm": {...}}, "egemaps_svm": {...},
+"vocalis": {...}}`` with ``pooled_uar``, ``accuracy``, ``fold_uar_mean``,
+``fold_uar_std`` and ``seconds`` per system and protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_WAV = Path("/work/shared/data/emodb/wav")
+DEFAULT_CACHE = Path(os.environ.get("VOCALIS_CACHE", Path.home() / ".cache" / "vocalis")) / "bench"
+DEFAULT_OUT = HERE / "results" / "emodb_loso.json"
+EMOTIONS = {
+    "W": "anger",
+    "L": "boredom",
+    "E": "disgust",
+    "A": "fear",
+    "F": "happiness",
+    "T": "sadness",
+    "N": "neutral",
+}
+FEATURE_SETS = {"compare_svm": "ComParE_2016", "egemaps_svm": "eGeMAPSv02"}
+C_GRID = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0)
+PROTOCOLS = ("online", "speaker_norm")
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def list_corpus(wav_dir: Path) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """Files, speaker ids and emotion labels parsed from EmoDB names ``SSTNNEV.wav``."""
+    files = sorted(wav_dir.glob("*.wav"))
+    if not files:
+        raise SystemExit(f"no .wav files in {wav_dir}; pass --wav DIR pointing at EmoDB/wav")
+    speakers = np.array([f.name[:2] for f in files])
+    labels = np.array([EMOTIONS[f.name[5]] for f in files])
+    return files, speakers, labels
+
+
+# --------------------------------------------------------------------------- features
+
+
+def _extract_chunk(feature_set: str, paths: list[str]) -> np.ndarray:
+    import opensmile
+
+    smile = opensmile.Smile(
+        feature_set=getattr(opensmile.FeatureSet, feature_set),
+        feature_level=opensmile.FeatureLevel.Functionals,
+    )
+    return np.stack([smile.process_file(p).to_numpy()[0] for p in paths]).astype(np.float64)
+
+
+def _cache_key(feature_set: str, files: list[Path]) -> str:
+    import opensmile
+
+    h = hashlib.sha256(f"{feature_set}|opensmile={opensmile.__version__}".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{int(st.st_mtime)}".encode())
+    return h.hexdigest()[:16]
+
+
+def functionals(feature_set: str, files: list[Path], cache_dir: Path, jobs: int) -> np.ndarray:
+    """openSMILE functionals for ``files``, cached on (feature set, version, file list).
+
+    Shape:
+        returns (N, F): one row per file (F = 6373 ComParE, 88 eGeMAPSv02).
+    """
+    cache = cache_dir / f"emodb_{feature_set}_{_cache_key(feature_set, files)}.npy"
+    if cache.exists():
+        return np.load(cache)
+    t0 = time.perf_counter()
+    chunks = [[str(p) for p in files[i::jobs]] for i in range(jobs)]
+    with ProcessPoolExecutor(jobs) as pool:
+        parts = list(pool.map(_extract_chunk, [feature_set] * jobs, chunks))
+    feats = np.empty((len(files), parts[0].shape[1]))
+    for i, part in enumerate(parts):
+        feats[i::jobs] = part
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".part.npy")
+    np.save(tmp, feats)
+    os.replace(tmp, cache)
+    print(f"  extracted {feature_set} {feats.shape} in {time.perf_counter() - t0:.0f} s -> {cache}")
+    return feats
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+def speaker_standardise(x: np.ndarray, speakers: np.ndarray) -> np.ndarray:
+    """z-normalise each speaker's rows with that speaker's own mean and std."""
+    out = np.empty_like(x)
+    for s in np.unique(speakers):
+        m = speakers == s
+        mu, sd = x[m].mean(0), x[m].std(0)
+        out[m] = (x[m] - mu) / np.where(sd > 1e-12, sd, 1.0)
+    return out
+
+
+def _fit_predict(xtr, ytr, xte, c: float, online: bool) -> np.ndarray:
+    from sklearn.svm import SVC
+
+    if online:
+        mu, sd = xtr.mean(0), xtr.std(0)
+        sd = np.where(sd > 1e-12, sd, 1.0)
+        xtr, xte = (xtr - mu) / sd, (xte - mu) / sd
+    clf = SVC(kernel="linear", C=c)
+    return clf.fit(xtr, ytr).predict(xte)
+
+
+def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    from sklearn.metrics import recall_score
+
+    return float(recall_score(y_true, y_pred, average="macro", zero_division=0))
+
+
+def choose_c(x, y, speakers, online: bool) -> float:
+    """C with the best pooled UAR of an inner leave-one-speaker-out on these speakers."""
+    best_c, best = C_GRID[0], -1.0
+    for c in C_GRID:
+        pred = np.empty_like(y)
+        for s in np.unique(speakers):
+            te = speakers == s
+            pred[te] = _fit_predict(x[~te], y[~te], x[te], c, online)
+        score = uar(y, pred)
+        if score > best + 1e-12:
+            best_c, best = c, score
+    return best_c
+
+
+def _outer_fold(args) -> tuple[str, np.ndarray, float]:
+    x, y, speakers, test_speaker, online = args
+    te = speakers == test_speaker
+    c = choose_c(x[~te], y[~te], speakers[~te], online)
+    return test_speaker, _fit_predict(x[~te], y[~te], x[te], c, online), c
+
+
+def loso_svm(x, y, speakers, protocol: str, jobs: int) -> dict:
+    """Outer LOSO with inner-LOSO choice of C; pooled and per-fold metrics."""
+    t0 = time.perf_counter()
+    online = protocol == "online"
+    if not online:
+        x = speaker_standardise(x, speakers)
+    folds = sorted(np.unique(speakers))
+    tasks = [(x, y, speakers, s, online) for s in folds]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            results = list(pool.map(_outer_fold, tasks))
+    else:
+        results = [_outer_fold(t) for t in tasks]
+    pred = np.empty_like(y)
+    fold_uar, chosen = {}, {}
+    for s, p, c in results:
+        m = speakers == s
+        pred[m] = p
+        fold_uar[str(s)] = uar(y[m], p)
+        chosen[str(s)] = c
+    values = np.array(list(fold_uar.values()))
+    return {
+        "pooled_uar": round(uar(y, pred), 4),
+        "accuracy": round(float(np.mean(pred == y)), 4),
+        "fold_uar_mean": round(float(values.mean()), 4),
+        "fold_uar_std": round(float(values.std(ddof=1)), 4),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "fold_uar": {k: round(v, 4) for k, v in fold_uar.items()},
+        "chosen_c": chosen,
+    }
+
+
+# --------------------------------------------------------------------------- vocalis part
+
+
+def run_vocalis(recipe: Path, wav_dir: Path, out_dir: Path, protocols: list[str]) -> dict:
+    """Part 2: the Vocalis LOSO runner on a recipe (needs the training engine)."""
+    from vocalis.evaluation.crossval import loso
+    from vocalis.training import load_config
+
+    config = load_config(str(recipe), [])
+    results = {}
+    for protocol in protocols:
+        t0 = time.perf_counter()
+        summary = loso(config, out_dir / protocol, normalization=protocol)
+        pooled = summary["pooled"]
+        results[protocol] = {
+            "pooled_uar": round(pooled["uar"], 4),
+            "accuracy": round(pooled["accuracy"], 4),
+            "fold_uar_mean": round(summary["mean"]["uar"], 4),
+            "fold_uar_std": round(summary["std"]["uar"], 4),
+            "seconds": round(time.perf_counter() - t0, 1),
+            "recipe": str(recipe),
+        }
+    return results
+
+
+# --------------------------------------------------------------------------- main
+
+
+def print_table(results: dict) -> None:
+    head = f"{'system':<14}{'protocol':<14}{'pooled UAR':>11}{'acc':>8}{'fold UAR':>17}{'time s':>9}"
+    print(head)
+    print("-" * len(head))
+    for system, by_protocol in results.items():
+        for protocol, r in by_protocol.items():
+            if not isinstance(r, dict) or "pooled_uar" not in r:
+                continue
+            fold = f"{r['fold_uar_mean']:.3f} ± {r['fold_uar_std']:.3f}"
+            print(
+                f"{system:<14}{protocol:<14}{r['pooled_uar']:>11.3f}{r['accuracy']:>8.3f}"
+                f"{fold:>17}{r['seconds']:>9.1f}"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--wav", type=Path, default=DEFAULT_WAV, help="EmoDB wav folder")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="functionals cache")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON")
+    parser.add_argument("--jobs", type=int, default=2, help="processes (extraction and folds)")
+    parser.add_argument(
+        "--systems", nargs="+", default=list(FEATURE_SETS), choices=list(FEATURE_SETS)
+    )
+    parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
+    parser.add_argument(
+        "--vocalis-recipe", type=Path, default=None, help="also run Vocalis LOSO on this recipe"
+    )
+    parser.add_argument(
+        "--vocalis-out", type=Path, default=Path("runs/bench-emodb-loso"), help="its run folder"
+    )
+    args = parser.parse_args(argv)
+
+    files, speakers, labels = list_corpus(args.wav)
+    print(f"EmoDB: {len(files)} files, {len(set(speakers))} speakers, {len(set(labels))} classes")
+    results: dict = {}
+    if args.out.exists():  # keep rows of systems not re-run this time
+        results = json.loads(args.out.read_text())
+    for system in args.systems:
+        feature_set = FEATURE_SETS[system]
+        x = functionals(feature_set, files, args.cache, args.jobs)
+        results[system] = {"features": f"openSMILE {feature_set} functionals", "dim": x.shape[1]}
+        for protocol in args.protocols:
+            print(f"  {system} / {protocol} ...", flush=True)
+            results[system][protocol] = loso_svm(x, labels, speakers, protocol, args.jobs)
+    if args.vocalis_recipe is not None:
+        results["vocalis"] = run_vocalis(
+            args.vocalis_recipe, args.wav, args.vocalis_out, args.protocols
+        )
+    else:
+        print("  vocalis: skipped (pass --vocalis-recipe configs/recipes/X.yaml to run it)")
+    results["_meta"] = {
+        "corpus": "EmoDB (535 utterances, 10 speakers, 7 classes)",
+        "protocol": "leave-one-speaker-out; C from inner LOSO on training speakers",
+        "classifier": "sklearn SVC(kernel='linear')",
+        "c_grid": list(C_GRID),
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print_table(results)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

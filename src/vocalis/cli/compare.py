@@ -1,0 +1,39 @@
+"""``vocalis compare``: one table of runs and cross-validations.
+
+Example::
+
+    vocalis compare runs/* --out table.md
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``compare`` subcommand."""
+    from vocalis.evaluation.compare import COLUMNS
+
+    parser = subparsers.add_parser(
+        "compare",
+        help="compare run and CV folders (model, features, protocol, UAR, ...)",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("runs", nargs="+", metavar="DIR", help="run or CV folders")
+    parser.add_argument("--out", default=None, help="also write the table (.md or .csv)")
+    parser.add_argument("--sort", default="uar", choices=list(COLUMNS), help="sort column")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vocalis compare``."""
+    from vocalis.evaluation.compare import compare, to_markdown, write_table
+
+    rows = compare(args.runs, sort_by=args.sort)
+    print(to_markdown(rows))
+    if args.out:
+        print(f"written to {write_table(rows, args.out)}")
+    return 0

@@ -1,0 +1,103 @@
+"""``vocalis prepare RECIPE ROOT --out manifest.csv``: build a corpus manifest.
+
+Calls :func:`vocalis.data.prepare`, optionally maps the labels, writes the CSV
+and prints rows, speakers and labels with their counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from vocalis.errors import ConfigError
+
+log = logging.getLogger("vocalis.prepare")
+
+
+def _option(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = yaml.safe_load(value) if value else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().replace("-", "_"), parsed
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help, epilog kept as written."""
+
+
+def _epilog() -> str:
+    from vocalis.data import RECIPES, recipe_options
+
+    lines = ["recipe options (-O KEY=VALUE):"]
+    for name in RECIPES.names():
+        opts = recipe_options(name)
+        shown = ", ".join(f"{k}={v!r}" for k, v in opts.items()) if opts else "none"
+        lines.append(f"  {name:<12} {shown}")
+    return "\n".join(lines)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``vocalis prepare``."""
+    from vocalis.data import RECIPES, builtin_label_maps
+
+    p = subparsers.add_parser(
+        "prepare",
+        help="build a manifest CSV from a corpus folder",
+        description="Scan a corpus folder with a recipe and write its manifest CSV "
+        "(path,label,id,speaker,...).",
+        epilog=_epilog(),
+        formatter_class=_Formatter,
+    )
+    p.add_argument(
+        "recipe",
+        choices=RECIPES.names(),
+        metavar="RECIPE",
+        help=f"corpus recipe: {', '.join(RECIPES.names())}",
+    )
+    p.add_argument("root", metavar="ROOT", help="corpus folder")
+    p.add_argument("--out", "-o", required=True, help="manifest CSV to write")
+    p.add_argument(
+        "--label-map",
+        default=None,
+        help=f"map labels with a builtin ({', '.join(builtin_label_maps())}) or a YAML file "
+        "{target: [source, ...]}",
+    )
+    p.add_argument(
+        "--unmapped",
+        choices=("error", "drop"),
+        default="error",
+        help="what to do with labels the map does not list",
+    )
+    p.add_argument(
+        "--option",
+        "-O",
+        action="append",
+        type=_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe option, repeatable (e.g. -O channel=both, -O 'speaker_regex=(s\\d+)_')",
+    )
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build, write and summarise the manifest."""
+    from vocalis.data import prepare
+
+    options = dict(args.option)
+    if args.unmapped != "error" and args.label_map is None:
+        raise ConfigError("--unmapped needs --label-map; add e.g. --label-map 4class")
+    manifest = prepare(
+        args.recipe, args.root, label_map=args.label_map, unmapped=args.unmapped, **options
+    )
+    manifest.write(args.out)
+    print(f"wrote {args.out}")
+    print(manifest.summary())
+    return 0

@@ -1,0 +1,147 @@
+"""Compare finished runs and cross-validations in one table.
+
+Example:
+    >>> rows = [{"run": "a", "uar": 0.71234, "accuracy": 0.7, "model": "tier1"}]
+    >>> print(to_markdown(rows, columns=("run", "model", "uar")))
+    | run | model | uar |
+    |---|---|---|
+    | a | tier1 | 0.7123 |
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from vocalis.errors import DataError
+from vocalis.io import write_text
+
+__all__ = ["COLUMNS", "compare", "to_csv", "to_markdown", "write_table"]
+
+#: Columns of the comparison table, in order.
+COLUMNS = (
+    "run",
+    "kind",
+    "model",
+    "features",
+    "protocol",
+    "speaker_dependent",
+    "uar",
+    "accuracy",
+    "macro_f1",
+    "uar_std",
+    "folds",
+    "epochs",
+    "seconds",
+)
+
+
+def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") -> list[dict]:
+    """One row per run folder or CV folder.
+
+    Folders that are not finished runs are skipped with a warning in the row
+    list's log; if none is usable a :class:`DataError` is raised.
+
+    Args:
+        run_dirs: run folders and/or CV folders.
+        sort_by: column to sort by (descending), or None to keep the given order.
+
+    Returns:
+        Rows as dicts with the keys in :data:`COLUMNS`; for CV ``uar`` is the
+        pooled UAR and ``uar_std`` the standard deviation over folds.
+    """
+    import logging
+
+    from vocalis.evaluation.records import load_record
+
+    log = logging.getLogger(__name__)
+    rows = []
+    skipped = []
+    for d in run_dirs:
+        try:
+            rec = load_record(d)
+        except DataError as err:
+            skipped.append(str(d))
+            log.warning("skipping %s: %s", d, err)
+            continue
+        m = rec.metrics or {}
+        rows.append(
+            {
+                "run": str(Path(d)),
+                "kind": rec.kind,
+                "model": rec.model,
+                "features": rec.features,
+                "protocol": rec.protocol,
+                "speaker_dependent": bool(rec.cv.get("speaker_dependent"))
+                if rec.kind == "cv"
+                else (rec.config.get("dataset") or {}).get("val_protocol") == "stratified",
+                "uar": m.get("uar"),
+                "accuracy": m.get("accuracy"),
+                "macro_f1": m.get("macro_f1"),
+                "uar_std": (rec.cv.get("std") or {}).get("uar") if rec.kind == "cv" else None,
+                "folds": rec.cv.get("n_finished") if rec.kind == "cv" else None,
+                "epochs": rec.epochs(),
+                "seconds": rec.seconds(),
+            }
+        )
+    if not rows:
+        raise DataError(
+            f"none of {', '.join(skipped) or 'the given folders'} is a finished run or CV "
+            "folder (metrics.json, predictions.csv or cv_results.json)"
+        )
+    if sort_by:
+        if sort_by not in COLUMNS:
+            raise DataError(f"cannot sort by {sort_by!r}; columns: {', '.join(COLUMNS)}")
+
+        def order(row: Mapping[str, Any]) -> tuple:
+            v = row[sort_by]
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return (0, -float(v), "")
+            return (1 if v is not None else 2, 0.0, str(v))
+
+        rows.sort(key=order)
+    return rows
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
+    """GitHub-flavoured Markdown table (floats with 4 decimals)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(_cell(r.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
+    """CSV text with a header (full float precision)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: "" if r.get(c) is None else r.get(c) for c in columns})
+    return buf.getvalue()
+
+
+def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> str:
+    """Write the table as Markdown (``.md``) or CSV (``.csv``), chosen by suffix."""
+    suffix = Path(str(path)).suffix.lower()
+    if suffix == ".csv":
+        write_text(path, to_csv(rows))
+    elif suffix in (".md", ".markdown", ".txt"):
+        write_text(path, to_markdown(rows) + "\n")
+    else:
+        raise DataError(f"--out {path}: expected a .md or .csv file name")
+    return str(path)

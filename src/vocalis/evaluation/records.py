@@ -1,0 +1,157 @@
+"""Read a finished run folder or cross-validation folder into one record.
+
+Both :mod:`~vocalis.evaluation.compare` and :mod:`~vocalis.evaluation.report`
+work on these records. A **run folder** holds ``metrics.json`` and/or
+``predictions.csv`` (plus ``config.yaml``, ``history.csv``); a **CV folder**
+holds ``cv_results.json`` and one run folder per fold. ``predictions.csv`` is
+the source of truth for the metrics when it exists; otherwise the stored
+metrics are used.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vocalis.errors import DataError
+
+__all__ = ["RunRecord", "load_record"]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run or CV folder says about itself.
+
+    Attributes:
+        path: the folder.
+        kind: ``run`` or ``cv``.
+        config: the resolved config (``config.yaml`` or ``cv_results.json``), may be empty.
+        metrics: test metrics (pooled for CV), a ``classification_metrics`` dict or {}.
+        cv: ``cv_results.json`` content (CV only).
+        training: ``training_results.json`` content (CV only).
+        stored: the raw ``metrics.json`` (run only).
+        folds: fold name -> fold folder (CV only).
+    """
+
+    path: Path
+    kind: str
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    cv: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    stored: dict[str, Any] = field(default_factory=dict)
+    folds: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def model(self) -> str | None:
+        return (self.config.get("model") or {}).get("name") or self.cv.get("model")
+
+    @property
+    def features(self) -> str | None:
+        extractor = (self.config.get("features") or {}).get("extractor") or {}
+        return extractor.get("name") if isinstance(extractor, dict) else self.cv.get("features")
+
+    @property
+    def protocol(self) -> str:
+        if self.kind == "cv":
+            norm = (self.cv.get("normalization") or {}).get("protocol")
+            return f"{self.cv.get('protocol', 'cv')}" + (f" ({norm})" if norm else "")
+        val = (self.config.get("dataset") or {}).get("val_protocol")
+        return f"holdout ({val} val)" if val else "holdout"
+
+    def epochs(self) -> float | None:
+        """Epochs trained (run) or mean best epoch over folds (CV)."""
+        if self.kind == "cv":
+            best = [
+                r.get("best_epoch")
+                for r in self.training.values()
+                if isinstance(r, dict) and isinstance(r.get("best_epoch"), (int, float))
+            ]
+            return round(sum(best) / len(best), 1) if best else None
+        history = self.path / "history.csv"
+        if history.is_file():
+            rows = list(csv.DictReader(io.StringIO(history.read_text())))
+            return float(len(rows)) if rows else None
+        value = self.stored.get("epochs") or self.stored.get("best_epoch")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def seconds(self) -> float | None:
+        """Wall time: sum over folds (CV) or the run's recorded time."""
+        if self.kind == "cv":
+            secs = [
+                float(r["seconds"])
+                for r in self.training.values()
+                if isinstance(r, dict) and isinstance(r.get("seconds"), (int, float))
+            ]
+            return round(sum(secs), 1) if secs else self.cv.get("seconds")
+        for key in ("seconds", "wall_seconds", "wall_time", "train_seconds", "elapsed_seconds"):
+            value = self.stored.get(key)
+            if isinstance(value, (int, float)):
+                return float(value)
+        return None
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def _stored_test_metrics(stored: dict[str, Any]) -> dict[str, Any]:
+    for key in ("test", "test_metrics"):
+        if isinstance(stored.get(key), dict) and "uar" in stored[key]:
+            return stored[key]
+    return stored if "uar" in stored else {}
+
+
+def load_record(path: str | os.PathLike) -> RunRecord:
+    """Read a run folder or a CV folder.
+
+    Raises:
+        DataError: the folder holds neither ``cv_results.json`` nor ``metrics.json``
+            / ``predictions.csv``.
+    """
+    from vocalis.evaluation.predictions import read_predictions
+
+    d = Path(path)
+    if (d / "cv_results.json").is_file():
+        cv = _json(d / "cv_results.json")
+        training = _json(d / "training_results.json") if (d / "training_results.json").is_file() else {}
+        folds = {n: d / n for n in cv.get("fold_names", []) if (d / n).is_dir()}
+        metrics = cv.get("pooled") or {}
+        return RunRecord(
+            d, "cv", config=cv.get("config") or {}, metrics=metrics, cv=cv, training=training,
+            folds=folds,
+        )  # fmt: skip
+    has_metrics = (d / "metrics.json").is_file()
+    has_pred = (d / "predictions.csv").is_file()
+    if not (has_metrics or has_pred):
+        raise DataError(
+            f"{d} is neither a run folder (metrics.json / predictions.csv) nor a "
+            "cross-validation folder (cv_results.json); pass a finished run"
+        )
+    stored = _json(d / "metrics.json") if has_metrics else {}
+    metrics = read_predictions(d / "predictions.csv").metrics() if has_pred else {}
+    if not metrics:
+        metrics = _stored_test_metrics(stored)
+    return RunRecord(d, "run", config=_yaml(d / "config.yaml"), metrics=metrics, stored=stored)

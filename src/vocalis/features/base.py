@@ -1,0 +1,179 @@
+"""The extractor base class and the ``FEATURES`` registry.
+
+Every extractor is an :class:`torch.nn.Module` built from a
+:class:`~vocalis.features.config.FeatureConfig`, registered under a name, that
+maps a waveform batch ``(B, T)`` (or a single ``(T,)``) to ``(B, F, N)`` (or
+``(F, N)``), where ``F = feature_dim`` and ``N = num_frames(T, config)``.
+Register your own with ``@FEATURES.register("name")``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vocalis.errors import ConfigError
+from vocalis.features.config import FeatureConfig, num_frames
+from vocalis.registry import Registry
+
+#: Registered extractor classes, by name (also the CLI's ``--features`` choices).
+FEATURES: Registry[type[FeatureExtractor]] = Registry("feature")
+
+
+def frame_lengths(lengths: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Frame counts for signal lengths in samples: ``1 + lengths // hop_length``.
+
+    Shape:
+        lengths: (B,) integer samples. Returns (B,) int64 frames.
+
+    Example:
+        >>> frame_lengths(torch.tensor([0, 160, 16000]), FeatureConfig())
+        tensor([  1,   2, 101])
+    """
+    return 1 + torch.div(lengths.long(), config.hop_length, rounding_mode="floor")
+
+
+class FeatureExtractor(nn.Module):
+    """Base class: subclasses set ``feature_dim`` and implement :meth:`compute`.
+
+    Args:
+        config: the feature config; ``config.sample_rate`` is the expected input rate.
+    """
+
+    feature_dim: int = 0
+
+    def __init__(self, config: FeatureConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds between frames."""
+        return self.config.frame_shift
+
+    def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Features of a zero-padded batch. Shape: (B, T), lengths (B,) -> (B, F, N).
+
+        ``lengths`` (samples) lets features that look across frames (pitch
+        smoothing and interpolation) ignore the padding; spectral features
+        do not need it.
+        """
+        raise NotImplementedError
+
+    def forward(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Extract features.
+
+        Args:
+            wav: waveform ``(T,)`` or zero-padded batch ``(B, T)`` at ``config.sample_rate``.
+            lengths: optional ``(B,)`` valid samples per item; frames past
+                ``num_frames(lengths[i])`` are set to zero. Give it for padded
+                batches: pitch then matches each item computed alone exactly.
+
+        Returns:
+            ``(F, N)`` for a single waveform, ``(B, F, N)`` for a batch,
+            with ``N = num_frames(T, config)``.
+        """
+        single = wav.dim() == 1
+        if wav.dim() not in (1, 2):
+            raise ValueError(f"expected a waveform (T,) or batch (B, T), got shape {tuple(wav.shape)}")
+        batch = wav.unsqueeze(0) if single else wav
+        if not batch.is_floating_point():
+            batch = batch.float()
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths, device=batch.device).reshape(-1)
+        feats = self.compute(batch, lengths)
+        if lengths is not None:
+            n = frame_lengths(lengths.to(feats.device), self.config)
+            mask = torch.arange(feats.shape[-1], device=feats.device)[None, :] < n[:, None]
+            feats = feats * mask[:, None, :].to(feats.dtype)
+        return feats[0] if single else feats
+
+    def extra_repr(self) -> str:
+        return f"feature_dim={self.feature_dim}, frame_shift={self.frame_shift}"
+
+
+_MODULES: dict[tuple[FeatureConfig, str, torch.dtype], FeatureExtractor] = {}
+
+
+def build_extractor(config: FeatureConfig) -> FeatureExtractor:
+    """Instantiate the extractor named ``config.name``.
+
+    Raises:
+        ConfigError: unknown name (the message lists the registered ones).
+    """
+    cls = FEATURES.get(config.name)
+    return cls(config)
+
+
+def _cached(config: FeatureConfig, device: torch.device, dtype: torch.dtype) -> FeatureExtractor:
+    key = (config, str(device), dtype)
+    module = _MODULES.get(key)
+    if module is None:
+        module = build_extractor(config).to(device=device, dtype=dtype)
+        if len(_MODULES) > 32:
+            _MODULES.clear()
+        _MODULES[key] = module
+    return module
+
+
+def extract(
+    wav: torch.Tensor, config: FeatureConfig, lengths: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Compute the features named ``config.name`` (functional form of the extractors).
+
+    The extractor (mel filterbank, DCT, windows) is built once per config, device
+    and dtype and reused.
+
+    Args:
+        wav: ``(T,)`` or zero-padded ``(B, T)`` float waveform at ``config.sample_rate``.
+        config: the feature config.
+        lengths: optional ``(B,)`` valid samples; padded frames are zeroed.
+
+    Returns:
+        ``(F, N)`` or ``(B, F, N)`` with ``N = num_frames(T, config)``.
+
+    Shape:
+        wav (B, T) -> (B, F, N); B batch, T samples, F features, N frames.
+
+    Example:
+        >>> extract(torch.zeros(1600), FeatureConfig(name="mfcc")).shape
+        torch.Size([40, 11])
+        >>> extract(torch.zeros(2, 320), FeatureConfig(name="mfbe_pitch")).shape
+        torch.Size([2, 81, 3])
+    """
+    if config.name not in FEATURES:
+        FEATURES.get(config.name)  # raises ConfigError with a suggestion
+    dtype = wav.dtype if wav.is_floating_point() else torch.float32
+    with torch.no_grad():
+        return _cached(config, wav.device, dtype)(wav.to(dtype), lengths)
+
+
+def feature_dim(config: FeatureConfig) -> int:
+    """Number of features per frame for ``config``.
+
+    Example:
+        >>> feature_dim(FeatureConfig(name="mfcc_pitch"))
+        41
+    """
+    return _cached(config, torch.device("cpu"), torch.float32).feature_dim
+
+
+def check_sample_rate(sample_rate: int, config: FeatureConfig, where: str = "") -> None:
+    """Raise ``ConfigError`` when audio at ``sample_rate`` does not fit ``config``."""
+    if sample_rate != config.sample_rate:
+        raise ConfigError(
+            f"{where or 'features'}: audio is at {sample_rate} Hz but features.sample_rate is "
+            f"{config.sample_rate}; set tier0.sample_rate to {config.sample_rate}"
+        )
+
+
+__all__ = [
+    "FEATURES",
+    "FeatureExtractor",
+    "build_extractor",
+    "check_sample_rate",
+    "extract",
+    "feature_dim",
+    "frame_lengths",
+    "num_frames",
+]

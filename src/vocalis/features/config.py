@@ -1,0 +1,125 @@
+"""The feature config: one frozen dataclass for every extractor.
+
+Frames follow one convention for every feature so that features can be stacked
+(``mfbe_pitch``) and lengths map exactly: frame ``k`` is centred on sample
+``k * hop_length``; the signal is zero-padded by ``n_fft // 2`` on both sides
+(``center=True``, constant padding, as ``librosa`` >= 0.10 does), so a signal of
+``N`` samples has ``1 + N // hop_length`` frames (see :func:`num_frames`).
+
+Because the padding is zeros, a batch padded with zeros gives the same frames
+for item ``i`` (up to ``num_frames(len_i)``) as item ``i`` alone.
+
+Example:
+    >>> cfg = FeatureConfig(name="fbank")
+    >>> cfg.frame_shift
+    0.01
+    >>> num_frames(16000, cfg)
+    101
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from vocalis.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How features are computed from a waveform.
+
+    Args:
+        name: registry key of the extractor (``mfcc``, ``fbank``, ``mfbe``, ``pitch``,
+            ``mfbe_pitch``, ``mfcc_pitch``, ``mfbe_only``, ``mfcc_only``, ``pitch_only``).
+        sample_rate: expected input rate in Hz (tier 0 resamples to it).
+        n_fft: FFT size in samples (512 = 32 ms at 16 kHz).
+        win_length: analysis window in samples (400 = 25 ms), centred in ``n_fft``.
+        hop_length: frame shift in samples (160 = 10 ms).
+        f_min: lowest mel band edge in Hz.
+        f_max: highest mel band edge in Hz (at most ``sample_rate / 2``).
+        window: ``hamming``, ``hann`` or ``povey`` (Kaldi: hann ** 0.85); periodic.
+        mel_scale: ``htk`` (Kaldi, ``2595 log10(1 + f/700)``) or ``slaney`` (librosa default).
+        mel_norm: ``none`` (triangles peak at 1, Kaldi/HTK) or ``slaney`` (unit area).
+        n_mfcc: cepstra kept. MFCCs follow the Kaldi "hires" recipe: ``n_mfcc``
+            cepstra from ``n_mels_mfcc`` bands (40 from 40: no truncation, an
+            orthonormal decorrelating rotation of the log-mel energies).
+        n_mels_mfcc: mel bands used for MFCC.
+        n_fbank: mel bands of ``fbank`` / ``mfbe`` (log mel filterbank energies).
+        log_floor: power below this is clamped before the log (``log(max(x, floor))``).
+        pitch_fmin: lowest F0 searched, in Hz.
+        pitch_fmax: highest F0 searched, in Hz.
+        pitch_frame_length: pitch analysis frame in samples (must hold two periods
+            of ``pitch_fmin``: 1024 = 64 ms at 16 kHz covers 50 Hz).
+        pitch_threshold: YIN absolute threshold on the cumulative mean normalised
+            difference (0.1 to 0.2 usual); the first dip below it is the period.
+        voicing_threshold: a frame is voiced when its best YIN dip is below this.
+        silence_db: frames whose RMS is this many dB below the loudest frame of the
+            utterance are unvoiced.
+    """
+
+    name: str = "fbank"
+    sample_rate: int = 16000
+    n_fft: int = 512
+    win_length: int = 400
+    hop_length: int = 160
+    f_min: float = 20.0
+    f_max: float = 8000.0
+    window: Literal["hamming", "hann", "povey"] = "hamming"
+    mel_scale: Literal["htk", "slaney"] = "htk"
+    mel_norm: Literal["none", "slaney"] = "none"
+    n_mfcc: int = 40
+    n_mels_mfcc: int = 40
+    n_fbank: int = 80
+    log_floor: float = 1e-10
+    pitch_fmin: float = 50.0
+    pitch_fmax: float = 550.0
+    pitch_frame_length: int = 1024
+    pitch_threshold: float = 0.15
+    voicing_threshold: float = 0.45
+    silence_db: float = 50.0
+
+    def __post_init__(self) -> None:
+        def bad(key: str, value: object, expected: str) -> ConfigError:
+            return ConfigError(f"features.{key}: got {value!r}, expected {expected}")
+
+        if self.sample_rate <= 0:
+            raise bad("sample_rate", self.sample_rate, "a positive rate in Hz")
+        if self.hop_length <= 0:
+            raise bad("hop_length", self.hop_length, "a positive number of samples")
+        if not 0 < self.win_length <= self.n_fft:
+            raise bad("win_length", self.win_length, f"1..n_fft ({self.n_fft})")
+        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
+            raise bad("f_max", self.f_max, f"f_min < f_max <= sample_rate/2 ({self.sample_rate / 2})")
+        if not 0 < self.n_mfcc <= self.n_mels_mfcc:
+            raise bad("n_mfcc", self.n_mfcc, f"1..n_mels_mfcc ({self.n_mels_mfcc})")
+        if self.n_fbank <= 0:
+            raise bad("n_fbank", self.n_fbank, "a positive number of bands")
+        if self.log_floor <= 0:
+            raise bad("log_floor", self.log_floor, "a small positive number such as 1e-10")
+        if not 0 < self.pitch_fmin < self.pitch_fmax < self.sample_rate / 2:
+            raise bad("pitch_fmax", self.pitch_fmax, "pitch_fmin < pitch_fmax < sample_rate/2")
+        need = 2 * int(self.sample_rate / self.pitch_fmin) + 2
+        if self.pitch_frame_length < need:
+            raise bad(
+                "pitch_frame_length",
+                self.pitch_frame_length,
+                f">= {need} samples (two periods of pitch_fmin={self.pitch_fmin} Hz)",
+            )
+
+    @property
+    def frame_shift(self) -> float:
+        """Seconds between frames."""
+        return self.hop_length / self.sample_rate
+
+
+def num_frames(num_samples: int, config: FeatureConfig) -> int:
+    """Frames produced for a signal of ``num_samples`` samples (same for every feature).
+
+    Example:
+        >>> num_frames(0, FeatureConfig()), num_frames(159, FeatureConfig()), num_frames(160, FeatureConfig())
+        (1, 1, 2)
+    """
+    if num_samples < 0:
+        raise ValueError(f"num_samples must be >= 0, got {num_samples}")
+    return 1 + int(num_samples) // config.hop_length

@@ -1,0 +1,210 @@
+"""Batched YIN pitch (F0) and voicing in pure torch, on the 10 ms feature grid.
+
+Algorithm (de Cheveigné & Kawahara 2002, as ``librosa.yin``): for each frame of
+``pitch_frame_length`` samples centred on ``k * hop_length`` (zero padding, so
+frames line up with :mod:`vocalis.features.spectral`), the difference function
+``d(tau)`` over an integration window ``W = frame - tau_max`` is computed with
+FFTs, turned into the cumulative mean normalised difference ``d'(tau)``, and
+the period is the first local minimum of ``d'`` below ``pitch_threshold`` in
+``[sr / pitch_fmax, sr / pitch_fmin]`` (else the global minimum), refined by
+parabolic interpolation. A frame is **voiced** when that minimum is below
+``voicing_threshold`` and the frame is no more than ``silence_db`` below the
+loudest frame of its utterance. A 3-frame median over voiced neighbours removes
+isolated octave jumps.
+
+Outputs:
+
+* :func:`estimate_pitch`: raw ``f0`` in Hz (0 on unvoiced frames) and ``voiced``.
+* ``pitch`` extractor (2 features): ``[log F0, voicing]`` where log F0 (natural
+  log of Hz) is linearly **interpolated** across unvoiced frames (held constant
+  before the first and after the last voiced frame; an utterance without a
+  voiced frame gets ``log(sqrt(pitch_fmin * pitch_fmax))``), and voicing is 1.0
+  on voiced frames, 0.0 otherwise.
+* ``pitch_only`` (1 feature) and the pitch part of ``mfbe_pitch`` / ``mfcc_pitch``:
+  the interpolated log F0 alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from vocalis.features.base import FEATURES, FeatureExtractor
+from vocalis.features.config import FeatureConfig
+
+
+def _frames(wav: torch.Tensor, length: int, hop: int) -> torch.Tensor:
+    """Centred, zero-padded frames. Shape: (B, T) -> (B, 1 + T // hop, length)."""
+    half = length // 2
+    return F.pad(wav, (half, length - half)).unfold(-1, length, hop)[:, : 1 + wav.shape[-1] // hop]
+
+
+def cmnd(frames: torch.Tensor, tau_max: int) -> torch.Tensor:
+    """Cumulative mean normalised difference of YIN, for lags ``0..tau_max + 1``.
+
+    Shape:
+        frames (..., L) -> (..., tau_max + 2); needs ``L > tau_max + 1``.
+    """
+    length = frames.shape[-1]
+    width = length - tau_max - 1
+    n = 1 << math.ceil(math.log2(length + width))
+    head = frames[..., :width]
+    corr = torch.fft.irfft(
+        torch.fft.rfft(frames, n) * torch.conj(torch.fft.rfft(head, n)), n
+    )[..., : tau_max + 2]
+    csum = F.pad(torch.cumsum(frames.double() ** 2, -1), (1, 0))
+    lag = torch.arange(tau_max + 2, device=frames.device)
+    energy0 = csum[..., width : width + 1]
+    energy_tau = csum[..., lag + width] - csum[..., lag]
+    diff = torch.clamp(energy0 + energy_tau - 2 * corr.double(), min=0.0)
+    running = torch.cumsum(diff[..., 1:], -1)
+    norm = diff[..., 1:] * lag[1:] / torch.clamp(running, min=1e-12)
+    out = torch.cat([torch.ones_like(diff[..., :1]), norm], -1)
+    # silent frames (all-zero running sum) count as aperiodic
+    return torch.where(running[..., -1:] > 1e-12, out, torch.ones_like(out)).to(frames.dtype)
+
+
+def _median3(f0: torch.Tensor, voiced: torch.Tensor) -> torch.Tensor:
+    """Median of each voiced frame with its voiced neighbours (3-frame window)."""
+    nan = torch.full_like(f0[..., :1], float("nan"))
+    vals = torch.where(voiced, f0, torch.full_like(f0, float("nan")))
+    padded = torch.cat([nan, vals, nan], -1)
+    win = padded.unfold(-1, 3, 1)
+    med = torch.nanmedian(win, dim=-1).values
+    return torch.where(voiced, med, torch.zeros_like(f0))
+
+
+def estimate_pitch(
+    wav: torch.Tensor, config: FeatureConfig, lengths: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """F0 in Hz and voicing per frame.
+
+    Args:
+        wav: ``(T,)`` or zero-padded ``(B, T)`` waveform at ``config.sample_rate``.
+        config: uses ``pitch_*``, ``voicing_threshold``, ``silence_db``, ``hop_length``.
+        lengths: optional ``(B,)`` valid samples; frames past ``num_frames(lengths)``
+            are unvoiced, so each item matches its unpadded result exactly.
+
+    Returns:
+        ``(f0, voiced)``: float F0 in Hz (0.0 where unvoiced) and a bool mask, each
+        ``(N,)`` or ``(B, N)`` with ``N = num_frames(T, config)``.
+
+    Example:
+        >>> t = torch.arange(16000) / 16000
+        >>> f0, voiced = estimate_pitch(torch.sin(2 * math.pi * 200 * t), FeatureConfig())
+        >>> bool(voiced[5:-5].all()), round(float(f0[50]))
+        (True, 200)
+    """
+    single = wav.dim() == 1
+    batch = wav.unsqueeze(0) if single else wav
+    sr = config.sample_rate
+    tau_min = max(2, int(math.floor(sr / config.pitch_fmax)))
+    tau_max = int(math.ceil(sr / config.pitch_fmin))
+    frames = _frames(batch, config.pitch_frame_length, config.hop_length)
+    d = cmnd(frames, tau_max)
+    search = d[..., tau_min : tau_max + 1]
+    prev = d[..., tau_min - 1 : tau_max]
+    nxt = d[..., tau_min + 1 : tau_max + 2]
+    trough = (search <= prev) & (search < nxt)
+    cand = trough & (search < config.pitch_threshold)
+    has = cand.any(-1)
+    first = cand.int().argmax(-1)
+    best = torch.where(has, first, search.argmin(-1))
+    tau = best + tau_min
+    val = torch.gather(d, -1, tau[..., None])[..., 0]
+    left = torch.gather(d, -1, (tau - 1)[..., None])[..., 0]
+    right = torch.gather(d, -1, (tau + 1)[..., None])[..., 0]
+    curv = left - 2 * val + right
+    shift = torch.where(curv > 0, 0.5 * (left - right) / curv.clamp(min=1e-12), torch.zeros_like(val))
+    period = tau.to(d.dtype) + shift.clamp(-1.0, 1.0)
+    f0 = sr / period
+
+    hop_rms = frames[..., : config.pitch_frame_length].pow(2).mean(-1)
+    loud = hop_rms.amax(-1, keepdim=True)
+    floor = loud * 10.0 ** (-config.silence_db / 10.0)
+    audible = (hop_rms > floor) & (hop_rms > 1e-10)
+    voiced = (val < config.voicing_threshold) & audible
+    voiced &= (f0 >= config.pitch_fmin * 0.97) & (f0 <= config.pitch_fmax * 1.03)
+    if lengths is not None:
+        n = 1 + torch.div(lengths.to(voiced.device).long(), config.hop_length, rounding_mode="floor")
+        voiced &= torch.arange(voiced.shape[-1], device=voiced.device)[None, :] < n.reshape(-1, 1)
+    f0 = _median3(f0, voiced)
+    if single:
+        return f0[0], voiced[0]
+    return f0, voiced
+
+
+def interpolate_log_f0(f0: torch.Tensor, voiced: torch.Tensor, fallback_hz: float) -> torch.Tensor:
+    """Natural-log F0 with unvoiced frames linearly interpolated between voiced ones.
+
+    Before the first / after the last voiced frame the nearest voiced value is
+    held; an item with no voiced frame is filled with ``log(fallback_hz)``.
+
+    Shape:
+        f0, voiced (B, N) -> (B, N).
+
+    Example:
+        >>> f0 = torch.tensor([[0.0, 100.0, 0.0, 400.0, 0.0]])
+        >>> interpolate_log_f0(f0, f0 > 0, 200.0).exp().round()
+        tensor([[100., 100., 200., 400., 400.]])
+    """
+    n = f0.shape[-1]
+    idx = torch.arange(n, device=f0.device).expand_as(f0)
+    logf = torch.log(torch.where(voiced, f0, torch.ones_like(f0)))
+    prev_i = torch.cummax(torch.where(voiced, idx, torch.full_like(idx, -1)), -1).values
+    next_i = torch.flip(
+        torch.cummin(torch.flip(torch.where(voiced, idx, torch.full_like(idx, n)), [-1]), -1).values,
+        [-1],
+    )
+    has_prev, has_next = prev_i >= 0, next_i < n
+    p = torch.gather(logf, -1, prev_i.clamp(min=0))
+    q = torch.gather(logf, -1, next_i.clamp(max=n - 1))
+    span = (next_i - prev_i).clamp(min=1).to(f0.dtype)
+    w = (idx - prev_i).to(f0.dtype) / span
+    both = p + w * (q - p)
+    out = torch.where(has_prev & has_next, both, torch.where(has_prev, p, q))
+    none = ~(has_prev | has_next)
+    return torch.where(none, torch.full_like(out, math.log(fallback_hz)), out)
+
+
+class _PitchBase(FeatureExtractor):
+    def log_f0_and_voicing(
+        self, wav: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        f0, voiced = estimate_pitch(wav, self.config, lengths)
+        fallback = math.sqrt(self.config.pitch_fmin * self.config.pitch_fmax)
+        return interpolate_log_f0(f0, voiced, fallback), voiced.to(wav.dtype)
+
+
+@FEATURES.register("pitch")
+class Pitch(_PitchBase):
+    """``[log F0 (interpolated), voicing (0/1)]`` per frame.
+
+    Example:
+        >>> p = Pitch(FeatureConfig(name="pitch"))
+        >>> p(torch.randn(2, 3200)).shape, p.feature_dim
+        (torch.Size([2, 2, 21]), 2)
+    """
+
+    feature_dim = 2
+
+    def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        logf, voicing = self.log_f0_and_voicing(wav, lengths)
+        return torch.stack([logf, voicing], 1)
+
+
+@FEATURES.register("pitch_only")
+class PitchOnly(_PitchBase):
+    """Interpolated log F0 alone (1 feature).
+
+    Example:
+        >>> PitchOnly(FeatureConfig(name="pitch_only"))(torch.randn(800)).shape
+        torch.Size([1, 6])
+    """
+
+    feature_dim = 1
+
+    def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.log_f0_and_voicing(wav, lengths)[0][:, None, :]

@@ -1,0 +1,324 @@
+"""Export a trained model to TorchScript or ONNX, from waveform (or features) to probabilities.
+
+The exported graph is :class:`~vocalis.inference.pipeline.WaveformToProbs`, the
+module the :class:`~vocalis.inference.Predictor` runs: level normalisation
+(tier 0's last step), the feature front end (the STFT becomes a conv1d with a
+DFT basis for ONNX, see :mod:`vocalis.inference.dft`), the feature
+normalisation with its statistics, the model and its calibration temperature,
+and the softmax.
+
+Graph inputs and output (time and batch axes are dynamic):
+
+- ``waveform`` float32 (B, T): mono audio at ``sample_rate`` Hz, decoded and
+  resampled (``input="features"``: ``features`` float32 (B, F, N));
+- ``lengths`` int64 (B,): valid samples (frames) per item;
+- ``probs`` float32 (B, C): class probabilities, classes in metadata order.
+
+Denoising and VAD are not in the graph; when the checkpoint uses them,
+:func:`export` warns and the caller must apply them before the graph. Metadata
+(classes, sample rate, feature and tier-0 configs, whether padded batches are
+exact) is stored in the ONNX ``metadata_props`` (key ``vocalis``) or the
+TorchScript extra file ``vocalis.json``.
+
+Example:
+    >>> report = export("best.pt", "model.onnx")  # doctest: +SKIP
+    >>> report.max_abs_diff < 1e-4  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vocalis.errors import ConfigError, ModelError
+from vocalis.inference.pipeline import Pipeline, load_pipeline
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "torchscript")
+INPUTS = ("waveform", "features")
+
+#: Largest probability difference between PyTorch and the exported graph accepted.
+TOLERANCE = 1e-4
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export` wrote and how closely it matches PyTorch.
+
+    Attributes:
+        path: the exported file.
+        format: ``onnx`` or ``torchscript``.
+        input: ``waveform`` or ``features``.
+        max_abs_diff: largest probability difference to eager PyTorch over
+            single clips of several lengths.
+        padded_batches: whether a zero-padded batch with ``lengths`` gives each
+            item's single-clip probabilities (False: feed one clip per call).
+        metadata: the metadata stored with the graph.
+    """
+
+    path: str
+    format: str
+    input: str
+    max_abs_diff: float
+    padded_batches: bool
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _example(pipe: Pipeline, seconds: float, seed: int) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    n = int(round(seconds * pipe.sample_rate))
+    t = torch.arange(n, dtype=torch.float32) / pipe.sample_rate
+    tone = torch.sin(2 * torch.pi * (120.0 + 40 * seed) * t) * (0.5 + 0.5 * torch.sin(3 * t))
+    return 0.3 * tone + 0.05 * torch.randn(n, generator=g)
+
+
+def _inputs(pipe: Pipeline, graph_input: str, waves: list[Tensor]) -> tuple[Tensor, Tensor]:
+    from vocalis.inference.predictor import pad_batch
+
+    batch, lengths = pad_batch(waves)
+    if graph_input == "waveform":
+        return batch, lengths
+    from vocalis.audio.level import normalize
+
+    method = pipe.tier0.normalize
+    rms = float(getattr(pipe.tier0, "target_rms_db", -20.0))
+    levelled = [normalize(w, method, target_rms_db=rms) for w in waves]
+    batch, lengths = pad_batch(levelled)
+    with torch.no_grad():
+        feats = pipe.extractor(batch, lengths)
+    frames = 1 + torch.div(lengths, pipe.features.hop_length, rounding_mode="floor")
+    return feats, frames
+
+
+def _trace_torchscript(graph: nn.Module, example: tuple[Tensor, Tensor]) -> bytes:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(graph, example, check_trace=False)
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf)
+    return buf.getvalue()
+
+
+def _trace_onnx(
+    graph: nn.Module, example: tuple[Tensor, Tensor], graph_input: str, opset: int
+) -> bytes:
+    from vocalis.inference.dft import export_friendly_stft
+
+    names = [graph_input, "lengths"]
+    axes = {
+        names[0]: {0: "batch", 1: "time"} if graph_input == "waveform" else {0: "batch", 2: "frames"},
+        "lengths": {0: "batch"},
+        "probs": {0: "batch"},
+    }
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), export_friendly_stft():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                graph,
+                example,
+                buf,
+                dynamo=False,
+                input_names=names,
+                output_names=["probs"],
+                dynamic_axes=axes,
+                opset_version=opset,
+                do_constant_folding=True,
+            )
+        except Exception as err:  # the exporter raises many types
+            msg = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+            hint = (
+                "; try --input features (the feature front end then runs outside the graph)"
+                if graph_input == "waveform"
+                else ""
+            )
+            raise ModelError(f"ONNX export failed ({type(err).__name__}: {msg}){hint}") from None
+    return buf.getvalue()
+
+
+class _Runner:
+    """Runs an exported graph held in memory."""
+
+    def __init__(self, data: bytes, fmt: str, graph_input: str) -> None:
+        self.fmt = fmt
+        self.graph_input = graph_input
+        if fmt == "onnx":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = 1
+            opts.log_severity_level = 3
+            self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        else:
+            self.module = torch.jit.load(io.BytesIO(data))
+
+    def __call__(self, x: Tensor, lengths: Tensor) -> np.ndarray:
+        if self.fmt == "onnx":
+            feed = {self.graph_input: x.numpy(), "lengths": lengths.numpy().astype(np.int64)}
+            return self.session.run(["probs"], feed)[0]
+        with torch.inference_mode():
+            return self.module(x, lengths).numpy()
+
+
+def verify(
+    pipe: Pipeline, graph: nn.Module, runner: Any, graph_input: str, seconds=(0.5, 1.7, 3.1)
+) -> tuple[float, bool]:
+    """Compare an exported graph with eager PyTorch.
+
+    Returns:
+        ``(max_abs_diff over single clips, padded batches exact)``.
+    """
+    waves = [_example(pipe, s, i + 1) for i, s in enumerate(seconds)]
+    worst = 0.0
+    singles = []
+    with torch.inference_mode():
+        for w in waves:
+            x, lengths = _inputs(pipe, graph_input, [w])
+            ref = graph(x, lengths).numpy()
+            got = runner(x, lengths)
+            singles.append(ref)
+            worst = max(worst, float(np.abs(ref - got).max()))
+        x, lengths = _inputs(pipe, graph_input, waves)
+        got = runner(x, lengths)
+    padded = bool(np.abs(np.concatenate(singles, axis=0) - got).max() < TOLERANCE)
+    return worst, padded
+
+
+def export(
+    checkpoint: str | os.PathLike | None,
+    out: str | os.PathLike,
+    format: Literal["onnx", "torchscript"] = "onnx",
+    input: Literal["waveform", "features"] = "waveform",
+    opset: int = 17,
+    check: bool = True,
+) -> ExportReport:
+    """Export a checkpoint's pipeline as one graph from waveform (or features) to probabilities.
+
+    Args:
+        checkpoint: the checkpoint; None = the bundled model.
+        out: file to write (``model.onnx``, ``model.pt``).
+        format: ``onnx`` or ``torchscript``.
+        input: ``waveform`` (features computed in the graph) or ``features``.
+        opset: ONNX opset (>= 17).
+        check: compare the exported graph with PyTorch on clips of several
+            lengths and refuse (ModelError) when probabilities differ by more than
+            :data:`TOLERANCE`.
+
+    Returns:
+        The report: path, parity, whether padded batches are exact, metadata.
+
+    Raises:
+        ConfigError: unknown format or input.
+        ModelError: the model cannot be traced, or the export does not match PyTorch.
+    """
+    from vocalis import __version__
+    from vocalis.config import to_dict
+    from vocalis.io import atomic_open
+
+    if format not in FORMATS:
+        raise ConfigError(f"export format {format!r}: expected one of {', '.join(FORMATS)}")
+    if input not in INPUTS:
+        raise ConfigError(f"export input {input!r}: expected one of {', '.join(INPUTS)}")
+    if format == "onnx" and opset < 17:
+        raise ConfigError(f"export opset={opset}: expected >= 17")
+    pipe = load_pipeline(checkpoint)
+    skipped = [
+        name
+        for name, on in (("denoise", pipe.tier0.denoise != "none"), ("vad", pipe.tier0.vad))
+        if on
+    ]
+    if skipped:
+        logger.warning(
+            "the checkpoint's tier 0 uses %s, which the exported graph does not contain; "
+            "apply it to the audio before the graph",
+            " and ".join(skipped),
+        )
+    graph = pipe.waveform_to_probs(level=True) if input == "waveform" else pipe.features_to_probs()
+    # A padded example makes the tracer record the masked code paths, so that the
+    # graph is right for padded batches as well as for single clips.
+    example = _inputs(pipe, input, [_example(pipe, 2.0, 0), _example(pipe, 1.3, 5)])
+    with torch.inference_mode(False), torch.no_grad():
+        data = (
+            _trace_onnx(graph, example, input, opset)
+            if format == "onnx"
+            else _trace_torchscript(graph, example)
+        )
+    runner = _Runner(data, format, input)
+    diff, padded = verify(pipe, graph, runner, input)
+    if check and not diff < TOLERANCE:
+        raise ModelError(
+            f"exported {format} graph differs from PyTorch by {diff:.2e} (tolerance "
+            f"{TOLERANCE:g}); the model has data-dependent code the tracer cannot follow"
+        )
+    if not padded:
+        logger.warning(
+            "exported graph is exact for one clip per call but not for zero-padded batches "
+            "(the model branches on padding); run one clip at a time"
+        )
+    meta = {
+        "vocalis_version": __version__,
+        "model": pipe.model_name,
+        "classes": list(pipe.classes),
+        "input": input,
+        "inputs": [input, "lengths"],
+        "output": "probs",
+        "sample_rate": pipe.sample_rate,
+        "features": to_dict(pipe.features),
+        "tier0": to_dict(pipe.tier0),
+        "normalization": pipe.norm.mode,
+        "in_graph": ["level", "features", "normalization", "model", "temperature", "softmax"]
+        if input == "waveform"
+        else ["normalization", "model", "temperature", "softmax"],
+        "not_in_graph": skipped,
+        "padded_batches": padded,
+        "max_abs_diff": diff,
+    }
+    if format == "onnx":
+        import onnx
+
+        proto = onnx.load_from_string(data)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "vocalis", json.dumps(meta)
+        proto.doc_string = f"Vocalis {pipe.model_name}: {input} -> probs over {list(pipe.classes)}"
+        data = proto.SerializeToString()
+    else:
+        module = torch.jit.load(io.BytesIO(data))
+        buf = io.BytesIO()
+        torch.jit.save(module, buf, _extra_files={"vocalis.json": json.dumps(meta)})
+        data = buf.getvalue()
+    with atomic_open(out, "wb") as fh:
+        fh.write(data)
+    return ExportReport(str(out), format, input, diff, padded, meta)
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata :func:`export` stored in an ONNX or TorchScript file.
+
+    Raises:
+        ModelError: the file holds no Vocalis metadata.
+    """
+    text = str(path)
+    if text.endswith(".onnx"):
+        import onnx
+
+        proto = onnx.load(text, load_external_data=False)
+        for entry in proto.metadata_props:
+            if entry.key == "vocalis":
+                return json.loads(entry.value)
+    else:
+        extra = {"vocalis.json": ""}
+        torch.jit.load(text, _extra_files=extra)
+        if extra["vocalis.json"]:
+            return json.loads(extra["vocalis.json"])
+    raise ModelError(f"{path}: no Vocalis metadata; was it written by `vocalis export`?")

@@ -1,0 +1,373 @@
+"""Predict with a trained model: one file, a waveform, or many files in batches.
+
+:class:`Predictor` rebuilds the checkpoint's pipeline (tier 0, features,
+normalisation, model, labels; see :mod:`vocalis.inference.pipeline`) and
+returns :class:`Prediction` objects. :func:`predict` is the function behind
+``vocalis predict``: it takes files, folders or manifest CSVs and can write a
+resumable CSV.
+
+Example:
+    >>> from vocalis.inference import Predictor
+    >>> predictor = Predictor.from_checkpoint("runs/emodb/checkpoints/best.pt")  # doctest: +SKIP
+    >>> predictor.predict_file("clip.wav")  # doctest: +SKIP
+    Prediction(path='clip.wav', label='angry', confidence=0.91, probs={...})
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vocalis.errors import VocalisError
+from vocalis.inference.pipeline import Pipeline, load_pipeline
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one recording.
+
+    Attributes:
+        path: the file (or a name for an in-memory waveform).
+        label: the most probable class.
+        confidence: its probability.
+        probs: probability of every class, in the model's class order.
+        duration_s: length of the audio after tier 0, in seconds.
+        id: utterance id (a manifest's ``id`` column, else the file stem).
+    """
+
+    path: str
+    label: str
+    confidence: float
+    probs: dict[str, float]
+    duration_s: float | None = None
+    id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for JSON)."""
+        return {
+            "id": self.id,
+            "path": self.path,
+            "label": self.label,
+            "confidence": self.confidence,
+            "probs": dict(self.probs),
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass
+class Failure:
+    """A file that could not be predicted, with the one-line reason."""
+
+    path: str
+    error: str
+
+
+@dataclass
+class BatchPredictions:
+    """What :meth:`Predictor.predict_many` returns: predictions and skipped files.
+
+    Iterating, ``len`` and indexing go over the predictions.
+    """
+
+    predictions: list[Prediction] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[Prediction]:
+        return iter(self.predictions)
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def __getitem__(self, index: int) -> Prediction:
+        return self.predictions[index]
+
+
+def _stem(path: str) -> str:
+    name = str(path).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def pad_batch(waves: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    """Zero-pad 1-D waveforms into a batch.
+
+    Shape:
+        waves: B tensors (T_i,) -> (B, max T_i), lengths (B,) int64.
+
+    Example:
+        >>> batch, lengths = pad_batch([torch.ones(3), torch.ones(1)])
+        >>> batch.tolist(), lengths.tolist()
+        ([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]], [3, 1])
+    """
+    lengths = torch.tensor([int(w.shape[0]) for w in waves], dtype=torch.long)
+    batch = torch.zeros(len(waves), int(lengths.max()), dtype=torch.float32)
+    for i, w in enumerate(waves):
+        batch[i, : w.shape[0]] = w
+    return batch, lengths
+
+
+class Predictor:
+    """A trained model's pipeline, ready to classify audio.
+
+    Args:
+        pipeline: see :func:`vocalis.inference.pipeline.load_pipeline`.
+        device: where the features and the model run.
+
+    Use :meth:`from_checkpoint` rather than the constructor.
+    """
+
+    def __init__(self, pipeline: Pipeline, device: str = "cpu") -> None:
+        self.pipeline = pipeline
+        self.device = torch.device(device)
+        self.graph = pipeline.waveform_to_probs(level=False).to(self.device)
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike | None = None, device: str = "cpu"
+    ) -> Predictor:
+        """Load a checkpoint (None: the model bundled with Vocalis).
+
+        Raises:
+            ModelError: missing, unreadable or inconsistent checkpoint, or no bundled model.
+        """
+        return cls(load_pipeline(path, device=device), device=device)
+
+    # -- facts -----------------------------------------------------------------------
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names, in the order of the probabilities."""
+        return self.pipeline.classes
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate in Hz the model's features expect (tier 0 resamples to it)."""
+        return self.pipeline.sample_rate
+
+    def info(self) -> dict[str, Any]:
+        """Model name, classes, features, sample rate, versions (for ``/health``)."""
+        from vocalis import __version__
+
+        return {
+            "model": self.pipeline.model_name,
+            "classes": list(self.classes),
+            "features": self.pipeline.features.name,
+            "sample_rate": self.sample_rate,
+            "checkpoint": os.path.basename(self.pipeline.source),
+            "checkpoint_vocalis_version": self.pipeline.meta.get("vocalis_version"),
+            "version": __version__,
+        }
+
+    # -- tier 0 ------------------------------------------------------------------------
+    def load(self, path: str | os.PathLike) -> Tensor:
+        """Decode ``path`` and apply the checkpoint's tier 0. Shape: returns (T,)."""
+        from vocalis.audio import run_tier0
+
+        return run_tier0(path, self.pipeline.tier0)
+
+    def prepare(self, wav: Tensor | np.ndarray, sample_rate: int, name: str = "waveform") -> Tensor:
+        """Apply the checkpoint's tier 0 to decoded samples. Shape: (T,) or (T, C) -> (T',)."""
+        from vocalis.audio.tier0 import tier0_waveform
+
+        return tier0_waveform(wav, sample_rate, self.pipeline.tier0, source=name)
+
+    # -- prediction --------------------------------------------------------------------
+    @torch.inference_mode()
+    def probabilities(self, waves: Sequence[Tensor]) -> Tensor:
+        """Probabilities for tier-0 waveforms, run as one padded batch.
+
+        Shape:
+            waves: B tensors (T_i,) -> (B, C)
+        """
+        batch, lengths = pad_batch(waves)
+        probs = self.graph(batch.to(self.device), lengths.to(self.device))
+        return probs.float().cpu()
+
+    def _make(self, path: str, probs: Tensor, num_samples: int, uid: str = "") -> Prediction:
+        values = [float(p) for p in probs.tolist()]
+        best = int(np.argmax(values))
+        return Prediction(
+            path=path,
+            label=self.classes[best],
+            confidence=values[best],
+            probs=dict(zip(self.classes, values)),
+            duration_s=num_samples / self.sample_rate,
+            id=uid or _stem(path),
+        )
+
+    def predict_waveform(
+        self, wav: Tensor | np.ndarray, sample_rate: int, name: str = "<waveform>"
+    ) -> Prediction:
+        """Classify decoded samples (tier 0 is applied: resampling, denoising, VAD, level).
+
+        Shape:
+            wav: (T,) or (T, C) at ``sample_rate``.
+
+        Raises:
+            AudioError: empty, non-finite or too short audio.
+        """
+        x = self.prepare(wav, sample_rate, name)
+        return self._make(name, self.probabilities([x])[0], x.shape[0])
+
+    def predict_file(self, path: str | os.PathLike) -> Prediction:
+        """Classify one audio file (local path or fsspec URL).
+
+        Raises:
+            AudioError: the file is missing, undecodable, empty or too short.
+        """
+        x = self.load(path)
+        return self._make(str(path), self.probabilities([x])[0], x.shape[0])
+
+    def predict_bytes(self, data: bytes, name: str = "<upload>") -> Prediction:
+        """Classify an in-memory audio file (an upload)."""
+        from vocalis.audio.io import decode_bytes
+
+        samples, sr = decode_bytes(data, name)
+        return self.predict_waveform(samples, sr, name)
+
+    def iter_batches(
+        self,
+        paths: Iterable[str | os.PathLike],
+        batch_size: int = 16,
+        progress: bool = True,
+        ids: Sequence[str] | None = None,
+        failures: list[Failure] | None = None,
+    ) -> Iterator[list[Prediction]]:
+        """Predict files in padded batches, yielding each batch's predictions.
+
+        Unreadable files are skipped with a one-line warning and appended to
+        ``failures``.
+
+        Args:
+            paths: audio files.
+            batch_size: files per forward pass.
+            progress: show a progress bar (tqdm, on stderr).
+            ids: utterance ids aligned with ``paths`` (default: file stems).
+            failures: list that collects :class:`Failure` records.
+        """
+        from tqdm.auto import tqdm
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        paths = [str(p) for p in paths]
+        ids = list(ids) if ids is not None else [_stem(p) for p in paths]
+        bar = tqdm(total=len(paths), disable=not progress, unit="file", desc="predict")
+        items: list[tuple[str, str, Tensor]] = []
+        try:
+            for path, uid in zip(paths, ids):
+                try:
+                    items.append((path, uid, self.load(path)))
+                except VocalisError as err:
+                    logger.warning("skipped: %s", err)
+                    if failures is not None:
+                        failures.append(Failure(path, str(err)))
+                bar.update(1)
+                if len(items) == batch_size:
+                    yield self._predict_items(items)
+                    items = []
+            if items:
+                yield self._predict_items(items)
+        finally:
+            bar.close()
+
+    def _predict_items(self, items: list[tuple[str, str, Tensor]]) -> list[Prediction]:
+        probs = self.probabilities([w for _, _, w in items])
+        return [
+            self._make(path, p, w.shape[0], uid) for (path, uid, w), p in zip(items, probs)
+        ]
+
+    def predict_many(
+        self,
+        paths: Iterable[str | os.PathLike],
+        batch_size: int = 16,
+        progress: bool = True,
+        ids: Sequence[str] | None = None,
+    ) -> BatchPredictions:
+        """Predict many files in padded batches.
+
+        Args:
+            paths: audio files.
+            batch_size: files per forward pass.
+            progress: show a progress bar.
+            ids: utterance ids aligned with ``paths``.
+
+        Returns:
+            Predictions in input order (unreadable files skipped) and the failures.
+        """
+        out = BatchPredictions()
+        for chunk in self.iter_batches(paths, batch_size, progress, ids, out.failures):
+            out.predictions.extend(chunk)
+        return out
+
+
+def predict(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+    progress: bool = True,
+    chunk_size: int = 64,
+    predictor: Predictor | None = None,
+) -> BatchPredictions:
+    """Predict audio files, folders of audio or manifest CSVs.
+
+    Args:
+        inputs: a file, a folder (searched recursively for audio), a manifest CSV
+            (a ``path`` column, optional ``id``), or a list of these.
+        checkpoint: model checkpoint; None = the model bundled with Vocalis.
+        out: CSV to write (``id, path, label, confidence, p_<class>...``). When it
+            exists, files already in it are skipped (resume) and new rows are
+            appended atomically every ``chunk_size`` files.
+        batch_size: files per forward pass.
+        device: torch device.
+        progress: show a progress bar.
+        chunk_size: rows per atomic append to ``out``.
+        predictor: reuse an already loaded predictor (``checkpoint`` is then ignored).
+
+    Returns:
+        The new predictions (rows already in ``out`` are not repeated) and failures.
+
+    Raises:
+        ModelError: no usable checkpoint.
+        DataError: no audio found, or ``out`` has other columns than this model's.
+    """
+    from vocalis.inference.inputs import collect_inputs
+    from vocalis.inference.writer import ResumableCSV, prediction_columns, prediction_row
+
+    predictor = predictor or Predictor.from_checkpoint(checkpoint, device=device)
+    items = collect_inputs(inputs)
+    result = BatchPredictions()
+    if out is None:
+        for chunk in predictor.iter_batches(
+            [p for p, _ in items], batch_size, progress, [i for _, i in items], result.failures
+        ):
+            result.predictions.extend(chunk)
+        return result
+    writer = ResumableCSV(out, prediction_columns(predictor.classes), key="path")
+    todo = [(p, i) for p, i in items if p not in writer.done]
+    if len(todo) < len(items):
+        logger.info("%s: %d of %d files already predicted; resuming", out, len(items) - len(todo), len(items))
+    pending: list[Prediction] = []
+    for chunk in predictor.iter_batches(
+        [p for p, _ in todo], batch_size, progress, [i for _, i in todo], result.failures
+    ):
+        pending.extend(chunk)
+        result.predictions.extend(chunk)
+        if len(pending) >= chunk_size:
+            writer.append([prediction_row(p, predictor.classes) for p in pending])
+            pending = []
+    if pending:
+        writer.append([prediction_row(p, predictor.classes) for p in pending])
+    return result
+
+
+__all__ = ["BatchPredictions", "Failure", "Prediction", "Predictor", "pad_batch", "predict"]

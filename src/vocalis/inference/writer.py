@@ -1,0 +1,89 @@
+"""A prediction CSV that can be resumed: rows already written are skipped on rerun.
+
+New rows are appended in chunks; each append rewrites the file through a
+temporary sibling and an atomic rename, so an interrupted run leaves either the
+old file or the old file plus whole new rows, never a torn line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from vocalis.errors import DataError
+from vocalis.io import atomic_open, exists, read_bytes
+
+
+def prediction_columns(classes: Sequence[str]) -> list[str]:
+    """``id, path, label, confidence, p_<class>...``.
+
+    Example:
+        >>> prediction_columns(["angry", "sad"])
+        ['id', 'path', 'label', 'confidence', 'p_angry', 'p_sad']
+    """
+    return ["id", "path", "label", "confidence", *[f"p_{c}" for c in classes]]
+
+
+def prediction_row(pred: Any, classes: Sequence[str]) -> dict[str, str]:
+    """One CSV row of a :class:`~vocalis.inference.Prediction`."""
+    row = {
+        "id": pred.id,
+        "path": pred.path,
+        "label": pred.label,
+        "confidence": f"{pred.confidence:.6f}",
+    }
+    row.update({f"p_{c}": f"{pred.probs[c]:.6f}" for c in classes})
+    return row
+
+
+class ResumableCSV:
+    """Append-only CSV keyed on one column.
+
+    Args:
+        path: the CSV (local or fsspec URL); created on the first append.
+        columns: the header; an existing file must have exactly this header.
+        key: column whose values mark rows as done.
+
+    Attributes:
+        done: key values already in the file.
+
+    Raises:
+        DataError: the existing file has another header (another model's classes).
+    """
+
+    def __init__(self, path: str | os.PathLike, columns: Sequence[str], key: str = "path") -> None:
+        self.path = path
+        self.columns = list(columns)
+        self.key = key
+        self._text = ""
+        self.done: set[str] = set()
+        if exists(path):
+            self._text = read_bytes(path).decode("utf-8")
+            reader = csv.DictReader(io.StringIO(self._text))
+            header = list(reader.fieldnames or [])
+            if header and header != self.columns:
+                raise DataError(
+                    f"{path}: existing CSV has columns {','.join(header)}, this run writes "
+                    f"{','.join(self.columns)}; write to a new --out file or delete it"
+                )
+            self.done = {row[key] for row in reader if row.get(key)}
+            if self._text and not self._text.endswith("\n"):
+                self._text += "\n"
+
+    def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Add ``rows`` (dicts keyed by column) atomically."""
+        if not rows:
+            return
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
+        if not self._text:
+            writer.writeheader()
+        writer.writerows(rows)
+        text = self._text + buf.getvalue()
+        with atomic_open(self.path, "w") as fh:
+            fh.write(text)
+        self._text = text
+        self.done.update(str(r[self.key]) for r in rows)

@@ -1,0 +1,2 @@
+"""Package data: builtin label maps (``label_maps/*.yaml``) and bundled sample audio
+(``samples/emodb_mini``). Read them with :mod:`importlib.resources`."""

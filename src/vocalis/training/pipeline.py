@@ -1,0 +1,301 @@
+"""From a manifest to normalised features and class ids, shared by training and evaluation.
+
+The steps are plain functions: :func:`load_rows` (manifest + label map),
+:func:`split_rows` (train/val/test by the configured protocol),
+:func:`compute_features` (tier 0 + extractor, cached, failures dropped) and
+:class:`Normalizer` (global / per-speaker / per-utterance statistics, fitted
+on training data only where they depend on labels' split).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from vocalis.errors import ConfigError, DataError
+from vocalis.training.config import DatasetConfig, FeaturesConfig
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["global", "utterance", "speaker", "none"]
+
+#: Values of ``dataset.split_column`` read as each part.
+SPLIT_NAMES = {
+    "train": ("train", "training"),
+    "val": ("val", "valid", "validation", "dev", "development"),
+    "test": ("test", "eval", "evaluation"),
+}
+
+
+def pipeline_config(features: FeaturesConfig) -> Any:
+    """The :class:`vocalis.features.pipeline.PipelineConfig` of a features section."""
+    from vocalis.audio import Tier0Config
+    from vocalis.config import from_dict
+    from vocalis.features.config import FeatureConfig
+    from vocalis.features.pipeline import PipelineConfig
+
+    tier0 = from_dict(Tier0Config, features.tier0, where="features.tier0")
+    extractor = from_dict(FeatureConfig, features.extractor, where="features.extractor")
+    return PipelineConfig(tier0=tier0, features=extractor)
+
+
+def load_rows(dataset: DatasetConfig, manifest: Any = None) -> Any:
+    """Read the manifest (or take the given one) and apply ``dataset.label_map``.
+
+    Raises:
+        ConfigError: no manifest given anywhere.
+        DataError: the manifest lacks the label column, or a label is unmapped.
+    """
+    from vocalis.data import Manifest, apply_label_map, read_manifest
+
+    if manifest is None:
+        if not dataset.manifest:
+            raise ConfigError(
+                "dataset.manifest is empty; pass --manifest work/emodb.csv or set "
+                "dataset.manifest=... (make one with `vocalis prepare`)"
+            )
+        manifest = read_manifest(dataset.manifest)
+    elif isinstance(manifest, (str, os.PathLike)):
+        manifest = read_manifest(manifest)
+    elif not isinstance(manifest, Manifest):
+        raise DataError(f"manifest: expected a path or a Manifest, got {type(manifest).__name__}")
+    manifest.require(dataset.label_column)
+    if dataset.label_map is not None:
+        manifest = apply_label_map(
+            manifest, dataset.label_map, column=dataset.label_column, unmapped=dataset.unmapped
+        )
+    return manifest
+
+
+def split_rows(
+    manifest: Any,
+    dataset: DatasetConfig,
+    seed: int,
+    *,
+    train: Sequence[int] | None = None,
+    val: Sequence[int] | None = None,
+    test: Sequence[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test row indices.
+
+    Given indices win; missing validation rows are held out of the training rows
+    by ``dataset.val_protocol``; test rows come from the argument or, with
+    ``val_protocol=split_column``, from the split column.
+
+    Raises:
+        DataError: an empty training or validation part, overlapping parts, or a
+            protocol the manifest cannot support (no speaker / split column).
+    """
+    from vocalis.data import SpeakerHoldout, StratifiedHoldout
+
+    n = len(manifest)
+    split_seed = dataset.seed if dataset.seed is not None else seed
+    test_idx = np.asarray(test if test is not None else [], dtype=np.int64)
+    labels = np.asarray(manifest.labels(dataset.label_column))
+    if dataset.val_protocol == "split_column" and train is None:
+        values = [v.strip().lower() for v in manifest.column(dataset.split_column)]
+        parts = {
+            k: np.asarray([i for i, v in enumerate(values) if v in names], dtype=np.int64)
+            for k, names in SPLIT_NAMES.items()
+        }
+        unknown = sorted({v for v in values} - {n for ns in SPLIT_NAMES.values() for n in ns})
+        if unknown:
+            raise DataError(
+                f"{manifest.source}: column '{dataset.split_column}' has value '{unknown[0]}'; "
+                "expected train, val (dev) or test"
+            )
+        train_idx = parts["train"]
+        val_idx = np.asarray(val, dtype=np.int64) if val is not None else parts["val"]
+        if test is None:
+            test_idx = parts["test"]
+    else:
+        train_idx = np.asarray(train if train is not None else np.arange(n), dtype=np.int64)
+        if test is not None and train is None:
+            train_idx = np.setdiff1d(train_idx, test_idx)
+        if val is not None:
+            val_idx = np.asarray(val, dtype=np.int64)
+            if train is None:
+                train_idx = np.setdiff1d(train_idx, val_idx)
+        else:
+            sub = manifest.select(train_idx.tolist())
+            if dataset.val_protocol == "stratified":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    splitter = StratifiedHoldout(dataset.val_fraction, seed=split_seed)
+                    tr, va = next(splitter.split(sub, labels[train_idx]))
+                log.warning(
+                    "dataset.val_protocol=stratified: validation shares speakers with training, "
+                    "so validation scores are speaker-dependent (optimistic); use "
+                    "val_protocol=speaker for honest numbers"
+                )
+            elif dataset.val_protocol == "speaker":
+                if "speaker" not in sub.columns:
+                    raise DataError(
+                        f"{manifest.source} has no 'speaker' column, so dataset.val_protocol="
+                        "speaker cannot hold out speakers; add the column or set "
+                        "dataset.val_protocol=stratified (speaker-dependent)"
+                    )
+                tr, va = next(SpeakerHoldout(dataset.val_fraction, seed=split_seed).split(sub))
+            else:  # split_column with explicit train indices
+                raise DataError(
+                    "dataset.val_protocol=split_column needs val rows when train rows are given"
+                )
+            train_idx, val_idx = train_idx[tr], train_idx[va]
+    if len(train_idx) == 0:
+        raise DataError(
+            f"{manifest.source}: the training split is empty; check dataset.val_protocol and the "
+            "split column, or give more data"
+        )
+    if len(val_idx) == 0:
+        raise DataError(
+            f"{manifest.source}: the validation split is empty; lower dataset.val_fraction's "
+            "granularity (more speakers) or fill the split column with some 'val' rows"
+        )
+    for a, b, what in (
+        (train_idx, val_idx, "train and val"),
+        (train_idx, test_idx, "train and test"),
+    ):
+        both = np.intersect1d(a, b)
+        if len(both):
+            raise DataError(
+                f"{manifest.source}: {len(both)} row(s) are in both {what} (first: row "
+                f"{int(both[0]) + 1}); the parts must not overlap"
+            )
+    for part in (train_idx, val_idx, test_idx):
+        if len(part) and (part.min() < 0 or part.max() >= n):
+            raise DataError(f"row index {int(part.max())} out of range for {n} manifest rows")
+    return train_idx, val_idx, test_idx
+
+
+def compute_features(
+    paths: Sequence[str],
+    features: FeaturesConfig,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+) -> tuple[list[torch.Tensor | None], list[tuple[str, str]]]:
+    """Features per path (``None`` where the file failed) and the failures.
+
+    Raises:
+        DataError: more files failed than ``features.max_failures`` allows.
+    """
+    from vocalis.features.pipeline import extract_many
+
+    result = extract_many(
+        list(paths),
+        pipeline_config(features),
+        cache=features.cache_dir or None,
+        workers=features.workers if workers is None else workers,
+        max_failures=features.max_failures,
+        progress=progress,
+    )
+    return list(result.features), list(result.failures)
+
+
+class Normalizer:
+    """Feature normalisation by mode, with a checkpoint-friendly state.
+
+    * ``global``: :class:`~vocalis.features.normalize.GlobalMVN` fitted on the
+      training utterances only; state = its ``state_dict`` (``count``, ``sum``,
+      ``sum_sq``).
+    * ``speaker``: :class:`~vocalis.features.normalize.SpeakerMVN`, one set of
+      statistics per speaker from that speaker's own recordings (no labels used;
+      unknown speakers at inference fall back to the pooled statistics).
+    * ``utterance``: per-utterance CMVN; no state.
+    * ``none``: identity.
+
+    Args:
+        mode: one of the above.
+        feature_dim: F.
+    """
+
+    def __init__(self, mode: Mode, feature_dim: int) -> None:
+        if mode not in ("global", "utterance", "speaker", "none"):
+            raise ConfigError(
+                f"features.normalization: got {mode!r}, expected global, utterance, speaker or none"
+            )
+        self.mode = mode
+        self.feature_dim = int(feature_dim)
+        self._impl: Any = None
+
+    def fit(
+        self,
+        train_features: Sequence[torch.Tensor],
+        all_features: Sequence[torch.Tensor] = (),
+        speakers: Sequence[str] = (),
+    ) -> Normalizer:
+        """Fit ``global`` on ``train_features``; ``speaker`` on ``all_features``/``speakers``."""
+        from vocalis.features.normalize import GlobalMVN, SpeakerMVN
+
+        if self.mode == "global":
+            self._impl = GlobalMVN(self.feature_dim).fit(list(train_features))
+        elif self.mode == "speaker":
+            self._impl = SpeakerMVN(self.feature_dim).fit(list(all_features), list(speakers))
+        return self
+
+    def __call__(self, feats: torch.Tensor, speaker: str | None = None) -> torch.Tensor:
+        """Normalise one utterance. Shape: (F, T) -> (F, T)."""
+        if self.mode == "none":
+            return feats
+        if self.mode == "utterance":
+            from vocalis.features.normalize import cmvn
+
+            return cmvn(feats)
+        if self._impl is None:
+            raise DataError(f"normalization={self.mode} has no statistics; fit it first")
+        if self.mode == "global":
+            return self._impl(feats)
+        return self._impl.transform(feats, speaker or "")
+
+    def state(self) -> dict[str, Any]:
+        """``{"mode", "state"}`` for the checkpoint's ``normalization`` entry."""
+        state = None if self._impl is None else self._impl.state_dict()
+        return {"mode": self.mode, "state": state}
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any], feature_dim: int) -> Normalizer:
+        """Rebuild from :meth:`state` (as stored in a checkpoint)."""
+        from vocalis.features.normalize import GlobalMVN, SpeakerMVN
+
+        norm = cls(data.get("mode", "none"), feature_dim)
+        state = data.get("state")
+        if norm.mode == "global":
+            norm._impl = GlobalMVN(feature_dim)
+            norm._impl.load_state_dict(state)
+        elif norm.mode == "speaker":
+            norm._impl = SpeakerMVN(feature_dim).load_state_dict(state)
+        return norm
+
+
+def speakers_of(manifest: Any) -> list[str]:
+    """The speaker column, or the utterance ids when there is none."""
+    return manifest.column("speaker") if "speaker" in manifest.columns else list(manifest.ids)
+
+
+def regression_targets(manifest: Any, columns: Sequence[str]) -> torch.Tensor | None:
+    """(N, K) float targets from numeric columns (empty cells -> NaN), or ``None``.
+
+    Raises:
+        DataError: a missing column or a non-numeric cell.
+    """
+    if not columns:
+        return None
+    out = torch.full((len(manifest), len(columns)), float("nan"))
+    for k, name in enumerate(columns):
+        for i, value in enumerate(manifest.column(name)):
+            if value.strip() == "":
+                continue
+            try:
+                out[i, k] = float(value)
+            except ValueError:
+                raise DataError(
+                    f"{manifest.source}: row {i + 1} has {name}={value!r}; expected a number "
+                    "(or an empty cell) for dataset.regression_columns"
+                ) from None
+    return out

@@ -1,0 +1,136 @@
+"""Reproducibility and resumable state: seeds, RNG snapshots, early stopping.
+
+Example:
+    >>> stop = EarlyStopping(monitor="val_uar", mode="max", patience=2)
+    >>> [stop.update(v, epoch) for epoch, v in enumerate([0.5, 0.6, 0.6, 0.59], start=1)]
+    [True, True, False, False]
+    >>> stop.should_stop, stop.best_epoch
+    (True, 2)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy and torch; optionally force deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        if torch.backends.cudnn.is_available():
+            torch.backends.cudnn.benchmark = False
+            torch.backends.cudnn.deterministic = True
+
+
+def step_seed(seed: int, epoch: int, step: int, rank: int = 0) -> int:
+    """Seed of the random streams (dropout, augmentation) of one training step.
+
+    Reseeding every step from ``(seed, epoch, step, rank)`` makes a run resumed at
+    any step boundary draw exactly the numbers of an uninterrupted one.
+    """
+    ss = np.random.SeedSequence([int(seed), int(epoch), int(step), int(rank), 7])
+    return int(ss.generate_state(1, np.uint64)[0] >> 1)
+
+
+def rng_state() -> dict[str, Any]:
+    """Snapshot of the global generators (Python, NumPy, torch, CUDA), checkpoint-safe."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore a :func:`rng_state` snapshot."""
+    if "python" in state:
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in state:
+        s = state["numpy"]
+        keys = np.asarray(s["keys"].numpy(), dtype=np.uint32)
+        np.random.set_state((s["name"], keys, s["pos"], s["has_gauss"], s["gauss"]))
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+
+    Args:
+        monitor: metric name (for messages).
+        mode: ``max`` or ``min``.
+        patience: epochs without improvement tolerated; 0 never stops.
+        min_delta: smallest change that counts as an improvement.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_uar",
+        mode: str = "max",
+        patience: int = 10,
+        min_delta: float = 0.0,
+    ) -> None:
+        self.monitor, self.mode = monitor, mode
+        self.patience, self.min_delta = int(patience), float(min_delta)
+        self.best: float | None = None
+        self.best_epoch = 0
+        self.bad_epochs = 0
+
+    def improves(self, value: float) -> bool:
+        """Would ``value`` be a new best?"""
+        if value is None or math.isnan(value):
+            return False
+        if self.best is None:
+            return True
+        if self.mode == "max":
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def update(self, value: float, epoch: int) -> bool:
+        """Record epoch ``epoch``'s value; True when it is the new best."""
+        if self.improves(value):
+            self.best, self.best_epoch, self.bad_epochs = float(value), int(epoch), 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.patience > 0 and self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best = state.get("best")
+        self.best_epoch = int(state.get("best_epoch", 0))
+        self.bad_epochs = int(state.get("bad_epochs", 0))

@@ -1,0 +1,233 @@
+"""Decoding real-corpus quirks, mono down-mix, resampling and level normalisation."""
+
+from __future__ import annotations
+
+import io
+import math
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from vocalis.audio import decode, decode_bytes, load_audio, load_audio_bytes, resample, to_mono
+from vocalis.audio.io import resampled_length
+from vocalis.audio.level import normalize, rms_db
+from vocalis.errors import AudioError, ConfigError
+
+
+def sine(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def peak_hz(wav: torch.Tensor | np.ndarray, sr: int) -> float:
+    """Frequency of the FFT maximum, zero-padded 16x (resolution sr / 16N)."""
+    x = np.asarray(wav, dtype=np.float64) * np.hanning(len(wav))
+    n = 16 * len(x)
+    spec = np.abs(np.fft.rfft(x, n))
+    return float(np.argmax(spec) * sr / n)
+
+
+# (label, format, subtype, sample rate, file name, exact length?)
+QUIRKS = [
+    ("wav-8bit-22k", "WAV", "PCM_U8", 22050, "a.wav", True),
+    ("wav-24bit-24k", "WAV", "PCM_24", 24000, "a.wav", True),
+    ("wav-float-48k", "WAV", "FLOAT", 48000, "a.wav", True),
+    ("wav-32bit-8k", "WAV", "PCM_32", 8000, "a.wav", True),
+    ("wav-16bit-96k", "WAV", "PCM_16", 96000, "a.wav", True),
+    ("wavex-16bit-44k", "WAVEX", "PCM_16", 44100, "a.wav", True),
+    ("aiff-named-wav", "AIFF", "PCM_16", 44100, "really_aiff.wav", True),
+    ("flac-named-wav", "FLAC", "PCM_16", 44100, "really_flac.wav", True),
+    ("flac-44k", "FLAC", "PCM_24", 44100, "a.flac", True),
+    ("ogg-vorbis-22k", "OGG", "VORBIS", 22050, "a.ogg", False),
+    ("mp3-44k", "MP3", "MPEG_LAYER_III", 44100, "a.mp3", False),
+]
+
+
+@pytest.mark.parametrize(("label", "fmt", "subtype", "sr", "name", "exact"), QUIRKS)
+def test_quirky_files_decode_and_keep_frequency(tmp_path, label, fmt, subtype, sr, name, exact):
+    if fmt not in sf.available_formats():
+        pytest.skip(f"libsndfile {sf.__libsndfile_version__} cannot write {fmt}")
+    x = sine(1000.0, 1.0, sr)
+    path = tmp_path / name
+    sf.write(path, x, sr, format=fmt, subtype=subtype)
+
+    samples, rate = decode(path)
+    assert rate == sr
+    assert samples.dtype == np.float32 and samples.shape[1] == 1
+    if exact:
+        assert samples.shape[0] == sr
+        tol = 1.5 / 128 if subtype == "PCM_U8" else 1e-3
+        np.testing.assert_allclose(samples[:, 0], x, atol=tol)
+    else:  # lossy codecs add encoder delay / padding
+        assert abs(samples.shape[0] - sr) <= 0.06 * sr
+
+    wav = load_audio(path, sample_rate=16000, normalize="none")
+    assert wav.dtype == torch.float32 and wav.dim() == 1
+    assert wav.shape[0] == resampled_length(samples.shape[0], sr, 16000)
+    assert abs(peak_hz(wav, 16000) - 1000.0) < 1.0
+    assert abs(float(wav.abs().max()) - 0.5) < 0.05
+
+    from_bytes = load_audio_bytes(path.read_bytes(), name, normalize="none")
+    torch.testing.assert_close(from_bytes, wav)
+
+
+def test_stereo_44k_is_averaged_then_resampled(tmp_path):
+    sr = 44100
+    left = sine(440.0, 2.0, sr, amp=0.8)
+    right = sine(440.0, 2.0, sr, amp=0.2)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, np.stack([left, right], axis=1), sr, subtype="FLOAT")
+
+    samples, rate = decode(path)
+    assert samples.shape == (2 * sr, 2) and rate == sr
+    mono = to_mono(samples)
+    torch.testing.assert_close(mono, torch.from_numpy((left + right) / 2))
+
+    wav = load_audio(path, normalize="none")
+    assert wav.shape == (32000,)
+    assert abs(peak_hz(wav, 16000) - 440.0) < 1.0
+    # averaged amplitude (0.8 + 0.2) / 2 = 0.5 survives resampling
+    assert abs(float(wav[1000:-1000].abs().max()) - 0.5) < 5e-3
+    torch.testing.assert_close(wav, resample(mono, sr, 16000))
+
+
+def test_opposite_channels_cancel_in_mono():
+    x = sine(300.0, 0.1, 16000)
+    assert float(to_mono(np.stack([x, -x], axis=1)).abs().max()) == 0.0
+
+
+@pytest.mark.parametrize(("orig", "new"), [(44100, 16000), (22050, 16000), (8000, 16000), (96000, 16000)])
+def test_resample_keeps_frequency_and_length(orig, new):
+    x = torch.from_numpy(sine(1234.5, 1.5, orig))
+    y = resample(x, orig, new)
+    assert y.shape == (resampled_length(x.shape[0], orig, new),)
+    assert abs(peak_hz(y, new) - 1234.5) < 1.0
+    # RMS of the sine is kept (away from the edges)
+    assert abs(rms_db(y[200:-200]) - rms_db(x)) < 0.05
+
+
+def test_resample_removes_content_above_new_nyquist():
+    x = torch.from_numpy(sine(5000.0, 1.0, 16000))
+    y = resample(x, 16000, 8000)  # 5 kHz > 4 kHz Nyquist: must not alias to 3 kHz
+    assert rms_db(y[100:-100]) < rms_db(x) - 60
+
+
+def test_resample_multichannel_identity_and_bad_rates():
+    x = torch.randn(441, 2)
+    assert resample(x, 44100, 16000).shape == (160, 2)
+    assert resample(x, 16000, 16000) is x
+    with pytest.raises(ConfigError, match="orig_sr"):
+        resample(x, 0, 16000)
+    with pytest.raises(ConfigError, match="new_sr"):
+        resample(x, 16000, 16000.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("length", [1, 7, 1000, 44101])
+def test_resampled_length_matches_rounding(length):
+    for orig, new in [(44100, 16000), (16000, 8000), (8000, 22050)]:
+        assert resampled_length(length, orig, new) == math.floor(length * new / orig + 0.5)
+
+
+def test_normalize_modes(tmp_path):
+    x = torch.from_numpy(sine(200.0, 0.5, 16000, amp=0.1))
+    assert float(normalize(x, "peak").abs().max()) == pytest.approx(1.0)
+    assert rms_db(normalize(x, "rms", target_rms_db=-26.0)) == pytest.approx(-26.0, abs=1e-4)
+    assert normalize(x, "none") is x
+    silent = torch.zeros(100)
+    assert torch.equal(normalize(silent, "peak"), silent)
+    assert torch.equal(normalize(silent, "rms"), silent)
+    with pytest.raises(ConfigError, match="'loud'"):
+        normalize(x, "loud")
+
+    path = tmp_path / "q.wav"
+    sf.write(path, x.numpy(), 16000)
+    assert float(load_audio(path).abs().max()) == pytest.approx(1.0)
+    assert rms_db(load_audio(path, normalize="rms")) == pytest.approx(-20.0, abs=1e-3)
+
+
+def test_fsspec_memory_url():
+    fsspec = pytest.importorskip("fsspec")
+    buf = io.BytesIO()
+    sf.write(buf, sine(500.0, 0.5, 22050), 22050, format="FLAC")
+    with fsspec.open("memory://vocalis-audio-test/clip.flac", "wb") as fh:
+        fh.write(buf.getvalue())
+    wav = load_audio("memory://vocalis-audio-test/clip.flac", normalize="none")
+    assert wav.shape == (8000,)
+    assert abs(peak_hz(wav, 16000) - 500.0) < 1.0
+    with pytest.raises(AudioError, match="memory://vocalis-audio-test/missing.wav"):
+        decode("memory://vocalis-audio-test/missing.wav")
+
+
+def _assert_one_line(err: pytest.ExceptionInfo, name: str) -> None:
+    msg = str(err.value)
+    assert name in msg and "\n" not in msg, msg
+
+
+def test_error_missing_file(tmp_path):
+    with pytest.raises(AudioError) as err:
+        load_audio(tmp_path / "nope.wav")
+    _assert_one_line(err, "nope.wav")
+    assert "no such file" in str(err.value)
+
+
+def test_error_text_renamed_wav(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is not audio\n" * 20)
+    with pytest.raises(AudioError) as err:
+        decode(path)
+    _assert_one_line(err, "notes.wav")
+    assert "cannot decode" in str(err.value)
+
+
+def test_error_zero_length(tmp_path):
+    path = tmp_path / "empty.wav"
+    sf.write(path, np.zeros(0, dtype=np.float32), 16000)
+    with pytest.raises(AudioError) as err:
+        load_audio(path)
+    _assert_one_line(err, "empty.wav")
+    assert "0 frames" in str(err.value)
+
+
+def test_error_zero_bytes_and_directory(tmp_path):
+    with pytest.raises(AudioError) as err:
+        decode_bytes(b"", "upload.wav")
+    _assert_one_line(err, "upload.wav")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(AudioError) as err:
+        decode(tmp_path / "empty.wav")
+    _assert_one_line(err, "empty.wav")
+    with pytest.raises(AudioError, match="directory"):
+        decode(tmp_path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_error_non_finite_samples(tmp_path, bad):
+    x = sine(100.0, 0.1, 16000)
+    x[10] = bad
+    path = tmp_path / "corrupt.wav"
+    sf.write(path, x, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError) as err:
+        load_audio(path)
+    _assert_one_line(err, "corrupt.wav")
+    assert "NaN or inf" in str(err.value)
+
+
+def test_truncated_wav_decodes_what_is_there(tmp_path):
+    path = tmp_path / "cut.wav"
+    sf.write(path, sine(100.0, 1.0, 16000), 16000)
+    data = path.read_bytes()
+    cut = tmp_path / "cut2.wav"
+    cut.write_bytes(data[: 44 + 2 * 8000])  # header + half the samples
+    samples, sr = decode(cut)
+    assert sr == 16000 and samples.shape[0] == 8000
+
+
+def test_decode_ignores_extension(tmp_path):
+    src = tmp_path / "a.aiff"
+    sf.write(src, sine(100.0, 0.2, 24000), 24000, format="AIFF")
+    for name in ("b.wav", "c.mp3", "d"):
+        shutil.copy(src, tmp_path / name)
+        assert decode(tmp_path / name)[1] == 24000
