@@ -17,7 +17,7 @@ from vocalis.audio.demucs import (
     load_demucs,
     upsample2,
 )
-from vocalis.errors import AudioError, ModelError
+from vocalis.errors import AudioError, ConfigError, ModelError
 
 
 def _dns64_layout() -> list[tuple[str, tuple[int, ...]]]:
@@ -31,7 +31,7 @@ def _dns64_layout() -> list[tuple[str, tuple[int, ...]]]:
     keys: list[tuple[str, tuple[int, ...]]] = []
     hidden = [64, 128, 256, 512, 1024]
     ins = [1, 64, 128, 256, 512]
-    for i, (h, c) in enumerate(zip(hidden, ins)):
+    for i, (h, c) in enumerate(zip(hidden, ins, strict=False)):
         keys += [
             (f"encoder.{i}.0.weight", (h, c, 8)),
             (f"encoder.{i}.0.bias", (h,)),
@@ -147,7 +147,7 @@ def test_missing_weights_say_where_to_put_them(tmp_path, monkeypatch):
     msg = str(err.value)
     assert "dns64-a7761ff99a7d5bb6.th" in msg and WEIGHTS_ENV in msg
     assert str(tmp_path / "torch" / "hub" / "checkpoints") in msg and "\n" not in msg
-    with pytest.raises(AudioError, match="nowhere.th"):
+    with pytest.raises(AudioError, match=r"nowhere\.th"):
         load_demucs(tmp_path / "nowhere.th")
 
 
@@ -168,10 +168,10 @@ def test_weights_from_env_and_hub_cache(tmp_path, monkeypatch):
 def test_not_a_demucs_checkpoint(tmp_path):
     path = tmp_path / "other.th"
     torch.save({"weight": torch.zeros(3)}, path)
-    with pytest.raises(ModelError, match="other.th"):
+    with pytest.raises(ModelError, match=r"other\.th"):
         load_demucs(path)
     (tmp_path / "junk.th").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelError, match="junk.th"):
+    with pytest.raises(ModelError, match=r"junk\.th"):
         load_demucs(tmp_path / "junk.th")
 
 
@@ -184,5 +184,18 @@ def test_enhance_resamples_and_keeps_length(tmp_path, monkeypatch):
     y = demucs_enhance(x, 22050, weights=path)
     assert y.shape == x.shape and bool(torch.isfinite(y).all())
     torch.testing.assert_close(demucs_enhance(x, 22050, weights=path, dry=1.0), x)
+    with pytest.raises(ConfigError, match="dry"):
+        demucs_enhance(x, 22050, weights=path, dry=1.5)
     monkeypatch.setenv(WEIGHTS_ENV, str(path))
     assert denoise(x[:8000], 16000, "demucs").shape == (8000,)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_enhance_on_gpu_matches_cpu(tmp_path):
+    path = tmp_path / "tiny.th"
+    torch.save(tiny().state_dict(), path)
+    x = torch.randn(16000) * 0.1
+    cpu = demucs_enhance(x, 16000, weights=path)
+    gpu = demucs_enhance(x.cuda(), 16000, weights=path, device="cuda")
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-4, rtol=1e-4)

@@ -18,7 +18,7 @@ from vocalis.errors import AudioError, ConfigError
 
 
 def sine(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:
-    t = np.arange(int(round(seconds * sr))) / sr
+    t = np.arange(round(seconds * sr)) / sr
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
@@ -99,7 +99,9 @@ def test_opposite_channels_cancel_in_mono():
     assert float(to_mono(np.stack([x, -x], axis=1)).abs().max()) == 0.0
 
 
-@pytest.mark.parametrize(("orig", "new"), [(44100, 16000), (22050, 16000), (8000, 16000), (96000, 16000)])
+@pytest.mark.parametrize(
+    ("orig", "new"), [(44100, 16000), (22050, 16000), (8000, 16000), (96000, 16000)]
+)
 def test_resample_keeps_frequency_and_length(orig, new):
     x = torch.from_numpy(sine(1234.5, 1.5, orig))
     y = resample(x, orig, new)
@@ -157,7 +159,7 @@ def test_fsspec_memory_url():
     wav = load_audio("memory://vocalis-audio-test/clip.flac", normalize="none")
     assert wav.shape == (8000,)
     assert abs(peak_hz(wav, 16000) - 500.0) < 1.0
-    with pytest.raises(AudioError, match="memory://vocalis-audio-test/missing.wav"):
+    with pytest.raises(AudioError, match=r"memory://vocalis-audio-test/missing\.wav"):
         decode("memory://vocalis-audio-test/missing.wav")
 
 
@@ -225,9 +227,29 @@ def test_truncated_wav_decodes_what_is_there(tmp_path):
     assert sr == 16000 and samples.shape[0] == 8000
 
 
+def test_file_url(tmp_path):
+    path = tmp_path / "u.wav"
+    sf.write(path, sine(100.0, 0.1, 8000), 8000)
+    samples, sr = decode(f"file://{path}")
+    assert sr == 8000 and samples.shape == (800, 1)
+
+
 def test_decode_ignores_extension(tmp_path):
     src = tmp_path / "a.aiff"
     sf.write(src, sine(100.0, 0.2, 24000), 24000, format="AIFF")
     for name in ("b.wav", "c.mp3", "d"):
         shutil.copy(src, tmp_path / name)
         assert decode(tmp_path / name)[1] == 24000
+
+
+def test_import_is_cheap():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vocalis.audio;"
+        "print(sorted(m for m in ('soundfile', 'soxr', 'noisereduce', 'silero_vad', 'librosa')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -25,16 +25,13 @@ def write_sine(path: Path, sr: int, seconds: float, channels: int = 1, amp: floa
     return path
 
 
-def emodb_wav() -> Path:
-    try:
-        from vocalis.testing import emodb_root  # type: ignore[attr-defined]
+def speech_wav() -> Path:
+    """A real EmoDB utterance shipped with the package."""
+    from vocalis.testing import samples_dir
 
-        root = emodb_root()
-    except ImportError:
-        root = Path(__file__).resolve().parents[3] / "shared" / "data" / "emodb"
-    path = Path(root or "") / "wav" / "03a01Fa.wav"
+    path = samples_dir() / "wav" / "11a01Wc.wav"
     if not path.is_file():
-        pytest.skip("EmoDB not found at ../shared/data/emodb")
+        pytest.skip(f"bundled sample {path} missing")
     return path
 
 
@@ -93,7 +90,7 @@ def test_min_duration(tmp_path):
 
 
 def test_non_finite_and_empty_inputs():
-    with pytest.raises(AudioError, match="x.wav"):
+    with pytest.raises(AudioError, match=r"x\.wav"):
         tier0_waveform(torch.tensor([0.0, math.nan] * 2000), 16000, source="x.wav")
     with pytest.raises(AudioError, match="contains no audio"):
         tier0_waveform(torch.zeros(0), 16000)
@@ -107,9 +104,8 @@ def test_rms_normalisation_target():
     assert rms_db(y) == pytest.approx(-23.0, abs=1e-3)
 
 
-@pytest.mark.emodb
-def test_tier0_vad_trims_padded_emodb(tmp_path):
-    x, sr = sf.read(emodb_wav(), dtype="float32")
+def test_tier0_vad_trims_padded_speech(tmp_path):
+    x, sr = sf.read(speech_wav(), dtype="float32")
     pad = np.zeros(sr, dtype=np.float32)
     padded = np.concatenate([pad, x, pad])
     path = tmp_path / "padded.flac"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import threading
@@ -26,27 +27,29 @@ from vocalis.errors import ConfigError
 SR = 16000
 
 
-def emodb_root() -> Path:
-    try:
-        from vocalis.testing import emodb_root as root  # type: ignore[attr-defined]
+def bundled_clip() -> Path:
+    """A real EmoDB utterance shipped with the package (vocalis.testing.samples_dir)."""
+    from vocalis.testing import samples_dir
 
-        found = root()
-    except ImportError:
-        found = Path(__file__).resolve().parents[3] / "shared" / "data" / "emodb"
-    if found is None or not (Path(found) / "wav").is_dir():
-        pytest.skip("EmoDB not found at ../shared/data/emodb (needs wav/*.wav)")
-    return Path(found)
+    path = samples_dir() / "wav" / "09a01Nb.wav"
+    if not path.is_file():
+        pytest.skip(f"bundled sample {path} missing")
+    return path
+
+
+def pad_with_noise(x: np.ndarray, seconds_pad: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """``x`` with ``seconds_pad`` of low noise (-60 dBFS) on each side (noise under x too)."""
+    rng = np.random.default_rng(seed)
+    pad = int(seconds_pad * SR)
+    out = (1e-3 * rng.standard_normal(2 * pad + len(x))).astype(np.float32)
+    out[pad : pad + len(x)] += x
+    return torch.from_numpy(out)
 
 
 def padded_clip(seconds_pad: float = 1.0) -> tuple[torch.Tensor, int]:
-    """An EmoDB utterance with ``seconds_pad`` of low noise (-60 dBFS) on each side."""
-    x, sr = sf.read(emodb_root() / "wav" / "03a01Fa.wav", dtype="float32")
+    x, sr = sf.read(bundled_clip(), dtype="float32")
     assert sr == SR
-    rng = np.random.default_rng(0)
-    pad = int(seconds_pad * SR)
-    noise = (1e-3 * rng.standard_normal(2 * pad + len(x))).astype(np.float32)
-    noise[pad : pad + len(x)] += x
-    return torch.from_numpy(noise), len(x)
+    return pad_with_noise(x, seconds_pad), len(x)
 
 
 @pytest.mark.parametrize(
@@ -98,13 +101,12 @@ def test_collect_segments():
     assert collect_segments(x, [(0, 2), (18, 20)]).tolist() == [0.0, 1.0, 18.0, 19.0]
 
 
-@pytest.mark.emodb
 def test_padded_emodb_clip_keeps_speech_drops_padding():
     x, n_speech = padded_clip(1.0)
     segments = speech_segments(x, SR)
     assert segments, "no speech found in an EmoDB utterance"
     assert all(0 <= s < e <= x.shape[0] for s, e in segments)
-    assert all(a[1] <= b[0] for a, b in zip(segments, segments[1:]))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(segments))
     start, end = segments[0][0], segments[-1][1]
     # the padding is gone (start >= 0.8 s, end <= pad + speech + 0.2 s) ...
     assert start >= int(0.8 * SR) and end <= SR + n_speech + int(0.2 * SR)
@@ -114,21 +116,19 @@ def test_padded_emodb_clip_keeps_speech_drops_padding():
     assert y.shape[0] == sum(e - s for s, e in segments)
 
 
-@pytest.mark.emodb
 def test_segments_map_back_to_other_sample_rates():
     x, _ = padded_clip(1.0)
     ref = speech_segments(x, SR)
     x48 = resample(x, SR, 48000)
     seg48 = speech_segments(x48, 48000)
     assert len(seg48) == len(ref)
-    for (s16, e16), (s48, e48) in zip(ref, seg48):
+    for (s16, e16), (s48, e48) in zip(ref, seg48, strict=False):
         assert abs(s48 - 3 * s16) <= 3 and abs(e48 - 3 * e16) <= 3
     x8 = resample(x, SR, 8000)
     seg8 = speech_segments(x8, 8000)  # 8 kHz runs natively: within 2 frames of 16 kHz
     assert seg8 and abs(seg8[0][0] * 2 - ref[0][0]) <= 2 * 512
 
 
-@pytest.mark.emodb
 def test_concurrent_calls_match_serial():
     x, _ = padded_clip(0.5)
     expected = speech_segments(x, SR)
@@ -143,6 +143,23 @@ def test_concurrent_calls_match_serial():
     for t in threads:
         t.join()
     assert results == [expected] * 3
+
+
+@pytest.mark.emodb
+def test_corpus_clips_keep_speech_drop_padding():
+    from vocalis.testing import emodb_root
+
+    files = sorted((emodb_root() / "wav").glob("*.wav"))[::50]  # 11 clips, all speakers
+    kept = []
+    for i, path in enumerate(files):
+        x, sr = sf.read(path, dtype="float32")
+        padded = pad_with_noise(x, 1.0, seed=i)
+        segments = speech_segments(padded, sr)
+        assert segments, path.name
+        assert segments[0][0] >= int(0.8 * SR) and segments[-1][1] <= SR + len(x) + int(0.2 * SR)
+        kept.append(sum(e - s for s, e in segments) / len(x))
+    # EmoDB clips have short pauses at both ends: most of each clip is kept
+    assert min(kept) > 0.6 and float(np.median(kept)) > 0.8, kept
 
 
 def test_loading_silero_keeps_torch_thread_count():

@@ -82,8 +82,12 @@ def fake_train(config, out_dir, *, manifest, train_indices, val_indices, test_in
     with open(out / "history.csv", "w") as fh:
         fh.write("epoch,train_loss,train_acc,val_loss,val_acc,val_uar,lr\n")
         for e in range(1, 4):
-            fh.write(f"{e},{1.5 / e},{0.4 + 0.1 * e},{1.6 / e},{0.3 + 0.1 * e},{0.3 + 0.1 * e},0.001\n")
-    (out / "metrics.json").write_text(json.dumps({"best_epoch": 3, "norm": config.features.normalization}))
+            fh.write(
+                f"{e},{1.5 / e},{0.4 + 0.1 * e},{1.6 / e},{0.3 + 0.1 * e},{0.3 + 0.1 * e},0.001\n"
+            )
+    (out / "metrics.json").write_text(
+        json.dumps({"best_epoch": 3, "norm": config.features.normalization})
+    )
     calls = out.parent / "calls.txt"
     with open(calls, "a") as fh:
         fh.write(out.name + "\n")
@@ -227,7 +231,10 @@ def test_parallel_folds_match_serial(tmp_path):
     par = loso(cfg, tmp_path / "p", parallel=2, train_fn=fake_train)
     assert par["pooled"]["uar"] == serial["pooled"]["uar"]
     assert sorted(calls(tmp_path / "p")) == ["speaker_03", "speaker_08", "speaker_09"]
-    assert all(v["status"] == "success" for v in json.loads((tmp_path / "p" / "training_results.json").read_text()).values())
+    assert all(
+        v["status"] == "success"
+        for v in json.loads((tmp_path / "p" / "training_results.json").read_text()).values()
+    )
 
 
 EMODB = Path(os.environ.get("VOCALIS_EMODB", "/work/shared/data/emodb")) / "wav"

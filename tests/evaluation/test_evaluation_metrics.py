@@ -114,7 +114,9 @@ def test_multilabel_against_sklearn():
     y[:, 0] = 0
     m = multilabel_metrics(y, s)
     assert m["per_label"]["0"]["auc"] is None
-    assert m["macro_auc"] == pytest.approx(np.mean([sk.roc_auc_score(y[:, j], s[:, j]) for j in (1, 2, 3)]))
+    assert m["macro_auc"] == pytest.approx(
+        np.mean([sk.roc_auc_score(y[:, j], s[:, j]) for j in (1, 2, 3)])
+    )
 
 
 def test_ccc_properties():

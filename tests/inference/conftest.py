@@ -31,6 +31,7 @@ TINY_MODELS = {
         "se_channels": 8,
         "attention_channels": 8,
         "embedding_dim": 16,
+        "head_hidden": 10,
     },
 }
 

@@ -84,3 +84,20 @@ def test_lengths_are_validated():
 def test_unknown_pooling_suggests_a_name():
     with pytest.raises(ConfigError, match="did you mean 'stats'"):
         build_pooling("stat", 4)
+
+
+def test_attentive_stats_global_context_equals_explicit_concatenation():
+    """The factorised global context gives what the paper's concatenation gives."""
+    torch.manual_seed(0)
+    pool = build_pooling("attentive_stats", 6, attention_channels=5).eval()
+    x, lengths = padded_batch(6, [9, 4])
+    out = pool(x, lengths)
+    for i, n in enumerate([9, 4]):
+        xi = x[i : i + 1, :, :n]
+        mean, std = xi.mean(2, keepdim=True), xi.std(2, unbiased=False, keepdim=True)
+        context = torch.cat([xi, mean.expand_as(xi), std.expand_as(xi)], dim=1)
+        hidden = torch.tanh(pool.norm(torch.relu(pool.conv(context))))
+        w = torch.softmax(pool.attention(hidden), dim=2)
+        mu = (w * xi).sum(2)
+        sigma = ((w * (xi - mu.unsqueeze(2)) ** 2).sum(2)).clamp(min=1e-5).sqrt()
+        torch.testing.assert_close(out[i : i + 1], torch.cat([mu, sigma], 1), atol=1e-5, rtol=1e-4)

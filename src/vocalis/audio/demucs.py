@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vocalis.errors import AudioError, ModelError
+from vocalis.errors import AudioError, ConfigError, ModelError
 
 #: Environment variable naming the checkpoint file.
 WEIGHTS_ENV = "VOCALIS_DEMUCS_WEIGHTS"
@@ -58,9 +58,9 @@ class DemucsConfig:
 
     def __post_init__(self) -> None:
         if self.resample not in (1, 2, 4):
-            raise ValueError(f"resample={self.resample}, expected 1, 2 or 4")
+            raise ConfigError(f"demucs resample={self.resample}, expected 1, 2 or 4")
         if self.depth < 1 or self.hidden < 1 or self.kernel_size < self.stride:
-            raise ValueError("need depth >= 1, hidden >= 1 and kernel_size >= stride")
+            raise ConfigError("demucs: need depth >= 1, hidden >= 1 and kernel_size >= stride")
 
 
 def _sinc_kernel(zeros: int = _SINC_ZEROS) -> torch.Tensor:
@@ -300,22 +300,22 @@ def load_demucs(weights: str | os.PathLike | None = None) -> Demucs:
     try:
         model = Demucs(_config_from_state(state))
         model.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError) as err:
+    except (KeyError, RuntimeError, ValueError, ConfigError) as err:
         msg = str(err).splitlines()[0]
         raise ModelError(f"{path}: weights do not fit the Demucs layout ({msg})") from None
     return model.eval()
 
 
-_MODELS: dict[str, Demucs] = {}
+_MODELS: dict[tuple[str, str], Demucs] = {}
 _LOCK = threading.Lock()
 
 
-def _cached_model(weights: str | os.PathLike | None) -> Demucs:
+def _cached_model(weights: str | os.PathLike | None, device: torch.device) -> Demucs:
     path = str(weights) if weights is not None else default_weights()
-    key = os.path.abspath(path) if path else ""
+    key = (os.path.abspath(path) if path else "", str(device))
     with _LOCK:
         if key not in _MODELS:
-            _MODELS[key] = load_demucs(path)
+            _MODELS[key] = load_demucs(path).to(device)
         return _MODELS[key]
 
 
@@ -325,6 +325,7 @@ def demucs_enhance(
     *,
     weights: str | os.PathLike | None = None,
     dry: float = 0.0,
+    device: str | torch.device | None = None,
 ) -> torch.Tensor:
     """Denoise with Demucs (the model is loaded once per process and weights file).
 
@@ -336,6 +337,8 @@ def demucs_enhance(
         weights: checkpoint path; default :func:`default_weights`.
         dry: fraction of the input mixed back in (0 = fully denoised); small values
             reduce artefacts.
+        device: where the model runs (``"cuda"``); default CPU. The output is on
+            ``wav``'s device.
 
     Shape:
         wav: (T,). Returns (T,).
@@ -346,13 +349,12 @@ def demucs_enhance(
     from vocalis.audio.io import resample
 
     if not 0.0 <= dry <= 1.0:
-        raise ValueError(f"dry={dry}, expected a value in [0, 1]")
-    model = _cached_model(weights)
-    x = resample(wav, sample_rate, DEMUCS_SAMPLE_RATE)
+        raise ConfigError(f"demucs dry={dry}, expected a value in [0, 1]")
+    model = _cached_model(weights, torch.device(device or "cpu"))
+    x = resample(wav.detach().cpu().float(), sample_rate, DEMUCS_SAMPLE_RATE)
     with torch.inference_mode():
-        y = model(x.float())
+        y = model(x.to(next(model.parameters()).device)).cpu()
     y = resample(y, DEMUCS_SAMPLE_RATE, sample_rate)
-    y = y[: wav.shape[0]]
-    if y.shape[0] < wav.shape[0]:
-        y = F.pad(y, (0, wav.shape[0] - y.shape[0]))
-    return dry * wav + (1.0 - dry) * y
+    n = wav.shape[0]
+    y = F.pad(y[:n], (0, max(0, n - y.shape[0])))
+    return (dry * wav.detach().cpu() + (1.0 - dry) * y).to(wav.device)

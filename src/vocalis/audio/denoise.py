@@ -59,7 +59,7 @@ def quiet_frames(wav: torch.Tensor, fraction: float = 0.1, frame: int = 512) -> 
     if n == 0:
         return wav
     frames = wav[: n * frame].reshape(n, frame)
-    k = min(n, max(int(round(fraction * n)), 8))
+    k = min(n, max(round(fraction * n), 8))
     idx = frames.double().pow(2).mean(dim=1).argsort(stable=True)[:k].sort().values
     return frames[idx].reshape(-1)
 
@@ -117,7 +117,7 @@ def spectral_gate(
     if wav.dim() != 1:
         raise AudioError(f"spectral_gate: expected a (T,) signal, got shape {tuple(wav.shape)}")
     if n_fft is None:
-        n_fft = 1 << max(int(round(np.log2(0.064 * sample_rate))), 6)
+        n_fft = 1 << max(round(np.log2(0.064 * sample_rate)), 6)
     if wav.shape[0] < n_fft:  # too short to estimate a spectrum: nothing to gate
         return wav
     x = wav.detach().cpu().float()

@@ -100,11 +100,9 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         except Exception as err:  # fsspec backends raise their own error types
             raise AudioError(f"{name}: cannot read ({type(err).__name__}: {err})") from None
         return decode_bytes(data, name)
-    local = Path(path)
+    local = Path(name[len("file://") :] if name.startswith("file://") else path)
     if not local.exists():
-        raise AudioError(
-            f"{name}: no such file (working directory {os.getcwd()}); check the path"
-        )
+        raise AudioError(f"{name}: no such file (working directory {os.getcwd()}); check the path")
     if local.is_dir():
         raise AudioError(f"{name}: is a directory, expected an audio file")
     try:
@@ -174,9 +172,7 @@ def resampled_length(length: int, orig_sr: int, new_sr: int) -> int:
     return (length * new_sr + orig_sr // 2) // orig_sr
 
 
-def resample(
-    wav: torch.Tensor, orig_sr: int, new_sr: int, quality: str = "VHQ"
-) -> torch.Tensor:
+def resample(wav: torch.Tensor, orig_sr: int, new_sr: int, quality: str = "VHQ") -> torch.Tensor:
     """Resample with soxr (band-limited, linear phase).
 
     Args:

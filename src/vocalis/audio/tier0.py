@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -26,7 +27,13 @@ import torch
 from vocalis.audio.denoise import DENOISERS, denoise
 from vocalis.audio.io import decode, resample, to_mono
 from vocalis.audio.level import normalize
-from vocalis.audio.vad import VADConfig, apply_vad, collect_segments, speech_segments
+from vocalis.audio.vad import (
+    NoSpeechWarning,
+    VADConfig,
+    apply_vad,
+    collect_segments,
+    speech_segments,
+)
 from vocalis.errors import AudioError, ConfigError
 
 
@@ -155,7 +162,7 @@ def iter_tier0(
     sr = config.sample_rate
     yield Tier0Step("resample", x, sr, time.perf_counter() - t, info)
 
-    min_len = int(round(config.min_duration_s * sr))
+    min_len = round(config.min_duration_s * sr)
     if x.shape[0] < max(min_len, 1):
         raise AudioError(
             f"{name}: {x.shape[0] / sr:.3f} s of audio, shorter than min_duration_s="
@@ -176,10 +183,6 @@ def iter_tier0(
             x = apply_vad(x, sr, config.vad_config(), source=name)  # warns, keeps all
             info["fallback"] = "no speech detected"
         elif kept < max(min_len, 1):
-            import warnings
-
-            from vocalis.audio.vad import NoSpeechWarning
-
             warnings.warn(
                 f"{name}: VAD kept {kept / sr:.3f} s, less than min_duration_s="
                 f"{config.min_duration_s}; keeping all {before / sr:.2f} s",

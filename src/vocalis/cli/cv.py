@@ -59,9 +59,7 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="retrain finished folds from scratch"
     )
-    parser.add_argument(
-        "overrides", nargs="*", metavar="KEY=VALUE", help="more config overrides"
-    )
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more config overrides")
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str]:

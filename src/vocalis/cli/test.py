@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"n={m['n']}  UAR {m['uar']:.4f}  accuracy {m['accuracy']:.4f}  "
-        f"macro F1 {m['macro_f1']:.4f}" + (f"  ECE {m['ece']:.4f}" if m.get("ece") is not None else "")
+        f"macro F1 {m['macro_f1']:.4f}"
+        + (f"  ECE {m['ece']:.4f}" if m.get("ece") is not None else "")
     )
     print(f"written to {m['out_dir']}")
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 
 from vocalis.audio.denoise import DENOISERS
 from vocalis.audio.tier0 import Tier0Config
+from vocalis.config import to_dict
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -33,9 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("paths", nargs="+", metavar="AUDIO", help="audio files or fsspec URLs")
     parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate, help="Hz")
-    parser.add_argument(
-        "--normalize", choices=["peak", "rms", "none"], default=defaults.normalize
-    )
+    parser.add_argument("--normalize", choices=["peak", "rms", "none"], default=defaults.normalize)
     parser.add_argument(
         "--denoise", choices=DENOISERS.names(), default=defaults.denoise, help="denoiser"
     )
@@ -159,6 +158,22 @@ def _format(row: dict[str, Any]) -> str:
     return text
 
 
+def _warm_up(config: Tier0Config) -> None:
+    """Import and load what the steps need, so the reported times are processing times."""
+    import torch
+
+    from vocalis.audio.tier0 import tier0_waveform
+
+    g = torch.Generator().manual_seed(0)
+    if config.vad:  # TorchScript optimises during the first calls
+        from vocalis.audio.vad import speech_segments
+
+        speech_segments(0.01 * torch.randn(16000, generator=g), 16000)
+    if config.denoise != "demucs":  # demucs loads its weights on first use, errors included
+        warm = Tier0Config(**{**to_dict(config), "vad": False, "min_duration_s": 0.0})
+        tier0_waveform(0.01 * torch.randn(8192, generator=g), config.sample_rate, warm)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis tier0``."""
     from vocalis.config import from_dict
@@ -184,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
         from vocalis.features import FEATURES
 
         FEATURES.get(args.features)  # fail before any audio work, with a suggestion
+    _warm_up(config)
     for path in args.paths:
         steps, wav = tier0_report(path, config, args.features)
         if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or default_out(args, config)
     result = train(config, out, overwrite=args.overwrite, progress=not args.no_progress)
     best = result.best_metrics
-    if best:
+    if best and os.environ.get("RANK", "0") == "0":
         print(
             f"best epoch {result.best_epoch}: val UAR {best.get('val_uar', float('nan')):.4f} "
             f"acc {best.get('val_acc', float('nan')):.4f}; run folder {out}"

@@ -199,7 +199,8 @@ def plan_folds(
         ]
     else:
         raise DataError(
-            f"unknown cross-validation protocol {protocol!r}; expected one of: {', '.join(PROTOCOLS)}"
+            f"unknown cross-validation protocol {protocol!r}; expected one of: "
+            f"{', '.join(PROTOCOLS)}"
         )
     for name, train, test in splits:
         tr, va = _val_split(train, labels, groups, validation, val_fraction, seed)
@@ -382,7 +383,7 @@ def _check_protocol_matches(out: Path, protocol: str, normalization: str) -> Non
     except (OSError, json.JSONDecodeError):
         return
     old_norm = (old.get("normalization") or {}).get("protocol")
-    if old_norm and old_norm != normalization or old.get("protocol", protocol) != protocol:
+    if (old_norm and old_norm != normalization) or old.get("protocol", protocol) != protocol:
         raise ConfigError(
             f"{out} holds a {old.get('protocol')}/{old_norm} cross-validation; this run is "
             f"{protocol}/{normalization}: results are never mixed, choose another --out"
@@ -466,9 +467,9 @@ def cross_validate(
         known = {p.name for p in plans} | {g for p in plans for g in p.test_groups}
         unknown = sorted(wanted - known)
         if unknown:
+            available = sorted(g for p in plans for g in p.test_groups) or [p.name for p in plans]
             raise DataError(
-                f"fold(s) {', '.join(unknown)} not in {source}; available: "
-                f"{', '.join(sorted(g for p in plans for g in p.test_groups) or [p.name for p in plans])}"
+                f"fold(s) {', '.join(unknown)} not in {source}; available: {', '.join(available)}"
             )
         todo = [p for p in plans if p.name in wanted or set(p.test_groups) & wanted]
     else:
@@ -512,7 +513,11 @@ def cross_validate(
                 write_json(results_path, records)
     else:
         for plan in pending:
-            log.info("fold %s: train %d, val %d, test %d", plan.name, *map(len, (plan.train, plan.val, plan.test)))
+            log.info(
+                "fold %s: train %d, val %d, test %d",
+                plan.name,
+                *map(len, (plan.train, plan.val, plan.test)),
+            )
             record = _run_fold(config, rows, plan, out / plan.name, train_fn, overwrite)
             records[key(plan)] = record
             write_json(results_path, records)
@@ -552,9 +557,7 @@ def cross_validate(
         "std": summary["std"],
         "folds": summary["folds"],
         "seconds": round(time.perf_counter() - t0, 2),
-        "wall_seconds_total": round(
-            sum(float(r.get("seconds") or 0) for r in records.values()), 2
-        ),
+        "wall_seconds_total": round(sum(float(r.get("seconds") or 0) for r in records.values()), 2),
     }
     write_json(out / "cv_results.json", cv)
     if summary["pooled"] is not None:

@@ -346,7 +346,7 @@ def regression_metrics(
         key: float(np.mean([v[key] for v in per.values()]))
         for key in ("ccc", "pearson", "mae", "rmse")
     }
-    out["n"] = int(len(t))
+    out["n"] = len(t)
     if t.ndim > 1:
         out["per_dim"] = per
     return out

@@ -86,7 +86,9 @@ def plot_confusion(
                 j, i, text, ha="center", va="center", fontsize=8,
                 color="white" if shown[i, j] > limit else "black",
             )  # fmt: skip
-    ax.set_title(title or ("confusion matrix (row-normalised)" if normalized else "confusion matrix"))
+    ax.set_title(
+        title or ("confusion matrix (row-normalised)" if normalized else "confusion matrix")
+    )
     return _save(fig, path)
 
 
@@ -247,7 +249,9 @@ def plot_fold_uar(
     fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(names) + 2), 3.4))
     ax.bar(range(len(names)), vals, color="tab:blue")
     if vals.size:
-        ax.axhline(np.nanmean(vals), color="k", ls="--", lw=0.9, label=f"mean {np.nanmean(vals):.3f}")
+        ax.axhline(
+            np.nanmean(vals), color="k", ls="--", lw=0.9, label=f"mean {np.nanmean(vals):.3f}"
+        )
     if pooled is not None:
         ax.axhline(pooled, color="tab:red", ls=":", lw=1.2, label=f"pooled {pooled:.3f}")
     for i, v in enumerate(vals):

@@ -181,9 +181,7 @@ def write_predictions(
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in predictions.rows():
-        writer.writerow(
-            {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
-        )
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     write_text(path, buf.getvalue())
     return str(path)
 
@@ -198,8 +196,7 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
         text = read_bytes(path).decode("utf-8")
     except FileNotFoundError:
         raise DataError(
-            f"predictions file {path} does not exist; run an evaluation with "
-            "save_predictions first"
+            f"predictions file {path} does not exist; run an evaluation with save_predictions first"
         ) from None
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
@@ -263,7 +260,9 @@ def error_analysis(predictions: Predictions, top: int = 20) -> list[dict[str, An
     for i in order:
         p_true = None
         if predictions.probs is not None and predictions.true_label[i] in predictions.classes:
-            p_true = float(predictions.probs[i, predictions.classes.index(predictions.true_label[i])])
+            p_true = float(
+                predictions.probs[i, predictions.classes.index(predictions.true_label[i])]
+            )
         out.append(
             {
                 "path": str(predictions.path[i]),

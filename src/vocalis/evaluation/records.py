@@ -136,7 +136,9 @@ def load_record(path: str | os.PathLike) -> RunRecord:
     d = Path(path)
     if (d / "cv_results.json").is_file():
         cv = _json(d / "cv_results.json")
-        training = _json(d / "training_results.json") if (d / "training_results.json").is_file() else {}
+        training = (
+            _json(d / "training_results.json") if (d / "training_results.json").is_file() else {}
+        )
         folds = {n: d / n for n in cv.get("fold_names", []) if (d / n).is_dir()}
         metrics = cv.get("pooled") or {}
         return RunRecord(

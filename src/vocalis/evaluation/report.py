@@ -69,7 +69,9 @@ def _img(path: str | os.PathLike, alt: str) -> str:
 def _table(
     header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1, classes=None
 ) -> str:
-    head = "".join(f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(header))
+    head = "".join(
+        f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(header)
+    )
     body = []
     for k, row in enumerate(rows):
         cls = f' class="{classes[k]}"' if classes and classes[k] else ""
@@ -113,7 +115,14 @@ def _errors_section(pred: Any, top: int) -> str:
     if not errors:
         return "<p>No errors.</p>"
     rows = [
-        [Path(e["path"]).name, e["speaker"], e["true_label"], e["pred_label"], e["confidence"], e["p_true"]]
+        [
+            Path(e["path"]).name,
+            e["speaker"],
+            e["true_label"],
+            e["pred_label"],
+            e["confidence"],
+            e["p_true"],
+        ]
         for e in errors
     ]
     return _table(["file", "speaker", "true", "predicted", "confidence", "p(true)"], rows, left=4)
@@ -251,10 +260,22 @@ def report(
                 fold_uar[key] = fm["uar"]
         parts.append(
             _table(
-                ["fold", "test group", "status", "n", "UAR", "accuracy", "macro F1",
-                 "best epoch", "best val error", "seconds"],
-                rows, left=3, classes=row_cls,
-            )  # fmt: skip
+                [
+                    "fold",
+                    "test group",
+                    "status",
+                    "n",
+                    "UAR",
+                    "accuracy",
+                    "macro F1",
+                    "best epoch",
+                    "best val error",
+                    "seconds",
+                ],
+                rows,
+                left=3,
+                classes=row_cls,
+            )
         )
         if fold_uar:
             png = plots.plot_fold_uar(
@@ -274,7 +295,9 @@ def report(
         parts.append("<h2>Training curves</h2>")
         for name, hist in curves:
             try:
-                png = plots.plot_training_curves(hist, d / "plots" / f"curves_{name}.png", title=name)
+                png = plots.plot_training_curves(
+                    hist, d / "plots" / f"curves_{name}.png", title=name
+                )
             except Exception as err:  # a broken history must not stop the report
                 parts.append(f"<p>{_e(name)}: cannot plot history ({_e(err)})</p>")
                 continue

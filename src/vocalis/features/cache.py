@@ -126,6 +126,7 @@ class FeatureCache:
         self.stats = CacheStats()
         self._url = is_url(self.root)
         self._written_configs: set[str] = set()
+        self._config_memo: dict[Any, tuple[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"FeatureCache({self.root!r})"
@@ -135,9 +136,21 @@ class FeatureCache:
         """The :class:`CacheKey` of ``audio`` (path or bytes) under ``config``."""
         if isinstance(audio, CacheKey):
             return audio
-        text = canonical_config(config)
+        text, config_sha = self._config_key(config)
         audio_sha = sha256_bytes(audio) if isinstance(audio, bytes) else content_hash(audio)
-        return CacheKey(audio_sha, sha256_bytes(text.encode()), text)
+        return CacheKey(audio_sha, config_sha, text)
+
+    def _config_key(self, config: Any) -> tuple[str, str]:
+        """Canonical JSON and its hash, memoised for hashable (frozen dataclass) configs."""
+        try:
+            memo = self._config_memo.get(config)
+        except TypeError:  # unhashable (a dict)
+            text = canonical_config(config)
+            return text, sha256_bytes(text.encode())
+        if memo is None:
+            text = canonical_config(config)
+            memo = self._config_memo[config] = (text, sha256_bytes(text.encode()))
+        return memo
 
     def entry_path(self, key: CacheKey) -> str:
         """Location of the entry for ``key``."""

@@ -8,7 +8,8 @@ FFTs, turned into the cumulative mean normalised difference ``d'(tau)``, and
 the period is the first local minimum of ``d'`` below ``pitch_threshold`` in
 ``[sr / pitch_fmax, sr / pitch_fmin]`` (else the global minimum), refined by
 parabolic interpolation. A frame is **voiced** when that minimum is below
-``voicing_threshold`` and the frame is no more than ``silence_db`` below the
+``voicing_threshold``, the energies of the two compared windows are within a
+factor 3.3 (no onset or offset inside the frame), and the frame is no more than ``silence_db`` below the
 loudest frame of its utterance. A 3-frame median over voiced neighbours removes
 isolated octave jumps.
 
@@ -41,11 +42,15 @@ def _frames(wav: torch.Tensor, length: int, hop: int) -> torch.Tensor:
     return F.pad(wav, (half, length - half)).unfold(-1, length, hop)[:, : 1 + wav.shape[-1] // hop]
 
 
-def cmnd(frames: torch.Tensor, tau_max: int) -> torch.Tensor:
+def cmnd(frames: torch.Tensor, tau_max: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Cumulative mean normalised difference of YIN, for lags ``0..tau_max + 1``.
 
+    Also returns the energy balance ``min(E_0, E_tau) / max(E_0, E_tau)`` of the
+    integration window and its copy shifted by ``tau``: near 1 for a stationary
+    periodic signal, near 0 at an onset or offset (where ``d'`` dips spuriously).
+
     Shape:
-        frames (..., L) -> (..., tau_max + 2); needs ``L > tau_max + 1``.
+        frames (..., L) -> both (..., tau_max + 2); needs ``L > tau_max + 1``.
     """
     length = frames.shape[-1]
     width = length - tau_max - 1
@@ -63,7 +68,10 @@ def cmnd(frames: torch.Tensor, tau_max: int) -> torch.Tensor:
     norm = diff[..., 1:] * lag[1:] / torch.clamp(running, min=1e-12)
     out = torch.cat([torch.ones_like(diff[..., :1]), norm], -1)
     # silent frames (all-zero running sum) count as aperiodic
-    return torch.where(running[..., -1:] > 1e-12, out, torch.ones_like(out)).to(frames.dtype)
+    out = torch.where(running[..., -1:] > 1e-12, out, torch.ones_like(out)).to(frames.dtype)
+    lo = torch.minimum(energy0, energy_tau)
+    hi = torch.maximum(energy0, energy_tau).clamp(min=1e-20)
+    return out, (lo / hi).to(frames.dtype)
 
 
 def _median3(f0: torch.Tensor, voiced: torch.Tensor) -> torch.Tensor:
@@ -103,7 +111,7 @@ def estimate_pitch(
     tau_min = max(2, int(math.floor(sr / config.pitch_fmax)))
     tau_max = int(math.ceil(sr / config.pitch_fmin))
     frames = _frames(batch, config.pitch_frame_length, config.hop_length)
-    d = cmnd(frames, tau_max)
+    d, balance = cmnd(frames, tau_max)
     search = d[..., tau_min : tau_max + 1]
     prev = d[..., tau_min - 1 : tau_max]
     nxt = d[..., tau_min + 1 : tau_max + 2]
@@ -125,7 +133,8 @@ def estimate_pitch(
     loud = hop_rms.amax(-1, keepdim=True)
     floor = loud * 10.0 ** (-config.silence_db / 10.0)
     audible = (hop_rms > floor) & (hop_rms > 1e-10)
-    voiced = (val < config.voicing_threshold) & audible
+    steady = torch.gather(balance, -1, tau[..., None])[..., 0] > 0.3
+    voiced = (val < config.voicing_threshold) & audible & steady
     voiced &= (f0 >= config.pitch_fmin * 0.97) & (f0 <= config.pitch_fmax * 1.03)
     if lengths is not None:
         n = 1 + torch.div(lengths.to(voiced.device).long(), config.hop_length, rounding_mode="floor")

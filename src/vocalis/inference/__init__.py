@@ -1,1 +1,44 @@
-"""Vocalis inference."""
+"""Using a trained model: prediction, sliding-window segments, embeddings, export, service.
+
+Everything starts from a checkpoint (see :mod:`vocalis.checkpoint`), which
+rebuilds the training pipeline (tier 0, features, normalisation, model,
+labels; :mod:`~vocalis.inference.pipeline`):
+
+- :class:`Predictor` / :func:`predict`: classify files, folders, manifests;
+- :func:`predict_segments`: sliding windows over long audio, VAD-gated;
+- :func:`vocalis.inference.embed.embed`: embeddings to ``.npz``;
+- :func:`vocalis.inference.export.export`: TorchScript / ONNX graphs;
+- :func:`create_app`: the FastAPI web service and page.
+
+Names are imported lazily, so ``import vocalis.inference`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Prediction": "vocalis.inference.predictor",
+    "Predictor": "vocalis.inference.predictor",
+    "BatchPredictions": "vocalis.inference.predictor",
+    "Failure": "vocalis.inference.predictor",
+    "predict": "vocalis.inference.predictor",
+    "Segment": "vocalis.inference.segments",
+    "predict_segments": "vocalis.inference.segments",
+    "Pipeline": "vocalis.inference.pipeline",
+    "load_pipeline": "vocalis.inference.pipeline",
+    "bundled_checkpoint": "vocalis.inference.pipeline",
+    "Embeddings": "vocalis.inference.embed",
+    "ExportReport": "vocalis.inference.export",
+    "create_app": "vocalis.inference.service",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vocalis.inference' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

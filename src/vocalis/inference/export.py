@@ -105,8 +105,10 @@ def _trace_torchscript(graph: nn.Module, example: tuple[Tensor, Tensor]) -> byte
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(graph, example, check_trace=False)
-    buf = io.BytesIO()
-    torch.jit.save(traced, buf)
+        for param in traced.parameters():  # an inference graph: no autograd for users
+            param.requires_grad_(False)
+        buf = io.BytesIO()
+        torch.jit.save(traced, buf)
     return buf.getvalue()
 
 
@@ -161,7 +163,9 @@ class _Runner:
             opts.log_severity_level = 3
             self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
         else:
-            self.module = torch.jit.load(io.BytesIO(data))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.module = torch.jit.load(io.BytesIO(data))
 
     def __call__(self, x: Tensor, lengths: Tensor) -> np.ndarray:
         if self.fmt == "onnx":
@@ -293,9 +297,11 @@ def export(
         proto.doc_string = f"Vocalis {pipe.model_name}: {input} -> probs over {list(pipe.classes)}"
         data = proto.SerializeToString()
     else:
-        module = torch.jit.load(io.BytesIO(data))
-        buf = io.BytesIO()
-        torch.jit.save(module, buf, _extra_files={"vocalis.json": json.dumps(meta)})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            module = torch.jit.load(io.BytesIO(data))
+            buf = io.BytesIO()
+            torch.jit.save(module, buf, _extra_files={"vocalis.json": json.dumps(meta)})
         data = buf.getvalue()
     with atomic_open(out, "wb") as fh:
         fh.write(data)
@@ -318,7 +324,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
                 return json.loads(entry.value)
     else:
         extra = {"vocalis.json": ""}
-        torch.jit.load(text, _extra_files=extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.load(text, _extra_files=extra)
         if extra["vocalis.json"]:
             return json.loads(extra["vocalis.json"])
     raise ModelError(f"{path}: no Vocalis metadata; was it written by `vocalis export`?")

@@ -52,8 +52,8 @@ def bundled_checkpoint() -> Path:
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
         pass
     raise ModelError(
-        f"no bundled model in this install (vocalis/resources/models/{BUNDLED_MODEL} is "
-        "missing); pass --checkpoint runs/<name>/checkpoints/best.pt"
+        "no bundled model in this install; pass --checkpoint runs/<name>/checkpoints/best.pt "
+        f"(vocalis/resources/models/{BUNDLED_MODEL} is missing)"
     )
 
 

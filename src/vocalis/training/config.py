@@ -83,7 +83,7 @@ class DatasetConfig:
     """
 
     name: str = ""
-    manifest: str = ""
+    manifest: str | None = None
     label_column: str = "label"
     label_map: str | dict | None = None
     unmapped: Literal["error", "drop", "keep"] = "error"
@@ -220,7 +220,7 @@ class TrainConfig:
         plateau_factor: ``plateau``: decay factor.
         loss: ``ce``, ``focal``, ``aam`` (needs cosine logits), ``bce``.
         label_smoothing: for ``ce``/``focal``/``aam``.
-        class_weights: ``auto`` (inverse training frequency, mean 1), ``none`` or a
+        class_weights: ``auto`` (inverse training frequency, averaging 1 per item), ``none`` or a
             list with one weight per class (in label order).
         focal_gamma: focusing parameter of ``focal`` (0 gives ``ce``).
         aam_margin: additive angular margin of ``aam`` (radians).

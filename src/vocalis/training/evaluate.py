@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vocalis.errors import DataError, ModelError
+from vocalis.errors import ConfigError, DataError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +135,19 @@ def model_from_checkpoint(ckpt: dict[str, Any], where: str = "checkpoint") -> to
     from vocalis.models import build_model
 
     spec = ckpt["model"]
-    model = build_model(
-        spec["name"],
-        spec["config"],
-        int(spec["input_dim"]),
-        spec["num_classes"],
-        feature_name=ckpt.get("pipeline", {}).get("features", {}).get("name"),
-    )
+    try:
+        model = build_model(
+            spec["name"],
+            spec["config"],
+            int(spec["input_dim"]),
+            spec["num_classes"],
+            feature_name=ckpt.get("pipeline", {}).get("features", {}).get("name"),
+        )
+    except ConfigError as err:
+        raise ModelError(
+            f"{where}: its stored config does not build model '{spec['name']}' ({err}); the "
+            "checkpoint comes from another model or an incompatible Vocalis version: retrain it"
+        ) from None
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError as err:

@@ -37,7 +37,7 @@ CLASSIFICATION_LOSSES = ("ce", "focal", "aam", "bce")
 def class_weights(
     labels: Sequence[int], num_classes: int, *, classes: Sequence[str] | None = None
 ) -> torch.Tensor:
-    """Inverse-frequency class weights, normalised to mean 1 over the classes.
+    """Inverse-frequency class weights, averaging 1 over the training items.
 
     Args:
         labels: class ids of the training split.

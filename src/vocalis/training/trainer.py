@@ -520,7 +520,6 @@ def _train(
     start_epoch, skip, global_step, partial = 0, 0, 0, None
     epoch_lr = tc.lr
     best_val: dict[str, Any] = {}
-    finished = False
     if resume is not None:
         model.load_state_dict(resume["model_state"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -535,7 +534,6 @@ def _train(
         partial = resume.get("partial")
         epoch_lr = float(resume.get("epoch_lr") or optimizer.param_groups[0]["lr"])
         best_val = dict(resume.get("best_val") or {})
-        finished = bool(resume.get("finished", False))
         set_rng_state(resume.get("rng") or {})
     elif overwrite:
         run.clear()
@@ -617,7 +615,7 @@ def _train(
     interrupt = _Interrupt()
     with interrupt:
         for epoch in range(start_epoch, tc.epochs):
-            if finished or stopper.should_stop:
+            if stopper.should_stop:
                 break
             t0 = time.perf_counter()
             if partial is None:
@@ -659,7 +657,7 @@ def _train(
                     loss = mixed.lam * la + (1.0 - mixed.lam) * lb
                 if not torch.isfinite(loss):
                     raise NonFiniteLossError(
-                        f"epoch {epoch + 1} step {i + 1}: the training loss is {float(loss)}; lower "
+                        f"epoch {epoch + 1} step {i + 1}: the training loss is {float(loss.detach())}; lower "
                         f"train.lr (now {tc.lr}), keep train.grad_clip on, and check the features "
                         "and their normalisation (features.normalization) for NaN or huge values"
                     )

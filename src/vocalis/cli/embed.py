@@ -1,0 +1,63 @@
+"""``vocalis embed``: utterance embeddings of a manifest (or files) to an ``.npz``.
+
+Example::
+
+    vocalis embed --checkpoint best.pt --manifest test.csv --type pt --out emb.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``embed`` subcommand."""
+    from vocalis.inference.embed import KINDS, POOLINGS
+
+    parser = subparsers.add_parser(
+        "embed",
+        help="write utterance embeddings (pt, ft or st) to an .npz",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files or folders")
+    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: bundled)")
+    parser.add_argument("--manifest", default=None, help="manifest CSV (path, id, label)")
+    parser.add_argument(
+        "--type",
+        dest="kind",
+        default="pt",
+        choices=KINDS,
+        help="pt: backbone; ft: first head layer; st: shared layer",
+    )
+    parser.add_argument("--pooling", default="mean", choices=POOLINGS, help="merge heads (ft)")
+    parser.add_argument("--out", required=True, help="output .npz")
+    parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vocalis embed``."""
+    from vocalis.inference.embed import embed
+
+    result = embed(
+        args.checkpoint,
+        manifest=args.manifest,
+        inputs=args.inputs,
+        kind=args.kind,
+        pooling=args.pooling,
+        out=args.out,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )
+    n, dim = result.embeddings.shape
+    print(f"{n} embeddings of size {dim} ({args.kind}) written to {args.out}")
+    if result.failed:
+        print(f"{len(result.failed)} file(s) skipped (see messages above)", file=sys.stderr)
+    return 0

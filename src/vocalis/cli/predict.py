@@ -1,0 +1,135 @@
+"""``vocalis predict``: classify audio files, folders or manifests with a trained model.
+
+Examples::
+
+    vocalis predict clip.wav                                  # bundled model, table
+    vocalis predict clip.wav --checkpoint runs/x/checkpoints/best.pt --json
+    vocalis predict folder/ --out preds.csv                   # resumable
+    vocalis predict long.wav --segments --window 3 --hop 1 --vad --out segs.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``predict`` subcommand."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="classify audio with a trained model (files, folders, manifests, long audio)",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="audio files, folders or manifest CSVs"
+    )
+    parser.add_argument(
+        "--checkpoint", default=None, help="model checkpoint (default: the bundled model)"
+    )
+    parser.add_argument("--out", default=None, help="write a CSV (resumable: done rows skipped)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass (16)")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    seg = parser.add_argument_group("long audio (--segments)")
+    seg.add_argument("--segments", action="store_true", help="sliding-window prediction")
+    seg.add_argument("--window", type=float, default=3.0, help="window in seconds (3.0)")
+    seg.add_argument("--hop", type=float, default=1.0, help="hop in seconds (1.0)")
+    seg.add_argument("--vad", action="store_true", help="keep only windows with speech")
+    seg.add_argument(
+        "--min-speech", type=float, default=0.5, help="speech fraction a window needs (0.5)"
+    )
+    seg.add_argument(
+        "--plot", default=None, help="timeline PNG (default with --out: next to the CSV)"
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
+
+
+def _print_single(pred: Any) -> None:
+    print(f"{pred.path}: {pred.label} ({100 * pred.confidence:.1f}%)")
+    ranked = sorted(pred.probs.items(), key=lambda kv: -kv[1])
+    width = max(len(c) for c in pred.probs)
+    for cls, p in ranked:
+        bar = "#" * int(round(30 * p))
+        print(f"  {cls.ljust(width)}  {p:6.3f}  {bar}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``vocalis predict``."""
+    from vocalis.inference.predictor import Predictor, predict
+
+    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    if args.segments:
+        return _run_segments(args, predictor)
+    progress = not args.no_progress and sys.stderr.isatty()
+    result = predict(
+        args.inputs,
+        out=args.out,
+        batch_size=args.batch_size,
+        progress=progress,
+        predictor=predictor,
+    )
+    preds = result.predictions
+    if args.json:
+        data = [p.to_dict() for p in preds]
+        print(json.dumps(data[0] if len(data) == 1 and not args.out else data, indent=2))
+    elif args.out:
+        print(f"{len(preds)} new predictions written to {args.out}", file=sys.stderr)
+    elif len(preds) == 1:
+        _print_single(preds[0])
+    elif preds:
+        rows = [[p.path, p.label, f"{p.confidence:.3f}"] for p in preds]
+        print(_table(rows, ["path", "label", "confidence"]))
+    if result.failures:
+        print(f"{len(result.failures)} file(s) skipped (see messages above)", file=sys.stderr)
+    return 1 if result.failures and not preds else 0
+
+
+def _run_segments(args: argparse.Namespace, predictor: Any) -> int:
+    from vocalis.errors import ConfigError
+    from vocalis.inference.segments import plot_timeline, predict_segments, segments_csv
+    from vocalis.io import write_text
+
+    if len(args.inputs) != 1:
+        raise ConfigError("--segments takes one audio file; got " f"{len(args.inputs)} inputs")
+    source = args.inputs[0]
+    segments = predict_segments(
+        predictor,
+        source,
+        window_s=args.window,
+        hop_s=args.hop,
+        vad=args.vad,
+        min_speech=args.min_speech,
+        batch_size=args.batch_size,
+    )
+    text = segments_csv(segments, predictor.classes, vad=args.vad)
+    plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
+    if args.out:
+        write_text(args.out, text)
+        print(f"{len(segments)} segments written to {args.out}", file=sys.stderr)
+    elif args.json:
+        print(json.dumps([s.__dict__ for s in segments], indent=2))
+    else:
+        print(text, end="")
+    if plot:
+        if segments:
+            plot_timeline(segments, predictor.classes, plot, title=Path(source).name)
+            print(f"timeline written to {plot}", file=sys.stderr)
+        else:
+            print("no speech windows: no timeline drawn", file=sys.stderr)
+    return 0

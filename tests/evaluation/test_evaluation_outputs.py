@@ -1,0 +1,243 @@
+"""Predictions tables, plots, assess, compare and the HTML report on fake run folders."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vocalis.errors import DataError
+from vocalis.evaluation.predictions import (
+    Predictions,
+    concat_predictions,
+    error_analysis,
+    read_predictions,
+    write_predictions,
+)
+
+CLASSES = ["ang", "hap", "neu"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_rows(n=30, seed=0, speaker="03"):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        t = CLASSES[i % 3]
+        p = rng.dirichlet(np.ones(3) * 0.7)
+        pred = CLASSES[int(np.argmax(p))]
+        probs = {f"p_{c}": float(p[j]) for j, c in enumerate(CLASSES)}
+        rows.append({"path": f"/a/{speaker}_{i}.wav", "speaker": speaker, "true_label": t,
+                     "pred_label": pred, **probs})  # fmt: skip
+    return rows
+
+
+def test_predictions_roundtrip_and_schema(tmp_path):
+    rows = fake_rows()
+    path = write_predictions(tmp_path / "predictions.csv", rows, classes=CLASSES)
+    header = Path(path).read_text().splitlines()[0]
+    assert header == "path,speaker,true_label,pred_label,correct,confidence,p_ang,p_hap,p_neu"
+    pred = read_predictions(path)
+    assert pred.classes == CLASSES and len(pred) == 30
+    np.testing.assert_allclose(pred.probs.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(pred.confidence, pred.probs.max(1), atol=1e-6)
+    assert pred.correct.tolist() == [r["true_label"] == r["pred_label"] for r in rows]
+    m = pred.metrics()
+    assert m["ece"] is not None and m["n"] == 30
+    with pytest.raises(DataError, match="does not exist"):
+        read_predictions(tmp_path / "nope.csv")
+    (tmp_path / "bad.csv").write_text("file,label\nx,y\n")
+    with pytest.raises(DataError, match="missing column"):
+        read_predictions(tmp_path / "bad.csv")
+
+
+def test_error_analysis_most_confident_first():
+    pred = Predictions.from_rows(fake_rows(60))
+    errors = error_analysis(pred, top=5)
+    assert len(errors) == 5
+    conf = [e["confidence"] for e in errors]
+    assert conf == sorted(conf, reverse=True)
+    wrong_conf = pred.confidence[~pred.correct]
+    assert conf[0] == pytest.approx(wrong_conf.max())
+    assert all(e["true_label"] != e["pred_label"] for e in errors)
+    assert all(e["p_true"] < e["confidence"] for e in errors)
+
+
+def test_concat_aligns_class_columns():
+    a = Predictions.from_rows(fake_rows(6, speaker="03"))
+    rows = [{"path": "x.wav", "speaker": "08", "true_label": "sad", "pred_label": "sad",
+             "p_sad": 0.9, "p_ang": 0.1}]  # fmt: skip
+    b = Predictions.from_rows(rows)
+    c = concat_predictions([a, b])
+    assert c.classes == [*CLASSES, "sad"] and c.probs.shape == (7, 4)
+    assert c.probs[6].tolist() == [0.1, 0.0, 0.0, 0.9]
+
+
+def _is_png(path):
+    data = Path(path).read_bytes()
+    return data[:8] == PNG_MAGIC and len(data) > 2000
+
+
+def test_plots_write_pngs(tmp_path):
+    from vocalis.evaluation import plots
+    from vocalis.evaluation.metrics import classification_metrics
+
+    pred = Predictions.from_rows(fake_rows())
+    m = classification_metrics(pred.true_label, pred.pred_label, pred.probs, CLASSES)
+    paths = [
+        plots.plot_confusion(m["confusion"], CLASSES, tmp_path / "c.png"),
+        plots.plot_confusion(m["confusion"], CLASSES, tmp_path / "cn.png", normalized=True),
+        plots.plot_per_class(m["per_class"], tmp_path / "pc.png"),
+        plots.plot_reliability(pred.confidence, pred.correct, tmp_path / "rel.png"),
+        plots.plot_fold_uar({"03": 0.7, "08": 0.5}, tmp_path / "f.png", pooled=0.6),
+    ]
+    hist = tmp_path / "history.csv"
+    hist.write_text(
+        "epoch,train_loss,train_acc,val_loss,val_acc,val_uar,lr\n1,1.2,0.4,1.3,0.3,0.3,0.001\n2,0.9,0.6,1.1,0.5,0.45,0.0005\n"
+    )
+    paths.append(plots.plot_training_curves(hist, tmp_path / "curves.png"))
+    assert all(_is_png(p) for p in paths)
+    assert not list(tmp_path.glob(".*.part"))  # atomic: no leftovers
+    with pytest.raises(DataError, match="does not match"):
+        plots.plot_confusion([[1, 2], [3, 4]], CLASSES, tmp_path / "x.png")
+
+
+def fake_eval(checkpoint, manifest, out=None):
+    rows = fake_rows(24)
+    return {"metrics": {}, "predictions": rows, "classes": CLASSES}
+
+
+def test_assess_writes_the_record(tmp_path):
+    from vocalis.evaluation.assess import assess, default_out_dir
+
+    ckpt = tmp_path / "run" / "checkpoints" / "best.pt"
+    assert default_out_dir(ckpt, "work/test.csv") == tmp_path / "run" / "test_test"
+    m = assess(ckpt, "test.csv", tmp_path / "out", evaluate_fn=fake_eval)
+    out = tmp_path / "out"
+    names = ["metrics.json", "predictions.csv", "errors.csv"] + [
+        f"plots/{p}.png" for p in ("confusion", "confusion_normalized", "per_class", "reliability")
+    ]
+    for name in names:
+        assert (out / name).is_file(), name
+    stored = json.loads((out / "metrics.json").read_text())
+    assert stored["uar"] == pytest.approx(m["uar"]) and stored["checkpoint"] == str(ckpt)
+    assert read_predictions(out / "predictions.csv").metrics()["uar"] == pytest.approx(m["uar"])
+    m2 = assess(
+        ckpt,
+        "t.csv",
+        tmp_path / "o2",
+        visualize=False,
+        save_predictions=False,
+        evaluate_fn=fake_eval,
+    )
+    assert not (tmp_path / "o2" / "plots").exists() and (tmp_path / "o2" / "metrics.json").is_file()
+    assert m2["uar"] == pytest.approx(m["uar"])
+
+
+def make_cv_folder(tmp_path: Path) -> Path:
+    """A LOSO folder as the runner writes it, with a fake training function."""
+    from test_evaluation_crossval import FakeConfig, FakeDataset, fake_train, make_manifest
+
+    from vocalis.evaluation.crossval import loso
+
+    m = make_manifest(tmp_path, speakers=["03", "08", "12"])
+    out = tmp_path / "cv"
+    loso(FakeConfig(dataset=FakeDataset(str(m))), out, train_fn=fake_train)
+    return out
+
+
+def make_run_folder(tmp_path: Path, name="run1", seed=0) -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    write_predictions(d / "predictions.csv", fake_rows(30, seed))
+    (d / "metrics.json").write_text(json.dumps({"best_epoch": 4, "seconds": 12.5}))
+    (d / "config.yaml").write_text(
+        "dataset: {val_protocol: speaker}\nmodel: {name: ecapa}\n"
+        "features: {extractor: {name: fbank}}\n"
+    )
+    (d / "history.csv").write_text("epoch,train_loss,val_uar\n1,1.0,0.3\n2,0.8,0.4\n")
+    return d
+
+
+def test_report_on_cv_folder_embeds_images_and_tables(tmp_path):
+    from vocalis.evaluation.report import report
+
+    cv = make_cv_folder(tmp_path)
+    path = report(cv)
+    html = Path(path).read_text()
+    assert path == str(cv / "report.html")
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    # confusion x2, per-class, fold bars, 2 training curves, reliability
+    assert len(images) == 7
+    assert all(base64.b64decode(i)[:8] == PNG_MAGIC for i in images)
+    assert "<h2>Folds</h2>" in html and "speaker_08" in html
+    assert "Failed folds" in html and "simulated crash" in html  # speaker 12 fails
+    assert "Most confident errors" in html and "<table>" in html
+    assert "Calibration" in html and "Training curves" in html
+    assert 'src="plots/' not in html and "file://" not in html  # self-contained
+
+
+def test_report_on_run_folder(tmp_path):
+    from vocalis.evaluation.report import report
+
+    d = make_run_folder(tmp_path)
+    html = Path(report(d, tmp_path / "r.html")).read_text()
+    assert html.count("data:image/png;base64,") == 5  # confusion x2, per-class, curves, reliability
+    assert "ecapa" in html and "Resolved config" in html
+    with pytest.raises(DataError, match="neither a run folder"):
+        report(tmp_path / "empty_dir_that_is_not_a_run")
+
+
+def test_compare_runs_and_cv(tmp_path):
+    from vocalis.evaluation.compare import compare, to_csv, to_markdown, write_table
+
+    cv = make_cv_folder(tmp_path)
+    r1 = make_run_folder(tmp_path, "run1", seed=0)
+    r2 = make_run_folder(tmp_path, "run2", seed=5)
+    rows = compare([r1, cv, r2, tmp_path / "missing"])
+    assert len(rows) == 3
+    uars = [r["uar"] for r in rows]
+    assert uars == sorted(uars, reverse=True)
+    by = {Path(r["run"]).name: r for r in rows}
+    assert by["cv"]["kind"] == "cv" and by["cv"]["protocol"] == "loso (online)"
+    assert by["cv"]["folds"] == 2 and by["cv"]["epochs"] == 3.0
+    assert by["run1"]["model"] == "ecapa" and by["run1"]["features"] == "fbank"
+    assert by["run1"]["epochs"] == 2.0 and by["run1"]["seconds"] == 12.5
+    assert by["run1"]["uar"] == pytest.approx(
+        read_predictions(r1 / "predictions.csv").metrics()["uar"]
+    )
+    md = to_markdown(rows)
+    assert md.count("\n") == 4 and md.startswith("| run | kind |")
+    assert to_csv(rows).splitlines()[0].startswith("run,kind,model")
+    write_table(rows, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().count("\n") == 4
+    with pytest.raises(DataError, match=r"\.md or \.csv"):
+        write_table(rows, tmp_path / "t.xlsx")
+    with pytest.raises(DataError, match="none of"):
+        compare([tmp_path / "missing"])
+
+
+def test_cli_compare_report_test(tmp_path, monkeypatch, capsys):
+    import vocalis.cli.main as cli
+    import vocalis.training
+    from vocalis.cli.main import main
+
+    # only this area's verbs: other subcommands import torch, which this test does not need
+    monkeypatch.setattr(cli, "COMMANDS", ("test", "compare", "report"))
+    r1 = make_run_folder(tmp_path, "run1")
+    assert main(["compare", str(r1), "--out", str(tmp_path / "t.md")]) == 0
+    assert "| run1" in capsys.readouterr().out.replace(str(tmp_path) + "/", "")
+    assert (tmp_path / "t.md").is_file()
+    assert main(["report", str(r1)]) == 0
+    assert (r1 / "report.html").is_file()
+    monkeypatch.setattr(vocalis.training, "evaluate", fake_eval, raising=False)
+    ckpt = tmp_path / "run1" / "checkpoints" / "best.pt"
+    assert main(["test", str(ckpt), "--manifest", "m.csv", "--out", str(tmp_path / "tst")]) == 0
+    assert "UAR" in capsys.readouterr().out
+    assert (tmp_path / "tst" / "plots" / "confusion.png").is_file()
+    assert main(["compare", str(tmp_path / "nothing")]) == 1  # one-line error, no traceback
+    assert "error: none of" in capsys.readouterr().err

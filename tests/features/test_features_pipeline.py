@@ -1,0 +1,153 @@
+"""File-level extraction: order, cache use, failure thresholds, CLI."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from vocalis.audio import Tier0Config
+from vocalis.errors import ConfigError, DataError
+from vocalis.features import FeatureConfig, num_frames
+from vocalis.features.cache import FeatureCache
+from vocalis.features.pipeline import PipelineConfig, compute_features, extract_many
+
+SR = 16000
+PIPE = PipelineConfig(features=FeatureConfig(name="mfcc"))
+
+
+def _write_tones(folder: Path, n: int = 4) -> list[str]:
+    paths = []
+    for i in range(n):
+        t = np.arange(SR // 2 + 1000 * i) / SR
+        path = folder / f"tone{i}.wav"
+        sf.write(path, (0.3 * np.sin(2 * math.pi * (150 + 50 * i) * t)).astype("float32"), SR)
+        paths.append(str(path))
+    return paths
+
+
+def _bad_files(folder: Path) -> list[str]:
+    empty = folder / "empty.wav"
+    empty.write_bytes(b"")
+    text = folder / "notes.wav"
+    text.write_text("this is a text file, not audio\n")
+    return [str(folder / "missing.wav"), str(empty), str(text)]
+
+
+def test_compute_features_shape_matches_num_frames(tmp_path):
+    (path,) = _write_tones(tmp_path, 1)
+    feats = compute_features(path, PIPE)
+    assert feats.shape == (40, num_frames(SR // 2, PIPE.features))
+
+
+def test_pipeline_config_rejects_mismatched_rates():
+    with pytest.raises(ConfigError, match="tier0.sample_rate=8000"):
+        PipelineConfig(tier0=Tier0Config(sample_rate=8000), features=FeatureConfig())
+
+
+def test_extract_many_keeps_order_and_serves_the_second_run_from_cache(tmp_path):
+    paths = _write_tones(tmp_path)
+    cache = FeatureCache(tmp_path / "cache")
+    first = extract_many(paths, PIPE, cache=cache, workers=2, progress=False)
+    assert (first.computed, first.hits, first.failures) == (4, 0, [])
+    for path, feats in zip(paths, first.features):
+        torch.testing.assert_close(feats, compute_features(path, PIPE))
+    second = extract_many(paths, PIPE, cache=cache, workers=2, progress=False)
+    assert (second.computed, second.hits, second.regenerated) == (0, 4, 0)
+    for a, b in zip(first.features, second.features):
+        assert torch.equal(a, b)
+    assert "4 cache hits" in second.summary() and second.audio_seconds > 0
+    single = extract_many(paths, PIPE, workers=1, progress=False)
+    for a, b in zip(first.features, single.features):
+        assert torch.equal(a, b)
+
+
+def test_corrupt_entry_is_regenerated(tmp_path, caplog):
+    paths = _write_tones(tmp_path, 2)
+    root = tmp_path / "cache"
+    extract_many(paths, PIPE, cache=str(root), workers=1, progress=False)
+    entry = sorted(root.rglob("*.vfeat"))[0]
+    entry.write_bytes(entry.read_bytes()[:-4])
+    with caplog.at_level(logging.WARNING):
+        res = extract_many(paths, PIPE, cache=str(root), workers=1, progress=False)
+    assert (res.hits, res.computed, res.regenerated) == (1, 0, 1)
+    assert any(entry.name in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("use_cache", [False, True])
+def test_bad_files_are_skipped_within_the_threshold(tmp_path, caplog, use_cache):
+    good = _write_tones(tmp_path, 3)
+    bad = _bad_files(tmp_path)
+    paths = [good[0], bad[0], good[1], bad[1], bad[2], good[2]]
+    cache = FeatureCache(tmp_path / "cache") if use_cache else None
+    with caplog.at_level(logging.WARNING):
+        res = extract_many(paths, PIPE, cache=cache, workers=2, max_failures=3, progress=False)
+    assert [p for p, _ in res.failures] == bad
+    for path, message in res.failures:
+        assert Path(path).name in message and "\n" not in message
+    assert [f is None for f in res.features] == [False, True, False, True, True, False]
+    assert res.computed == 3 and "3 failed" in res.summary()
+    assert sum("skipped" in r.getMessage() for r in caplog.records) == 3
+    ok = extract_many(paths, PIPE, cache=cache, workers=1, max_failures=0.5, progress=False)
+    assert len(ok.failures) == 3
+
+
+@pytest.mark.parametrize("limit", [0.0, 2, 0.4])
+def test_too_many_failures_raise_a_data_error(tmp_path, limit):
+    paths = _write_tones(tmp_path, 3) + _bad_files(tmp_path)
+    with pytest.raises(DataError, match=r"of 6 files failed.*missing\.wav"):
+        extract_many(paths, PIPE, workers=1, max_failures=limit, progress=False)
+
+
+def test_max_failures_must_be_a_fraction_or_a_count(tmp_path):
+    with pytest.raises(ConfigError, match="fraction"):
+        extract_many([], PIPE, max_failures=1.5)
+    with pytest.raises(ConfigError, match="fraction"):
+        extract_many([], PIPE, max_failures=-1)
+
+
+@pytest.mark.slow
+def test_process_workers_give_the_same_features(tmp_path):
+    paths = _write_tones(tmp_path, 3)
+    proc = extract_many(paths, PIPE, workers=2, executor="process", progress=False)
+    thread = extract_many(paths, PIPE, workers=2, executor="thread", progress=False)
+    for a, b in zip(proc.features, thread.features):
+        assert torch.equal(a, b)
+
+
+def test_cli_twice_then_corrupted(tmp_path, capsys, caplog):
+    from vocalis.cli.main import main
+
+    (tmp_path / "wav").mkdir()
+    paths = _write_tones(tmp_path / "wav", 3)
+    manifest = tmp_path / "m.csv"
+    rows = ["path,label"] + [f"wav/{Path(p).name},neutral" for p in paths]
+    manifest.write_text("\n".join(rows) + "\n")
+    cache = tmp_path / "cache"
+    out = tmp_path / "feats.npz"
+    argv = ["features", str(manifest), "--features", "mfcc", "--cache", str(cache)]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    assert "3 files: 0 cache hits, 3 computed" in capsys.readouterr().out
+    saved = np.load(out)
+    assert saved["000000"].shape == (40, num_frames(SR // 2, PIPE.features))
+    assert list(saved["paths"]) == paths
+    assert main([*argv, "--no-progress"]) == 0
+    assert "3 cache hits, 0 computed, 0 regenerated, 0 failed" in capsys.readouterr().out
+    entry = sorted(cache.rglob("*.vfeat"))[1]
+    entry.write_bytes(b"\0" + entry.read_bytes()[1:])
+    with caplog.at_level(logging.WARNING):
+        assert main([*argv, "--no-progress"]) == 0
+    assert "1 regenerated" in capsys.readouterr().out
+    assert any("corrupt entry" in r.getMessage() and entry.name in r.getMessage() for r in caplog.records)
+    bad = _bad_files(tmp_path / "wav")
+    manifest.write_text("\n".join(rows + [f"wav/{Path(b).name},x" for b in bad]) + "\n")
+    assert main([*argv, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "of 6 files failed" in err and "missing.wav" in err and "Traceback" not in err
+    assert main([*argv, "--no-progress", "--max-failures", "0.5"]) == 0
+    assert "3 failed" in capsys.readouterr().out

@@ -1,0 +1,145 @@
+"""Export: the DFT-conv STFT, and TorchScript / ONNX parity with the served PyTorch path."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from conftest import CLASSES, synth_clip
+
+from vocalis.errors import ConfigError
+from vocalis.inference.dft import dft_stft, export_friendly_stft
+from vocalis.inference.export import export, read_metadata
+from vocalis.inference.predictor import Predictor
+
+TOL = 1e-4
+
+
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("win_length,window", [(400, "hamming"), (512, "hann")])
+def test_dft_stft_equals_torch_stft(center, win_length, window):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4000, generator=g)
+    w = getattr(torch, f"{window}_window")(win_length)
+    ref = torch.view_as_real(
+        torch.stft(x, 512, 160, win_length, w, center=center, return_complex=True)
+    )
+    got = dft_stft(x, 512, 160, win_length, w, center=center)
+    assert got.shape == ref.shape
+    scale = float(ref.abs().max())
+    assert float((got - ref).abs().max()) < 1e-5 * scale
+    single = dft_stft(x[0], 512, 160, win_length, w, center=center)
+    assert torch.allclose(single, got[0], atol=1e-5 * scale)
+
+
+def test_export_friendly_stft_patch_is_scoped():
+    from vocalis.features import FeatureConfig, extract
+
+    x = torch.from_numpy(synth_clip(0.8, 4))
+    ref = extract(x, FeatureConfig(name="mfcc"))
+    stft = torch.stft
+    with export_friendly_stft():
+        assert torch.stft is not stft
+        from vocalis.features import build_extractor
+
+        got = build_extractor(FeatureConfig(name="mfcc"))(x)
+    assert torch.stft is stft
+    assert float((got - ref).abs().max()) < 1e-3
+
+
+def _clips():
+    """Synthetic clips of several lengths plus the bundled real samples (16 kHz)."""
+    import soundfile as sf
+
+    from vocalis.testing import samples_dir
+
+    clips = [synth_clip(s, i) for i, s in enumerate((0.35, 1.1, 2.7))]
+    files = sorted((samples_dir() / "wav").glob("*.wav"))[:3]
+    clips += [sf.read(f, dtype="float32")[0] for f in files]
+    return clips
+
+
+def _runner(path, fmt):
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return lambda x, n: sess.run(["probs"], {"waveform": x, "lengths": n})[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(path))
+    return lambda x, n: module(torch.from_numpy(x), torch.from_numpy(n)).numpy()
+
+
+@pytest.mark.parametrize(
+    "model,fmt", [("tier1", "onnx"), ("ecapa", "onnx"), ("ecapa", "torchscript")]
+)
+def test_exported_graph_matches_the_predictor(request, tmp_path, model, fmt):
+    ckpt = request.getfixturevalue(f"{model}_ckpt")
+    out = tmp_path / f"m.{'onnx' if fmt == 'onnx' else 'pt'}"
+    report = export(ckpt, out, format=fmt)
+    assert report.max_abs_diff < TOL and report.padded_batches
+    meta = read_metadata(out)
+    assert meta["classes"] == list(CLASSES) and meta["sample_rate"] == 16000
+    assert meta["input"] == "waveform" and meta["padded_batches"] is True
+    run = _runner(out, fmt)
+    predictor = Predictor.from_checkpoint(ckpt)
+    clips = _clips()
+    expected = []
+    for clip in clips:  # one clip per call, any length
+        ref = np.array(list(predictor.predict_waveform(clip, 16000).probs.values()))
+        got = run(clip[None, :].astype(np.float32), np.array([len(clip)], dtype=np.int64))[0]
+        assert np.abs(got - ref).max() < TOL, (len(clip), np.abs(got - ref).max())
+        expected.append(ref)
+    # a zero-padded batch with lengths gives every clip's own probabilities
+    n = np.array([len(c) for c in clips], dtype=np.int64)
+    batch = np.zeros((len(clips), n.max()), dtype=np.float32)
+    for i, c in enumerate(clips):
+        batch[i, : len(c)] = c
+    assert np.abs(run(batch, n) - np.stack(expected)).max() < TOL
+
+
+def test_feature_input_export(tier1_ckpt, tmp_path):
+    import onnxruntime as ort
+
+    from vocalis.inference.pipeline import load_pipeline
+
+    report = export(tier1_ckpt, tmp_path / "f.onnx", input="features")
+    assert report.max_abs_diff < TOL
+    pipe = load_pipeline(tier1_ckpt)
+    clip = torch.from_numpy(synth_clip(1.3, 9))
+    feats = pipe.extractor(clip / clip.abs().max())[None]
+    frames = np.array([feats.shape[-1]], dtype=np.int64)
+    sess = ort.InferenceSession(str(tmp_path / "f.onnx"), providers=["CPUExecutionProvider"])
+    got = sess.run(["probs"], {"features": feats.numpy(), "lengths": frames})[0][0]
+    ref = list(Predictor(pipe).predict_waveform(clip.numpy(), 16000).probs.values())
+    assert np.abs(got - np.array(ref)).max() < TOL
+
+
+def test_bad_export_options(tier1_ckpt, tmp_path):
+    with pytest.raises(ConfigError, match="format"):
+        export(tier1_ckpt, tmp_path / "x", format="tflite")
+    with pytest.raises(ConfigError, match="opset"):
+        export(tier1_ckpt, tmp_path / "x.onnx", opset=13)
+
+
+@pytest.mark.emodb
+def test_onnx_parity_on_real_emodb_clips(ecapa_ckpt, emodb_path, tmp_path):
+    import soundfile as sf
+
+    export(ecapa_ckpt, tmp_path / "e.onnx")
+    run = _runner(tmp_path / "e.onnx", "onnx")
+    predictor = Predictor.from_checkpoint(ecapa_ckpt)
+    files = sorted((emodb_path / "wav").glob("*.wav"))[::107]
+    lengths = set()
+    for f in files:
+        clip = sf.read(f, dtype="float32")[0]
+        lengths.add(len(clip))
+        ref = np.array(list(predictor.predict_waveform(clip, 16000).probs.values()))
+        got = run(clip[None], np.array([len(clip)], dtype=np.int64))[0]
+        assert np.abs(got - ref).max() < TOL
+    assert len(lengths) == len(files) >= 4

@@ -1,0 +1,121 @@
+"""The web service: health, prediction, and clean 4xx answers to bad uploads."""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+
+import numpy as np
+import pytest
+from conftest import CLASSES, synth_clip
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (pip install httpx)")
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
+
+
+def _wav(seconds: float, sr: int = 16000, fmt: str = "WAV") -> bytes:
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, synth_clip(seconds, 2, sr=sr), sr, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client(tier1_ckpt):
+    from fastapi.testclient import TestClient
+
+    from vocalis.inference.service import create_app
+
+    app = create_app(tier1_ckpt, max_upload_mb=0.5, max_duration_s=10)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_health(client):
+    from vocalis import __version__
+
+    r = client.get("/health")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["model"] == "tier1" and body["classes"] == list(CLASSES)
+    assert body["version"] == __version__ and body["sample_rate"] == 16000
+
+
+@pytest.mark.parametrize("fmt,sr", [("WAV", 16000), ("FLAC", 44100), ("OGG", 22050)])
+def test_predict_upload(client, fmt, sr):
+    data = _wav(1.5, sr, fmt)
+    r = client.post("/predict", files={"file": (f"clip.{fmt.lower()}", data, "audio/x")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["probabilities"]) == set(CLASSES)
+    assert math.isclose(sum(body["probabilities"].values()), 1.0, abs_tol=1e-5)
+    assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
+    assert body["confidence"] == body["probabilities"][body["label"]]
+    assert body["duration_s"] == pytest.approx(1.5, abs=1e-3)
+
+
+def test_prediction_matches_the_predictor(client, tier1_ckpt):
+    from vocalis.inference.predictor import Predictor
+
+    data = _wav(2.0)
+    body = client.post("/predict", files={"file": ("x.wav", data)}).json()
+    ref = Predictor.from_checkpoint(tier1_ckpt).predict_bytes(data, "x.wav")
+    assert body["probabilities"] == pytest.approx(ref.probs, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "data,pattern",
+    [
+        (b"RIFF\x00\x00\x00\x00WAVEjunk", "cannot decode"),
+        (b"", "empty"),
+        (np.full(800, np.nan, dtype=np.float32).tobytes(), "cannot decode"),
+    ],
+)
+def test_corrupt_upload_is_400(client, data, pattern):
+    r = client.post("/predict", files={"file": ("bad.wav", data, "audio/wav")})
+    assert r.status_code == 400
+    detail = r.json()["detail"]
+    assert re.search(pattern, detail) and "bad.wav" in detail and "\n" not in detail
+
+
+def test_too_short_is_400(client):
+    r = client.post("/predict", files={"file": ("tiny.wav", _wav(0.02))})
+    assert r.status_code == 400 and "shorter than" in r.json()["detail"]
+
+
+def test_too_large_and_too_long_are_413(client):
+    big = _wav(20.0)  # ~640 KB > 0.5 MiB: refused from its Content-Length
+    r = client.post("/predict", files={"file": ("big.wav", big)})
+    assert r.status_code == 413 and "MiB" in r.json()["detail"]
+    just_over = _wav(16.5)  # ~528 KB: passes the header check, refused after reading
+    assert 0.5 * 1024 * 1024 < len(just_over) < 0.5 * 1024 * 1024 + 64 * 1024
+    r = client.post("/predict", files={"file": ("over.wav", just_over)})
+    assert r.status_code == 413 and "over.wav" in r.json()["detail"]
+    long = _wav(12.0, fmt="FLAC")  # small file, but 12 s > 10 s
+    assert len(long) < 0.5 * 1024 * 1024
+    r = client.post("/predict", files={"file": ("long.flac", long)})
+    assert r.status_code == 413 and "longer than the limit of 10 s" in r.json()["detail"]
+
+
+def test_missing_field_is_422(client):
+    r = client.post("/predict", files={"other": ("x.wav", _wav(1.0))})
+    assert r.status_code == 422
+    r = client.post("/predict")
+    assert r.status_code == 422
+
+
+def test_page_is_self_contained(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    html = r.text
+    assert 'id="file"' in html and 'id="record"' in html and 'id="chart"' in html
+    for name in ("app.js", "style.css"):
+        asset = client.get(f"/static/{name}")
+        assert asset.status_code == 200 and asset.text
+        assert not re.search(r"(src|href)=[\"']https?://|@import|//cdn", asset.text)
+    assert not re.search(r"(src|href)=[\"']https?://", html)
+    assert client.get("/static/../checkpoint.py").status_code == 404

@@ -1,0 +1,98 @@
+"""Each training option runs end to end (one epoch on the tiny corpus) and does what it says."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from conftest import tiny_overrides, write_corpus
+
+from vocalis.checkpoint import load_checkpoint
+from vocalis.training import load_config, train
+from vocalis.training.config import TrainConfig
+from vocalis.training.optim import build_optimizer, build_scheduler, lr_factor
+
+
+def _run(manifest, tmp_path, *extra, epochs=1):
+    cfg = load_config(None, [*tiny_overrides(manifest, epochs), *extra])
+    return train(cfg, tmp_path / "run", progress=False)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("train.loss=focal", "train.focal_gamma=2.0", "train.class_weights=auto"),
+        ("train.loss=aam", "model.params.head=cosine", "train.label_smoothing=0.1"),
+        ("train.optimizer=sgd", "train.nesterov=true", "train.scheduler=onecycle"),
+        ("train.optimizer=adamw", "train.scheduler=plateau", "train.monitor=val_loss",
+         "train.mode=min"),
+        ("train.amp=true",),
+        ("features.normalization=speaker", "train.bucketing=false"),
+        ("features.normalization=utterance", "train.scheduler=cosine_restarts",
+         "train.restart_epochs=1"),
+        ("dataset.val_protocol=stratified",),
+    ],
+    ids=["focal", "aam", "sgd-onecycle", "adamw-plateau", "amp-bf16", "speaker-norm",
+         "utt-norm", "stratified"],
+)
+def test_option_trains(corpus, tmp_path, extra):
+    result = _run(corpus, tmp_path, *extra)
+    assert len(result.history) == 1
+    assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))
+
+
+def test_stratified_protocol_warns_speaker_dependent(corpus, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        _run(corpus, tmp_path, "dataset.val_protocol=stratified")
+    assert "speaker-dependent" in caplog.text
+
+
+def test_waveform_copies_enlarge_the_training_set(corpus, tmp_path):
+    _run(corpus, tmp_path, "train.augment.waveform_copies=1")
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["step"] == 6  # 12 utterances + 12 noisy copies, batch 4
+
+
+def test_multitask_regression_on_va_head(tmp_path):
+    manifest = write_corpus(
+        tmp_path / "va",
+        extra_columns={"valence": lambda s, lab, k: "0.5" if lab == "high" else "-0.5",
+                       "arousal": lambda s, lab, k: "" if k == 0 else str(0.1 * k)},
+    )
+    result = _run(
+        manifest, tmp_path, "model.params.va_head=true", "train.multitask_lambda=0.5",
+        "dataset.regression_columns=[valence,arousal]", "train.augment.mixup_alpha=0.3",
+    )
+    assert len(result.history) == 1
+    from vocalis.errors import ModelError
+
+    with pytest.raises(ModelError, match="extras"):
+        _run(manifest, tmp_path / "no_head", "train.multitask_lambda=0.5",
+             "dataset.regression_columns=[valence,arousal]")
+
+
+@pytest.mark.parametrize("name", ["cosine", "cosine_restarts", "step", "none", "onecycle",
+                                  "plateau"])
+def test_schedulers_build_and_step(name):
+    cfg = TrainConfig(epochs=3, lr=0.1, scheduler=name, step_epochs=1, restart_epochs=1)
+    opt = build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)
+    sched = build_scheduler(opt, cfg, steps_per_epoch=4)
+    lrs = []
+    for _ in range(12):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if name == "plateau":
+            sched.step(1.0)
+        else:
+            sched.step()
+    assert all(0.0 <= lr <= 1.0 + 1e-9 for lr in lrs)
+    if name in ("cosine", "step"):
+        assert lrs[-1] < lrs[0]
+    if name == "cosine_restarts":
+        assert lrs[4] == pytest.approx(0.1)  # restarted after one epoch
+
+
+def test_warmup_is_linear():
+    cfg = TrainConfig(epochs=4, lr=1.0, scheduler="none", warmup_epochs=2)
+    assert [lr_factor(s, cfg, 2) for s in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]

@@ -1,0 +1,171 @@
+"""End-to-end training on tiny synthetic corpora: run folder, resume, errors, CLI, eval."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from conftest import tiny_overrides, write_corpus
+
+from vocalis.checkpoint import load_checkpoint, save_checkpoint
+from vocalis.errors import ConfigError, DataError, ModelError
+from vocalis.training import evaluate, load_config, train
+from vocalis.training.runfolder import HISTORY_COLUMNS, RUN_FILES
+
+
+def _cfg(manifest, *extra, epochs=2):
+    return load_config(None, [*tiny_overrides(manifest, epochs), *extra])
+
+
+def _same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k].float() - sb[k].float()).abs().max()) for k in sa)
+
+
+def test_run_folder_has_every_file(corpus, tmp_path):
+    out = tmp_path / "run"
+    result = train(_cfg(corpus), out, test_indices=[0, 1, 2, 3], progress=False)
+    for name in (*RUN_FILES, "predictions.csv"):
+        assert (out / name).is_file(), name
+    with open(out / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and tuple(rows[0]) == HISTORY_COLUMNS
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["best_epoch"] == result.best_epoch >= 1
+    assert metrics["test"]["uar"] == pytest.approx(result.test_metrics["uar"])
+    assert metrics["n_test"] == 4 and "val_uar" in metrics["best"]
+    env = json.loads((out / "env.json").read_text())
+    assert {"python", "torch", "vocalis", "device", "hostname", "world_size"} <= set(env)
+    log = (out / "log.txt").read_text()
+    assert "Epoch 2/2 | train loss" in log and "UAR" in log
+    with open(out / "predictions.csv") as fh:
+        pred = list(csv.DictReader(fh))
+    assert len(pred) == 4
+    assert list(pred[0])[:6] == ["path", "speaker", "true_label", "pred_label", "correct",
+                                 "confidence"]
+    assert {"p_high", "p_low"} <= set(pred[0])
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    for key in ("optimizer", "scheduler", "scaler", "epoch", "rng", "best", "history",
+                "normalization", "labels", "config", "pipeline"):
+        assert key in ckpt, key
+    assert ckpt["normalization"]["mode"] == "global" and ckpt["epoch"] == 2
+    assert json.loads((out / "label_map.json").read_text())["classes"] == ["high", "low"]
+
+
+@pytest.mark.parametrize("stop_after_steps", [3, 4], ids=["epoch-boundary", "mid-epoch"])
+def test_kill_and_resume_gives_the_same_weights(corpus, tmp_path, monkeypatch, stop_after_steps):
+    # 12 training utterances, batch 4: 3 steps per epoch. Crops, SpecAugment, mixup and
+    # dropout all draw random numbers, so any seeding slip shows up in the weights.
+    extra = ("train.crop_seconds=0.3", "train.augment.specaugment=true",
+             "train.augment.mixup_alpha=0.4", "model.params.conv_dropout=0.3")
+    cfg = _cfg(corpus, *extra, epochs=3)
+    full = train(cfg, tmp_path / "full", progress=False)
+    monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", str(stop_after_steps))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", progress=False)
+    assert (tmp_path / "cut" / "checkpoints" / "last.pt").is_file()
+    monkeypatch.delenv("VOCALIS_INTERRUPT_AFTER_STEPS")
+    resumed = train(cfg, tmp_path / "cut", progress=False)
+    assert _same_weights(full.model, resumed.model) <= 1e-6
+    assert [h["train_loss"] for h in full.history] == pytest.approx(
+        [h["train_loss"] for h in resumed.history], abs=1e-9)
+    assert "Resumed from" in (tmp_path / "cut" / "log.txt").read_text()
+
+
+def test_resume_refuses_a_changed_config_and_keeps_the_folder(corpus, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(corpus, epochs=1), out, progress=False)
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ConfigError, match=r"train\.lr.*--overwrite"):
+        train(_cfg(corpus, "train.lr=0.5", epochs=1), out, progress=False)
+    after = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert before == after
+    # more epochs is a valid continuation; overwrite starts over
+    more = train(_cfg(corpus, epochs=2), out, progress=False)
+    assert [h["epoch"] for h in more.history] == [1, 2]
+    fresh = train(_cfg(corpus, "train.lr=0.5", epochs=1), out, overwrite=True, progress=False)
+    assert len(fresh.history) == 1
+    assert "lr: 0.5" in (out / "config.yaml").read_text()
+
+
+def test_unseen_label_in_eval_names_it(corpus, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(corpus, epochs=1), out, progress=False)
+    other = write_corpus(tmp_path / "other", labels=("low", "mid"), per_cell=1)
+    with pytest.raises(DataError, match=r"label 'mid' was never seen.*known classes: high, low"):
+        evaluate(out / "checkpoints" / "best.pt", other, progress=False)
+
+
+def test_evaluate_matches_training_test_metrics(corpus, tmp_path):
+    from vocalis.data import read_manifest
+
+    out = tmp_path / "run"
+    res = train(_cfg(corpus, epochs=2), out, test_indices=list(range(0, 18, 3)), progress=False)
+    sub = read_manifest(corpus).select(list(range(0, 18, 3)))
+    metrics = evaluate(out / "checkpoints" / "best.pt", sub, out=tmp_path / "eval", progress=False)
+    assert metrics["accuracy"] == pytest.approx(res.test_metrics["accuracy"])
+    assert metrics["uar"] == pytest.approx(res.test_metrics["uar"])
+    assert (tmp_path / "eval" / "predictions.csv").is_file()
+
+
+def test_checkpoint_of_another_model_is_refused(corpus, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(corpus, epochs=1), out, progress=False)
+    path = out / "checkpoints" / "best.pt"
+    ckpt = load_checkpoint(path)
+    ckpt["model"]["name"] = "ecapa"
+    for k in ("format", "format_version", "vocalis_version"):
+        ckpt.pop(k)
+    save_checkpoint(tmp_path / "bad.pt", ckpt)
+    with pytest.raises(ModelError, match="another model"):
+        evaluate(tmp_path / "bad.pt", corpus, progress=False)
+    raw = torch.load(path, weights_only=True)
+    raw["format_version"] = 99
+    torch.save(raw, tmp_path / "new.pt")
+    with pytest.raises(ModelError, match="newer"):
+        evaluate(tmp_path / "new.pt", corpus, progress=False)
+
+
+def test_bad_inputs_are_one_line_errors(corpus, tmp_path):
+    with pytest.raises(ConfigError, match="dataset.manifest is empty"):
+        train(load_config(None, ["dataset.manifest="]), None, progress=False)
+    with pytest.raises(DataError, match="training split is empty"):
+        train(_cfg(corpus), None, train_indices=[], val_indices=[0, 1], progress=False)
+    with pytest.raises(ConfigError, match="class_weights.*one per class"):
+        train(_cfg(corpus, "train.class_weights=[1.0]"), None, progress=False)
+
+
+def test_non_finite_loss_names_the_remedy(corpus, monkeypatch):
+    import vocalis.training.losses as losses
+    import vocalis.training.trainer as trainer
+
+    real = losses.Objective.forward
+
+    def poisoned(self, logits, *args, **kwargs):
+        loss, parts = real(self, logits, *args, **kwargs)
+        return loss * float("nan"), parts
+
+    monkeypatch.setattr(losses.Objective, "forward", poisoned)
+    with pytest.raises(trainer.NonFiniteLossError, match="lower train.lr"):
+        train(_cfg(corpus, epochs=1), None, progress=False)
+
+
+def test_cli_train_then_eval(corpus, tmp_path, capsys):
+    from vocalis.cli.main import main
+
+    out = tmp_path / "cli_run"
+    args = ["train", "--epochs", "1", "--out", str(out), "--no-progress", "--seed", "3",
+            *tiny_overrides(corpus, 1)]
+    assert main(args) == 0
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    assert "seed: 3" in (out / "config.yaml").read_text()
+    assert main(args) == 0  # rerun resumes a finished run: nothing to do, still fine
+    assert main([*args, "train.lr=0.9"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["eval", str(out / "checkpoints" / "best.pt"), "--manifest", str(corpus),
+                 "--no-progress"]) == 0
+    assert "UAR" in capsys.readouterr().out
