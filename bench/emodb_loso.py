@@ -215,24 +215,45 @@ def loso_svm(x, y, speakers, protocol: str, jobs: int) -> dict:
 # --------------------------------------------------------------------------- vocalis part
 
 
-def run_vocalis(recipe: Path, wav_dir: Path, out_dir: Path, protocols: list[str]) -> dict:
-    """Part 2: the Vocalis LOSO runner on a recipe (needs the training engine)."""
+def run_vocalis(args: argparse.Namespace) -> dict:
+    """Part 2: the Vocalis LOSO runner on a training recipe, same corpus and protocols.
+
+    The manifest is made from ``--wav`` with the EmoDB data recipe; the recipe's
+    ``dataset.manifest`` is not used. Folds already finished in ``--vocalis-out``
+    are skipped, so an interrupted run continues.
+    """
+    from vocalis.data.recipes.emodb import prepare_emodb
     from vocalis.evaluation.crossval import loso
     from vocalis.training import load_config
 
-    config = load_config(str(recipe), [])
+    config = load_config(str(args.vocalis_recipe), list(args.vocalis_override))
+    manifest = prepare_emodb(args.wav.parent)
+    args.vocalis_out.mkdir(parents=True, exist_ok=True)
+    manifest.write(args.vocalis_out / "emodb.csv")
     results = {}
-    for protocol in protocols:
+    for protocol in args.protocols:
         t0 = time.perf_counter()
-        summary = loso(config, out_dir / protocol, normalization=protocol)
-        pooled = summary["pooled"]
+        summary = loso(
+            config,
+            args.vocalis_out / protocol,
+            manifest=manifest,
+            normalization=protocol,
+            validation=args.vocalis_validation,
+            speakers=args.vocalis_speakers,
+            parallel=args.vocalis_parallel,
+        )
+        pooled = summary["pooled"] or {}
         results[protocol] = {
-            "pooled_uar": round(pooled["uar"], 4),
-            "accuracy": round(pooled["accuracy"], 4),
-            "fold_uar_mean": round(summary["mean"]["uar"], 4),
-            "fold_uar_std": round(summary["std"]["uar"], 4),
+            "pooled_uar": round(pooled.get("uar", float("nan")), 4),
+            "accuracy": round(pooled.get("accuracy", float("nan")), 4),
+            "fold_uar_mean": round(summary["mean"].get("uar", float("nan")), 4),
+            "fold_uar_std": round(summary["std"].get("uar", float("nan")), 4),
             "seconds": round(time.perf_counter() - t0, 1),
-            "recipe": str(recipe),
+            "folds_finished": summary["n_finished"],
+            "failed": summary["failed"],
+            "recipe": str(args.vocalis_recipe),
+            "overrides": list(args.vocalis_override),
+            "run_dir": str(args.vocalis_out / protocol),
         }
     return results
 
@@ -264,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON")
     parser.add_argument("--jobs", type=int, default=2, help="processes (extraction and folds)")
     parser.add_argument(
-        "--systems", nargs="+", default=list(FEATURE_SETS), choices=list(FEATURE_SETS)
+        "--systems", nargs="*", default=list(FEATURE_SETS), choices=list(FEATURE_SETS)
     )
     parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     parser.add_argument(
@@ -273,6 +294,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--vocalis-out", type=Path, default=Path("runs/bench-emodb-loso"), help="its run folder"
     )
+    parser.add_argument(
+        "--vocalis-override", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides"
+    )
+    parser.add_argument(
+        "--vocalis-validation", choices=["stratified", "speaker"], default="stratified",
+        help="validation split inside each fold",
+    )  # fmt: skip
+    parser.add_argument(
+        "--vocalis-speakers", nargs="*", default=None, help="only these folds (smoke tests)"
+    )
+    parser.add_argument("--vocalis-parallel", type=int, default=1, help="folds at once")
     args = parser.parse_args(argv)
 
     files, speakers, labels = list_corpus(args.wav)
@@ -280,17 +312,20 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     if args.out.exists():  # keep rows of systems not re-run this time
         results = json.loads(args.out.read_text())
+    systems_meta: dict = dict((results.get("_meta") or {}).get("systems") or {})
     for system in args.systems:
         feature_set = FEATURE_SETS[system]
         x = functionals(feature_set, files, args.cache, args.jobs)
-        results[system] = {"features": f"openSMILE {feature_set} functionals", "dim": x.shape[1]}
+        systems_meta[system] = {
+            "features": f"openSMILE {feature_set} functionals",
+            "dim": int(x.shape[1]),
+        }
+        results.setdefault(system, {})  # protocols not re-run keep their numbers
         for protocol in args.protocols:
             print(f"  {system} / {protocol} ...", flush=True)
             results[system][protocol] = loso_svm(x, labels, speakers, protocol, args.jobs)
     if args.vocalis_recipe is not None:
-        results["vocalis"] = run_vocalis(
-            args.vocalis_recipe, args.wav, args.vocalis_out, args.protocols
-        )
+        results["vocalis"] = run_vocalis(args)
     else:
         print("  vocalis: skipped (pass --vocalis-recipe configs/recipes/X.yaml to run it)")
     results["_meta"] = {
@@ -298,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": "leave-one-speaker-out; C from inner LOSO on training speakers",
         "classifier": "sklearn SVC, linear kernel (precomputed Gram matrix)",
         "c_grid": list(C_GRID),
+        "systems": systems_meta,
+        "fold_uar_std": "sample standard deviation over the 10 folds (ddof=1)",
+        "pooled_uar": "UAR of the concatenated predictions of all folds",
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "cpus": os.cpu_count(),

@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from emodb_loso import DEFAULT_CACHE, DEFAULT_WAV, functionals, list_corpus  # noqa: E402
-
-from sklearn.metrics import recall_score  # noqa: E402
+from emodb_loso import DEFAULT_CACHE, DEFAULT_WAV, functionals, list_corpus
+from sklearn.metrics import recall_score
 
 
 def uar(y, p):
@@ -59,8 +58,9 @@ def prep(xtr, xte, transform, online):
 
 
 def fit_predict(xtr, ytr, xte, clf, grid):
-    from sklearn.svm import SVC
     from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
     out = {}
     if clf == "svm":
         ktr, kte = xtr @ xtr.T, xte @ xtr.T
@@ -68,6 +68,7 @@ def fit_predict(xtr, ytr, xte, clf, grid):
             out[c] = SVC(kernel="precomputed", C=c).fit(ktr, ytr).predict(kte)
     elif clf == "svm_ovr":
         from sklearn.svm import LinearSVC
+
         for c in grid:
             out[c] = LinearSVC(C=c, max_iter=5000).fit(xtr, ytr).predict(xte)
     elif clf == "rbf":
@@ -76,21 +77,26 @@ def fit_predict(xtr, ytr, xte, clf, grid):
             out[(c, g)] = SVC(kernel="rbf", C=c, gamma=g / d).fit(xtr, ytr).predict(xte)
     elif clf == "lr":
         # multinomial LR on the kernel PCA (= all PCs) of train
-        u, s, vt = np.linalg.svd(xtr - 0, full_matrices=False)
+        _, _, vt = np.linalg.svd(xtr, full_matrices=False)
         ptr, pte = xtr @ vt.T, xte @ vt.T
         for c in grid:
             out[c] = LogisticRegression(C=c, max_iter=2000).fit(ptr, ytr).predict(pte)
     elif clf == "lda":
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-        u, s, vt = np.linalg.svd(xtr, full_matrices=False)
+
+        _, _, vt = np.linalg.svd(xtr, full_matrices=False)
         ptr, pte = xtr @ vt.T, xte @ vt.T
         for k in grid:
-            out[k] = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(ptr[:, :k], ytr).predict(pte[:, :k])
+            out[k] = (
+                LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto")
+                .fit(ptr[:, :k], ytr)
+                .predict(pte[:, :k])
+            )
     return out
 
 
 def nested(x, y, spk, design, online):
-    feats, transform, clf, grid = design
+    _, transform, clf, grid = design
     outer_pred = np.empty_like(y)
     inner_best = []
     chosen = {}
@@ -133,7 +139,12 @@ def main():
         "egemaps/none/svm": ("egemaps", "none", "svm", (1e-3, 1e-2, 1e-1, 1, 10)),
         "compare/clip/lr": ("compare", "clip", "lr", (1e-4, 1e-3, 1e-2, 1e-1)),
         "compare/clip/lda": ("compare", "clip", "lda", (50, 100, 200, 400)),
-        "compare/clip/rbf": ("compare", "clip", "rbf", tuple((c, g) for c in (1, 10, 100) for g in (0.1, 1))),
+        "compare/clip/rbf": (
+            "compare",
+            "clip",
+            "rbf",
+            tuple((c, g) for c in (1, 10, 100) for g in (0.1, 1)),
+        ),
     }
     names = args.designs or list(designs)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -144,10 +155,20 @@ def main():
             x = feats[d[0]] if online else spk_norm(feats[d[0]], spk)
             t0 = time.time()
             inner, outer, chosen = nested(x, y, spk, d, online)
-            rec = {"design": name, "protocol": protocol, "inner": round(inner, 4),
-                   "outer": round(outer, 4), "seconds": round(time.time() - t0, 1),
-                   "chosen": {k: str(v) for k, v in chosen.items()}}
-            print(json.dumps({k: rec[k] for k in ("design", "protocol", "inner", "outer", "seconds")}), flush=True)
+            rec = {
+                "design": name,
+                "protocol": protocol,
+                "inner": round(inner, 4),
+                "outer": round(outer, 4),
+                "seconds": round(time.time() - t0, 1),
+                "chosen": {k: str(v) for k, v in chosen.items()},
+            }
+            print(
+                json.dumps(
+                    {k: rec[k] for k in ("design", "protocol", "inner", "outer", "seconds")}
+                ),
+                flush=True,
+            )
             with open(args.out, "a") as f:
                 f.write(json.dumps(rec) + "\n")
 

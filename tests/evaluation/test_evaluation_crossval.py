@@ -26,6 +26,8 @@ class FakeDataset:
     label_column: str = "label"
     val_fraction: float = 0.2
     seed: int | None = None
+    label_map: dict | None = None
+    unmapped: str = "error"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,6 +191,19 @@ def test_normalization_protocols_are_recorded_and_never_mixed(tmp_path):
         loso(cfg, tmp_path / "x", normalization="cmvn", train_fn=fake_train)
 
 
+def test_label_map_drops_rows_before_indexing(tmp_path):
+    m = make_manifest(tmp_path)
+    lmap = {"angry": ["ang"], "happy": ["hap"], "neutral": ["neu"]}  # 'sad' is dropped
+    cfg = FakeConfig(dataset=FakeDataset(str(m), label_map=lmap, unmapped="drop"))
+    cv = loso(cfg, tmp_path / "cv", train_fn=fake_train)
+    assert cv["pooled"]["n"] == 36
+    pred = read_predictions(tmp_path / "cv" / "predictions.csv")
+    assert "sad" not in set(pred.true_label)
+    cfg = FakeConfig(dataset=FakeDataset(str(m), label_map=lmap, unmapped="error"))
+    with pytest.raises(DataError, match="'sad' is not in"):
+        loso(cfg, tmp_path / "cv2", train_fn=fake_train)
+
+
 def test_group_kfold_and_stratified_warning(tmp_path):
     m = make_manifest(tmp_path)
     cfg = FakeConfig(dataset=FakeDataset(str(m)))
@@ -259,3 +274,38 @@ def test_emodb_loso_plan_is_speaker_independent():
     for p in plans:
         assert set(spk[p.train]).isdisjoint(spk[p.test])
         assert round(0.2 * (len(p.train) + len(p.val))) == len(p.val)
+
+
+def test_cli_loso_and_cv_map_flags_to_overrides(tmp_path, monkeypatch, capsys):
+    import vocalis.cli.main as cli
+    import vocalis.training
+
+    monkeypatch.setattr(cli, "COMMANDS", ("loso", "cv"))
+    seen = []
+
+    def spy_train(config, out_dir, **kwargs):
+        seen.append(config)
+        return fake_train(FakeConfig(dataset=FakeDataset(seed=0)), out_dir, **kwargs)
+
+    monkeypatch.setattr(vocalis.training, "train", spy_train)
+    m = make_manifest(tmp_path, speakers=["03", "08"])
+    out = tmp_path / "t1"
+    argv = ["loso", "--manifest", str(m), "--model", "tier1", "--features", "mfcc",
+            "--epochs", "2", "--out", str(out), "--speaker", "03", "train.lr=0.01"]  # fmt: skip
+    assert cli.main(argv) == 0
+    cfg = seen[0]
+    assert cfg.dataset.manifest == str(m) and cfg.model.name == "tier1"
+    assert cfg.features.extractor["name"] == "mfcc"
+    assert cfg.train.epochs == 2 and cfg.train.lr == 0.01
+    assert cfg.features.normalization == "global"  # online protocol
+    assert "pooled" in capsys.readouterr().out
+    assert calls(out) == ["speaker_03"]
+    argv = ["cv", "--manifest", str(m), "--protocol", "group-kfold", "--folds", "2",
+            "--normalization", "speaker_norm", "--out", str(tmp_path / "gkf")]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert seen[-1].features.normalization == "speaker"
+    assert json.loads((tmp_path / "gkf" / "cv_results.json").read_text())["n_finished"] == 2
+    (tmp_path / "ns").mkdir()
+    m2 = make_manifest(tmp_path / "ns", with_speaker=False)
+    assert cli.main(["loso", "--manifest", str(m2), "--out", str(tmp_path / "ns")]) == 1
+    assert "no 'speaker' column" in capsys.readouterr().err

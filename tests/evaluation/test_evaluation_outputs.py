@@ -107,8 +107,20 @@ def test_plots_write_pngs(tmp_path):
 
 
 def fake_eval(checkpoint, manifest, out=None):
+    """The contract of the brief: rows returned under "predictions"."""
     rows = fake_rows(24)
     return {"metrics": {}, "predictions": rows, "classes": CLASSES}
+
+
+def fake_engine_eval(checkpoint, manifest, *, out=None):
+    """The engine's behaviour: metrics returned, predictions.csv written into ``out``."""
+    from vocalis.evaluation.metrics import classification_metrics
+
+    rows = fake_rows(24)
+    if out is not None:
+        write_predictions(Path(out) / "predictions.csv", rows, classes=CLASSES)
+    m = classification_metrics([r["true_label"] for r in rows], [r["pred_label"] for r in rows])
+    return {**m, "n_failed": 1}
 
 
 def test_assess_writes_the_record(tmp_path):
@@ -136,6 +148,14 @@ def test_assess_writes_the_record(tmp_path):
     )
     assert not (tmp_path / "o2" / "plots").exists() and (tmp_path / "o2" / "metrics.json").is_file()
     assert m2["uar"] == pytest.approx(m["uar"])
+    assert not (tmp_path / "o2" / "predictions.csv").exists()
+    m3 = assess(ckpt, "t.csv", tmp_path / "o3", evaluate_fn=fake_engine_eval)
+    assert m3["uar"] == pytest.approx(m["uar"]) and m3["n_failed"] == 1
+    assert (tmp_path / "o3" / "plots" / "reliability.png").is_file()
+    m4 = assess(ckpt, "t.csv", tmp_path / "o4", save_predictions=False, visualize=False,
+                evaluate_fn=fake_engine_eval)  # fmt: skip
+    assert m4["uar"] == pytest.approx(m["uar"])
+    assert not (tmp_path / "o4" / "predictions.csv").exists()
 
 
 def make_cv_folder(tmp_path: Path) -> Path:

@@ -35,7 +35,8 @@ def test_put_then_get_is_a_hit_with_identical_values(tmp_path, audio):
     got = cache.get(audio, CFG)
     assert torch.equal(got, feats) and got.dtype == torch.float32
     assert (cache.stats.hits, cache.stats.misses, cache.stats.writes) == (1, 1, 1)
-    assert (tmp_path / "c").joinpath(cache.key(audio, CFG).config_sha256[:16], "config.json").exists()
+    folder = cache.key(audio, CFG).config_sha256[:16]
+    assert (tmp_path / "c" / folder / "config.json").exists()
 
 
 def test_key_is_content_not_path_or_mtime(tmp_path, audio):
@@ -142,3 +143,21 @@ def test_decode_rejects_wrong_audio_hash(tmp_path, audio):
     wrong = cache.key(b"other", CFG)
     with pytest.raises(cache_mod.CacheError, match="different audio"):
         decode_entry(entry.read_bytes(), wrong)
+
+
+def test_hash_index_remembers_unchanged_files_and_rehashes_edited_ones(tmp_path, audio):
+    cache = FeatureCache(tmp_path / "c")
+    cache.put(audio, torch.ones(2, 2), CFG)
+    cache.save_index()
+    again = FeatureCache(tmp_path / "c")  # a new run: index read from disk
+    assert again.get(audio, CFG) is not None
+    assert again.hash_index.stats == {"hashed": 0, "remembered": 1}
+    st = audio.stat()
+    data = bytearray(audio.read_bytes())
+    data[-1] ^= 0xFF  # same size, then the old mtime restored: ctime still moves
+    audio.write_bytes(bytes(data))
+    os.utime(audio, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert again.get(audio, CFG) is None
+    assert again.hash_index.stats["hashed"] == 1
+    plain = FeatureCache(tmp_path / "c", hash_index=False)
+    assert plain.hash_index is None and plain.get(audio, CFG) is None

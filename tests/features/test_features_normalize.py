@@ -83,7 +83,7 @@ def test_speaker_mvn_uses_each_speakers_stats_and_falls_back_to_pooled():
     torch.testing.assert_close(norm.transform(a[1], "s1"), GlobalMVN(4).fit(a)(a[1]))
     torch.testing.assert_close(norm.transform(a[0], "new"), GlobalMVN(4).fit(feats)(a[0]))
     strict = SpeakerMVN(4, unknown="error").fit(feats, spk)
-    with pytest.raises(DataError, match="speaker 'new'.*known: s1, s2"):
+    with pytest.raises(DataError, match=r"speaker 'new'.*known: s1, s2"):
         strict.transform(a[0], "new")
     restored = SpeakerMVN(1).load_state_dict(strict.state_dict())
     assert restored.unknown == "error" and sorted(restored.speakers) == ["s1", "s2"]

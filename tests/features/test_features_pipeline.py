@@ -46,7 +46,7 @@ def test_compute_features_shape_matches_num_frames(tmp_path):
 
 
 def test_pipeline_config_rejects_mismatched_rates():
-    with pytest.raises(ConfigError, match="tier0.sample_rate=8000"):
+    with pytest.raises(ConfigError, match=r"tier0\.sample_rate=8000"):
         PipelineConfig(tier0=Tier0Config(sample_rate=8000), features=FeatureConfig())
 
 
@@ -55,15 +55,15 @@ def test_extract_many_keeps_order_and_serves_the_second_run_from_cache(tmp_path)
     cache = FeatureCache(tmp_path / "cache")
     first = extract_many(paths, PIPE, cache=cache, workers=2, progress=False)
     assert (first.computed, first.hits, first.failures) == (4, 0, [])
-    for path, feats in zip(paths, first.features):
+    for path, feats in zip(paths, first.features, strict=True):
         torch.testing.assert_close(feats, compute_features(path, PIPE))
     second = extract_many(paths, PIPE, cache=cache, workers=2, progress=False)
     assert (second.computed, second.hits, second.regenerated) == (0, 4, 0)
-    for a, b in zip(first.features, second.features):
+    for a, b in zip(first.features, second.features, strict=True):
         assert torch.equal(a, b)
     assert "4 cache hits" in second.summary() and second.audio_seconds > 0
     single = extract_many(paths, PIPE, workers=1, progress=False)
-    for a, b in zip(first.features, single.features):
+    for a, b in zip(first.features, single.features, strict=True):
         assert torch.equal(a, b)
 
 
@@ -116,7 +116,7 @@ def test_process_workers_give_the_same_features(tmp_path):
     paths = _write_tones(tmp_path, 3)
     proc = extract_many(paths, PIPE, workers=2, executor="process", progress=False)
     thread = extract_many(paths, PIPE, workers=2, executor="thread", progress=False)
-    for a, b in zip(proc.features, thread.features):
+    for a, b in zip(proc.features, thread.features, strict=True):
         assert torch.equal(a, b)
 
 
@@ -143,7 +143,8 @@ def test_cli_twice_then_corrupted(tmp_path, capsys, caplog):
     with caplog.at_level(logging.WARNING):
         assert main([*argv, "--no-progress"]) == 0
     assert "1 regenerated" in capsys.readouterr().out
-    assert any("corrupt entry" in r.getMessage() and entry.name in r.getMessage() for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("corrupt entry" in m and entry.name in m for m in messages)
     bad = _bad_files(tmp_path / "wav")
     manifest.write_text("\n".join(rows + [f"wav/{Path(b).name},x" for b in bad]) + "\n")
     assert main([*argv, "--no-progress"]) == 1

@@ -101,7 +101,9 @@ def test_fbank_matches_librosa_log_mel(overrides):
 def test_mel_filterbank_matches_librosa():
     librosa = pytest.importorskip("librosa")
     ours = mel_filterbank(SR, 512, 40, 20.0, 8000.0, "htk", "none").numpy()
-    ref = librosa.filters.mel(sr=SR, n_fft=512, n_mels=40, fmin=20.0, fmax=8000.0, htk=True, norm=None)
+    ref = librosa.filters.mel(
+        sr=SR, n_fft=512, n_mels=40, fmin=20.0, fmax=8000.0, htk=True, norm=None
+    )
     np.testing.assert_allclose(ours, ref, atol=1e-6)
 
 

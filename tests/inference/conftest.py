@@ -81,8 +81,14 @@ def build_checkpoint(
         mvn = GlobalMVN(dim).fit(feats)
         state = mvn.state_dict()
         if norm == "speaker":
-            state = {"feature_dim": dim, "variance": True, "unknown": "global", "eps": 1e-5,
-                     "pooled": state, "speakers": {}}
+            state = {
+                "feature_dim": dim,
+                "variance": True,
+                "unknown": "global",
+                "eps": 1e-5,
+                "pooled": state,
+                "speakers": {},
+            }
     payload = {
         "model": {"name": model, "config": cfg, "input_dim": dim, "num_classes": len(CLASSES)},
         "model_state": net.state_dict(),

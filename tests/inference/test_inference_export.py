@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import CLASSES, synth_clip
 
+from conftest import CLASSES, synth_clip
 from vocalis.errors import ConfigError
 from vocalis.inference.dft import dft_stft, export_friendly_stft
 from vocalis.inference.export import export, read_metadata
@@ -118,6 +118,20 @@ def test_feature_input_export(tier1_ckpt, tmp_path):
     got = sess.run(["probs"], {"features": feats.numpy(), "lengths": frames})[0][0]
     ref = list(Predictor(pipe).predict_waveform(clip.numpy(), 16000).probs.values())
     assert np.abs(got - np.array(ref)).max() < TOL
+
+
+def test_pitch_features_need_features_input_for_onnx(ckpt_dir, tmp_path, capfd):
+    from conftest import build_checkpoint
+
+    from vocalis.errors import ModelError
+
+    ckpt = build_checkpoint(ckpt_dir / "pitch.pt", "ecapa", "mfbe_pitch", "global")
+    with pytest.raises(ModelError, match="--input features") as err:
+        export(ckpt, tmp_path / "p.onnx")
+    assert "\n" not in str(err.value) and not (tmp_path / "p.onnx").exists()
+    assert "Torch IR graph" not in capfd.readouterr().out  # the exporter's dump is silenced
+    report = export(ckpt, tmp_path / "p.onnx", input="features")
+    assert report.max_abs_diff < TOL and report.padded_batches
 
 
 def test_bad_export_options(tier1_ckpt, tmp_path):

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import CLASSES, build_checkpoint, synth_clip
 
+from conftest import CLASSES, build_checkpoint, synth_clip
 from vocalis.errors import DataError, ModelError
 from vocalis.inference.predictor import Predictor, pad_batch, predict
 
@@ -106,6 +106,19 @@ def test_missing_and_bad_checkpoints_raise_model_error(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "BUNDLED_MODEL", "no_such_model.pt")
     with pytest.raises(ModelError, match="no bundled model in this install; pass --checkpoint"):
         Predictor.from_checkpoint(None)
+
+
+def test_a_run_folder_means_its_best_checkpoint(tier1_ckpt, tmp_path, clips_dir):
+    import shutil
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(tier1_ckpt, run / "checkpoints" / "best.pt")
+    a = Predictor.from_checkpoint(run).predict_file(clips_dir / "a.wav")
+    b = Predictor.from_checkpoint(tier1_ckpt).predict_file(clips_dir / "a.wav")
+    assert a.probs == b.probs
+    with pytest.raises(ModelError, match="without checkpoints/best.pt"):
+        Predictor.from_checkpoint(tmp_path)
 
 
 def test_inconsistent_weights_raise_model_error(ckpt_dir, tmp_path):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 
 import numpy as np
 import pytest
-from conftest import CLASSES, synth_clip
 
+from conftest import CLASSES, synth_clip
 from vocalis.errors import ConfigError
 from vocalis.inference.predictor import Predictor
 from vocalis.inference.segments import (
@@ -30,16 +31,14 @@ def test_windows_cover_the_whole_signal(n, win, hop):
     starts = window_starts(n, win, hop)
     assert starts[0] == 0
     assert starts[-1] + win >= n  # the last window reaches the end
-    assert all(b - a <= hop for a, b in zip(starts, starts[1:]))
+    assert all(b - a <= hop for a, b in itertools.pairwise(starts))
     assert all(s + win <= max(n, win) for s in starts)
 
 
 def test_segments_equal_predictions_of_the_cut_windows(predictor):
     wav = synth_clip(6.5, 7)
     segs = predict_segments(predictor, wav, 16000, window_s=2.0, hop_s=1.5)
-    assert [(s.start, s.end) for s in segs] == [
-        (0.0, 2.0), (1.5, 3.5), (3.0, 5.0), (4.5, 6.5)
-    ]
+    assert [(s.start, s.end) for s in segs] == [(0.0, 2.0), (1.5, 3.5), (3.0, 5.0), (4.5, 6.5)]
     for seg in segs:
         piece = wav[int(seg.start * 16000) : int(seg.end * 16000)]
         alone = predictor.predict_waveform(piece, 16000)
@@ -100,8 +99,21 @@ def test_cli_segments_writes_csv_and_png(ecapa_ckpt, tmp_path):
 
     wav = write_wav(tmp_path / "long.wav", synth_clip(4.0, 3))
     out = tmp_path / "segs.csv"
-    rc = main(["predict", str(wav), "--checkpoint", str(ecapa_ckpt), "--segments",
-               "--window", "2", "--hop", "1", "--out", str(out)])
+    rc = main(
+        [
+            "predict",
+            str(wav),
+            "--checkpoint",
+            str(ecapa_ckpt),
+            "--segments",
+            "--window",
+            "2",
+            "--hop",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert len(list(csv.DictReader(out.open()))) == 3
     assert (tmp_path / "segs.png").stat().st_size > 0

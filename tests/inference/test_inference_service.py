@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+
 from conftest import CLASSES, synth_clip
 
 pytest.importorskip("fastapi")

@@ -46,7 +46,13 @@ def test_default_config_shapes():
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"conv": "plain"}, {"pooling": "mean"}, {"pooling_heads": 3, "va_head": True}],
+    [
+        {},
+        {"conv": "plain"},
+        {"pooling": "mean"},
+        {"pooling_heads": 3, "va_head": True},
+        {"lstm_packed": True},
+    ],
 )
 def test_padded_batch_equals_items_alone(overrides):
     model = randomize_norms(small(**overrides)).eval()
@@ -116,3 +122,30 @@ def test_temperature_scales_logits_and_is_in_state_dict():
     assert model.state_dict()["temperature"].item() == 2.0
     with pytest.raises(ModelError, match="temperature=false"):
         small().set_temperature(2.0)
+
+
+def test_length_aware_lstm_equals_packed_sequences():
+    """Same weights, packed (torch's reference) vs reversed-within-length: same outputs."""
+    fast = small().eval()
+    packed = build_model("tier1", {**SMALL, "lstm_packed": True}, 13, 4).eval()
+    packed.load_state_dict(fast.state_dict())
+    x, lengths = padded_batch(13, LENGTHS)
+    with torch.no_grad():
+        a, b = fast(x, lengths), packed(x, lengths)
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(a.embedding, b.embedding, atol=1e-5, rtol=1e-4)
+
+
+def test_padding_gets_no_gradient_in_training():
+    """With dropout off, the loss of a padded batch does not depend on padded frames."""
+    model = small(conv_dropout=0.0, lstm_dropout=0.0, head_dropout=0.0)
+    model.train()
+    for m in model.modules():  # batch statistics would mix items; use running stats
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.eval()
+    x, lengths = padded_batch(13, LENGTHS)
+    x.requires_grad_(True)
+    model(x, lengths).logits.square().sum().backward()
+    for i, n in enumerate(LENGTHS):
+        assert x.grad[i, :, :n].abs().sum() > 0
+        assert x.grad[i, :, n:].abs().sum() == 0

@@ -58,11 +58,11 @@ def test_typo_in_override_suggests_the_key():
 
 
 def test_bad_values_are_one_line_errors():
-    with pytest.raises(ConfigError, match="train.lr"):
+    with pytest.raises(ConfigError, match=r"train\.lr"):
         load_config(None, ["train.lr=-1"])
     with pytest.raises(ConfigError, match="val_fraction"):
         load_config(None, ["dataset.val_fraction=1.5"])
-    with pytest.raises(ConfigError, match="unknown model 'ecapaa'.*did you mean 'ecapa'"):
+    with pytest.raises(ConfigError, match=r"unknown model 'ecapaa'.*did you mean 'ecapa'"):
         load_config(None, ["model=ecapaa"])
     with pytest.raises(ConfigError, match="expected key=value"):
         load_config(None, ["train.lr"])

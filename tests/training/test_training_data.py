@@ -61,8 +61,9 @@ def test_bucketing_reduces_padding():
 
     def padding(bucketing):
         s = EpochBatchSampler(frames, 16, seed=0, bucketing=bucketing)
-        return sum(max(frames[i] for i, _ in b) * len(b) - sum(frames[i] for i, _ in b)
-                   for b in s.plan())
+        return sum(
+            max(frames[i] for i, _ in b) * len(b) - sum(frames[i] for i, _ in b) for b in s.plan()
+        )
 
     assert padding(True) < 0.25 * padding(False)
 
@@ -140,7 +141,7 @@ def test_speaker_split_holds_out_whole_speakers():
     assert {spk[i] for i in tr}.isdisjoint({spk[i] for i in va})
     assert len({spk[i] for i in va}) == 2 and len(te) == 0
     assert sorted([*tr, *va]) == list(range(20))
-    tr2, va2, _ = split_rows(m, DatasetConfig(val_fraction=0.4), seed=0)
+    _, va2, _ = split_rows(m, DatasetConfig(val_fraction=0.4), seed=0)
     assert np.array_equal(va, va2)
 
 
@@ -156,7 +157,7 @@ def test_split_errors_name_the_fix():
     from vocalis.data import Manifest
 
     m = Manifest([{"path": f"/x/{k}.wav", "label": "ab"[k % 2]} for k in range(6)])
-    with pytest.raises(DataError, match="no 'speaker' column.*val_protocol=stratified"):
+    with pytest.raises(DataError, match=r"no 'speaker' column.*val_protocol=stratified"):
         split_rows(m, DatasetConfig(), seed=0)
     with pytest.raises(DataError, match="training split is empty"):
         split_rows(m, DatasetConfig(), seed=0, train=[], val=[0, 1])

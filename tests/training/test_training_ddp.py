@@ -8,19 +8,30 @@ import sys
 
 import pytest
 import torch
-from conftest import tiny_overrides
 
+from conftest import tiny_overrides
 from vocalis.checkpoint import load_checkpoint
+
 
 @pytest.mark.slow
 def test_torchrun_two_processes_on_cpu(corpus, tmp_path):
     if not torch.distributed.is_available():
-
         pytest.skip("torch.distributed is not available in this torch build")
     out = tmp_path / "ddp"
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "vocalis", "train", "--out", str(out), "--no-progress", "--device", "cpu",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "vocalis",
+        "train",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--device",
+        "cpu",
         *tiny_overrides(corpus, epochs=1),
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

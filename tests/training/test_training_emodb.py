@@ -46,6 +46,7 @@ def test_tier1_one_epoch_on_emodb_subset(tmp_path):
     val_line = next(line for line in log.splitlines() if line.startswith("Validation speakers"))
     held = val_line.split(":")[1].split("(")[0].replace(",", " ").split()
     assert len(held) == 1  # one of five speakers held out, so validation is speaker-independent
+    assert "none of them in training" in val_line
     spk = subset.speakers
     assert metrics["n_val"] == sum(s == held[0] for s in spk)
     assert 0.0 <= result.best_metrics["val_uar"] <= 1.0

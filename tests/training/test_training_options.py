@@ -6,8 +6,8 @@ import logging
 
 import pytest
 import torch
-from conftest import tiny_overrides, write_corpus
 
+from conftest import tiny_overrides, write_corpus
 from vocalis.checkpoint import load_checkpoint
 from vocalis.training import load_config, train
 from vocalis.training.config import TrainConfig
@@ -25,16 +25,31 @@ def _run(manifest, tmp_path, *extra, epochs=1):
         ("train.loss=focal", "train.focal_gamma=2.0", "train.class_weights=auto"),
         ("train.loss=aam", "model.params.head=cosine", "train.label_smoothing=0.1"),
         ("train.optimizer=sgd", "train.nesterov=true", "train.scheduler=onecycle"),
-        ("train.optimizer=adamw", "train.scheduler=plateau", "train.monitor=val_loss",
-         "train.mode=min"),
+        (
+            "train.optimizer=adamw",
+            "train.scheduler=plateau",
+            "train.monitor=val_loss",
+            "train.mode=min",
+        ),
         ("train.amp=true",),
         ("features.normalization=speaker", "train.bucketing=false"),
-        ("features.normalization=utterance", "train.scheduler=cosine_restarts",
-         "train.restart_epochs=1"),
+        (
+            "features.normalization=utterance",
+            "train.scheduler=cosine_restarts",
+            "train.restart_epochs=1",
+        ),
         ("dataset.val_protocol=stratified",),
     ],
-    ids=["focal", "aam", "sgd-onecycle", "adamw-plateau", "amp-bf16", "speaker-norm",
-         "utt-norm", "stratified"],
+    ids=[
+        "focal",
+        "aam",
+        "sgd-onecycle",
+        "adamw-plateau",
+        "amp-bf16",
+        "speaker-norm",
+        "utt-norm",
+        "stratified",
+    ],
 )
 def test_option_trains(corpus, tmp_path, extra):
     result = _run(corpus, tmp_path, *extra)
@@ -57,23 +72,34 @@ def test_waveform_copies_enlarge_the_training_set(corpus, tmp_path):
 def test_multitask_regression_on_va_head(tmp_path):
     manifest = write_corpus(
         tmp_path / "va",
-        extra_columns={"valence": lambda s, lab, k: "0.5" if lab == "high" else "-0.5",
-                       "arousal": lambda s, lab, k: "" if k == 0 else str(0.1 * k)},
+        extra_columns={
+            "valence": lambda s, lab, k: "0.5" if lab == "high" else "-0.5",
+            "arousal": lambda s, lab, k: "" if k == 0 else str(0.1 * k),
+        },
     )
     result = _run(
-        manifest, tmp_path, "model.params.va_head=true", "train.multitask_lambda=0.5",
-        "dataset.regression_columns=[valence,arousal]", "train.augment.mixup_alpha=0.3",
+        manifest,
+        tmp_path,
+        "model.params.va_head=true",
+        "train.multitask_lambda=0.5",
+        "dataset.regression_columns=[valence,arousal]",
+        "train.augment.mixup_alpha=0.3",
     )
     assert len(result.history) == 1
     from vocalis.errors import ModelError
 
     with pytest.raises(ModelError, match="extras"):
-        _run(manifest, tmp_path / "no_head", "train.multitask_lambda=0.5",
-             "dataset.regression_columns=[valence,arousal]")
+        _run(
+            manifest,
+            tmp_path / "no_head",
+            "train.multitask_lambda=0.5",
+            "dataset.regression_columns=[valence,arousal]",
+        )
 
 
-@pytest.mark.parametrize("name", ["cosine", "cosine_restarts", "step", "none", "onecycle",
-                                  "plateau"])
+@pytest.mark.parametrize(
+    "name", ["cosine", "cosine_restarts", "step", "none", "onecycle", "plateau"]
+)
 def test_schedulers_build_and_step(name):
     cfg = TrainConfig(epochs=3, lr=0.1, scheduler=name, step_epochs=1, restart_epochs=1)
     opt = build_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_overrides, write_corpus
 
+from conftest import tiny_overrides, write_corpus
 from vocalis.checkpoint import load_checkpoint, save_checkpoint
 from vocalis.errors import ConfigError, DataError, ModelError
 from vocalis.training import evaluate, load_config, train
@@ -44,12 +45,29 @@ def test_run_folder_has_every_file(corpus, tmp_path):
     with open(out / "predictions.csv") as fh:
         pred = list(csv.DictReader(fh))
     assert len(pred) == 4
-    assert list(pred[0])[:6] == ["path", "speaker", "true_label", "pred_label", "correct",
-                                 "confidence"]
+    assert list(pred[0])[:6] == [
+        "path",
+        "speaker",
+        "true_label",
+        "pred_label",
+        "correct",
+        "confidence",
+    ]
     assert {"p_high", "p_low"} <= set(pred[0])
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
-    for key in ("optimizer", "scheduler", "scaler", "epoch", "rng", "best", "history",
-                "normalization", "labels", "config", "pipeline"):
+    for key in (
+        "optimizer",
+        "scheduler",
+        "scaler",
+        "epoch",
+        "rng",
+        "best",
+        "history",
+        "normalization",
+        "labels",
+        "config",
+        "pipeline",
+    ):
         assert key in ckpt, key
     assert ckpt["normalization"]["mode"] == "global" and ckpt["epoch"] == 2
     assert json.loads((out / "label_map.json").read_text())["classes"] == ["high", "low"]
@@ -59,8 +77,12 @@ def test_run_folder_has_every_file(corpus, tmp_path):
 def test_kill_and_resume_gives_the_same_weights(corpus, tmp_path, monkeypatch, stop_after_steps):
     # 12 training utterances, batch 4: 3 steps per epoch. Crops, SpecAugment, mixup and
     # dropout all draw random numbers, so any seeding slip shows up in the weights.
-    extra = ("train.crop_seconds=0.3", "train.augment.specaugment=true",
-             "train.augment.mixup_alpha=0.4", "model.params.conv_dropout=0.3")
+    extra = (
+        "train.crop_seconds=0.3",
+        "train.augment.specaugment=true",
+        "train.augment.mixup_alpha=0.4",
+        "model.params.conv_dropout=0.3",
+    )
     cfg = _cfg(corpus, *extra, epochs=3)
     full = train(cfg, tmp_path / "full", progress=False)
     monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", str(stop_after_steps))
@@ -71,7 +93,8 @@ def test_kill_and_resume_gives_the_same_weights(corpus, tmp_path, monkeypatch, s
     resumed = train(cfg, tmp_path / "cut", progress=False)
     assert _same_weights(full.model, resumed.model) <= 1e-6
     assert [h["train_loss"] for h in full.history] == pytest.approx(
-        [h["train_loss"] for h in resumed.history], abs=1e-9)
+        [h["train_loss"] for h in resumed.history], abs=1e-9
+    )
     assert "Resumed from" in (tmp_path / "cut" / "log.txt").read_text()
 
 
@@ -130,11 +153,11 @@ def test_checkpoint_of_another_model_is_refused(corpus, tmp_path):
 
 
 def test_bad_inputs_are_one_line_errors(corpus, tmp_path):
-    with pytest.raises(ConfigError, match="dataset.manifest is empty"):
+    with pytest.raises(ConfigError, match=r"dataset\.manifest is empty"):
         train(load_config(None, ["dataset.manifest="]), None, progress=False)
     with pytest.raises(DataError, match="training split is empty"):
         train(_cfg(corpus), None, train_indices=[], val_indices=[0, 1], progress=False)
-    with pytest.raises(ConfigError, match="class_weights.*one per class"):
+    with pytest.raises(ConfigError, match=r"class_weights.*one per class"):
         train(_cfg(corpus, "train.class_weights=[1.0]"), None, progress=False)
 
 
@@ -149,7 +172,7 @@ def test_non_finite_loss_names_the_remedy(corpus, monkeypatch):
         return loss * float("nan"), parts
 
     monkeypatch.setattr(losses.Objective, "forward", poisoned)
-    with pytest.raises(trainer.NonFiniteLossError, match="lower train.lr"):
+    with pytest.raises(trainer.NonFiniteLossError, match=r"lower train\.lr"):
         train(_cfg(corpus, epochs=1), None, progress=False)
 
 
@@ -157,8 +180,17 @@ def test_cli_train_then_eval(corpus, tmp_path, capsys):
     from vocalis.cli.main import main
 
     out = tmp_path / "cli_run"
-    args = ["train", "--epochs", "1", "--out", str(out), "--no-progress", "--seed", "3",
-            *tiny_overrides(corpus, 1)]
+    args = [
+        "train",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--seed",
+        "3",
+        *tiny_overrides(corpus, 1),
+    ]
     assert main(args) == 0
     for name in RUN_FILES:
         assert (out / name).is_file(), name
@@ -166,6 +198,85 @@ def test_cli_train_then_eval(corpus, tmp_path, capsys):
     assert main(args) == 0  # rerun resumes a finished run: nothing to do, still fine
     assert main([*args, "train.lr=0.9"]) == 1
     assert "--overwrite" in capsys.readouterr().err
-    assert main(["eval", str(out / "checkpoints" / "best.pt"), "--manifest", str(corpus),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(out / "checkpoints" / "best.pt"),
+                "--manifest",
+                str(corpus),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "UAR" in capsys.readouterr().out
+
+
+def test_first_ctrl_c_only_requests_a_stop():
+    import os
+    import signal
+
+    from vocalis.training.state import GracefulInterrupt as _Interrupt
+
+    with _Interrupt() as interrupt:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert interrupt.requested  # no KeyboardInterrupt: the loop stops at the next step
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C stops at once
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_unreadable_file_is_skipped_and_logged(tmp_path):
+    manifest = write_corpus(tmp_path / "c")
+    lines = manifest.read_text().splitlines()
+    broken = lines[1].split(",")[0]
+    Path(broken).write_bytes(b"not audio")
+    out = tmp_path / "run"
+    result = train(_cfg(manifest, "features.max_failures=0.1", epochs=1), out, progress=False)
+    assert len(result.history) == 1
+    log = (out / "log.txt").read_text()
+    assert "skipped" in log and broken.rsplit("/", 1)[-1] in log
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_val"] == 17
+    # a resumed run keeps the first environment and records the new one
+    train(_cfg(manifest, "features.max_failures=0.1", epochs=2), out, progress=False)
+    env = json.loads((out / "env.json").read_text())
+    assert len(env["resumes"]) == 1 and env["world_size"] == 1
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process_saves_and_exits_130(corpus, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "sig"
+    cmd = [
+        sys.executable,
+        "-m",
+        "vocalis",
+        "train",
+        "--out",
+        str(out),
+        "--no-progress",
+        *tiny_overrides(corpus, epochs=200),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for line in proc.stdout:
+        if line.startswith("Epoch 1/200"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert 1 <= ckpt["epoch"] < 200
+    assert "Rerun the same command to resume" in (out / "log.txt").read_text()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_cuda(corpus):
+    with pytest.raises(ConfigError, match=r"no CUDA device; use train\.device=cpu"):
+        train(_cfg(corpus, "train.device=cuda"), None, progress=False)

@@ -16,8 +16,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ),
     )
     p.add_argument("action", choices=("show", "list"), help="show or list")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="group choices (model=ecapa) and dotted overrides (train.lr=3e-4)")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="group choices (model=ecapa) and dotted overrides (train.lr=3e-4)",
+    )
     p.add_argument("--config", help="recipe YAML to start from")
     p.set_defaults(func=run)
     return p

@@ -35,6 +35,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--pooling", default="mean", choices=POOLINGS, help="merge heads (ft)")
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -43,6 +46,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis embed``."""
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     from vocalis.inference.embed import embed
 
     result = embed(

@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "features",
         help="compute and cache features for a manifest",
-        description=__doc__.split("\n\n")[0],
+        description="Compute (and cache) features for every file of a manifest.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("manifest", help="manifest CSV (a 'path' or 'file_path' column)")
@@ -83,7 +83,9 @@ def _fallback_paths(manifest: str) -> list[str]:
     rows = list(csv.DictReader(_io.StringIO(text)))
     column = next((c for c in ("path", "file_path") if rows and c in rows[0]), None)
     if column is None:
-        raise DataError(f"{manifest}: no 'path' or 'file_path' column; add one with the audio paths")
+        raise DataError(
+            f"{manifest}: no 'path' or 'file_path' column; add one with the audio paths"
+        )
     base = os.path.dirname(os.path.abspath(manifest))
     return [os.path.normpath(os.path.join(base, r[column])) for r in rows]
 
@@ -101,7 +103,11 @@ def run(args: argparse.Namespace) -> int:
 
     pipeline = PipelineConfig(
         tier0=Tier0Config(sample_rate=args.sample_rate, denoise=args.denoise, vad=args.vad),
-        features=FeatureConfig(name=args.features, sample_rate=args.sample_rate),
+        features=FeatureConfig(
+            name=args.features,
+            sample_rate=args.sample_rate,
+            f_max=min(FeatureConfig.f_max, args.sample_rate / 2),
+        ),
     )
     paths = _manifest_paths(args.manifest)
     cache = FeatureCache(args.cache) if args.cache else None

@@ -35,6 +35,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="write a CSV (resumable: done rows skipped)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass (16)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+    )
     parser.add_argument("--device", default="cpu", help="torch device (cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     seg = parser.add_argument_group("long audio (--segments)")
@@ -53,10 +56,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)) for r in rows]
     return "\n".join(lines)
 
 
@@ -65,12 +68,16 @@ def _print_single(pred: Any) -> None:
     ranked = sorted(pred.probs.items(), key=lambda kv: -kv[1])
     width = max(len(c) for c in pred.probs)
     for cls, p in ranked:
-        bar = "#" * int(round(30 * p))
+        bar = "#" * round(30 * p)
         print(f"  {cls.ljust(width)}  {p:6.3f}  {bar}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis predict``."""
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     from vocalis.inference.predictor import Predictor, predict
 
     predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
@@ -97,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         print(_table(rows, ["path", "label", "confidence"]))
     if result.failures:
         print(f"{len(result.failures)} file(s) skipped (see messages above)", file=sys.stderr)
-    return 1 if result.failures and not preds else 0
+    nothing = not preds and not (args.out and Path(args.out).exists())
+    return 1 if result.failures and nothing else 0  # every input failed
 
 
 def _run_segments(args: argparse.Namespace, predictor: Any) -> int:
@@ -106,7 +114,7 @@ def _run_segments(args: argparse.Namespace, predictor: Any) -> int:
     from vocalis.io import write_text
 
     if len(args.inputs) != 1:
-        raise ConfigError("--segments takes one audio file; got " f"{len(args.inputs)} inputs")
+        raise ConfigError(f"--segments takes one audio file; got {len(args.inputs)} inputs")
     source = args.inputs[0]
     segments = predict_segments(
         predictor,
@@ -128,8 +136,20 @@ def _run_segments(args: argparse.Namespace, predictor: Any) -> int:
         print(text, end="")
     if plot:
         if segments:
-            plot_timeline(segments, predictor.classes, plot, title=Path(source).name)
+            plot_timeline(
+                segments, predictor.classes, plot, _duration(source), title=Path(source).name
+            )
             print(f"timeline written to {plot}", file=sys.stderr)
         else:
             print("no speech windows: no timeline drawn", file=sys.stderr)
     return 0
+
+
+def _duration(source: str) -> float | None:
+    """Length of an audio file in seconds (None when it cannot be read cheaply)."""
+    try:
+        import soundfile as sf
+
+        return float(sf.info(source).duration)
+    except Exception:
+        return None

@@ -22,6 +22,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: bundled)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+    )
     parser.add_argument("--max-upload-mb", type=float, default=10, help="largest upload (MiB)")
     parser.add_argument("--max-duration", type=float, default=60, help="longest clip (s)")
     parser.set_defaults(func=run)
@@ -30,6 +33,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis serve``."""
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     from vocalis.inference.service import serve
 
     serve(

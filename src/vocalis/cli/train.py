@@ -14,17 +14,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=(
             "Train a classifier. Settings come from a recipe (--config), the config groups "
             "in configs/ and dotted overrides such as train.epochs=30 model=ecapa. An "
-            "existing --out folder resumes from its last.pt; --overwrite starts over."
+            "existing --out folder resumes from its last.pt; --overwrite starts over. Flags "
+            "left out take the config's values: see `vocalis config show`."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="group choices (model=ecapa) and dotted overrides (train.lr=3e-4)")
+    models, features = _choices()
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="group choices (model=ecapa) and dotted overrides (train.lr=3e-4)",
+    )
     p.add_argument("--config", help="recipe YAML, e.g. configs/recipes/emodb_tier1.yaml")
     p.add_argument("--manifest", help="manifest CSV (dataset.manifest)")
-    p.add_argument("--model", help="model config group or registered name (model=...)")
-    p.add_argument("--features", help="features config group or extractor name (features=...)")
-    p.add_argument("--val-split", type=float, help="share of speakers held out (dataset.val_fraction)")
+    p.add_argument("--model", help=f"model config or registered model: {models}")
+    p.add_argument("--features", help=f"feature config or extractor: {features}")
+    p.add_argument(
+        "--val-split", type=float, help="share of speakers held out (dataset.val_fraction)"
+    )
     p.add_argument("--epochs", type=int, help="train.epochs")
     p.add_argument("--batch-size", type=int, help="train.batch_size")
     p.add_argument("--lr", type=float, help="train.lr")
@@ -36,6 +43,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
     return p
+
+
+def _choices() -> tuple[str, str]:
+    """Names offered by the config groups and the registries (for --help)."""
+    from vocalis.training.config import config_dir
+
+    root = config_dir()
+
+    def group(name: str) -> set[str]:
+        return {p.stem for p in (root / name).glob("*.yaml")}
+
+    models, feats = group("model"), group("features")
+    try:
+        from vocalis.models import MODELS
+
+        models |= set(MODELS.names())
+    except ImportError:
+        pass
+    try:
+        from vocalis.features import FEATURES
+
+        feats |= set(FEATURES.names())
+    except ImportError:
+        pass
+    return ", ".join(sorted(models)), ", ".join(sorted(feats))
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str]:

@@ -95,8 +95,10 @@ def assess(
         visualize: write the plots.
         save_predictions: write ``predictions.csv`` and ``errors.csv``.
         top_errors: rows of the most-confident-errors table.
-        evaluate_fn: the engine's evaluate (default :func:`vocalis.training.evaluate`,
-            ``evaluate(checkpoint, manifest, out=None) -> {"metrics", "predictions"}``).
+        evaluate_fn: the engine's evaluate (default :func:`vocalis.training.evaluate`).
+            It is called as ``evaluate_fn(checkpoint, manifest, out=out_dir)`` and
+            either returns the prediction rows under ``"predictions"`` or writes
+            ``out_dir/predictions.csv`` itself (the engine does the latter).
 
     Returns:
         The metrics dict (also in ``metrics.json``) with ``out_dir`` and ``files``.
@@ -104,27 +106,44 @@ def assess(
     Raises:
         ModelError: the engine returned no predictions.
     """
-    from vocalis.evaluation.predictions import Predictions, error_analysis, write_predictions
+    from vocalis.evaluation.predictions import (
+        Predictions,
+        error_analysis,
+        read_predictions,
+        write_predictions,
+    )
 
     if evaluate_fn is None:
         from vocalis.training import evaluate as evaluate_fn
     out = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint, manifest)
-    result = evaluate_fn(str(checkpoint), str(manifest), out=None)
+    written = out / "predictions.csv"
+    if written.is_file():
+        written.unlink()  # never read a stale file from an earlier call
+    result = evaluate_fn(str(checkpoint), str(manifest), out=str(out))
     rows = list(result.get("predictions") or [])
-    if not rows:
+    if rows:
+        pred = Predictions.from_rows(rows, result.get("classes"))
+    elif written.is_file():
+        pred = read_predictions(written)
+    else:
         raise ModelError(
             f"evaluating {checkpoint} on {manifest} produced no predictions; check that the "
             "manifest has rows with labels"
         )
-    classes = result.get("classes")
-    pred = Predictions.from_rows(rows, classes)
+    if len(pred) == 0:
+        raise ModelError(f"evaluating {checkpoint} on {manifest} produced no predictions")
     metrics = pred.metrics()
     metrics["checkpoint"] = str(checkpoint)
     metrics["manifest"] = str(manifest)
+    for key in ("n_failed",):
+        if key in result:
+            metrics[key] = result[key]
     files: dict[str, str] = {}
     if save_predictions:
-        files["predictions"] = write_predictions(out / "predictions.csv", pred)
+        files["predictions"] = write_predictions(written, pred)
         files["errors"] = write_error_table(out / "errors.csv", error_analysis(pred, top_errors))
+    elif written.is_file():
+        written.unlink()
     if visualize:
         files.update(write_plots(out, metrics, pred))
     metrics["files"] = files

@@ -76,9 +76,10 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
                 "model": rec.model,
                 "features": rec.features,
                 "protocol": rec.protocol,
+                # known for CV folders; a single run's test split is not recorded
                 "speaker_dependent": bool(rec.cv.get("speaker_dependent"))
                 if rec.kind == "cv"
-                else (rec.config.get("dataset") or {}).get("val_protocol") == "stratified",
+                else None,
                 "uar": m.get("uar"),
                 "accuracy": m.get("accuracy"),
                 "macro_f1": m.get("macro_f1"),
@@ -107,13 +108,17 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
     return rows
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, column: str = "") -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, float) and column in ("epochs", "seconds"):
+        return f"{value:.1f}"
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    if isinstance(value, int):
+        return str(value)
     return str(value)
 
 
@@ -121,7 +126,7 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLU
     """GitHub-flavoured Markdown table (floats with 4 decimals)."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
-        lines.append("| " + " | ".join(_cell(r.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(_cell(r.get(c), c) for c in columns) + " |")
     return "\n".join(lines)
 
 

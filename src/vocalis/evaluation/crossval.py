@@ -362,6 +362,31 @@ def _manifest(config: Any, manifest: Any) -> tuple[Any, str]:
     return manifest, str(getattr(manifest, "source", "manifest"))
 
 
+def _mapped(config: Any, rows: Any) -> tuple[Any, Any]:
+    """``(rows the engine will keep, the same rows with mapped labels)``.
+
+    The training engine applies ``dataset.label_map`` itself, and indices refer to
+    the rows it keeps; so rows a map drops are removed here first (the engine
+    then maps every remaining row, dropping none), and the folds are stratified
+    on the mapped labels.
+    """
+    dataset = getattr(config, "dataset", None)
+    label_map = getattr(dataset, "label_map", None)
+    if label_map is None:
+        return rows, rows
+    from vocalis.data import apply_label_map
+
+    column = getattr(dataset, "label_column", "label")
+    mapped = apply_label_map(
+        rows, label_map, column=column, unmapped=getattr(dataset, "unmapped", "error")
+    )
+    kept = set(mapped.ids)
+    raw = rows.select([i for i, uid in enumerate(rows.ids) if uid in kept])
+    if raw.ids != mapped.ids:  # pragma: no cover - apply_label_map keeps row order
+        raise DataError(f"{rows.source}: label map changed the row order")
+    return raw, mapped
+
+
 def _with_normalization(config: Any, normalization: str) -> Any:
     if normalization not in NORMALIZATIONS:
         raise ConfigError(
@@ -443,6 +468,7 @@ def cross_validate(
         raise ConfigError(f"parallel={parallel}; expected at least 1 fold at a time")
     config = _with_normalization(config, normalization)
     rows, source = _manifest(config, manifest)
+    rows, labelled = _mapped(config, rows)
     dataset = getattr(config, "dataset", None)
     label_column = getattr(dataset, "label_column", "label")
     fraction = val_fraction if val_fraction is not None else getattr(dataset, "val_fraction", 0.2)
@@ -450,7 +476,7 @@ def cross_validate(
     if seed is None:
         seed = getattr(getattr(config, "train", None), "seed", 0)
     plans = plan_folds(
-        rows,
+        labelled,
         protocol,
         folds,
         group,
@@ -509,7 +535,7 @@ def cross_validate(
                     _, record = fut.result()
                 except Exception as err:  # the worker process itself died
                     record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-                records[key(plan)] = {**records.get(key(plan), {}), **record}
+                records[key(plan)] = record
                 write_json(results_path, records)
     else:
         for plan in pending:

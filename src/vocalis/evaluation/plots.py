@@ -70,7 +70,7 @@ def plot_confusion(
         raise DataError(f"confusion matrix {cm.shape} does not match {len(classes)} classes")
     shown = cm / np.maximum(cm.sum(1, keepdims=True), 1) if normalized else cm
     k = len(classes)
-    size = max(4.0, 0.6 * k + 2)
+    size = max(3.6, 0.5 * k + 1.6)
     fig, ax = plt.subplots(figsize=(size + 1, size))
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalized else max(cm.max(), 1))
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -150,6 +150,8 @@ def plot_training_curves(
         path: PNG to write.
         title: figure title.
     """
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     h = read_history(history) if isinstance(history, (str, os.PathLike)) else history
     h = {k: np.asarray(v, dtype=np.float64) for k, v in h.items()}
@@ -159,7 +161,7 @@ def plot_training_curves(
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
     panels = (
         ("loss", ("train_loss", "val_loss")),
-        ("accuracy / UAR", ("train_acc", "val_acc", "val_uar")),
+        ("accuracy / UAR", ("train_acc", "val_acc", "val_uar", "val_macro_f1")),
         ("learning rate", ("lr",)),
     )
     for ax, (name, keys) in zip(axes, panels, strict=True):
@@ -174,12 +176,13 @@ def plot_training_curves(
             if lr is not None and np.all(lr[np.isfinite(lr)] > 0) and np.isfinite(lr).any():
                 ax.set_yscale("log")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.04)
     return _save(fig, path)
 
 
@@ -207,23 +210,31 @@ def plot_reliability(
     conf, ok = conf[keep], ok[keep]
     edges = np.linspace(0, 1, n_bins + 1)
     bins = np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
-    acc = np.array([ok[bins == b].mean() if (bins == b).any() else np.nan for b in range(n_bins)])
-    share = np.array([(bins == b).mean() if conf.size else 0 for b in range(n_bins)])
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    count = np.bincount(bins, minlength=n_bins)
+    acc = np.bincount(bins, weights=ok, minlength=n_bins) / np.maximum(count, 1)
+    mean_conf = np.bincount(bins, weights=conf, minlength=n_bins) / np.maximum(count, 1)
     centers = (edges[:-1] + edges[1:]) / 2
-    ax.bar(centers, np.nan_to_num(acc), width=1 / n_bins, edgecolor="k", lw=0.4, label="accuracy")
+    width = 1 / n_bins
+    fig, (ax, axh) = plt.subplots(
+        2, 1, figsize=(4.8, 5.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    used = count > 0
+    ax.bar(centers[used], acc[used], width=width, edgecolor="k", lw=0.4, label="accuracy")
+    ax.bar(
+        centers[used], mean_conf[used] - acc[used], bottom=acc[used], width=width,
+        color="tab:red", alpha=0.25, edgecolor="tab:red", lw=0.4, label="gap to confidence",
+    )  # fmt: skip
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="perfect calibration")
-    ax2 = ax.twinx()
-    ax2.plot(centers, share, color="tab:orange", marker=".", lw=1, label="share of items")
-    ax2.set_ylabel("share of items", color="tab:orange")
-    ax2.set_ylim(0, max(0.05, share.max() * 1.1))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
-    ece = expected_calibration_error(conf, ok, n_bins) if conf.size else float("nan")
-    ax.set_title(title or f"reliability (ECE {ece:.3f})")
+    ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=7)
+    axh.bar(centers, count, width=width, color="grey", edgecolor="k", lw=0.4)
+    axh.set_ylabel("items")
+    axh.set_xlabel("confidence (probability of the predicted class)")
+    ece = expected_calibration_error(conf, ok, n_bins) if conf.size else float("nan")
+    ax.set_title(title or f"reliability diagram (ECE {ece:.3f}, {n_bins} bins)")
     return _save(fig, path)
 
 

@@ -65,6 +65,15 @@ class RunRecord:
         if self.kind == "cv":
             norm = (self.cv.get("normalization") or {}).get("protocol")
             return f"{self.cv.get('protocol', 'cv')}" + (f" ({norm})" if norm else "")
+        parent = self.path.parent / "cv_results.json"
+        if parent.is_file():  # a fold of a cross-validation: say which
+            try:
+                cv = json.loads(parent.read_text())
+            except (OSError, json.JSONDecodeError):
+                cv = {}
+            if self.path.name in cv.get("fold_names", []):
+                norm = (cv.get("normalization") or {}).get("protocol")
+                return f"{cv.get('protocol', 'cv')} fold" + (f" ({norm})" if norm else "")
         val = (self.config.get("dataset") or {}).get("val_protocol")
         return f"holdout ({val} val)" if val else "holdout"
 
@@ -77,12 +86,20 @@ class RunRecord:
                 if isinstance(r, dict) and isinstance(r.get("best_epoch"), (int, float))
             ]
             return round(sum(best) / len(best), 1) if best else None
-        history = self.path / "history.csv"
-        if history.is_file():
-            rows = list(csv.DictReader(io.StringIO(history.read_text())))
-            return float(len(rows)) if rows else None
+        value = self.stored.get("epochs_run")
+        if isinstance(value, int):
+            return value
+        rows = self._history()
+        if rows:
+            return len(rows)
         value = self.stored.get("epochs") or self.stored.get("best_epoch")
-        return float(value) if isinstance(value, (int, float)) else None
+        return value if isinstance(value, (int, float)) else None
+
+    def _history(self) -> list[dict[str, str]]:
+        history = self.path / "history.csv"
+        if not history.is_file():
+            return []
+        return list(csv.DictReader(io.StringIO(history.read_text())))
 
     def seconds(self) -> float | None:
         """Wall time: sum over folds (CV) or the run's recorded time."""
@@ -97,7 +114,11 @@ class RunRecord:
             value = self.stored.get(key)
             if isinstance(value, (int, float)):
                 return float(value)
-        return None
+        try:  # the engine's history.csv has a per-epoch 'seconds' column
+            secs = [float(r["seconds"]) for r in self._history() if r.get("seconds")]
+        except ValueError:
+            secs = []
+        return round(sum(secs), 1) if secs else None
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -42,6 +41,7 @@ tr.failed td{background:#fde8e8}
 .note{color:#555;font-size:.9em}
 img{max-width:100%;border:1px solid #eee;margin:.3em 0}
 .grid{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}
+.grid img{max-width:calc(50% - 1em)}
 details{margin:.5em 0}
 pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:.8em}
 """
@@ -67,11 +67,15 @@ def _img(path: str | os.PathLike, alt: str) -> str:
 
 
 def _table(
-    header: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1, classes=None
+    header: Sequence[str] | None,
+    rows: Sequence[Sequence[Any]],
+    left: int = 1,
+    classes: Sequence[str] | None = None,
 ) -> str:
     head = "".join(
-        f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(header)
+        f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(header or [])
     )
+    thead = f"<thead><tr>{head}</tr></thead>" if header else ""
     body = []
     for k, row in enumerate(rows):
         cls = f' class="{classes[k]}"' if classes and classes[k] else ""
@@ -79,7 +83,7 @@ def _table(
             f'<td class="{"l" if i < left else ""}">{_fmt(v)}</td>' for i, v in enumerate(row)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
 
 
 def _cards(metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
@@ -126,6 +130,13 @@ def _errors_section(pred: Any, top: int) -> str:
         for e in errors
     ]
     return _table(["file", "speaker", "true", "predicted", "confidence", "p(true)"], rows, left=4)
+
+
+def _validation_text(v: Mapping[str, Any]) -> str:
+    what = {"stratified": "training rows, stratified by label", "speaker": "training speakers"}
+    frac = v.get("fraction")
+    share = f"{frac:.0%} of the " if isinstance(frac, (int, float)) else ""
+    return f"{share}{what.get(v.get('protocol'), v.get('protocol'))} (seed {v.get('seed')})"
 
 
 def _metric_plots(out: Path, metrics: Mapping[str, Any], pred: Any) -> dict[str, str]:
@@ -181,12 +192,12 @@ def report(
         norm = rec.cv.get("normalization") or {}
         meta += [
             ("normalisation", f"{norm.get('protocol')}: {norm.get('description', '')}"),
-            ("validation", json.dumps(rec.cv.get("validation"))),
+            ("validation", _validation_text(rec.cv.get("validation") or {})),
             ("folds finished", f"{rec.cv.get('n_finished')} / {rec.cv.get('n_folds')}"),
             ("manifest", rec.cv.get("manifest")),
         ]
     meta.append(("generated", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
-    parts.append(_table(["", ""], [[k, v] for k, v in meta if v is not None], left=2))
+    parts.append(_table(None, [[k, v] for k, v in meta if v is not None], left=2))
     if rec.kind == "cv" and rec.cv.get("speaker_dependent"):
         parts.append(
             '<p class="warn"><b>Speaker-dependent protocol.</b> Random stratified folds put the '
@@ -252,7 +263,7 @@ def report(
                     fm.get("macro_f1"),
                     tr.get("best_epoch"),
                     tr.get("best_error"),
-                    tr.get("seconds"),
+                    None if tr.get("seconds") is None else f"{float(tr['seconds']):.1f}",
                 ]
             )
             row_cls.append("failed" if status == "failed" else "")
@@ -295,9 +306,7 @@ def report(
         parts.append("<h2>Training curves</h2>")
         for name, hist in curves:
             try:
-                png = plots.plot_training_curves(
-                    hist, d / "plots" / f"curves_{name}.png", title=name
-                )
+                png = plots.plot_training_curves(hist, d / "plots" / f"curves_{name}.png")
             except Exception as err:  # a broken history must not stop the report
                 parts.append(f"<p>{_e(name)}: cannot plot history ({_e(err)})</p>")
                 continue

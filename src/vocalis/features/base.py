@@ -75,7 +75,9 @@ class FeatureExtractor(nn.Module):
         """
         single = wav.dim() == 1
         if wav.dim() not in (1, 2):
-            raise ValueError(f"expected a waveform (T,) or batch (B, T), got shape {tuple(wav.shape)}")
+            raise ValueError(
+                f"expected a waveform (T,) or batch (B, T), got shape {tuple(wav.shape)}"
+            )
         batch = wav.unsqueeze(0) if single else wav
         if not batch.is_floating_point():
             batch = batch.float()

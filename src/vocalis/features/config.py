@@ -90,7 +90,8 @@ class FeatureConfig:
         if not 0 < self.win_length <= self.n_fft:
             raise bad("win_length", self.win_length, f"1..n_fft ({self.n_fft})")
         if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise bad("f_max", self.f_max, f"f_min < f_max <= sample_rate/2 ({self.sample_rate / 2})")
+            nyquist = self.sample_rate / 2
+            raise bad("f_max", self.f_max, f"f_min < f_max <= sample_rate/2 ({nyquist})")
         if not 0 < self.n_mfcc <= self.n_mels_mfcc:
             raise bad("n_mfcc", self.n_mfcc, f"1..n_mels_mfcc ({self.n_mels_mfcc})")
         if self.n_fbank <= 0:
@@ -117,7 +118,8 @@ def num_frames(num_samples: int, config: FeatureConfig) -> int:
     """Frames produced for a signal of ``num_samples`` samples (same for every feature).
 
     Example:
-        >>> num_frames(0, FeatureConfig()), num_frames(159, FeatureConfig()), num_frames(160, FeatureConfig())
+        >>> cfg = FeatureConfig()
+        >>> num_frames(0, cfg), num_frames(159, cfg), num_frames(160, cfg)
         (1, 1, 2)
     """
     if num_samples < 0:

@@ -216,7 +216,7 @@ class SpeakerMVN:
             raise DataError(f"got {len(features)} feature arrays but {len(speakers)} speakers")
         self.speakers = {}
         self.pooled.fit([])
-        for feat, spk in zip(features, speakers):
+        for feat, spk in zip(features, speakers, strict=True):
             key = str(spk)
             if key not in self.speakers:
                 self.speakers[key] = GlobalMVN(self.feature_dim, self.variance, self.eps)
@@ -240,7 +240,7 @@ class SpeakerMVN:
     def transform(
         self, feats: torch.Tensor, speaker: str, lengths: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Normalise ``(F, T)`` (or a ``(B, F, T)`` batch of one speaker) with that speaker's stats."""
+        """Normalise ``(F, T)`` (or a ``(B, F, T)`` batch of one speaker) with its statistics."""
         return self.stats_for(speaker)(feats, lengths)
 
     def state_dict(self) -> dict:

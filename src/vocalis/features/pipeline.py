@@ -104,7 +104,7 @@ class ExtractionResult:
 
     def as_dict(self) -> dict[str, torch.Tensor]:
         """``{path: features}`` for the files that succeeded."""
-        return {p: f for p, f in zip(self.paths, self.features) if f is not None}
+        return {p: f for p, f in zip(self.paths, self.features, strict=True) if f is not None}
 
     def summary(self) -> str:
         """One line: files, cache hits, computed, regenerated, failures, time, speed."""
@@ -134,10 +134,8 @@ def _allowed_failures(max_failures: float | int, total: int) -> int:
 
 def _worker_init() -> None:
     torch.set_num_threads(1)
-    try:
+    with contextlib.suppress(RuntimeError):  # already set in this process
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set in this process
-        pass
 
 
 def _compute_one(path: str, pipeline: PipelineConfig) -> tuple[torch.Tensor | None, str | None]:
@@ -178,9 +176,10 @@ def _executor(kind: str, workers: int, pending: int) -> Executor:
 
 def _too_many(failures: list[tuple[str, str]], allowed: int, total: int, max_failures) -> DataError:
     first_path, first_msg = failures[0]
+    first = first_msg if first_path in first_msg else f"{first_path}: {first_msg}"
     return DataError(
         f"{len(failures)} of {total} files failed, more than max_failures={max_failures} "
-        f"allows ({allowed}); first: {first_msg if first_path in first_msg else first_path + ': ' + first_msg}; "
+        f"allows ({allowed}); first: {first}; "
         "fix or remove these files from the manifest, or raise max_failures"
     )
 
@@ -241,30 +240,45 @@ def extract_many(
             bar.close()
             raise _too_many(result.failures, allowed, total, max_failures)
 
-    for i, name in enumerate(names):
-        if cache is None:
-            todo.append(i)
-            continue
+    def lookup(i: int) -> tuple[int, CacheKey | None, torch.Tensor | None, str]:
+        """Hash file ``i`` and look it up: (i, key, features, hit|miss|corrupt|<error>)."""
+        name = names[i]
         try:
-            keys[i] = cache.key(name, pipeline)
+            key = cache.key(name, pipeline)
         except FileNotFoundError:
-            fail(i, f"{name}: file not found; check the path in the manifest")
-            bar.update()
-            continue
+            return i, None, None, f"{name}: file not found; check the path in the manifest"
         except OSError as err:
-            fail(i, f"{name}: cannot read ({err.strerror or err})")
-            bar.update()
-            continue
-        before = cache.stats.regenerated
-        feats = cache.get(keys[i])
-        if feats is not None:
-            result.features[i] = feats
-            result.hits += 1
-            bar.update()
+            return i, None, None, f"{name}: cannot read ({err.strerror or err})"
+        feats, status = cache.lookup(key)
+        return i, key, feats, status
+
+    if cache is None:
+        todo = list(range(total))
+    else:
+        # reading and hashing release the GIL: threads overlap them (and hide the
+        # latency of remote s3:// or gs:// caches)
+        if workers > 1 and total > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=workers) as threads:
+                found = list(threads.map(lookup, range(total)))
         else:
-            if cache.stats.regenerated > before:
-                regen.add(i)
-            todo.append(i)
+            found = [lookup(i) for i in range(total)]
+        cache.save_index()
+        for i, key, feats, status in found:
+            if key is None:
+                bar.update()
+                fail(i, status)
+                continue
+            keys[i] = key
+            if feats is not None:
+                result.features[i] = feats
+                result.hits += 1
+                bar.update()
+            else:
+                if status == "corrupt":
+                    regen.add(i)
+                todo.append(i)
 
     def done(i: int, feats: torch.Tensor | None, error: str | None) -> None:
         bar.update()

@@ -9,9 +9,9 @@ the period is the first local minimum of ``d'`` below ``pitch_threshold`` in
 ``[sr / pitch_fmax, sr / pitch_fmin]`` (else the global minimum), refined by
 parabolic interpolation. A frame is **voiced** when that minimum is below
 ``voicing_threshold``, the energies of the two compared windows are within a
-factor 3.3 (no onset or offset inside the frame), and the frame is no more than ``silence_db`` below the
-loudest frame of its utterance. A 3-frame median over voiced neighbours removes
-isolated octave jumps.
+factor 3.3 (no onset or offset inside the frame), and the frame is no more
+than ``silence_db`` below the loudest frame of its utterance. A 3-frame median
+over voiced neighbours removes isolated octave jumps.
 
 Outputs:
 
@@ -33,45 +33,72 @@ import torch
 import torch.nn.functional as F
 
 from vocalis.features.base import FEATURES, FeatureExtractor
+from vocalis.features.base import frame_lengths as num_frames_tensor
 from vocalis.features.config import FeatureConfig
 
 
-def _frames(wav: torch.Tensor, length: int, hop: int) -> torch.Tensor:
-    """Centred, zero-padded frames. Shape: (B, T) -> (B, 1 + T // hop, length)."""
-    half = length // 2
-    return F.pad(wav, (half, length - half)).unfold(-1, length, hop)[:, : 1 + wav.shape[-1] // hop]
+def _fast_size(n: int) -> int:
+    """Smallest 2^a 3^b 5^c >= n (FFT sizes pocketfft and cuFFT handle fastest)."""
+    best = 1 << math.ceil(math.log2(n))
+    p3 = 1
+    while p3 < best:
+        p35 = p3
+        while p35 < best:
+            size = p35
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            p35 *= 5
+        p3 *= 3
+    return best
 
 
-def cmnd(frames: torch.Tensor, tau_max: int) -> tuple[torch.Tensor, torch.Tensor]:
+def cmnd(
+    frames: torch.Tensor, tau_max: int, energy_csum: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Cumulative mean normalised difference of YIN, for lags ``0..tau_max + 1``.
 
+    The difference function uses the whole frame with a window that shrinks
+    with the lag, ``d(tau) = mean_{j < L - tau} (x_j - x_{j + tau})^2`` (per-sample
+    mean so that lags compare fairly), computed from one autocorrelation
+    (``irfft(|rfft(x)|^2)``) and running energies.
+
     Also returns the energy balance ``min(E_0, E_tau) / max(E_0, E_tau)`` of the
-    integration window and its copy shifted by ``tau``: near 1 for a stationary
-    periodic signal, near 0 at an onset or offset (where ``d'`` dips spuriously).
+    two compared windows: near 1 for a stationary periodic signal, near 0 at an
+    onset or offset (where ``d'`` dips spuriously).
+
+    Args:
+        frames: analysis frames.
+        tau_max: largest lag.
+        energy_csum: optional float64 ``(..., L + 1)`` running sums of ``frames ** 2``
+            (any constant offset per frame is fine), e.g. frames of the signal's
+            cumulative energy; computed from ``frames`` when absent.
 
     Shape:
         frames (..., L) -> both (..., tau_max + 2); needs ``L > tau_max + 1``.
     """
     length = frames.shape[-1]
-    width = length - tau_max - 1
-    n = 1 << math.ceil(math.log2(length + width))
-    head = frames[..., :width]
-    corr = torch.fft.irfft(
-        torch.fft.rfft(frames, n) * torch.conj(torch.fft.rfft(head, n)), n
-    )[..., : tau_max + 2]
-    csum = F.pad(torch.cumsum(frames.double() ** 2, -1), (1, 0))
+    n = _fast_size(length + tau_max + 2)
+    spec = torch.view_as_real(torch.fft.rfft(frames, n))
+    re, im = spec[..., 0], spec[..., 1]
+    power = torch.addcmul(re * re, im, im)
+    acf = torch.fft.irfft(power, n)[..., : tau_max + 2]
+    csum = energy_csum
+    if csum is None:
+        csum = F.pad(torch.cumsum(frames.double() ** 2, -1), (1, 0))
     lag = torch.arange(tau_max + 2, device=frames.device)
-    energy0 = csum[..., width : width + 1]
-    energy_tau = csum[..., lag + width] - csum[..., lag]
-    diff = torch.clamp(energy0 + energy_tau - 2 * corr.double(), min=0.0)
+    energy0 = (csum[..., length - lag] - csum[..., :1]).to(frames.dtype)
+    energy_tau = (csum[..., length : length + 1] - csum[..., : tau_max + 2]).to(frames.dtype)
+    count = (length - lag).to(frames.dtype)
+    diff = torch.clamp(energy0 + energy_tau - 2 * acf, min=0.0) / count
     running = torch.cumsum(diff[..., 1:], -1)
-    norm = diff[..., 1:] * lag[1:] / torch.clamp(running, min=1e-12)
+    norm = diff[..., 1:] * lag[1:].to(frames.dtype) / torch.clamp(running, min=1e-12)
     out = torch.cat([torch.ones_like(diff[..., :1]), norm], -1)
     # silent frames (all-zero running sum) count as aperiodic
-    out = torch.where(running[..., -1:] > 1e-12, out, torch.ones_like(out)).to(frames.dtype)
+    out = torch.where(running[..., -1:] > 1e-12, out, torch.ones_like(out))
     lo = torch.minimum(energy0, energy_tau)
     hi = torch.maximum(energy0, energy_tau).clamp(min=1e-20)
-    return out, (lo / hi).to(frames.dtype)
+    return out, lo / hi
 
 
 def _median3(f0: torch.Tensor, voiced: torch.Tensor) -> torch.Tensor:
@@ -108,10 +135,14 @@ def estimate_pitch(
     single = wav.dim() == 1
     batch = wav.unsqueeze(0) if single else wav
     sr = config.sample_rate
-    tau_min = max(2, int(math.floor(sr / config.pitch_fmax)))
-    tau_max = int(math.ceil(sr / config.pitch_fmin))
-    frames = _frames(batch, config.pitch_frame_length, config.hop_length)
-    d, balance = cmnd(frames, tau_max)
+    tau_min = max(2, math.floor(sr / config.pitch_fmax))
+    tau_max = math.ceil(sr / config.pitch_fmin)
+    length, hop = config.pitch_frame_length, config.hop_length
+    n_frames = 1 + batch.shape[-1] // hop
+    padded = F.pad(batch, (length // 2, length - length // 2))
+    frames = padded.unfold(-1, length, hop)[:, :n_frames]
+    energy = F.pad(torch.cumsum(padded.double() ** 2, -1), (1, 0))
+    d, balance = cmnd(frames, tau_max, energy.unfold(-1, length + 1, hop)[:, :n_frames])
     search = d[..., tau_min : tau_max + 1]
     prev = d[..., tau_min - 1 : tau_max]
     nxt = d[..., tau_min + 1 : tau_max + 2]
@@ -125,11 +156,13 @@ def estimate_pitch(
     left = torch.gather(d, -1, (tau - 1)[..., None])[..., 0]
     right = torch.gather(d, -1, (tau + 1)[..., None])[..., 0]
     curv = left - 2 * val + right
-    shift = torch.where(curv > 0, 0.5 * (left - right) / curv.clamp(min=1e-12), torch.zeros_like(val))
+    vertex = 0.5 * (left - right) / curv.clamp(min=1e-12)
+    shift = torch.where(curv > 0, vertex, torch.zeros_like(val))
     period = tau.to(d.dtype) + shift.clamp(-1.0, 1.0)
     f0 = sr / period
 
-    hop_rms = frames[..., : config.pitch_frame_length].pow(2).mean(-1)
+    framed_energy = energy.unfold(-1, length + 1, hop)[:, :n_frames]
+    hop_rms = ((framed_energy[..., -1] - framed_energy[..., 0]) / length).to(frames.dtype)
     loud = hop_rms.amax(-1, keepdim=True)
     floor = loud * 10.0 ** (-config.silence_db / 10.0)
     audible = (hop_rms > floor) & (hop_rms > 1e-10)
@@ -137,8 +170,9 @@ def estimate_pitch(
     voiced = (val < config.voicing_threshold) & audible & steady
     voiced &= (f0 >= config.pitch_fmin * 0.97) & (f0 <= config.pitch_fmax * 1.03)
     if lengths is not None:
-        n = 1 + torch.div(lengths.to(voiced.device).long(), config.hop_length, rounding_mode="floor")
-        voiced &= torch.arange(voiced.shape[-1], device=voiced.device)[None, :] < n.reshape(-1, 1)
+        n = num_frames_tensor(lengths.to(voiced.device), config)
+        frame = torch.arange(voiced.shape[-1], device=voiced.device)
+        voiced &= frame[None, :] < n.reshape(-1, 1)
     f0 = _median3(f0, voiced)
     if single:
         return f0[0], voiced[0]
@@ -163,10 +197,8 @@ def interpolate_log_f0(f0: torch.Tensor, voiced: torch.Tensor, fallback_hz: floa
     idx = torch.arange(n, device=f0.device).expand_as(f0)
     logf = torch.log(torch.where(voiced, f0, torch.ones_like(f0)))
     prev_i = torch.cummax(torch.where(voiced, idx, torch.full_like(idx, -1)), -1).values
-    next_i = torch.flip(
-        torch.cummin(torch.flip(torch.where(voiced, idx, torch.full_like(idx, n)), [-1]), -1).values,
-        [-1],
-    )
+    backwards = torch.flip(torch.where(voiced, idx, torch.full_like(idx, n)), [-1])
+    next_i = torch.flip(torch.cummin(backwards, -1).values, [-1])
     has_prev, has_next = prev_i >= 0, next_i < n
     p = torch.gather(logf, -1, prev_i.clamp(min=0))
     q = torch.gather(logf, -1, next_i.clamp(max=n - 1))

@@ -75,8 +75,9 @@ def mel_filterbank(
         (torch.Size([40, 257]), True)
     """
     freqs = torch.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=torch.float64)
-    lo, hi = hz_to_mel(torch.tensor(float(f_min), dtype=torch.float64), scale), hz_to_mel(
-        torch.tensor(float(f_max), dtype=torch.float64), scale
+    lo, hi = (
+        hz_to_mel(torch.tensor(float(f_min), dtype=torch.float64), scale),
+        hz_to_mel(torch.tensor(float(f_max), dtype=torch.float64), scale),
     )
     edges = mel_to_hz(torch.linspace(float(lo), float(hi), n_mels + 2, dtype=torch.float64), scale)
     width = torch.diff(edges)
@@ -119,11 +120,15 @@ def make_window(config: FeatureConfig) -> torch.Tensor:
     return F.pad(win, (left, config.n_fft - config.win_length - left)).float()
 
 
-def power_spectrogram(wav: torch.Tensor, window: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
-    """``|STFT|^2`` with centred frames and zero padding.
+def power_frames(wav: torch.Tensor, window: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """``|STFT|^2`` frame-major, centred frames with zero padding.
+
+    Frame-major is the STFT's memory order: ``re^2 + im^2`` and the mel matmul
+    then run on contiguous rows (~10x faster on CPU than reducing the transposed
+    complex view).
 
     Shape:
-        wav (B, T) -> (B, n_fft // 2 + 1, num_frames(T)).
+        wav (B, T) -> (B, num_frames(T), n_fft // 2 + 1).
     """
     pad = config.n_fft // 2
     padded = F.pad(wav, (pad, pad))
@@ -135,7 +140,25 @@ def power_spectrogram(wav: torch.Tensor, window: torch.Tensor, config: FeatureCo
         center=False,
         return_complex=True,
     )
-    return torch.view_as_real(spec).pow(2).sum(-1)
+    parts = torch.view_as_real(spec.transpose(1, 2))
+    re, im = parts[..., 0], parts[..., 1]
+    return torch.addcmul(re * re, im, im)
+
+
+def power_spectrogram(
+    wav: torch.Tensor, window: torch.Tensor, config: FeatureConfig
+) -> torch.Tensor:
+    """``|STFT|^2`` with centred frames and zero padding.
+
+    Shape:
+        wav (B, T) -> (B, n_fft // 2 + 1, num_frames(T)).
+
+    Example:
+        >>> cfg = FeatureConfig()
+        >>> power_spectrogram(torch.randn(2, 1600), make_window(cfg), cfg).shape
+        torch.Size([2, 257, 11])
+    """
+    return power_frames(wav, window, config).transpose(1, 2)
 
 
 class _MelBase(FeatureExtractor):
@@ -154,8 +177,8 @@ class _MelBase(FeatureExtractor):
         self.register_buffer("mel_fb", fb, persistent=False)
 
     def mel_power(self, wav: torch.Tensor) -> torch.Tensor:
-        """Mel power. Shape: (B, T) -> (B, n_mels, N)."""
-        return torch.matmul(self.mel_fb, power_spectrogram(wav, self.window, self.config))
+        """Mel power, frame-major. Shape: (B, T) -> (B, N, n_mels)."""
+        return torch.matmul(power_frames(wav, self.window, self.config), self.mel_fb.T)
 
 
 @FEATURES.register("fbank")
@@ -175,7 +198,8 @@ class Fbank(_MelBase):
         self.feature_dim = config.n_fbank
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.log(torch.clamp(self.mel_power(wav), min=self.config.log_floor))
+        logmel = torch.log(torch.clamp(self.mel_power(wav), min=self.config.log_floor))
+        return logmel.transpose(1, 2).contiguous()
 
 
 @FEATURES.register("mfcc")
@@ -191,11 +215,9 @@ class MFCC(_MelBase):
 
     def __init__(self, config: FeatureConfig) -> None:
         super().__init__(config, config.n_mels_mfcc)
-        self.register_buffer(
-            "dct", dct_matrix(config.n_mfcc, config.n_mels_mfcc), persistent=False
-        )
+        self.register_buffer("dct", dct_matrix(config.n_mfcc, config.n_mels_mfcc), persistent=False)
         self.feature_dim = config.n_mfcc
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         db = 10.0 * torch.log10(torch.clamp(self.mel_power(wav), min=self.config.log_floor))
-        return torch.matmul(self.dct, db)
+        return torch.matmul(db, self.dct.T).transpose(1, 2).contiguous()

@@ -169,7 +169,7 @@ def _manifest_labels(manifest: str | os.PathLike) -> dict[str, str]:
         m = read_manifest(manifest)
     except DataError:
         return {}
-    return dict(zip(m.paths, m.labels())) if m.has("label") else {}
+    return dict(zip(m.paths, m.labels(), strict=False)) if m.has("label") else {}
 
 
 def save_embeddings(

@@ -28,11 +28,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -77,7 +80,7 @@ class ExportReport:
 
 def _example(pipe: Pipeline, seconds: float, seed: int) -> Tensor:
     g = torch.Generator().manual_seed(seed)
-    n = int(round(seconds * pipe.sample_rate))
+    n = round(seconds * pipe.sample_rate)
     t = torch.arange(n, dtype=torch.float32) / pipe.sample_rate
     tone = torch.sin(2 * torch.pi * (120.0 + 40 * seed) * t) * (0.5 + 0.5 * torch.sin(3 * t))
     return 0.3 * tone + 0.05 * torch.randn(n, generator=g)
@@ -112,6 +115,21 @@ def _trace_torchscript(graph: nn.Module, example: tuple[Tensor, Tensor]) -> byte
     return buf.getvalue()
 
 
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 (the ONNX exporter prints its IR graph there on failure)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _trace_onnx(
     graph: nn.Module, example: tuple[Tensor, Tensor], graph_input: str, opset: int
 ) -> bytes:
@@ -119,12 +137,15 @@ def _trace_onnx(
 
     names = [graph_input, "lengths"]
     axes = {
-        names[0]: {0: "batch", 1: "time"} if graph_input == "waveform" else {0: "batch", 2: "frames"},
+        names[0]: {0: "batch", 1: "time"}
+        if graph_input == "waveform"
+        else {0: "batch", 2: "frames"},
         "lengths": {0: "batch"},
         "probs": {0: "batch"},
     }
     buf = io.BytesIO()
-    with warnings.catch_warnings(), export_friendly_stft():
+    # the exporter prints the whole IR graph to stdout when it fails: keep it quiet
+    with warnings.catch_warnings(), export_friendly_stft(), _quiet_stdout():
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
@@ -141,9 +162,10 @@ def _trace_onnx(
         except Exception as err:  # the exporter raises many types
             msg = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
             hint = (
-                "; try --input features (the feature front end then runs outside the graph)"
+                "; export with --input features (the feature front end then runs outside "
+                "the graph) or --format torchscript"
                 if graph_input == "waveform"
-                else ""
+                else "; try --format torchscript"
             )
             raise ModelError(f"ONNX export failed ({type(err).__name__}: {msg}){hint}") from None
     return buf.getvalue()

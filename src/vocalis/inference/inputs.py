@@ -12,7 +12,18 @@ from vocalis.errors import DataError
 from vocalis.io import is_url, read_bytes
 
 #: File endings searched for in folders (whatever libsndfile decodes).
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64")
+AUDIO_EXTENSIONS = (
+    ".wav",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".mp3",
+    ".aif",
+    ".aiff",
+    ".au",
+    ".w64",
+)
 
 
 def _stem(path: str) -> str:
@@ -60,7 +71,7 @@ def manifest_items(path: str | os.PathLike) -> list[tuple[str, str]]:
         from vocalis.data.manifest import Manifest
 
         manifest = Manifest(read_manifest_text(text, name), source=name)
-    return list(zip(manifest.paths, manifest.ids))
+    return list(zip(manifest.paths, manifest.ids, strict=False))
 
 
 def read_manifest_text(text: str, name: str) -> list[dict[str, str]]:

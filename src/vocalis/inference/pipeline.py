@@ -58,8 +58,26 @@ def bundled_checkpoint() -> Path:
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str | os.PathLike:
-    """``checkpoint`` itself, or the bundled model when it is None."""
-    return bundled_checkpoint() if checkpoint is None else checkpoint
+    """The checkpoint file to load.
+
+    None means the bundled model; a run folder means its ``checkpoints/best.pt``
+    (or ``best.pt`` directly inside it); anything else is returned as is.
+
+    Raises:
+        ModelError: None and no bundled model, or a folder without ``best.pt``.
+    """
+    if checkpoint is None:
+        return bundled_checkpoint()
+    folder = Path(checkpoint)
+    if "://" not in str(checkpoint) and folder.is_dir():
+        for candidate in (folder / "checkpoints" / "best.pt", folder / "best.pt"):
+            if candidate.is_file():
+                return candidate
+        raise ModelError(
+            f"{checkpoint}: is a folder without checkpoints/best.pt; pass the checkpoint file "
+            "(e.g. runs/<name>/checkpoints/last.pt)"
+        )
+    return checkpoint
 
 
 class LevelNorm(nn.Module):

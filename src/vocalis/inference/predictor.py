@@ -197,7 +197,7 @@ class Predictor:
             path=path,
             label=self.classes[best],
             confidence=values[best],
-            probs=dict(zip(self.classes, values)),
+            probs=dict(zip(self.classes, values, strict=False)),
             duration_s=num_samples / self.sample_rate,
             id=uid or _stem(path),
         )
@@ -261,7 +261,7 @@ class Predictor:
         bar = tqdm(total=len(paths), disable=not progress, unit="file", desc="predict")
         items: list[tuple[str, str, Tensor]] = []
         try:
-            for path, uid in zip(paths, ids):
+            for path, uid in zip(paths, ids, strict=False):
                 try:
                     items.append((path, uid, self.load(path)))
                 except VocalisError as err:
@@ -280,7 +280,8 @@ class Predictor:
     def _predict_items(self, items: list[tuple[str, str, Tensor]]) -> list[Prediction]:
         probs = self.probabilities([w for _, _, w in items])
         return [
-            self._make(path, p, w.shape[0], uid) for (path, uid, w), p in zip(items, probs)
+            self._make(path, p, w.shape[0], uid)
+            for (path, uid, w), p in zip(items, probs, strict=False)
         ]
 
     def predict_many(
@@ -355,7 +356,12 @@ def predict(
     writer = ResumableCSV(out, prediction_columns(predictor.classes), key="path")
     todo = [(p, i) for p, i in items if p not in writer.done]
     if len(todo) < len(items):
-        logger.info("%s: %d of %d files already predicted; resuming", out, len(items) - len(todo), len(items))
+        logger.info(
+            "%s: %d of %d files already predicted; resuming",
+            out,
+            len(items) - len(todo),
+            len(items),
+        )
     pending: list[Prediction] = []
     for chunk in predictor.iter_batches(
         [p for p, _ in todo], batch_size, progress, [i for _, i in todo], result.failures

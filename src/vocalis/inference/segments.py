@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -139,8 +140,8 @@ def predict_segments(
         samples, sr, name = source, sample_rate, "<waveform>"
     wav = tier0_waveform(samples, sr, tier0, source=name)
     sr = predictor.sample_rate
-    win = max(1, int(round(window_s * sr)))
-    hop = max(1, int(round(hop_s * sr)))
+    win = max(1, round(window_s * sr))
+    hop = max(1, round(hop_s * sr))
     starts = window_starts(wav.shape[0], win, hop)
     speech = None
     if vad:
@@ -159,7 +160,7 @@ def predict_segments(
             batch[j, : c.shape[0]] = c
         with torch.inference_mode():
             probs = graph(batch.to(predictor.device), lengths.to(predictor.device)).float().cpu()
-        for i, p in zip(idx, probs.tolist()):
+        for i, p in zip(idx, probs.tolist(), strict=False):
             best = int(np.argmax(p))
             s = starts[i]
             out.append(
@@ -168,7 +169,7 @@ def predict_segments(
                     end=min(s + win, wav.shape[0]) / sr,
                     label=classes[best],
                     confidence=float(p[best]),
-                    probs=dict(zip(classes, map(float, p))),
+                    probs=dict(zip(classes, map(float, p), strict=False)),
                     speech=1.0 if speech is None else speech[i],
                 )
             )
@@ -218,19 +219,32 @@ def plot_timeline(
     )
     colours = plt.get_cmap("tab10")
     centres = [(s.start + s.end) / 2 for s in segments]
-    for k, c in enumerate(classes):
-        ax.plot(centres, [s.probs[c] for s in segments], "-o", ms=3, color=colours(k % 10), label=c)
+    steps = [b.start - a.start for a, b in itertools.pairwise(segments)]
+    hop = min((d for d in steps if d > 0), default=None)
+    # break the lines where VAD dropped windows, instead of drawing across the gap
+    xs: list[float] = []
+    rows: list[list[float]] = [[] for _ in classes]
+    for i, (seg, centre) in enumerate(zip(segments, centres, strict=True)):
+        if i and hop and seg.start - segments[i - 1].start > hop * 1.5:
+            xs.append(float("nan"))
+            for row in rows:
+                row.append(float("nan"))
+        xs.append(centre)
+        for row, c in zip(rows, classes, strict=True):
+            row.append(seg.probs[c])
+    for k, (c, row) in enumerate(zip(classes, rows, strict=True)):
+        ax.plot(xs, row, "-o", ms=3, color=colours(k % 10), label=c)
     ax.set_ylim(0, 1)
     ax.set_ylabel("probability")
     ax.legend(loc="upper right", ncol=min(len(classes), 6), fontsize=8, frameon=False)
     ax.grid(alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
-    hop = (segments[1].start - segments[0].start) if len(segments) > 1 else None
-    for s, centre in zip(segments, centres):
-        half = (hop or (s.end - s.start)) / 2
-        colour = colours(list(classes).index(s.label) % 10)
-        band.axvspan(centre - half, centre + half, color=colour, alpha=0.3 + 0.7 * s.confidence, lw=0)
+    for seg, centre in zip(segments, centres, strict=True):
+        half = (hop or (seg.end - seg.start)) / 2
+        colour = colours(list(classes).index(seg.label) % 10)
+        alpha = 0.3 + 0.7 * seg.confidence
+        band.axvspan(centre - half, centre + half, color=colour, alpha=alpha, lw=0)
     band.set_yticks([])
     band.set_ylabel("label", rotation=0, ha="right", va="center")
     band.set_xlabel("time (s)")

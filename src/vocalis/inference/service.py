@@ -82,12 +82,14 @@ def create_app(
     async def refuse_huge_bodies(request, call_next):
         # Refuse before reading the body when the client announces its size.
         size = request.headers.get("content-length", "")
-        if request.url.path == "/predict" and size.isdigit():
-            if int(size) > limit_bytes + 64 * 1024:  # room for the multipart envelope
-                return JSONResponse(
-                    {"detail": _too_large("upload", int(size), max_upload_mb)}, status_code=413
-                )
+        envelope = 64 * 1024  # room for the multipart headers around the file
+        too_big = size.isdigit() and int(size) > limit_bytes + envelope
+        if request.url.path == "/predict" and too_big:
+            return JSONResponse(
+                {"detail": _too_large("upload", int(size), max_upload_mb)}, status_code=413
+            )
         return await call_next(request)
+
     page = {name: static_text(name) for name in STATIC_FILES}
 
     @app.get("/", response_class=HTMLResponse)
@@ -103,9 +105,7 @@ def create_app(
     @app.get("/health")
     def health() -> dict[str, Any]:
         info = predictor.info()
-        info.update(
-            status="ok", max_upload_mb=max_upload_mb, max_duration_s=max_duration_s
-        )
+        info.update(status="ok", max_upload_mb=max_upload_mb, max_duration_s=max_duration_s)
         return info
 
     @app.post("/predict")

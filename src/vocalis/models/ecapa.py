@@ -17,7 +17,11 @@ similarities in [-1, 1]; an AAM-softmax loss applies the margin and the scale.
 Differences from SpeechBrain: convolutions pad with zeros (not reflection) and
 padded frames are zeroed before every convolution wider than one frame, so an
 utterance gives the same output alone or in a padded batch (eval mode). When no
-item of a batch is padded (fixed-length training crops) no mask is built.
+item of a batch is padded (fixed-length training crops) no mask is built. In
+training mode BatchNorm's batch statistics do include the (zeroed) padded
+frames, as in SpeechBrain; bucket batches by length to keep padding small. The
+global-context attention is computed in factorised form (same result, a third of
+the work; see :class:`~vocalis.models.pooling.AttentiveStatisticsPooling`).
 
 Example:
     >>> import torch

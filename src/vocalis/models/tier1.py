@@ -4,14 +4,16 @@ Pipeline (B batch, C input coefficients, T frames)::
 
     MFCC (B, C, T) -> multi-head channel attention (per-coefficient weights)
       -> residual 1-D conv blocks (depthwise-separable, kernel 5, BN, GELU, dropout)
-      -> 2-layer BiLSTM (packed: padding is never read)
+      -> 2-layer BiLSTM (padding is never read; see vocalis.models.rnn)
       -> attention pooling over time (or mean)
       -> head: LayerNorm -> dropout -> Linear   (plus optional valence-arousal head)
 
 Every step respects ``lengths``: masked statistics in the channel attention,
-padded frames zeroed after each conv block, packed sequences in the LSTM and a
-masked softmax in the pooling, so an item gives the same output alone or in a
-padded batch (eval mode).
+padded frames zeroed after each conv block, a length-aware BiLSTM (each direction
+reads only the item's frames, without the slow packed-sequence path) and a masked
+softmax in the pooling, so an item gives the same output alone or in a
+padded batch (eval mode). In training mode BatchNorm's batch statistics include
+the zeroed padded frames; bucket batches by length to keep padding small.
 
 Example:
     >>> import torch
@@ -43,6 +45,7 @@ from vocalis.models.masking import (
 )
 from vocalis.models.pooling import AttentionPooling, MeanPooling
 from vocalis.models.registry import MODELS
+from vocalis.models.rnn import LengthAwareBiLSTM
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class Tier1Config(HeadFields):
         lstm_hidden: hidden size per direction (BiLSTM output is twice this).
         lstm_layers: stacked BiLSTM layers.
         lstm_dropout: dropout between LSTM layers.
+        lstm_packed: run the LSTM on packed sequences (torch's reference way to skip
+            padding; 5-8x slower to train on CPU) instead of reversing each item
+            within its length for the backward direction. Same outputs, same weights.
         pooling: ``attention`` (additive attention) or ``mean``.
         pooling_heads: heads of the attention pooling.
         pooling_hidden: hidden size of the attention pooling.
@@ -76,6 +82,7 @@ class Tier1Config(HeadFields):
     lstm_hidden: int = 128
     lstm_layers: int = 2
     lstm_dropout: float = 0.1
+    lstm_packed: bool = False
     pooling: Literal["attention", "mean"] = "attention"
     pooling_heads: int = 1
     pooling_hidden: int = 128
@@ -193,13 +200,8 @@ class Tier1(SpeechClassifier):
             blocks.append(ResidualConvBlock(c_in, c_out, c.kernel_size, c.conv, c.conv_dropout))
             c_in = c_out
         self.blocks = nn.ModuleList(blocks)
-        self.lstm = nn.LSTM(
-            c_in,
-            c.lstm_hidden,
-            num_layers=c.lstm_layers,
-            batch_first=True,
-            bidirectional=True,
-            dropout=c.lstm_dropout if c.lstm_layers > 1 else 0.0,
+        self.lstm = LengthAwareBiLSTM(
+            c_in, c.lstm_hidden, c.lstm_layers, c.lstm_dropout, packed=c.lstm_packed
         )
         seq_dim = 2 * c.lstm_hidden
         if c.pooling == "attention":
@@ -222,15 +224,7 @@ class Tier1(SpeechClassifier):
         x, weights = self.channel_attention(x, mask)
         for block in self.blocks:
             x = block(x, mask)
-        seq = x.transpose(1, 2)  # (B, T, C)
-        if short is None:
-            seq, _ = self.lstm(seq)
-        else:
-            packed = nn.utils.rnn.pack_padded_sequence(
-                seq, short.cpu(), batch_first=True, enforce_sorted=False
-            )
-            out, _ = self.lstm(packed)
-            seq, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t)
+        seq = self.lstm(x.transpose(1, 2), short)  # (B, T, 2H)
         return self.pooling(seq.transpose(1, 2), short), weights
 
     def forward(self, features: Tensor, lengths: Tensor | None = None) -> ModelOutput:

@@ -307,8 +307,8 @@ class TrainConfig:
             raise bad("grad_clip", ">= 0 (0 disables clipping)")
         if self.patience < 0:
             raise bad("patience", ">= 0 (0 disables early stopping)")
-        if self.warmup_epochs < 0 or (self.warmup_epochs >= self.epochs and self.warmup_epochs):
-            raise bad("warmup_epochs", f"in [0, epochs) = [0, {self.epochs})")
+        if self.warmup_epochs < 0:
+            raise bad("warmup_epochs", ">= 0 (0 disables warm-up)")
         if self.crop_seconds is not None and self.crop_seconds <= 0:
             raise bad("crop_seconds", "a positive duration in seconds or null")
         if self.device != "auto" and not (

@@ -63,6 +63,20 @@ class Batch:
     def __len__(self) -> int:
         return int(self.lengths.numel())
 
+    def pin_memory(self) -> Batch:
+        """Page-locked copy (called by the DataLoader with ``pin_memory=True``)."""
+
+        def pin(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.pin_memory()
+
+        return Batch(
+            pin(self.features),
+            pin(self.lengths),
+            pin(self.targets),
+            self.indices,
+            pin(self.regression),
+        )
+
 
 def seconds_to_frames(seconds: float, frame_shift: float) -> int:
     """Number of frames covering ``seconds`` (at least 1).

@@ -73,7 +73,8 @@ def predict_dataset(
             total += float(loss) * len(batch)
             count += len(batch)
     model.train(was_training)
-    assert probs is not None
+    if probs is None:
+        raise DataError("nothing to predict: the dataset has no utterance")
     return probs, (total / count if count else float("nan"))
 
 
@@ -91,7 +92,10 @@ def score(targets: Sequence[int], probs: np.ndarray, classes: Sequence[str]) -> 
 def prediction_rows(
     manifest: Any, targets: Sequence[int], probs: np.ndarray, classes: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Rows of ``predictions.csv`` (``path,speaker,true_label,pred_label,correct,confidence,p_*``)."""
+    """Rows of ``predictions.csv``.
+
+    Columns: ``path,speaker,true_label,pred_label,correct,confidence,p_<class>...``.
+    """
     speakers = manifest.column("speaker") if "speaker" in manifest.columns else [""] * len(manifest)
     rows = []
     for i, path in enumerate(manifest.paths):

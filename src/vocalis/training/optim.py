@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -29,6 +30,8 @@ import torch
 from vocalis.errors import ConfigError
 from vocalis.registry import Registry
 from vocalis.training.config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 #: Optimiser name -> factory ``(params, config) -> torch.optim.Optimizer``.
 OPTIMIZERS: Registry[Any] = Registry("optimizer")
@@ -69,7 +72,7 @@ def lr_factor(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
         (1.0, 0.1)
     """
     total = max(1, cfg.epochs * steps_per_epoch)
-    warm = int(round(cfg.warmup_epochs * steps_per_epoch))
+    warm = round(cfg.warmup_epochs * steps_per_epoch)
     if step < warm:
         return step / warm
     floor = cfg.min_lr / cfg.lr
@@ -96,15 +99,18 @@ def build_scheduler(
 ) -> Any:
     """The schedule named by ``cfg.scheduler`` (see the module docstring for stepping).
 
+    ``warmup_epochs`` is ignored (with a warning) by ``plateau`` and ``onecycle``,
+    which shape the start of training themselves.
+
     Raises:
-        ConfigError: ``warmup_epochs`` with ``plateau`` or ``onecycle`` (which have
-            their own start), or a ``max_lr`` below ``lr``.
+        ConfigError: a ``max_lr`` below ``lr``.
     """
     name = cfg.scheduler
     if name in ("plateau", "onecycle") and cfg.warmup_epochs:
-        raise ConfigError(
-            f"train.warmup_epochs={cfg.warmup_epochs} does not apply to scheduler={name}; "
-            "set train.warmup_epochs=0"
+        log.warning(
+            "train.warmup_epochs=%s is ignored by scheduler=%s (set it to 0 to silence this)",
+            cfg.warmup_epochs,
+            name,
         )
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(

@@ -3,8 +3,8 @@
 The steps are plain functions: :func:`load_rows` (manifest + label map),
 :func:`split_rows` (train/val/test by the configured protocol),
 :func:`compute_features` (tier 0 + extractor, cached, failures dropped) and
-:class:`Normalizer` (global / per-speaker / per-utterance statistics, fitted
-on training data only where they depend on labels' split).
+:class:`Normalizer` (global statistics from the training split only,
+per-speaker statistics from each speaker's own recordings, or per utterance).
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def split_rows(
             k: np.asarray([i for i, v in enumerate(values) if v in names], dtype=np.int64)
             for k, names in SPLIT_NAMES.items()
         }
-        unknown = sorted({v for v in values} - {n for ns in SPLIT_NAMES.values() for n in ns})
+        known = {name for names in SPLIT_NAMES.values() for name in names}
+        unknown = sorted(set(values) - known)
         if unknown:
             raise DataError(
                 f"{manifest.source}: column '{dataset.split_column}' has value '{unknown[0]}'; "

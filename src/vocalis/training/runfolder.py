@@ -120,6 +120,7 @@ class RunFolder:
         self.main = active
         self.active = active and self.path is not None
         self._log_lines: list[str] = []
+        self.opened = False
 
     def file(self, name: str) -> Path:
         if self.path is None:
@@ -150,16 +151,48 @@ class RunFolder:
             if p.is_file():
                 p.unlink()
 
-    def log(self, message: str) -> None:
-        """Print ``message`` (above any progress bar) and append it to ``log.txt``."""
+    def log(self, message: str, echo: bool = True) -> None:
+        """Print ``message`` (above any progress bar) and append it to ``log.txt``.
+
+        ``echo=False`` only records it (for lines another component already printed).
+        """
         if not self.main:
             return
-        from tqdm.auto import tqdm
+        if echo:
+            from tqdm.auto import tqdm
 
-        tqdm.write(message, file=sys.stdout)
-        if self.active:
+            tqdm.write(message, file=sys.stdout)
+        if not self.active:
+            return
+        if not self.opened:  # nothing is written before the run is known to start
+            self._log_lines.append(message)
+            return
+        with open(self.file("log.txt"), "a", encoding="utf-8") as fh:
+            fh.write(message + "\n")
+
+    def open(self, env: dict[str, Any], resumed: bool) -> None:
+        """Create the folder, record the environment and flush the buffered log lines.
+
+        A resumed run keeps the first run's ``env.json`` and appends this process's
+        environment to its ``resumes`` list.
+        """
+        if not self.active:
+            return
+        (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        env_path = self.file("env.json")
+        if resumed and env_path.is_file():
+            try:
+                first = json.loads(env_path.read_text())
+            except json.JSONDecodeError:
+                first = {}
+            first.setdefault("resumes", []).append(env)
+            env = first
+        write_json(env_path, env)
+        self.opened = True
+        pending, self._log_lines = self._log_lines, []
+        for line in pending:
             with open(self.file("log.txt"), "a", encoding="utf-8") as fh:
-                fh.write(message + "\n")
+                fh.write(line + "\n")
 
     def write_text(self, name: str, text: str) -> None:
         if self.active:

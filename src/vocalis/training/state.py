@@ -6,6 +6,8 @@ Example:
     [True, True, False, False]
     >>> stop.should_stop, stop.best_epoch
     (True, 2)
+
+:class:`GracefulInterrupt` turns Ctrl-C into a stop at the next step boundary.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
+import threading
 from typing import Any
 
 import numpy as np
@@ -134,3 +138,45 @@ class EarlyStopping:
         self.best = state.get("best")
         self.best_epoch = int(state.get("best_epoch", 0))
         self.bad_epochs = int(state.get("bad_epochs", 0))
+
+
+class GracefulInterrupt:
+    """Turns the first Ctrl-C (SIGINT) or SIGTERM into a request to stop at the next step.
+
+    A second signal stops at once (``KeyboardInterrupt``). SIGTERM is what batch
+    schedulers send before pre-empting a job, so a pre-empted run resumes too.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.after = int(os.environ.get("VOCALIS_INTERRUPT_AFTER_STEPS", "0") or 0)
+        self.steps = 0
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> GracefulInterrupt:
+        if threading.current_thread() is not threading.main_thread():
+            return self
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.requested:  # second signal: stop now
+                raise KeyboardInterrupt
+            self.requested = True
+
+        for name in self.SIGNALS:
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                self._old[sig] = signal.getsignal(sig)
+                signal.signal(sig, handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.after and self.steps >= self.after:
+            self.requested = True

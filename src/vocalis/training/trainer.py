@@ -26,8 +26,6 @@ Ctrl-C after ``N`` optimiser steps of this process (for tests of resuming).
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +45,11 @@ from vocalis.training.distributed import (
     init_distributed,
     shutdown,
 )
+from vocalis.training.prepared import PreparedData, prepare_data
 from vocalis.training.runfolder import RunFolder, environment
 from vocalis.training.state import (
     EarlyStopping,
+    GracefulInterrupt,
     rng_state,
     seed_everything,
     set_rng_state,
@@ -106,191 +106,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device(name)
 
 
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class _Prepared:
-    rows: Any
-    train_idx: np.ndarray
-    val_idx: np.ndarray
-    test_idx: np.ndarray
-    encoder: Any
-    normalizer: Any
-    train: Any
-    val: Any
-    test: Any | None
-    feature_dim: int
-
-
-def _waveform_copies(cfg: ExperimentConfig, rows: Any, targets: list[int], speakers: list[str]):
-    """Noisy / gain-changed copies of the training utterances (features, targets, speakers)."""
-    from vocalis.audio import run_tier0
-    from vocalis.augment import AddNoise, Gain
-    from vocalis.features import extract
-    from vocalis.training.data import epoch_seed
-    from vocalis.training.pipeline import pipeline_config
-
-    aug = cfg.train.augment
-    pipe = pipeline_config(cfg.features)
-    noise = AddNoise(aug.min_snr_db, aug.max_snr_db)
-    gain = Gain(-aug.max_gain_db, aug.max_gain_db)
-    feats, tgts, spks = [], [], []
-    for i, path in enumerate(rows.paths):
-        wav = run_tier0(path, pipe.tier0)
-        for c in range(aug.waveform_copies):
-            g = torch.Generator().manual_seed(epoch_seed(cfg.train.seed, i, 100 + c))
-            feats.append(extract(gain(noise(wav, pipe.tier0.sample_rate, g), 0, g), pipe.features))
-            tgts.append(targets[i])
-            spks.append(speakers[i])
-    return feats, tgts, spks
-
-
-def _prepare(
-    cfg: ExperimentConfig,
-    manifest: Any,
-    indices: tuple[Any, Any, Any],
-    dist: DistInfo,
-    run: RunFolder,
-    progress: bool,
-) -> _Prepared:
-    from vocalis.data import LabelEncoder
-    from vocalis.features.config import FeatureConfig
-    from vocalis.training.data import FeatureDataset, seconds_to_frames
-    from vocalis.training.evaluate import encode_known
-    from vocalis.training.pipeline import (
-        Normalizer,
-        compute_features,
-        load_rows,
-        regression_targets,
-        speakers_of,
-        split_rows,
-    )
-
-    rows = load_rows(cfg.dataset, manifest)
-    train_idx, val_idx, test_idx = split_rows(
-        rows, cfg.dataset, cfg.train.seed, train=indices[0], val=indices[1], test=indices[2]
-    )
-    needed = np.concatenate([train_idx, val_idx, test_idx]).astype(np.int64)
-    paths = [rows.paths[int(i)] for i in needed]
-    if dist.enabled and cfg.features.cache_dir:
-        # Rank 0 fills the cache, the others read it.
-        feats = failures = None
-        if dist.is_main:
-            feats, failures = compute_features(paths, cfg.features, progress=progress)
-        barrier(dist)
-        if not dist.is_main:
-            feats, failures = compute_features(paths, cfg.features, progress=False)
-    else:
-        feats, failures = compute_features(paths, cfg.features, progress=progress and dist.is_main)
-    by_row = dict(zip(needed.tolist(), feats, strict=True))
-    for path, message in failures:
-        run.log(f"skipped {message if path in message else path + ': ' + message}")
-
-    def ok(idx: np.ndarray) -> np.ndarray:
-        return np.asarray([i for i in idx.tolist() if by_row[i] is not None], dtype=np.int64)
-
-    train_idx, val_idx, test_idx = ok(train_idx), ok(val_idx), ok(test_idx)
-    if len(train_idx) == 0 or len(val_idx) == 0:
-        raise DataError(
-            f"{rows.source}: no readable file left in the {'training' if len(train_idx) == 0 else 'validation'} "
-            "split; check the audio paths in the manifest"
-        )
-    labels = rows.labels(cfg.dataset.label_column)
-    encoder = LabelEncoder.from_labels([labels[i] for i in train_idx])
-    if len(encoder.classes) < 2:
-        raise DataError(
-            f"{rows.source}: the training split has a single class ({encoder.classes[0]}); "
-            "a classifier needs at least two"
-        )
-    source = str(rows.source)
-    targets = {}
-    for part in (train_idx, val_idx, test_idx):
-        ids = encode_known(encoder, [labels[i] for i in part], source) if len(part) else []
-        targets.update(zip(part.tolist(), ids, strict=True))
-    dim = int(by_row[int(train_idx[0])].shape[0])
-    speakers = speakers_of(rows)
-    normalizer = Normalizer(cfg.features.normalization, dim)
-    all_idx = np.concatenate([train_idx, val_idx, test_idx])
-    normalizer.fit(
-        [by_row[i] for i in train_idx.tolist()],
-        [by_row[i] for i in all_idx.tolist()],
-        [speakers[i] for i in all_idx.tolist()],
-    )
-    reg = regression_targets(rows, cfg.dataset.regression_columns)
-    frame_shift = FeatureConfig(**cfg.features.extractor).frame_shift
-    crop = (
-        seconds_to_frames(cfg.train.crop_seconds, frame_shift) if cfg.train.crop_seconds else None
-    )
-
-    def dataset(idx: np.ndarray, crop_frames: int | None = None, extra=None) -> FeatureDataset:
-        feats_ = [normalizer(by_row[i], speakers[i]) for i in idx.tolist()]
-        tgts = [targets[i] for i in idx.tolist()]
-        r = reg[torch.as_tensor(idx)] if reg is not None else None
-        if extra is not None:
-            feats_ += [normalizer(f, s) for f, s in zip(extra[0], extra[2], strict=True)]
-            tgts += extra[1]
-            if r is not None:
-                r = torch.cat([r, torch.full((len(extra[1]), r.shape[1]), float("nan"))])
-        return FeatureDataset(feats_, tgts, r, crop_frames)
-
-    extra = None
-    if cfg.train.augment.waveform_copies:
-        sub = rows.select(train_idx.tolist())
-        extra = _waveform_copies(
-            cfg,
-            sub,
-            [targets[i] for i in train_idx.tolist()],
-            [speakers[i] for i in train_idx.tolist()],
-        )
-    return _Prepared(
-        rows=rows,
-        train_idx=train_idx,
-        val_idx=val_idx,
-        test_idx=test_idx,
-        encoder=encoder,
-        normalizer=normalizer,
-        train=dataset(train_idx, crop, extra),
-        val=dataset(val_idx),
-        test=dataset(test_idx) if len(test_idx) else None,
-        feature_dim=dim,
-    )
-
-
-# --------------------------------------------------------------------------- interrupt
-
-
-class _Interrupt:
-    """Turns the first Ctrl-C into a request to stop at the next step boundary."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.after = int(os.environ.get("VOCALIS_INTERRUPT_AFTER_STEPS", "0") or 0)
-        self.steps = 0
-        self._old: Any = None
-
-    def __enter__(self) -> _Interrupt:
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-
-            def handler(signum: int, frame: Any) -> None:
-                if self.requested:  # second Ctrl-C: stop now
-                    raise KeyboardInterrupt
-                self.requested = True
-
-            signal.signal(signal.SIGINT, handler)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-
-    def step(self) -> None:
-        self.steps += 1
-        if self.after and self.steps >= self.after:
-            self.requested = True
-
-
 # --------------------------------------------------------------------------- helpers
 
 
@@ -340,7 +155,7 @@ def _class_weights(
 
 
 def _payload(
-    cfg: ExperimentConfig, model: torch.nn.Module, data: _Prepared, extra: dict[str, Any]
+    cfg: ExperimentConfig, model: torch.nn.Module, data: PreparedData, extra: dict[str, Any]
 ) -> dict[str, Any]:
     return {
         "model": {
@@ -366,7 +181,7 @@ def _fmt(v: float) -> str:
 
 
 def train(
-    config: ExperimentConfig | str | os.PathLike,
+    config: ExperimentConfig | dict[str, Any] | str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
     *,
     manifest: Any = None,
@@ -379,7 +194,8 @@ def train(
     """Train a classifier as ``config`` describes; write the run folder ``out_dir``.
 
     Args:
-        config: the experiment config, or a recipe YAML path.
+        config: the experiment config, a plain dict of it (e.g. a run's ``config.yaml``)
+            or a recipe YAML path.
         out_dir: run folder (``None``: keep everything in memory). An existing
             run folder resumes (its config must match) unless ``overwrite``.
         manifest: a :class:`~vocalis.data.Manifest` or path overriding
@@ -400,7 +216,11 @@ def train(
             when the loss diverges.
         KeyboardInterrupt: after Ctrl-C, once ``last.pt`` is saved.
     """
-    if not isinstance(config, ExperimentConfig):
+    if isinstance(config, dict):
+        from vocalis.training.config import from_raw
+
+        config = from_raw(config)
+    elif not isinstance(config, ExperimentConfig):
         from vocalis.training.config import load_config
 
         config = load_config(config)
@@ -455,12 +275,12 @@ def _train(
                     f"for '{cfg.model.name}'; pass --overwrite to start over"
                 )
     seed_everything(tc.seed, tc.deterministic)
-    data = _prepare(cfg, manifest, indices, dist, run, progress)
+    data = prepare_data(cfg, manifest, indices, dist, run, progress)
     classes = list(data.encoder.classes)
     if resume is not None and resume["labels"] != data.encoder.to_dict():
         raise DataError(
-            f"{run.last}: the run was trained on classes {resume['labels'].get('classes')}, the data "
-            f"now gives {classes}; restore the manifest or pass --overwrite"
+            f"{run.last}: the run was trained on classes {resume['labels'].get('classes')}, "
+            f"the data now gives {classes}; restore the manifest or pass --overwrite"
         )
 
     torch.manual_seed(tc.seed)
@@ -521,8 +341,15 @@ def _train(
     epoch_lr = tc.lr
     best_val: dict[str, Any] = {}
     if resume is not None:
-        model.load_state_dict(resume["model_state"])
-        optimizer.load_state_dict(resume["optimizer"])
+        try:
+            model.load_state_dict(resume["model_state"])
+            optimizer.load_state_dict(resume["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            first = str(err).splitlines()[0]
+            raise ModelError(
+                f"{run.last}: cannot resume, its weights do not fit this model ({first}); "
+                "pass --overwrite to start over"
+            ) from None
         scheduler.load_state_dict(resume["scheduler"])
         if resume.get("scaler"):
             scaler.load_state_dict(resume["scaler"])
@@ -549,10 +376,10 @@ def _train(
         )
 
     if run.active:
-        run.path.mkdir(parents=True, exist_ok=True)
-        (run.path / "checkpoints").mkdir(exist_ok=True)
+        env = environment(str(device), dist.world_size)
+        env["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        run.open(env, resumed=resume is not None)
         run.write_text("config.yaml", config_to_yaml(cfg))
-        run.write_json("env.json", environment(str(device), dist.world_size))
         run.write_json("label_map.json", data.encoder.to_dict())
     spk = data.rows.column("speaker") if "speaker" in data.rows.columns else None
     n_params = sum(p.numel() for p in raw_model.parameters())
@@ -568,7 +395,20 @@ def _train(
     )
     if spk is not None:
         held = sorted({spk[i] for i in data.val_idx.tolist()})
-        run.log(f"Validation speakers: {', '.join(held)} (protocol {cfg.dataset.val_protocol})")
+        shared = held and not set(held).isdisjoint(spk[i] for i in data.train_idx.tolist())
+        how = (
+            "rows given by the caller"
+            if indices[1] is not None
+            else (f"protocol {cfg.dataset.val_protocol}")
+        )
+        run.log(
+            f"Validation speakers: {', '.join(held)} ({how}"
+            + (
+                "; they also speak in training, so validation is speaker-dependent)"
+                if shared
+                else "; none of them in training)"
+            )
+        )
     if resume is not None:
         run.log(f"Resumed from {run.last} at epoch {start_epoch} step {skip}")
 
@@ -612,7 +452,7 @@ def _train(
         metrics.update(extra or {})
         run.write_json("metrics.json", metrics)
 
-    interrupt = _Interrupt()
+    interrupt = GracefulInterrupt()
     with interrupt:
         for epoch in range(start_epoch, tc.epochs):
             if stopper.should_stop:
@@ -657,7 +497,8 @@ def _train(
                     loss = mixed.lam * la + (1.0 - mixed.lam) * lb
                 if not torch.isfinite(loss):
                     raise NonFiniteLossError(
-                        f"epoch {epoch + 1} step {i + 1}: the training loss is {float(loss.detach())}; lower "
+                        f"epoch {epoch + 1} step {i + 1}: the training loss is "
+                        f"{float(loss.detach())}; lower "
                         f"train.lr (now {tc.lr}), keep train.grad_clip on, and check the features "
                         "and their normalisation (features.normalization) for NaN or huge values"
                     )
@@ -737,7 +578,8 @@ def _train(
                 }
             run.log(
                 f"Epoch {epoch + 1}/{tc.epochs} | train loss {_fmt(row['train_loss'])} acc "
-                f"{_fmt(row['train_acc'])} | val loss {_fmt(row['val_loss'])} acc {_fmt(row['val_acc'])} "
+                f"{_fmt(row['train_acc'])} | val loss {_fmt(row['val_loss'])} "
+                f"acc {_fmt(row['val_acc'])} "
                 f"UAR {_fmt(row['val_uar'])} | lr {row['lr']:.2e} | {row['seconds']:.1f} s"
                 + (" *" if improved else "")
             )

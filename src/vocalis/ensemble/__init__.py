@@ -1,0 +1,1 @@
+"""Utterance-level classifiers on functionals and late fusion of probabilities."""

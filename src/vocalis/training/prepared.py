@@ -1,0 +1,183 @@
+"""The data of one run: rows, splits, labels, normalised features and datasets.
+
+:func:`prepare_data` is the first half of :func:`vocalis.training.train`: read the
+manifest, split it (speaker-independent by default), compute cached features
+(failed files are skipped and logged), encode labels (from the training split;
+a validation or test label unseen in training is an error), fit the normaliser
+and build the :class:`~vocalis.training.data.FeatureDataset` of each part.
+Nothing is written to the run folder here, so bad input leaves it untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from vocalis.errors import DataError
+from vocalis.training.config import ExperimentConfig
+from vocalis.training.distributed import DistInfo, barrier
+from vocalis.training.runfolder import RunFolder
+
+
+@dataclass
+class PreparedData:
+    """Everything :func:`prepare_data` built.
+
+    Attributes:
+        rows: the manifest (label map applied).
+        train_idx, val_idx, test_idx: manifest rows of each part (unreadable files dropped).
+        encoder: the :class:`~vocalis.data.LabelEncoder` of the training labels.
+        normalizer: the fitted :class:`~vocalis.training.pipeline.Normalizer`.
+        train, val, test: the datasets (``test`` is ``None`` without test rows).
+        feature_dim: F.
+    """
+
+    rows: Any
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+    encoder: Any
+    normalizer: Any
+    train: Any
+    val: Any
+    test: Any | None
+    feature_dim: int
+
+
+def _waveform_copies(cfg: ExperimentConfig, rows: Any, targets: list[int], speakers: list[str]):
+    """Noisy / gain-changed copies of the training utterances (features, targets, speakers)."""
+    from vocalis.audio import run_tier0
+    from vocalis.augment import AddNoise, Gain
+    from vocalis.features import extract
+    from vocalis.training.data import epoch_seed
+    from vocalis.training.pipeline import pipeline_config
+
+    aug = cfg.train.augment
+    pipe = pipeline_config(cfg.features)
+    noise = AddNoise(aug.min_snr_db, aug.max_snr_db)
+    gain = Gain(-aug.max_gain_db, aug.max_gain_db)
+    feats, tgts, spks = [], [], []
+    for i, path in enumerate(rows.paths):
+        wav = run_tier0(path, pipe.tier0)
+        for c in range(aug.waveform_copies):
+            g = torch.Generator().manual_seed(epoch_seed(cfg.train.seed, i, 100 + c))
+            sr = pipe.tier0.sample_rate
+            feats.append(extract(gain(noise(wav, sr, g), sr, g), pipe.features))
+            tgts.append(targets[i])
+            spks.append(speakers[i])
+    return feats, tgts, spks
+
+
+def prepare_data(
+    cfg: ExperimentConfig,
+    manifest: Any,
+    indices: tuple[Any, Any, Any],
+    dist: DistInfo,
+    run: RunFolder,
+    progress: bool,
+) -> PreparedData:
+    from vocalis.data import LabelEncoder
+    from vocalis.features.config import FeatureConfig
+    from vocalis.training.data import FeatureDataset, seconds_to_frames
+    from vocalis.training.evaluate import encode_known
+    from vocalis.training.pipeline import (
+        Normalizer,
+        compute_features,
+        load_rows,
+        regression_targets,
+        speakers_of,
+        split_rows,
+    )
+
+    rows = load_rows(cfg.dataset, manifest)
+    train_idx, val_idx, test_idx = split_rows(
+        rows, cfg.dataset, cfg.train.seed, train=indices[0], val=indices[1], test=indices[2]
+    )
+    needed = np.concatenate([train_idx, val_idx, test_idx]).astype(np.int64)
+    paths = [rows.paths[int(i)] for i in needed]
+    if dist.enabled and cfg.features.cache_dir:
+        # Rank 0 fills the cache, the others read it.
+        feats = failures = None
+        if dist.is_main:
+            feats, failures = compute_features(paths, cfg.features, progress=progress)
+        barrier(dist)
+        if not dist.is_main:
+            feats, failures = compute_features(paths, cfg.features, progress=False)
+    else:
+        feats, failures = compute_features(paths, cfg.features, progress=progress and dist.is_main)
+    by_row = dict(zip(needed.tolist(), feats, strict=True))
+    for path, message in failures:
+        run.log(f"skipped {message if path in message else path + ': ' + message}", echo=False)
+
+    def ok(idx: np.ndarray) -> np.ndarray:
+        return np.asarray([i for i in idx.tolist() if by_row[i] is not None], dtype=np.int64)
+
+    train_idx, val_idx, test_idx = ok(train_idx), ok(val_idx), ok(test_idx)
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise DataError(
+            f"{rows.source}: no readable file left in the "
+            f"{'training' if len(train_idx) == 0 else 'validation'} "
+            "split; check the audio paths in the manifest"
+        )
+    labels = rows.labels(cfg.dataset.label_column)
+    encoder = LabelEncoder.from_labels([labels[i] for i in train_idx])
+    if len(encoder.classes) < 2:
+        raise DataError(
+            f"{rows.source}: the training split has a single class ({encoder.classes[0]}); "
+            "a classifier needs at least two"
+        )
+    source = str(rows.source)
+    targets = {}
+    for part in (train_idx, val_idx, test_idx):
+        ids = encode_known(encoder, [labels[i] for i in part], source) if len(part) else []
+        targets.update(zip(part.tolist(), ids, strict=True))
+    dim = int(by_row[int(train_idx[0])].shape[0])
+    speakers = speakers_of(rows)
+    normalizer = Normalizer(cfg.features.normalization, dim)
+    all_idx = np.concatenate([train_idx, val_idx, test_idx])
+    normalizer.fit(
+        [by_row[i] for i in train_idx.tolist()],
+        [by_row[i] for i in all_idx.tolist()],
+        [speakers[i] for i in all_idx.tolist()],
+    )
+    reg = regression_targets(rows, cfg.dataset.regression_columns)
+    frame_shift = FeatureConfig(**cfg.features.extractor).frame_shift
+    crop = (
+        seconds_to_frames(cfg.train.crop_seconds, frame_shift) if cfg.train.crop_seconds else None
+    )
+
+    def dataset(idx: np.ndarray, crop_frames: int | None = None, extra=None) -> FeatureDataset:
+        feats_ = [normalizer(by_row[i], speakers[i]) for i in idx.tolist()]
+        tgts = [targets[i] for i in idx.tolist()]
+        r = reg[torch.as_tensor(idx)] if reg is not None else None
+        if extra is not None:
+            feats_ += [normalizer(f, s) for f, s in zip(extra[0], extra[2], strict=True)]
+            tgts += extra[1]
+            if r is not None:
+                r = torch.cat([r, torch.full((len(extra[1]), r.shape[1]), float("nan"))])
+        return FeatureDataset(feats_, tgts, r, crop_frames)
+
+    extra = None
+    if cfg.train.augment.waveform_copies:
+        sub = rows.select(train_idx.tolist())
+        extra = _waveform_copies(
+            cfg,
+            sub,
+            [targets[i] for i in train_idx.tolist()],
+            [speakers[i] for i in train_idx.tolist()],
+        )
+    return PreparedData(
+        rows=rows,
+        train_idx=train_idx,
+        val_idx=val_idx,
+        test_idx=test_idx,
+        encoder=encoder,
+        normalizer=normalizer,
+        train=dataset(train_idx, crop, extra),
+        val=dataset(val_idx),
+        test=dataset(test_idx) if len(test_idx) else None,
+        feature_dim=dim,
+    )

@@ -1,0 +1,93 @@
+"""Smoke tests of ``vocalis predict | embed | export`` and their one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import CLASSES
+from vocalis.cli.main import main
+
+
+def test_predict_one_file_table_and_json(tier1_ckpt, clips_dir, capsys):
+    assert main(["predict", str(clips_dir / "a.wav"), "--checkpoint", str(tier1_ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{clips_dir / 'a.wav'}: ")
+    assert all(c in out for c in CLASSES)
+    assert (
+        main(["predict", str(clips_dir / "a.wav"), "--checkpoint", str(tier1_ckpt), "--json"]) == 0
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["label"] in CLASSES and set(data["probs"]) == set(CLASSES)
+
+
+def test_predict_folder_to_csv(tier1_ckpt, clips_dir, tmp_path, capsys, caplog):
+    out = tmp_path / "p.csv"
+    args = ["predict", str(clips_dir), "--checkpoint", str(tier1_ckpt), "--out", str(out)]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "3 new predictions" in err and "1 file(s) skipped" in err
+    assert any("broken.wav" in r.getMessage() for r in caplog.records)
+    assert len(list(csv.DictReader(out.open()))) == 3
+    assert main(args) == 0
+    assert "0 new predictions" in capsys.readouterr().err
+
+
+def test_predict_without_bundled_model_is_one_line(clips_dir, monkeypatch, capsys):
+    import vocalis.inference.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "BUNDLED_MODEL", "absent.pt")
+    assert main(["predict", str(clips_dir / "a.wav")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no bundled model" in err and "--checkpoint" in err
+
+
+def test_embed_and_export_cli(ecapa_ckpt, clips_dir, tmp_path, capsys):
+    npz = tmp_path / "e.npz"
+    assert (
+        main(
+            [
+                "embed",
+                str(clips_dir / "a.wav"),
+                "--checkpoint",
+                str(ecapa_ckpt),
+                "--type",
+                "st",
+                "--out",
+                str(npz),
+            ]
+        )
+        == 0
+    )
+    assert np.load(npz)["embeddings"].shape == (1, 12)
+    onnx = tmp_path / "m.onnx"
+    assert main(["export", "--checkpoint", str(ecapa_ckpt), "--out", str(onnx)]) == 0
+    assert "padded batches exact" in capsys.readouterr().out and onnx.stat().st_size > 0
+
+
+def test_embed_st_without_shared_layer_is_one_line(tier1_ckpt, clips_dir, tmp_path, capsys):
+    rc = main(
+        [
+            "embed",
+            str(clips_dir / "a.wav"),
+            "--checkpoint",
+            str(tier1_ckpt),
+            "--type",
+            "st",
+            "--out",
+            str(tmp_path / "x.npz"),
+        ]
+    )
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and err.count("\n") == 0 and "shared" in err
+
+
+@pytest.mark.parametrize("verb", ["predict", "embed", "export", "serve"])
+def test_help(verb, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([verb, "--help"])
+    assert exit_.value.code == 0
+    assert "--checkpoint" in capsys.readouterr().out

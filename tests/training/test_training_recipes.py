@@ -1,0 +1,51 @@
+"""Every shipped recipe trains for one epoch on a tiny corpus and writes a full run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vocalis.training import load_config, train
+from vocalis.training.runfolder import RUN_FILES
+
+RECIPES = sorted((Path(__file__).resolve().parents[2] / "configs" / "recipes").glob("*.yaml"))
+
+#: Shrink the models (the recipes' architecture and training settings stay as shipped).
+SMALL = {
+    "tier1": [
+        "model.params.channels=[8]",
+        "model.params.lstm_hidden=8",
+        "model.params.pooling_hidden=8",
+    ],
+    "ecapa": [
+        "model.params.preset=null",
+        "model.params.channels=[16,16,16,16,48]",
+        "model.params.se_channels=8",
+        "model.params.attention_channels=8",
+        "model.params.embedding_dim=16",
+        "model.params.res2net_scale=4",
+    ],
+}
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_recipe_smoke(recipe, corpus, tmp_path):
+    name = load_config(recipe, []).model.name
+    cfg = load_config(
+        recipe,
+        [
+            f"dataset.manifest={corpus}",
+            "dataset.val_fraction=0.34",
+            "features.cache_dir=null",
+            "features.workers=1",
+            "train.epochs=1",
+            "train.batch_size=4",
+            *SMALL[name],
+        ],
+    )
+    out = tmp_path / recipe.stem
+    result = train(cfg, out, test_indices=[0, 9], progress=False)
+    assert len(result.history) == 1
+    for f in (*RUN_FILES, "predictions.csv"):
+        assert (out / f).is_file(), f
