@@ -63,6 +63,7 @@ def main():
         inner_cv.append(pooled_uar(ytr, pred))
     rec = {
         "members": args.tags,
+        "resolution": args.resolution,
         "protocol": args.protocol,
         "inner": round(float(np.mean(inner_cv)), 4),
         "inner_fit": round(float(np.mean(inner_fit)), 4),

@@ -76,7 +76,8 @@ def _runner(path, fmt):
 
 
 @pytest.mark.parametrize(
-    "model,fmt", [("tier1", "onnx"), ("ecapa", "onnx"), ("ecapa", "torchscript")]
+    "model,fmt",
+    [("tier1", "onnx"), ("tier1", "torchscript"), ("ecapa", "onnx"), ("ecapa", "torchscript")],
 )
 def test_exported_graph_matches_the_predictor(request, tmp_path, model, fmt):
     ckpt = request.getfixturevalue(f"{model}_ckpt")

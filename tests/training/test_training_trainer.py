@@ -280,3 +280,23 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(corpus, tmp_path):
 def test_cuda_requested_without_cuda(corpus):
     with pytest.raises(ConfigError, match=r"no CUDA device; use train\.device=cpu"):
         train(_cfg(corpus, "train.device=cuda"), None, progress=False)
+
+
+def test_global_normalisation_moves_into_a_model_with_input_norm(corpus, tmp_path):
+    from vocalis.data import read_manifest
+
+    out = tmp_path / "run"
+    res = train(
+        _cfg(corpus, "model.params.input_norm=true"),
+        out,
+        test_indices=[0, 4, 9, 13],
+        progress=False,
+    )
+    ckpt = load_checkpoint(out / "checkpoints" / "best.pt")
+    assert ckpt["normalization"]["mode"] == "none"  # the model carries the statistics
+    mean = ckpt["model_state"]["input_norm.mean"]
+    assert mean.abs().max() > 0.1 and ckpt["model_state"]["input_norm.std"].min() > 0
+    sub = read_manifest(corpus).select([0, 4, 9, 13])
+    metrics = evaluate(out / "checkpoints" / "best.pt", sub, progress=False)
+    assert metrics["accuracy"] == pytest.approx(res.test_metrics["accuracy"])
+    assert "normalization=global in the model" in (out / "log.txt").read_text()

@@ -59,7 +59,9 @@ class EnsembleConfig:
             back at ``sr`` (tempo and pitch scale by ``f``).
         normalization: ``online`` (train-only statistics) or ``speaker_norm``
             (each speaker, test speaker included, with its own statistics).
-        fusion_resolution: fusion weights are searched on a grid of step ``1 / r``.
+        fusion_resolution: fusion weights are searched on a grid of step ``1 / r``
+            on the members' inner out-of-fold probabilities; ``0`` gives the plain
+            average (no weights fit: the more robust choice with few speakers).
     """
 
     members: tuple[MemberConfig, ...] = (MemberConfig(),)
@@ -80,9 +82,10 @@ class EnsembleConfig:
                 f"ensemble.normalization: got {self.normalization!r}, expected 'online' "
                 "or 'speaker_norm'"
             )
-        if self.fusion_resolution < 1:
+        if self.fusion_resolution < 0:
             raise ConfigError(
-                f"ensemble.fusion_resolution: got {self.fusion_resolution}, expected >= 1"
+                f"ensemble.fusion_resolution: got {self.fusion_resolution}, expected >= 0 "
+                "(0 = plain average)"
             )
 
 
@@ -221,8 +224,8 @@ def run_fold_arrays(
         member_inner.append(_pad(clf.inner_proba_[~flag], k))
         chosen.append(float(clf.c_))
         inner_uar.append(float(clf.inner_uar_[clf.c_]))
-    if len(member_test) == 1:
-        weights: tuple[float, ...] = (1.0,)
+    if len(member_test) == 1 or config.fusion_resolution == 0:
+        weights: tuple[float, ...] = tuple([1.0 / len(member_test)] * len(member_test))
     else:
         weights = choose_weights(member_inner, y[train], config.fusion_resolution)
     fused_inner = fuse(member_inner, weights)

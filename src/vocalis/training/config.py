@@ -109,7 +109,9 @@ class FeaturesConfig:
         extractor: :class:`vocalis.features.FeatureConfig` fields (``name`` picks it).
         normalization: ``global`` (mean/variance fit on the training split only),
             ``speaker`` (per-speaker statistics), ``utterance`` (per-utterance CMVN)
-            or ``none``.
+            or ``none``. With ``global`` and a model built with ``input_norm: true``
+            the statistics are stored in the model instead (and the checkpoint's
+            pipeline normalisation is ``none``), so exported models carry them.
         cache_dir: feature cache folder (``null``: no cache).
         workers: processes used for feature extraction.
         max_failures: share of unreadable files tolerated before training stops.

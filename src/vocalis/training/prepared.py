@@ -30,7 +30,11 @@ class PreparedData:
         rows: the manifest (label map applied).
         train_idx, val_idx, test_idx: manifest rows of each part (unreadable files dropped).
         encoder: the :class:`~vocalis.data.LabelEncoder` of the training labels.
-        normalizer: the fitted :class:`~vocalis.training.pipeline.Normalizer`.
+        normalizer: the fitted :class:`~vocalis.training.pipeline.Normalizer` applied to
+            the datasets (``none`` when the model normalises its own input).
+        model_norm: ``(mean, std)`` (F,) each for the model's ``input_norm`` layer when
+            ``features.normalization=global`` and ``model.params.input_norm`` is true:
+            the statistics then travel inside the model (and its exports), else ``None``.
         train, val, test: the datasets (``test`` is ``None`` without test rows).
         feature_dim: F.
     """
@@ -45,6 +49,7 @@ class PreparedData:
     val: Any
     test: Any | None
     feature_dim: int
+    model_norm: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 def _waveform_copies(cfg: ExperimentConfig, rows: Any, targets: list[int], speakers: list[str]):
@@ -136,7 +141,16 @@ def prepare_data(
         targets.update(zip(part.tolist(), ids, strict=True))
     dim = int(by_row[int(train_idx[0])].shape[0])
     speakers = speakers_of(rows)
-    normalizer = Normalizer(cfg.features.normalization, dim)
+    mode = cfg.features.normalization
+    in_model = mode == "global" and bool(cfg.model.params.get("input_norm", False))
+    model_norm = None
+    if in_model:
+        from vocalis.features.normalize import GlobalMVN
+
+        mvn = GlobalMVN(dim).fit([by_row[i] for i in train_idx.tolist()])
+        model_norm = (mvn.mean, mvn.std)
+        mode = "none"
+    normalizer = Normalizer(mode, dim)
     all_idx = np.concatenate([train_idx, val_idx, test_idx])
     normalizer.fit(
         [by_row[i] for i in train_idx.tolist()],
@@ -176,6 +190,7 @@ def prepare_data(
         test_idx=test_idx,
         encoder=encoder,
         normalizer=normalizer,
+        model_norm=model_norm,
         train=dataset(train_idx, crop, extra),
         val=dataset(val_idx),
         test=dataset(test_idx) if len(test_idx) else None,

@@ -291,6 +291,8 @@ def _train(
         len(classes),
         feature_name=cfg.features.extractor.get("name"),
     ).to(device)
+    if data.model_norm is not None:
+        model.set_input_norm(*data.model_norm)
     weights = _class_weights(cfg, data.train.targets, classes)
     cls_loss = build_classification_loss(
         tc.loss,
@@ -386,7 +388,8 @@ def _train(
     run.log(
         ("Resuming" if resume is not None else "Training")
         + f" {cfg.model.name} ({n_params:,} parameters) on {cfg.features.extractor.get('name')} "
-        f"features (F={data.feature_dim}, normalization={cfg.features.normalization}); "
+        f"features (F={data.feature_dim}, normalization={cfg.features.normalization}"
+        f"{' in the model' if data.model_norm is not None else ''}); "
         f"device {device}, world size {dist.world_size}"
     )
     run.log(
