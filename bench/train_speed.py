@@ -351,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"ecapa_c512": ">= 40x real time", "tier1": ">= 50x real time"},
         "x_realtime": "seconds of audio trained per wall-clock second",
         "x_realtime_cpu": "seconds of audio per (process CPU seconds / threads): the wall-clock "
-        "figure expected on uncontended cores; less sensitive to other jobs on a shared machine",
+        "figure expected on uncontended cores if every thread stays busy (near true for the "
+        "convolutions, an upper bound for the LSTM's small per-step matmuls); far less "
+        "sensitive than x_realtime to other jobs on a shared machine",
     }
     results["machine"] = machine
     results["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

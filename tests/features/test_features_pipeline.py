@@ -45,6 +45,17 @@ def test_compute_features_shape_matches_num_frames(tmp_path):
     assert feats.shape == (40, num_frames(SR // 2, PIPE.features))
 
 
+def test_pipeline_config_round_trips_and_rejects_unknown_keys_and_names():
+    from vocalis.config import from_dict, to_dict
+
+    cfg = from_dict(PipelineConfig, {"tier0": {"vad": True}, "features": {"name": "mfbe_pitch"}})
+    assert from_dict(PipelineConfig, to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match="did you mean 'n_mfcc'"):
+        from_dict(PipelineConfig, {"features": {"n_mfc": 20}})
+    with pytest.raises(ConfigError, match="did you mean 'fbank'"):
+        PipelineConfig(features=FeatureConfig(name="fbnak"))
+
+
 def test_pipeline_config_rejects_mismatched_rates():
     with pytest.raises(ConfigError, match=r"tier0\.sample_rate=8000"):
         PipelineConfig(tier0=Tier0Config(sample_rate=8000), features=FeatureConfig())

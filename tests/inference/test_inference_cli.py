@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 
 import numpy as np
@@ -45,6 +46,9 @@ def test_predict_without_bundled_model_is_one_line(clips_dir, monkeypatch, capsy
     assert err.count("\n") == 0 and "no bundled model" in err and "--checkpoint" in err
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed"
+)
 def test_embed_and_export_cli(ecapa_ckpt, clips_dir, tmp_path, capsys):
     npz = tmp_path / "e.npz"
     assert (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 
 import numpy as np
@@ -15,6 +16,11 @@ from vocalis.inference.export import export, read_metadata
 from vocalis.inference.predictor import Predictor
 
 TOL = 1e-4
+
+needs_ort = pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
+    reason="onnx / onnxruntime not installed (pip install 'vocalis[export]')",
+)
 
 
 @pytest.mark.parametrize("center", [True, False])
@@ -77,7 +83,12 @@ def _runner(path, fmt):
 
 @pytest.mark.parametrize(
     "model,fmt",
-    [("tier1", "onnx"), ("tier1", "torchscript"), ("ecapa", "onnx"), ("ecapa", "torchscript")],
+    [
+        pytest.param("tier1", "onnx", marks=needs_ort),
+        ("tier1", "torchscript"),
+        pytest.param("ecapa", "onnx", marks=needs_ort),
+        ("ecapa", "torchscript"),
+    ],
 )
 def test_exported_graph_matches_the_predictor(request, tmp_path, model, fmt):
     ckpt = request.getfixturevalue(f"{model}_ckpt")
@@ -104,6 +115,7 @@ def test_exported_graph_matches_the_predictor(request, tmp_path, model, fmt):
     assert np.abs(run(batch, n) - np.stack(expected)).max() < TOL
 
 
+@needs_ort
 def test_feature_input_export(tier1_ckpt, tmp_path):
     import onnxruntime as ort
 
@@ -121,9 +133,9 @@ def test_feature_input_export(tier1_ckpt, tmp_path):
     assert np.abs(got - np.array(ref)).max() < TOL
 
 
+@needs_ort
 def test_pitch_features_need_features_input_for_onnx(ckpt_dir, tmp_path, capfd):
     from conftest import build_checkpoint
-
     from vocalis.errors import ModelError
 
     ckpt = build_checkpoint(ckpt_dir / "pitch.pt", "ecapa", "mfbe_pitch", "global")
@@ -142,6 +154,7 @@ def test_bad_export_options(tier1_ckpt, tmp_path):
         export(tier1_ckpt, tmp_path / "x.onnx", opset=13)
 
 
+@needs_ort
 @pytest.mark.emodb
 def test_onnx_parity_on_real_emodb_clips(ecapa_ckpt, emodb_path, tmp_path):
     import soundfile as sf

@@ -117,7 +117,7 @@ def test_a_run_folder_means_its_best_checkpoint(tier1_ckpt, tmp_path, clips_dir)
     a = Predictor.from_checkpoint(run).predict_file(clips_dir / "a.wav")
     b = Predictor.from_checkpoint(tier1_ckpt).predict_file(clips_dir / "a.wav")
     assert a.probs == b.probs
-    with pytest.raises(ModelError, match="without checkpoints/best.pt"):
+    with pytest.raises(ModelError, match=r"without checkpoints/best\.pt"):
         Predictor.from_checkpoint(tmp_path)
 
 

@@ -116,3 +116,24 @@ def test_wrong_feature_dimension():
     model = build_model("ecapa", SMALL, 40, 4, feature_name="mfcc")
     with pytest.raises(ModelError, match=r"F=40 input features \(built for mfcc\), got 80"):
         model(torch.randn(1, 80, 20), torch.tensor([20]))
+
+
+@pytest.mark.parametrize("name", ["ecapa", "tier1"])
+def test_traced_model_keeps_masking_when_fast_path_is_off(name):
+    """Tracing on an unpadded example must not bake in the no-mask fast path."""
+    import warnings
+
+    if name == "ecapa":
+        model = randomize_norms(small()).eval()
+    else:
+        torch.manual_seed(0)
+        model = build_model("tier1", {"channels": [16], "lstm_hidden": 8}, 20, 4)
+        model = randomize_norms(model).eval()
+    x, lengths = padded_batch(20, LENGTHS)
+    full = torch.full((4,), x.shape[2])
+    model.skip_masks_when_unpadded = False
+    torch.testing.assert_close(model(x, full).logits, model(x, None).logits)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(lambda f, n: model(f, n).logits, (x, full), check_trace=False)
+        torch.testing.assert_close(traced(x, lengths), model(x, lengths).logits)

@@ -2,8 +2,10 @@
 
 Key = SHA-256 of the audio file's **bytes** (not its path or mtime) + SHA-256 of
 the canonical JSON of the pipeline config (tier-0 config, feature config, the
-Vocalis version and the entry format version). Renaming or touching a file keeps its entry; editing the
-audio, any config value or upgrading Vocalis gives a new key.
+Vocalis version and the entry format version). Renaming or touching a file
+keeps its entry; editing the audio, any config value or upgrading Vocalis gives
+a new key. Content hashes of unchanged local files are remembered
+(:mod:`vocalis.features.hashindex`), so a cached run does not re-read the corpus.
 
 Layout under ``root`` (a local folder or an fsspec URL such as ``s3://b/feats``,
 ``gs://b/feats`` or ``memory://feats``)::
@@ -46,7 +48,6 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -331,9 +332,7 @@ def read_header(data: bytes | bytearray | memoryview) -> dict:
     return header
 
 
-def decode_entry(
-    data: bytes | bytearray | memoryview, key: CacheKey | None = None
-) -> torch.Tensor:
+def decode_entry(data: bytes | bytearray | memoryview, key: CacheKey | None = None) -> torch.Tensor:
     """Check and decode an entry. Raises ``CacheError`` naming what is wrong."""
     header = read_header(data)
     if key is not None:

@@ -26,7 +26,7 @@ import torch
 
 from vocalis.audio import Tier0Config, run_tier0
 from vocalis.errors import ConfigError, DataError, VocalisError
-from vocalis.features.base import extract
+from vocalis.features.base import FEATURES, extract
 from vocalis.features.cache import CacheKey, FeatureCache
 from vocalis.features.config import FeatureConfig
 
@@ -42,13 +42,21 @@ class PipelineConfig:
         features: the feature extractor and its parameters.
 
     Raises:
-        ConfigError: ``tier0.sample_rate`` differs from ``features.sample_rate``.
+        ConfigError: unknown feature name, or ``tier0.sample_rate`` differs from
+            ``features.sample_rate``.
+
+    Example:
+        >>> from vocalis.config import from_dict, to_dict
+        >>> cfg = from_dict(PipelineConfig, {"features": {"name": "mfcc", "n_mfcc": 20}})
+        >>> cfg.features.n_mfcc, to_dict(cfg)["tier0"]["sample_rate"]
+        (20, 16000)
     """
 
     tier0: Tier0Config = field(default_factory=Tier0Config)
     features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def __post_init__(self) -> None:
+        FEATURES.get(self.features.name)  # unknown name: ConfigError with a suggestion
         if self.tier0.sample_rate != self.features.sample_rate:
             raise ConfigError(
                 f"tier0.sample_rate={self.tier0.sample_rate} but "

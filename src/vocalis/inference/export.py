@@ -171,6 +171,18 @@ def _trace_onnx(
     return buf.getvalue()
 
 
+def _require(module: str):
+    """Import an optional package of the ``export`` extra, or explain how to get it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ModelError(
+            f"ONNX export needs the '{module}' package: pip install 'vocalis[export]'"
+        ) from None
+
+
 class _Runner:
     """Runs an exported graph held in memory."""
 
@@ -178,7 +190,7 @@ class _Runner:
         self.fmt = fmt
         self.graph_input = graph_input
         if fmt == "onnx":
-            import onnxruntime as ort
+            ort = _require("onnxruntime")
 
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = 1
@@ -258,6 +270,9 @@ def export(
         raise ConfigError(f"export input {input!r}: expected one of {', '.join(INPUTS)}")
     if format == "onnx" and opset < 17:
         raise ConfigError(f"export opset={opset}: expected >= 17")
+    if format == "onnx":
+        _require("onnx")
+        _require("onnxruntime")
     pipe = load_pipeline(checkpoint)
     skipped = [
         name
@@ -311,8 +326,7 @@ def export(
         "max_abs_diff": diff,
     }
     if format == "onnx":
-        import onnx
-
+        onnx = _require("onnx")
         proto = onnx.load_from_string(data)
         entry = proto.metadata_props.add()
         entry.key, entry.value = "vocalis", json.dumps(meta)

@@ -240,10 +240,12 @@ class Predictor:
         ids: Sequence[str] | None = None,
         failures: list[Failure] | None = None,
     ) -> Iterator[list[Prediction]]:
-        """Predict files in padded batches, yielding each batch's predictions.
+        """Predict files in padded batches, yielding predictions chunk by chunk.
 
-        Unreadable files are skipped with a one-line warning and appended to
-        ``failures``.
+        Files are read ``sort_window = 8 * batch_size`` at a time and batched by
+        length within that window (less padding, same numbers); each chunk is
+        yielded in input order. Unreadable files are skipped with a one-line
+        warning and appended to ``failures``.
 
         Args:
             paths: audio files.
@@ -269,20 +271,27 @@ class Predictor:
                     if failures is not None:
                         failures.append(Failure(path, str(err)))
                 bar.update(1)
-                if len(items) == batch_size:
-                    yield self._predict_items(items)
+                if len(items) == 8 * batch_size:
+                    yield self._predict_items(items, batch_size)
                     items = []
             if items:
-                yield self._predict_items(items)
+                yield self._predict_items(items, batch_size)
         finally:
             bar.close()
 
-    def _predict_items(self, items: list[tuple[str, str, Tensor]]) -> list[Prediction]:
-        probs = self.probabilities([w for _, _, w in items])
-        return [
-            self._make(path, p, w.shape[0], uid)
-            for (path, uid, w), p in zip(items, probs, strict=False)
-        ]
+    def _predict_items(
+        self, items: list[tuple[str, str, Tensor]], batch_size: int
+    ) -> list[Prediction]:
+        """Predict ``items`` in length-sorted batches; return them in input order."""
+        order = sorted(range(len(items)), key=lambda i: items[i][2].shape[0])
+        out: list[Prediction | None] = [None] * len(items)
+        for b in range(0, len(order), batch_size):
+            idx = order[b : b + batch_size]
+            probs = self.probabilities([items[i][2] for i in idx])
+            for i, p in zip(idx, probs, strict=True):
+                path, uid, wav = items[i]
+                out[i] = self._make(path, p, wav.shape[0], uid)
+        return [p for p in out if p is not None]
 
     def predict_many(
         self,

@@ -87,7 +87,8 @@ class SpeechClassifier(nn.Module):
         config, input_dim, num_classes, feature_name, embedding_dim, head.
 
     Subclasses implement :meth:`encode` and build ``self.head``; if
-    ``config.input_norm`` is true an :class:`InputNorm` is applied first.
+    ``config.input_norm`` is true an :class:`InputNorm` is applied first. With
+    ``config.temperature`` the logits are divided by a stored temperature.
     """
 
     config_cls: ClassVar[type | None] = None
@@ -106,6 +107,10 @@ class SpeechClassifier(nn.Module):
         self.feature_name = feature_name
         self.embedding_dim = 0
         self.head: MultiHead | None = None
+        #: Skip building masks when no item is padded (fast path for fixed-size crops).
+        #: Set to False before tracing or ONNX export so the graph keeps the masking
+        #: path and stays correct for padded batches.
+        self.skip_masks_when_unpadded = True
         self.input_norm: InputNorm | None = None
         if getattr(config, "input_norm", False):
             self.input_norm = InputNorm(self.input_dim)
@@ -160,6 +165,13 @@ class SpeechClassifier(nn.Module):
         if self.input_norm is not None:
             features = self.input_norm(features)
         return features, lengths
+
+    def _mask_lengths(self, lengths: Tensor, max_len: int) -> Tensor | None:
+        """Lengths to mask with, or None on the no-padding fast path."""
+        short = check_lengths(lengths, lengths.shape[0], max_len)
+        if short is None and not self.skip_masks_when_unpadded:
+            return lengths.long()
+        return short
 
     def _head(self) -> MultiHead:
         if self.head is None:

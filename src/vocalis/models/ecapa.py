@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from vocalis.models.base import SpeechClassifier
 from vocalis.models.heads import HeadFields, MultiHead
-from vocalis.models.masking import apply_mask, check_lengths, lengths_to_mask, masked_mean
+from vocalis.models.masking import apply_mask, lengths_to_mask, masked_mean
 from vocalis.models.pooling import AttentiveStatisticsPooling
 from vocalis.models.registry import MODELS
 
@@ -254,7 +254,7 @@ class Ecapa(SpeechClassifier):
 
     def encode(self, features: Tensor, lengths: Tensor) -> Tensor:
         t = features.shape[2]
-        short = check_lengths(lengths, features.shape[0], t)  # None when nothing is padding
+        short = self._mask_lengths(lengths, t)  # None when nothing is padding
         mask = None if short is None else lengths_to_mask(short, t)
         x = self.first(apply_mask(features, mask))
         outs = []

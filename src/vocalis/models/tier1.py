@@ -38,7 +38,6 @@ from vocalis.models.base import ModelOutput, SpeechClassifier
 from vocalis.models.heads import HeadFields, MultiHead
 from vocalis.models.masking import (
     apply_mask,
-    check_lengths,
     lengths_to_mask,
     masked_max,
     masked_mean,
@@ -218,7 +217,7 @@ class Tier1(SpeechClassifier):
     def _encode(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Embedding (B, E) and channel-attention weights (B, C)."""
         t = features.shape[2]
-        short = check_lengths(lengths, features.shape[0], t)  # None when nothing is padding
+        short = self._mask_lengths(lengths, t)  # None when nothing is padding
         mask = None if short is None else lengths_to_mask(short, t)
         x = apply_mask(features, mask)
         x, weights = self.channel_attention(x, mask)
