@@ -78,6 +78,16 @@ def test_extract_many_keeps_order_and_serves_the_second_run_from_cache(tmp_path)
         assert torch.equal(a, b)
 
 
+def test_memory_url_cache_serves_the_second_run(tmp_path):
+    paths = _write_tones(tmp_path, 3)
+    root = "memory://vocalis-test-pipeline-cache"
+    first = extract_many(paths, PIPE, cache=root, workers=2, progress=False)
+    second = extract_many(paths, PIPE, cache=root, workers=2, progress=False)
+    assert (first.computed, second.hits, second.computed) == (3, 3, 0)
+    for a, b in zip(first.features, second.features, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_corrupt_entry_is_regenerated(tmp_path, caplog):
     paths = _write_tones(tmp_path, 2)
     root = tmp_path / "cache"

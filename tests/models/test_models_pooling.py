@@ -33,6 +33,8 @@ def test_pooling_shape_and_padding_invariance(name, kwargs, factor):
     assert pool.output_dim(8) == factor * 8
     assert torch.isfinite(out).all()
     assert_padding_invariant(pool, x, lengths)
+    mask = torch.arange(x.shape[2]) < lengths[:, None]
+    torch.testing.assert_close(pool.pool(x, mask), out)
 
 
 def test_all_registered_poolings_are_covered():

@@ -42,10 +42,17 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MemberConfig:
-    """One ensemble member: which functionals, which linear classifier."""
+    """One ensemble member: which functionals, which linear classifier.
+
+    Args:
+        functionals: the utterance functionals.
+        linear: the classifier.
+        speed_perturb: train on the recipe's speed-perturbed copies too.
+    """
 
     functionals: FunctionalsConfig = field(default_factory=FunctionalsConfig)
     linear: LinearConfig = field(default_factory=LinearConfig)
+    speed_perturb: bool = True
 
 
 @dataclass(frozen=True)
@@ -205,9 +212,9 @@ def run_fold_arrays(
             "split (LeaveOneSpeakerOut)"
         )
     k = int(np.max(y)) + 1
-    copies = len(config.speed_factors)
     member_test, member_inner, chosen, inner_uar = [], [], [], []
     for m, member in enumerate(config.members):
+        copies = len(config.speed_factors) if member.speed_perturb else 0
         parts = [tables[m][train]] + [augmented[m][j][train] for j in range(copies)]
         x = np.vstack(parts)
         spk = np.tile(speakers[train], 1 + copies)
@@ -293,7 +300,7 @@ def run_fold(
         full[rows] = t
         tables.append(full)
         aug = []
-        for f in config.speed_factors:
+        for f in config.speed_factors if member.speed_perturb else ():
             a = np.zeros_like(full)
             a[np.asarray(train)] = functional_table(
                 sub_paths[:n_tr], member.functionals, f, cache_dir

@@ -100,6 +100,7 @@ def embed(
     """
     from tqdm.auto import tqdm
 
+    from vocalis.audio import run_tier0
     from vocalis.inference.inputs import collect_inputs
     from vocalis.inference.pipeline import load_pipeline
     from vocalis.inference.predictor import pad_batch
@@ -121,14 +122,14 @@ def embed(
         items += collect_inputs(list(inputs))
     if not items:
         raise DataError("nothing to embed: give --manifest or audio files")
-    level = pipe.waveform_to_probs(level=False)
+    front = pipe.waveform_to_probs(level=False)  # tier 0 already levelled the audio
     ids, paths, vectors, failed = [], [], [], []
     bar = tqdm(total=len(items), disable=not progress, unit="file", desc="embed")
 
     def flush(batch: list[tuple[str, str, torch.Tensor]]) -> None:
         wav, lengths = pad_batch([w for _, _, w in batch])
         with torch.inference_mode():
-            feats, frames = level.features(wav.to(device), lengths.to(device))
+            feats, frames = front.features(wav.to(device), lengths.to(device))
             feats = pipe.norm(feats, frames)
             emb = pipe.model.embed(feats, frames, kind=kind, pooling=pooling)
         vectors.append(emb.float().cpu().numpy())
@@ -136,8 +137,6 @@ def embed(
         paths.extend(p for p, _, _ in batch)
 
     pending: list[tuple[str, str, torch.Tensor]] = []
-    from vocalis.audio import run_tier0
-
     for path, uid in items:
         try:
             pending.append((path, uid, run_tier0(path, pipe.tier0)))

@@ -2,7 +2,8 @@
 
 All layers take ``x`` of shape (B, C, T) and integer ``lengths`` (B,) in frames
 (or ``None`` when every frame is valid), ignore padded frames, and report the
-size of what they return with ``output_dim(input_dim)``. They are registered in
+size of what they return with ``output_dim(input_dim)``. ``pool(x, mask)`` takes
+a precomputed boolean (B, T) mask instead (models build it once). They are registered in
 :data:`POOLINGS` so models can pick one by name.
 
 Shape legend: B batch, C channels, T frames.
@@ -66,7 +67,11 @@ class MeanPooling(nn.Module):
         return input_dim
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        return masked_mean(x, _mask(x, lengths))
+        return self.pool(x, _mask(x, lengths))
+
+    def pool(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """Pool with a boolean (B, T) mask of valid frames (``None``: all valid)."""
+        return masked_mean(x, mask)
 
 
 @POOLINGS.register("stats")
@@ -89,7 +94,11 @@ class StatisticsPooling(nn.Module):
         return 2 * input_dim
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        mean, std = masked_mean_std(x, _mask(x, lengths), self.eps)
+        return self.pool(x, _mask(x, lengths))
+
+    def pool(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """Pool with a boolean (B, T) mask of valid frames (``None``: all valid)."""
+        mean, std = masked_mean_std(x, mask, self.eps)
         return torch.cat([mean, std], dim=1)
 
 
@@ -139,7 +148,7 @@ class AttentiveStatisticsPooling(nn.Module):
         return self.pool(x, _mask(x, lengths))
 
     def pool(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        """Pool with a precomputed mask (``None``: all frames valid)."""
+        """Pool with a boolean (B, T) mask of valid frames (``None``: all valid)."""
         if self.global_context:
             # conv([x; mean; std]) with mean and std constant over time equals
             # conv_x(x) + (W_mean mean + W_std std): same result, a third of the work.
@@ -190,7 +199,10 @@ class AttentionPooling(nn.Module):
         return self.heads * input_dim
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        mask = _mask(x, lengths)
+        return self.pool(x, _mask(x, lengths))
+
+    def pool(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """Pool with a boolean (B, T) mask of valid frames (``None``: all valid)."""
         weights = masked_softmax(self.score(torch.tanh(self.proj(x))), mask)  # (B, H, T)
         pooled = torch.bmm(weights, x.transpose(1, 2))  # (B, H, C)
         return pooled.flatten(1)

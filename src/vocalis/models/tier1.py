@@ -224,7 +224,7 @@ class Tier1(SpeechClassifier):
         for block in self.blocks:
             x = block(x, mask)
         seq = self.lstm(x.transpose(1, 2), short)  # (B, T, 2H)
-        return self.pooling(seq.transpose(1, 2), short), weights
+        return self.pooling.pool(seq.transpose(1, 2), mask), weights
 
     def forward(self, features: Tensor, lengths: Tensor | None = None) -> ModelOutput:
         """Classify; extras add ``channel_weights`` (B, C) and, with ``va_head``, ``va`` (B, 2).
