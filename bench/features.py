@@ -75,7 +75,9 @@ def _machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="folder of WAV files")
+    parser.add_argument(
+        "--corpus", default=None, help="folder of WAV files (default: EmoDB's wav/)"
+    )
     parser.add_argument("--limit", type=int, default=None, help="first N files only")
     parser.add_argument("--out", default=str(ROOT / "results" / "features.json"))
     parser.add_argument("--skip", nargs="*", default=[], help="stages to skip (e.g. vad)")
@@ -93,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     from vocalis.features import FeatureConfig, extract
     from vocalis.io import write_json
 
+    if args.corpus is None:
+        from vocalis.testing import emodb_root
+
+        root = emodb_root()
+        args.corpus = str(root / "wav") if root is not None else str(DEFAULT_CORPUS)
     files = sorted(Path(args.corpus).glob("*.wav"))[: args.limit]
     if not files:
         print(f"no WAV files in {args.corpus}", file=sys.stderr)

@@ -70,7 +70,14 @@ def main():
         "outer": round(pooled_uar(y, outer.argmax(1)), 4),
         "weights": {k: list(v) for k, v in weights.items()},
     }
-    print(json.dumps({k: rec[k] for k in ("members", "protocol", "resolution", "inner", "inner_fit", "outer")}))
+    print(
+        json.dumps(
+            {
+                k: rec[k]
+                for k in ("members", "protocol", "resolution", "inner", "inner_fit", "outer")
+            }
+        )
+    )
     with open(WORK / "nested_fusion.jsonl", "a") as f:
         f.write(json.dumps(rec) + "\n")
 

@@ -29,16 +29,18 @@ def main():
     ap.add_argument("recipe", type=Path)
     ap.add_argument("--root", default="/work/shared/data/emodb")
     ap.add_argument("--cache", default="work/research/featcache")
-    ap.add_argument("--protocols", nargs="+", default=["online", "speaker_norm"])
+    ap.add_argument("--protocols", nargs="+", default=None, help="default: the recipe's")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     import torch
 
     torch.set_num_threads(1)
-    base = from_dict(EnsembleConfig, yaml.safe_load(args.recipe.read_text()), where=str(args.recipe))
+    base = from_dict(
+        EnsembleConfig, yaml.safe_load(args.recipe.read_text()), where=str(args.recipe)
+    )
     manifest = prepare("emodb", args.root)
     out = {"recipe": to_dict(base), "n": len(manifest)}
-    for protocol in args.protocols:
+    for protocol in args.protocols or [base.normalization]:
         config = dataclasses.replace(base, normalization=protocol)
         t0 = time.perf_counter()
         result = loso_ensemble(manifest, config, args.cache)
@@ -53,6 +55,7 @@ def main():
                 for m in range(len(config.members))
             ],
             "seconds": round(seconds, 1),
+            "extract_seconds": result.extract_seconds,
             "folds": result.folds,
         }
         print(json.dumps({k: v for k, v in out[protocol].items() if k != "folds"}), flush=True)

@@ -26,6 +26,7 @@ MEMBERS = (
     MemberConfig(
         FunctionalsConfig("lld_stats", lld="fbank", deltas=False),
         LinearConfig(classifier="logreg", c_grid=(0.1,)),
+        speed_perturb=False,
     ),
 )
 
@@ -97,3 +98,23 @@ def test_config_errors():
         EnsembleConfig(normalization="global")
     with pytest.raises(ConfigError, match="members"):
         EnsembleConfig(members=())
+
+
+def test_test_speaker_copies_and_labels_are_never_read():
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 12)
+    speakers = np.repeat(["a", "b", "c", "d"], 6)
+    x = rng.normal(size=(24, 5)) + 3 * y[:, None]
+    aug = x + rng.normal(scale=0.1, size=x.shape)
+    train, test = np.flatnonzero(speakers != "d"), np.flatnonzero(speakers == "d")
+    aug[test] = np.nan  # a leak of the test speaker's copies would give NaN
+    y_leak = y.copy()
+    y_leak[test] = 1 - y[test]  # and a leak of its labels would flip predictions
+    cfg = EnsembleConfig(
+        members=(MemberConfig(linear=LinearConfig(c_grid=(0.1,))),) * 2,
+        speed_factors=(0.9,),
+        fusion_resolution=0,
+    )
+    proba, info = run_fold_arrays([x, x], [[aug], [aug]], y_leak, speakers, train, test, cfg)
+    assert np.isfinite(proba).all() and info["weights"] == (0.5, 0.5)
+    assert (proba.argmax(1) == y[test]).all()

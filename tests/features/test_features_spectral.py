@@ -167,3 +167,20 @@ def test_cpu_and_gpu_give_the_same_numbers(name):
     cpu = extract(x, cfg)
     gpu = extract(x.cuda(), cfg).cpu()
     torch.testing.assert_close(gpu, cpu, rtol=1e-4, atol=2e-3)
+
+
+def test_gradients_flow_to_the_waveform():
+    x = torch.randn(800, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda w: extract(w, FeatureConfig(name="fbank")).sum(), (x,), eps=1e-6, atol=1e-4
+    )
+    y = torch.randn(1600, requires_grad=True)
+    extract(y, FeatureConfig(name="mfcc")).square().mean().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+def test_bad_input_shape_is_a_clear_error():
+    from vocalis.errors import ModelError
+
+    with pytest.raises(ModelError, match=r"expected a waveform \(T,\) or batch \(B, T\)"):
+        extract(torch.zeros(1, 2, 100), FeatureConfig(name="mfcc"))

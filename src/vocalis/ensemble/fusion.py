@@ -10,8 +10,8 @@ Example:
     >>> y = np.array([0, 1, 1, 0])
     >>> good = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
     >>> bad = good[:, ::-1]
-    >>> choose_weights([good, bad], y, resolution=4)
-    (1.0, 0.0)
+    >>> choose_weights([good, bad], y, resolution=4)  # the most uniform perfect weighting
+    (0.75, 0.25)
     >>> fuse([good, bad], (0.5, 0.5))[0].tolist()
     [0.5, 0.5]
 """

@@ -34,12 +34,14 @@ class LosoResult:
         y: ``(N,)`` integer labels.
         folds: per fold: ``speaker``, ``uar``, ``weights``, ``chosen_c``,
             ``inner_uar``, ``fused_inner_uar``, ``seconds``.
+        extract_seconds: time spent computing (or reading cached) functionals.
     """
 
     proba: np.ndarray
     classes: tuple[str, ...]
     y: np.ndarray
     folds: list[dict]
+    extract_seconds: float = 0.0
 
     @property
     def pooled_uar(self) -> float:
@@ -55,14 +57,15 @@ class LosoResult:
 def member_tables(
     paths: list[str], config: EnsembleConfig, cache_dir: str | os.PathLike | None = None
 ) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
-    """Functionals of every file for every member: originals and one table per speed factor."""
+    """Functionals of every file for every member: originals, and one table per speed
+    factor for members with ``speed_perturb``."""
     tables, augmented = [], []
     for member in config.members:
         tables.append(functional_table(paths, member.functionals, 1.0, cache_dir))
         augmented.append(
             [
                 functional_table(paths, member.functionals, f, cache_dir)
-                for f in config.speed_factors
+                for f in (config.speed_factors if member.speed_perturb else ())
             ]
         )
     return tables, augmented
@@ -90,7 +93,8 @@ def loso_ensemble(
     speakers = np.array(manifest.speakers)
     t0 = time.perf_counter()
     tables, augmented = member_tables(manifest.paths, config, cache_dir)
-    logger.info("functionals: %.0f s", time.perf_counter() - t0)
+    extract_seconds = time.perf_counter() - t0
+    logger.info("functionals: %.0f s", extract_seconds)
     proba = np.zeros((len(y), len(classes)))
     folds = []
     splitter = LeaveOneSpeakerOut()
@@ -98,7 +102,9 @@ def loso_ensemble(
         splitter.split(y, groups=speakers), splitter.speakers(y, speakers), strict=True
     ):
         t1 = time.perf_counter()
-        proba[test], info = run_fold_arrays(tables, augmented, y, speakers, train, test, config)
+        proba[test], info = run_fold_arrays(
+            tables, augmented, y, speakers, train, test, config, len(classes)
+        )
         info.update(
             speaker=str(spk),
             uar=pooled_uar(y[test], proba[test].argmax(1)),
@@ -106,4 +112,4 @@ def loso_ensemble(
         )
         logger.info("fold %s: UAR %.3f (%.0f s)", spk, info["uar"], info["seconds"])
         folds.append(info)
-    return LosoResult(proba, classes, y, folds)
+    return LosoResult(proba, classes, y, folds, round(extract_seconds, 1))

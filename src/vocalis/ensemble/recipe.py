@@ -188,6 +188,7 @@ def run_fold_arrays(
     train: np.ndarray,
     test: np.ndarray,
     config: EnsembleConfig,
+    n_classes: int | None = None,
 ) -> tuple[np.ndarray, dict]:
     """:func:`run_fold` on precomputed functionals (what the LOSO loop calls).
 
@@ -198,6 +199,7 @@ def run_fold_arrays(
         speakers: ``(N,)`` speaker ids.
         train: indices of training rows; test: indices of test rows.
         config: the recipe.
+        n_classes: ``K`` (default ``max(y[train]) + 1``).
 
     Returns:
         ``(len(test), K)`` probabilities and a dict of fold diagnostics.
@@ -211,7 +213,7 @@ def run_fold_arrays(
             "ensemble.run_fold: a speaker is in both train and test; use a speaker-independent "
             "split (LeaveOneSpeakerOut)"
         )
-    k = int(np.max(y)) + 1
+    k = int(np.max(y[train])) + 1 if n_classes is None else int(n_classes)
     member_test, member_inner, chosen, inner_uar = [], [], [], []
     for m, member in enumerate(config.members):
         copies = len(config.speed_factors) if member.speed_perturb else 0
@@ -308,8 +310,8 @@ def run_fold(
             aug.append(a)
         augmented.append(aug)
     y_fit = np.where(y < 0, 0, y)
-    proba, info = run_fold_arrays(tables, augmented, y_fit, speakers, train, test, config)
     k = len(classes)
+    proba, info = run_fold_arrays(tables, augmented, y_fit, speakers, train, test, config, k)
     return FoldResult(
         proba=_pad(proba, k)[:, :k],
         classes=classes,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vocalis.errors import ConfigError
+from vocalis.errors import ConfigError, ModelError
 from vocalis.features.config import FeatureConfig, num_frames
 from vocalis.registry import Registry
 
@@ -75,8 +75,9 @@ class FeatureExtractor(nn.Module):
         """
         single = wav.dim() == 1
         if wav.dim() not in (1, 2):
-            raise ValueError(
-                f"expected a waveform (T,) or batch (B, T), got shape {tuple(wav.shape)}"
+            raise ModelError(
+                f"features: expected a waveform (T,) or batch (B, T), got shape "
+                f"{tuple(wav.shape)}; pass one signal or a zero-padded batch"
             )
         batch = wav.unsqueeze(0) if single else wav
         if not batch.is_floating_point():
@@ -108,7 +109,7 @@ def build_extractor(config: FeatureConfig) -> FeatureExtractor:
 
 
 def _cached(config: FeatureConfig, device: torch.device, dtype: torch.dtype) -> FeatureExtractor:
-    key = (config, str(device), dtype)
+    key = (config, device, dtype)
     module = _MODULES.get(key)
     if module is None:
         module = build_extractor(config).to(device=device, dtype=dtype)
@@ -124,7 +125,8 @@ def extract(
     """Compute the features named ``config.name`` (functional form of the extractors).
 
     The extractor (mel filterbank, DCT, windows) is built once per config, device
-    and dtype and reused.
+    and dtype and reused. No ``no_grad`` is imposed: gradients flow to ``wav``
+    when it requires them (spectral features; pitch is piecewise constant).
 
     Args:
         wav: ``(T,)`` or zero-padded ``(B, T)`` float waveform at ``config.sample_rate``.
@@ -143,11 +145,11 @@ def extract(
         >>> extract(torch.zeros(2, 320), FeatureConfig(name="mfbe_pitch")).shape
         torch.Size([2, 81, 3])
     """
-    if config.name not in FEATURES:
-        FEATURES.get(config.name)  # raises ConfigError with a suggestion
-    dtype = wav.dtype if wav.is_floating_point() else torch.float32
-    with torch.no_grad():
-        return _cached(config, wav.device, dtype)(wav.to(dtype), lengths)
+    if not wav.is_floating_point():
+        wav = wav.float()
+    # forward() directly: no module hooks to run, and no autograd context here, so
+    # gradients flow when ``wav`` requires them and nothing is recorded otherwise
+    return _cached(config, wav.device, wav.dtype).forward(wav, lengths)
 
 
 def feature_dim(config: FeatureConfig) -> int:

@@ -88,7 +88,7 @@ class ExtractionResult:
     Attributes:
         paths: the input paths, in order.
         features: ``(F, N)`` per path, in input order; ``None`` for a failed file.
-        failures: ``(path, message)`` for each skipped file.
+        failures: ``(path, message)`` for each skipped file, in input order.
         hits: served from the cache.
         computed: computed because absent from the cache (or no cache).
         regenerated: recomputed because the cache entry was corrupt or stale.
@@ -241,8 +241,11 @@ def extract_many(
 
     bar = tqdm(total=total, disable=not progress, unit="file", desc="features", leave=False)
 
+    failed: list[tuple[int, str, str]] = []
+
     def fail(i: int, message: str) -> None:
-        result.failures.append((names[i], message))
+        failed.append((i, names[i], message))
+        result.failures = [(p, m) for _, p, m in sorted(failed)]  # input order
         logger.warning("skipped %s", message if names[i] in message else f"{names[i]}: {message}")
         if len(result.failures) > allowed:
             bar.close()

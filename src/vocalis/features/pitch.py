@@ -1,10 +1,11 @@
 """Batched YIN pitch (F0) and voicing in pure torch, on the 10 ms feature grid.
 
-Algorithm (de Cheveigné & Kawahara 2002, as ``librosa.yin``): for each frame of
-``pitch_frame_length`` samples centred on ``k * hop_length`` (zero padding, so
-frames line up with :mod:`vocalis.features.spectral`), the difference function
-``d(tau)`` over an integration window ``W = frame - tau_max`` is computed with
-FFTs, turned into the cumulative mean normalised difference ``d'(tau)``, and
+Algorithm (YIN, de Cheveigné & Kawahara 2002, as ``librosa.yin``): for each
+frame of ``pitch_frame_length`` samples centred on ``k * hop_length`` (zero
+padding, so frames line up with :mod:`vocalis.features.spectral`), the
+difference function ``d(tau)`` (mean squared difference between the frame and
+its copy shifted by ``tau``, from one FFT autocorrelation and running energies)
+is turned into the cumulative mean normalised difference ``d'(tau)``, and
 the period is the first local minimum of ``d'`` below ``pitch_threshold`` in
 ``[sr / pitch_fmax, sr / pitch_fmin]`` (else the global minimum), refined by
 parabolic interpolation. A frame is **voiced** when that minimum is below
@@ -162,10 +163,10 @@ def estimate_pitch(
     f0 = sr / period
 
     framed_energy = energy.unfold(-1, length + 1, hop)[:, :n_frames]
-    hop_rms = ((framed_energy[..., -1] - framed_energy[..., 0]) / length).to(frames.dtype)
-    loud = hop_rms.amax(-1, keepdim=True)
+    power = ((framed_energy[..., -1] - framed_energy[..., 0]) / length).to(frames.dtype)
+    loud = power.amax(-1, keepdim=True)
     floor = loud * 10.0 ** (-config.silence_db / 10.0)
-    audible = (hop_rms > floor) & (hop_rms > 1e-10)
+    audible = (power > floor) & (power > 1e-10)
     steady = torch.gather(balance, -1, tau[..., None])[..., 0] > 0.3
     voiced = (val < config.voicing_threshold) & audible & steady
     voiced &= (f0 >= config.pitch_fmin * 0.97) & (f0 <= config.pitch_fmax * 1.03)

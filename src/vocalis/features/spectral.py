@@ -123,26 +123,19 @@ def make_window(config: FeatureConfig) -> torch.Tensor:
 def power_frames(wav: torch.Tensor, window: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
     """``|STFT|^2`` frame-major, centred frames with zero padding.
 
-    Frame-major is the STFT's memory order: ``re^2 + im^2`` and the mel matmul
-    then run on contiguous rows (~10x faster on CPU than reducing the transposed
-    complex view).
+    Frame-major is the STFT's memory order: squaring the contiguous real view
+    and adding its two halves, then the mel matmul, run on contiguous rows
+    (several times faster on CPU than ``abs() ** 2`` or a reduction over the
+    real/imaginary axis).
 
     Shape:
         wav (B, T) -> (B, num_frames(T), n_fft // 2 + 1).
     """
     pad = config.n_fft // 2
-    padded = F.pad(wav, (pad, pad))
-    spec = torch.stft(
-        padded,
-        n_fft=config.n_fft,
-        hop_length=config.hop_length,
-        window=window,
-        center=False,
-        return_complex=True,
-    )
-    parts = torch.view_as_real(spec.transpose(1, 2))
-    re, im = parts[..., 0], parts[..., 1]
-    return torch.addcmul(re * re, im, im)
+    frames = F.pad(wav, (pad, pad)).unfold(-1, config.n_fft, config.hop_length)
+    spec = torch.fft.rfft(frames * window)  # = torch.stft(center=False), frame-major
+    squares = torch.view_as_real(spec).square_()  # in place: no new buffer
+    return squares[..., 0] + squares[..., 1]
 
 
 def power_spectrogram(
@@ -174,11 +167,11 @@ class _MelBase(FeatureExtractor):
             config.mel_scale,
             config.mel_norm,
         )
-        self.register_buffer("mel_fb", fb, persistent=False)
+        self.register_buffer("mel_fb_t", fb.T.contiguous(), persistent=False)  # (K, n_mels)
 
     def mel_power(self, wav: torch.Tensor) -> torch.Tensor:
         """Mel power, frame-major. Shape: (B, T) -> (B, N, n_mels)."""
-        return torch.matmul(power_frames(wav, self.window, self.config), self.mel_fb.T)
+        return torch.matmul(power_frames(wav, self.window, self.config), self.mel_fb_t)
 
 
 @FEATURES.register("fbank")
@@ -198,7 +191,7 @@ class Fbank(_MelBase):
         self.feature_dim = config.n_fbank
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        logmel = torch.log(torch.clamp(self.mel_power(wav), min=self.config.log_floor))
+        logmel = self.mel_power(wav).clamp_(min=self.config.log_floor).log_()
         return logmel.transpose(1, 2).contiguous()
 
 
@@ -215,9 +208,11 @@ class MFCC(_MelBase):
 
     def __init__(self, config: FeatureConfig) -> None:
         super().__init__(config, config.n_mels_mfcc)
-        self.register_buffer("dct", dct_matrix(config.n_mfcc, config.n_mels_mfcc), persistent=False)
+        # 10 * log10 folded into the (transposed) DCT: one elementwise op fewer
+        dct_db = (10.0 * dct_matrix(config.n_mfcc, config.n_mels_mfcc)).T.contiguous()
+        self.register_buffer("dct_db", dct_db, persistent=False)
         self.feature_dim = config.n_mfcc
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        db = 10.0 * torch.log10(torch.clamp(self.mel_power(wav), min=self.config.log_floor))
-        return torch.matmul(db, self.dct.T).transpose(1, 2).contiguous()
+        log10 = self.mel_power(wav).clamp_(min=self.config.log_floor).log10_()
+        return torch.matmul(log10, self.dct_db).transpose(1, 2).contiguous()
