@@ -13,8 +13,7 @@ import threading
 import time
 
 import pytest
-
-from conftest import CLASSES
+from _inference_helpers import CLASSES
 
 selenium = pytest.importorskip("selenium", reason="selenium not installed (pip install selenium)")
 

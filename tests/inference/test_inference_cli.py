@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
+from _inference_helpers import CLASSES
 
-from conftest import CLASSES
 from vocalis.cli.main import main
 
 

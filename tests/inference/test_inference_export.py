@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _inference_helpers import CLASSES, synth_clip
 
-from conftest import CLASSES, synth_clip
 from vocalis.errors import ConfigError
 from vocalis.inference.dft import dft_stft, export_friendly_stft
 from vocalis.inference.export import export, read_metadata
@@ -134,11 +134,10 @@ def test_feature_input_export(tier1_ckpt, tmp_path):
 
 
 @needs_ort
-def test_pitch_features_need_features_input_for_onnx(ckpt_dir, tmp_path, capfd):
-    from conftest import build_checkpoint
+def test_pitch_features_need_features_input_for_onnx(ckpt_dir, tmp_path, capfd, checkpoint_builder):
     from vocalis.errors import ModelError
 
-    ckpt = build_checkpoint(ckpt_dir / "pitch.pt", "ecapa", "mfbe_pitch", "global")
+    ckpt = checkpoint_builder(ckpt_dir / "pitch.pt", "ecapa", "mfbe_pitch", "global")
     with pytest.raises(ModelError, match="--input features") as err:
         export(ckpt, tmp_path / "p.onnx")
     assert "\n" not in str(err.value) and not (tmp_path / "p.onnx").exists()

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from _inference_helpers import CLASSES, build_checkpoint, synth_clip
 
-from conftest import CLASSES, build_checkpoint, synth_clip
 from vocalis.errors import DataError, ModelError
 from vocalis.inference.predictor import Predictor, pad_batch, predict
 

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from _inference_helpers import CLASSES, synth_clip
 
-from conftest import CLASSES, synth_clip
 from vocalis.errors import ConfigError
 from vocalis.inference.predictor import Predictor
 from vocalis.inference.segments import (

@@ -8,8 +8,7 @@ import re
 
 import numpy as np
 import pytest
-
-from conftest import CLASSES, synth_clip
+from _inference_helpers import CLASSES, synth_clip
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx (pip install httpx)")

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 import torch
+from _training_helpers import tiny_overrides
 
-from conftest import tiny_overrides
 from vocalis.checkpoint import load_checkpoint
 
 

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 import torch
+from _training_helpers import tiny_overrides, write_corpus
 
-from conftest import tiny_overrides, write_corpus
 from vocalis.checkpoint import load_checkpoint
 from vocalis.training import load_config, train
 from vocalis.training.config import TrainConfig

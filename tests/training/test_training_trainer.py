@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from _training_helpers import tiny_overrides, write_corpus
 
-from conftest import tiny_overrides, write_corpus
 from vocalis.checkpoint import load_checkpoint, save_checkpoint
 from vocalis.errors import ConfigError, DataError, ModelError
 from vocalis.training import evaluate, load_config, train
