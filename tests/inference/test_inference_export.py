@@ -1,4 +1,4 @@
-"""Export: the DFT-conv STFT, and TorchScript / ONNX parity with the served PyTorch path."""
+"""Export: the ONNX-friendly spectra, and TorchScript / ONNX parity with the served PyTorch path."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import torch
 from _inference_helpers import CLASSES, synth_clip
 
 from vocalis.errors import ConfigError
-from vocalis.inference.dft import dft_stft, export_friendly_stft
 from vocalis.inference.export import export, read_metadata
 from vocalis.inference.predictor import Predictor
 
@@ -23,36 +22,17 @@ needs_ort = pytest.mark.skipif(
 )
 
 
-@pytest.mark.parametrize("center", [True, False])
-@pytest.mark.parametrize("win_length,window", [(400, "hamming"), (512, "hann")])
-def test_dft_stft_equals_torch_stft(center, win_length, window):
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(2, 4000, generator=g)
-    w = getattr(torch, f"{window}_window")(win_length)
-    ref = torch.view_as_real(
-        torch.stft(x, 512, 160, win_length, w, center=center, return_complex=True)
-    )
-    got = dft_stft(x, 512, 160, win_length, w, center=center)
-    assert got.shape == ref.shape
-    scale = float(ref.abs().max())
-    assert float((got - ref).abs().max()) < 1e-5 * scale
-    single = dft_stft(x[0], 512, 160, win_length, w, center=center)
-    assert torch.allclose(single, got[0], atol=1e-5 * scale)
-
-
-def test_export_friendly_stft_patch_is_scoped():
-    from vocalis.features import FeatureConfig, extract
+@pytest.mark.parametrize("name", ["mfcc", "fbank"])
+def test_export_friendly_extractor_matches_the_fft_path(name):
+    from vocalis.features import FeatureConfig, build_extractor
 
     x = torch.from_numpy(synth_clip(0.8, 4))
-    ref = extract(x, FeatureConfig(name="mfcc"))
-    stft = torch.stft
-    with export_friendly_stft():
-        assert torch.stft is not stft
-        from vocalis.features import build_extractor
-
-        got = build_extractor(FeatureConfig(name="mfcc"))(x)
-    assert torch.stft is stft
-    assert float((got - ref).abs().max()) < 1e-3
+    extractor = build_extractor(FeatureConfig(name=name))
+    ref = extractor(x)
+    extractor.export_friendly = True
+    got = extractor(x)
+    assert got.shape == ref.shape
+    assert float((got - ref).abs().max()) < 1e-3 * float(ref.abs().max())
 
 
 def _clips():

@@ -45,6 +45,9 @@ class FeatureExtractor(nn.Module):
     def __init__(self, config: FeatureConfig) -> None:
         super().__init__()
         self.config = config
+        #: Compute spectra with ops every ONNX runtime has (a DFT ``conv1d``
+        #: instead of the FFT); set by the exporter, off for training and serving.
+        self.export_friendly = False
 
     @property
     def frame_shift(self) -> float:

@@ -120,7 +120,31 @@ def make_window(config: FeatureConfig) -> torch.Tensor:
     return F.pad(win, (left, config.n_fft - config.win_length - left)).float()
 
 
-def power_frames(wav: torch.Tensor, window: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+def dft_basis(n_fft: int, window: torch.Tensor) -> torch.Tensor:
+    """Windowed one-sided DFT kernels: K cosines then K negated sines.
+
+    Args:
+        n_fft: FFT size.
+        window: (n_fft,) window, already centred and zero-padded to ``n_fft``.
+
+    Shape:
+        Returns (2K, 1, n_fft) with K = n_fft // 2 + 1, in the window's dtype.
+
+    Example:
+        >>> dft_basis(4, torch.ones(4)).shape
+        torch.Size([6, 1, 4])
+    """
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+    n = torch.arange(n_fft, dtype=torch.float64)[None, :]
+    angle = 2.0 * math.pi * k * n / n_fft
+    basis = torch.cat([torch.cos(angle), -torch.sin(angle)], dim=0)
+    basis = basis * window.detach().to(torch.float64)[None, :]
+    return basis.to(window.dtype)[:, None, :]
+
+
+def power_frames(
+    wav: torch.Tensor, window: torch.Tensor, config: FeatureConfig, *, dft_conv: bool = False
+) -> torch.Tensor:
     """``|STFT|^2`` frame-major, centred frames with zero padding.
 
     Frame-major is the STFT's memory order: squaring the contiguous real view
@@ -128,10 +152,30 @@ def power_frames(wav: torch.Tensor, window: torch.Tensor, config: FeatureConfig)
     (several times faster on CPU than ``abs() ** 2`` or a reduction over the
     real/imaginary axis).
 
+    With ``dft_conv=True`` the same numbers (to float rounding) come from one
+    strided ``conv1d`` whose kernels are the windowed DFT cosines and sines: no
+    complex tensors and no ``unfold``, so the graph exports to ONNX. It is the
+    path :mod:`vocalis.inference.export` traces; training and serving use the FFT.
+
     Shape:
         wav (B, T) -> (B, num_frames(T), n_fft // 2 + 1).
+
+    Example:
+        >>> cfg = FeatureConfig()
+        >>> x, w = torch.randn(2, 1600), make_window(cfg)
+        >>> ref = power_frames(x, w, cfg)
+        >>> bool(torch.allclose(power_frames(x, w, cfg, dft_conv=True), ref, rtol=1e-3, atol=1e-3))
+        True
     """
     pad = config.n_fft // 2
+    if dft_conv:
+        bins = config.n_fft // 2 + 1
+        out = F.conv1d(
+            F.pad(wav, (pad, pad))[:, None, :],
+            dft_basis(config.n_fft, window),
+            stride=config.hop_length,
+        )  # (B, 2K, N)
+        return (out[:, :bins].square() + out[:, bins:].square()).transpose(1, 2)
     frames = F.pad(wav, (pad, pad)).unfold(-1, config.n_fft, config.hop_length)
     spec = torch.fft.rfft(frames * window)  # = torch.stft(center=False), frame-major
     squares = torch.view_as_real(spec).square_()  # in place: no new buffer
@@ -171,7 +215,8 @@ class _MelBase(FeatureExtractor):
 
     def mel_power(self, wav: torch.Tensor) -> torch.Tensor:
         """Mel power, frame-major. Shape: (B, T) -> (B, N, n_mels)."""
-        return torch.matmul(power_frames(wav, self.window, self.config), self.mel_fb_t)
+        power = power_frames(wav, self.window, self.config, dft_conv=self.export_friendly)
+        return torch.matmul(power, self.mel_fb_t)
 
 
 @FEATURES.register("fbank")

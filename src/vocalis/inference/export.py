@@ -3,7 +3,7 @@
 The exported graph is :class:`~vocalis.inference.pipeline.WaveformToProbs`, the
 module the :class:`~vocalis.inference.Predictor` runs: level normalisation
 (tier 0's last step), the feature front end (the STFT becomes a conv1d with a
-DFT basis for ONNX, see :mod:`vocalis.inference.dft`), the feature
+DFT basis for ONNX, see :func:`vocalis.features.spectral.power_frames`), the feature
 normalisation with its statistics, the model and its calibration temperature,
 and the softmax.
 
@@ -133,8 +133,11 @@ def _quiet_stdout() -> Iterator[None]:
 def _trace_onnx(
     graph: nn.Module, example: tuple[Tensor, Tensor], graph_input: str, opset: int
 ) -> bytes:
-    from vocalis.inference.dft import export_friendly_stft
+    from vocalis.features.base import FeatureExtractor
 
+    for module in graph.modules():  # spectra as a DFT conv1d: no complex tensors in ONNX
+        if isinstance(module, FeatureExtractor):
+            module.export_friendly = True
     names = [graph_input, "lengths"]
     axes = {
         names[0]: {0: "batch", 1: "time"}
@@ -145,7 +148,7 @@ def _trace_onnx(
     }
     buf = io.BytesIO()
     # the exporter prints the whole IR graph to stdout when it fails: keep it quiet
-    with warnings.catch_warnings(), export_friendly_stft(), _quiet_stdout():
+    with warnings.catch_warnings(), _quiet_stdout():
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
