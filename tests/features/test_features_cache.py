@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -24,7 +25,7 @@ def audio(tmp_path: Path) -> Path:
 
 
 def _entries(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != "config.json")
+    return sorted(root.rglob("*.vfeat"))
 
 
 def test_put_then_get_is_a_hit_with_identical_values(tmp_path, audio):
@@ -35,8 +36,8 @@ def test_put_then_get_is_a_hit_with_identical_values(tmp_path, audio):
     got = cache.get(audio, CFG)
     assert torch.equal(got, feats) and got.dtype == torch.float32
     assert (cache.stats.hits, cache.stats.misses, cache.stats.writes) == (1, 1, 1)
-    folder = cache.key(audio, CFG).config_sha256[:16]
-    assert (tmp_path / "c" / folder / "config.json").exists()
+    sha = cache.key(audio, CFG).config_sha256
+    assert (tmp_path / "c" / "configs" / f"{sha}.json").exists()
 
 
 def test_key_is_content_not_path_or_mtime(tmp_path, audio):
@@ -64,9 +65,12 @@ def test_entry_is_self_describing(tmp_path, audio):
     cache.put(audio, torch.zeros(3, 5, dtype=torch.float64), CFG)
     (entry,) = _entries(tmp_path / "c")
     header = read_header(entry.read_bytes())
+    key = cache.key(audio, CFG)
     assert header["shape"] == [3, 5] and header["dtype"] == "<f8"
-    assert header["config"]["config"] == CFG and "vocalis" in header["config"]
-    assert header["audio_sha256"] == cache.key(audio, CFG).audio_sha256
+    assert header["audio_sha256"] == key.audio_sha256
+    assert header["config_sha256"] == key.config_sha256 and "payload_crc32" in header
+    sidecar = json.loads((tmp_path / "c" / "configs" / f"{key.config_sha256}.json").read_text())
+    assert sidecar["config"] == CFG and "vocalis" in sidecar
     assert b"pickle" not in entry.read_bytes()[:8]
 
 
@@ -99,6 +103,7 @@ def test_entry_from_another_config_is_not_served(tmp_path, audio):
     cache = FeatureCache(tmp_path / "c")
     cache.put(audio, torch.ones(2, 2), CFG)
     other = {"features": {"name": "fbank"}}
+    cache.put(b"other audio", torch.ones(1), other)  # the sidecar of `other` exists
     src = cache.entry_path(cache.key(audio, CFG))
     dst = Path(cache.entry_path(cache.key(audio, other)))
     dst.parent.mkdir(parents=True)

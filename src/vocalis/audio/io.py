@@ -105,6 +105,8 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioError(f"{name}: no such file (working directory {os.getcwd()}); check the path")
     if local.is_dir():
         raise AudioError(f"{name}: is a directory, expected an audio file")
+    if local.stat().st_size == 0:
+        raise AudioError(f"{name}: empty file (0 bytes); re-export or remove it")
     try:
         with open(local, "rb") as fh:
             return _decode_file(fh, name)  # type: ignore[arg-type]

@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vocalis.cli.choices import LazyChoices
+
+
+def _columns() -> list[str]:
+    from vocalis.evaluation.compare import COLUMNS
+
+    return list(COLUMNS)
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``compare`` subcommand."""
-    from vocalis.evaluation.compare import COLUMNS
-
     parser = subparsers.add_parser(
         "compare",
         help="compare run and CV folders (model, features, protocol, UAR, ...)",
@@ -23,7 +29,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("runs", nargs="+", metavar="DIR", help="run or CV folders")
     parser.add_argument("--out", default=None, help="also write the table (.md or .csv)")
-    parser.add_argument("--sort", default="uar", choices=list(COLUMNS), help="sort column")
+    parser.add_argument(
+        "--sort",
+        default="uar",
+        choices=LazyChoices(_columns),
+        metavar="COLUMN",
+        help="sort column: %(choices)s",
+    )
     parser.set_defaults(func=run)
     return parser
 

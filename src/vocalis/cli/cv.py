@@ -19,13 +19,25 @@ import argparse
 import logging
 from typing import Any
 
+from vocalis.cli.choices import LazyChoices
+
 log = logging.getLogger(__name__)
+
+
+def _normalizations() -> list[str]:
+    from vocalis.evaluation.crossval import NORMALIZATIONS
+
+    return list(NORMALIZATIONS)
+
+
+def _protocols() -> list[str]:
+    from vocalis.evaluation.crossval import PROTOCOLS
+
+    return list(PROTOCOLS)
 
 
 def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``loso`` and ``cv``: the experiment, the output and the runner."""
-    from vocalis.evaluation.crossval import NORMALIZATIONS
-
     parser.add_argument("--config", metavar="RECIPE", default=None, help="recipe YAML")
     parser.add_argument("--manifest", default=None, help="manifest CSV (dataset.manifest)")
     parser.add_argument("--model", default=None, help="model group/registry name (model=NAME)")
@@ -41,10 +53,11 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--normalization",
-        choices=list(NORMALIZATIONS),
+        choices=LazyChoices(_normalizations),
+        metavar="MODE",
         default="online",
-        help="online: train statistics only; speaker_norm: per-speaker standardisation of "
-        "every speaker, test speaker included (reported separately)",
+        help="%(choices)s; online: train statistics only; speaker_norm: per-speaker "
+        "standardisation of every speaker, test speaker included (reported separately)",
     )
     parser.add_argument(
         "--validation",
@@ -109,8 +122,6 @@ def print_summary(cv: dict[str, Any]) -> None:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``cv`` subcommand."""
-    from vocalis.evaluation.crossval import PROTOCOLS
-
     parser = subparsers.add_parser(
         "cv",
         help="cross-validate an experiment (LOSO, group k-fold, stratified k-fold)",
@@ -119,9 +130,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--protocol",
-        choices=list(PROTOCOLS),
+        choices=LazyChoices(_protocols),
+        metavar="NAME",
         default="group-kfold",
-        help="stratified is speaker-dependent (warns)",
+        help="%(choices)s; stratified is speaker-dependent (warns)",
     )
     parser.add_argument("--folds", type=int, default=5, help="k of the k-fold protocols")
     parser.add_argument("--group", default="speaker", help="manifest column kept within a fold")

@@ -11,11 +11,17 @@ import argparse
 import sys
 from typing import Any
 
+from vocalis.cli.choices import LazyChoices
+
+
+def _names(what: str) -> list[str]:
+    import importlib
+
+    return list(getattr(importlib.import_module("vocalis.inference.embed"), what))
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``embed`` subcommand."""
-    from vocalis.inference.embed import KINDS, POOLINGS
-
     parser = subparsers.add_parser(
         "embed",
         help="write utterance embeddings (pt, ft or st) to an .npz",
@@ -29,10 +35,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--type",
         dest="kind",
         default="pt",
-        choices=KINDS,
-        help="pt: backbone; ft: first head layer; st: shared layer",
+        choices=LazyChoices(lambda: _names("KINDS")),
+        metavar="KIND",
+        help="%(choices)s; pt: backbone; ft: first head layer; st: shared layer",
     )
-    parser.add_argument("--pooling", default="mean", choices=POOLINGS, help="merge heads (ft)")
+    parser.add_argument(
+        "--pooling",
+        default="mean",
+        choices=LazyChoices(lambda: _names("POOLINGS")),
+        metavar="MODE",
+        help="merge heads (ft): %(choices)s",
+    )
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
     parser.add_argument(

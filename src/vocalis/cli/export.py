@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vocalis.cli.choices import LazyChoices
+
+
+def _names(what: str) -> list[str]:
+    import importlib
+
+    return list(getattr(importlib.import_module("vocalis.inference.export"), what))
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``export`` subcommand."""
-    from vocalis.inference.export import FORMATS, INPUTS
-
     parser = subparsers.add_parser(
         "export",
         help="export a model to ONNX or TorchScript (waveform -> probabilities)",
@@ -22,10 +28,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: bundled)")
-    parser.add_argument("--format", default="onnx", choices=FORMATS, help="graph format")
+    parser.add_argument(
+        "--format",
+        default="onnx",
+        choices=LazyChoices(lambda: _names("FORMATS")),
+        metavar="FORMAT",
+        help="graph format: %(choices)s",
+    )
     parser.add_argument("--out", required=True, help="output file (model.onnx, model.pt)")
     parser.add_argument(
-        "--input", default="waveform", choices=INPUTS, help="graph input: audio or features"
+        "--input",
+        default="waveform",
+        choices=LazyChoices(lambda: _names("INPUTS")),
+        metavar="KIND",
+        help="graph input, audio or features: %(choices)s",
     )
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
     parser.add_argument(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from vocalis.cli.choices import LazyChoices, RawEpilogFormatter, StoreWithText
 from vocalis.errors import ConfigError
 
 log = logging.getLogger("vocalis.prepare")
@@ -27,10 +28,6 @@ def _option(text: str) -> tuple[str, object]:
     return key.strip().replace("-", "_"), parsed
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the help, epilog kept as written."""
-
-
 def _epilog() -> str:
     from vocalis.data import RECIPES, recipe_options
 
@@ -42,31 +39,42 @@ def _epilog() -> str:
     return "\n".join(lines)
 
 
+def _recipes() -> list[str]:
+    from vocalis.data import RECIPES
+
+    return RECIPES.names()
+
+
+def _label_maps() -> str:
+    from vocalis.data import builtin_label_maps
+
+    return ", ".join(builtin_label_maps())
+
+
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``vocalis prepare``."""
-    from vocalis.data import RECIPES, builtin_label_maps
-
     p = subparsers.add_parser(
         "prepare",
         help="build a manifest CSV from a corpus folder",
         description="Scan a corpus folder with a recipe and write its manifest CSV "
         "(path,label,id,speaker,...).",
-        epilog=_epilog(),
-        formatter_class=_Formatter,
+        epilog=_epilog,  # called when the help is printed
+        formatter_class=RawEpilogFormatter,
     )
     p.add_argument(
         "recipe",
-        choices=RECIPES.names(),
+        choices=LazyChoices(_recipes),
         metavar="RECIPE",
-        help=f"corpus recipe: {', '.join(RECIPES.names())}",
+        help="corpus recipe: %(choices)s",
     )
     p.add_argument("root", metavar="ROOT", help="corpus folder")
     p.add_argument("--out", "-o", required=True, help="manifest CSV to write")
     p.add_argument(
         "--label-map",
         default=None,
-        help=f"map labels with a builtin ({', '.join(builtin_label_maps())}) or a YAML file "
-        "{target: [source, ...]}",
+        action=StoreWithText,
+        text=_label_maps,
+        help="map labels with a builtin (%(text)s) or a YAML file {target: [source, ...]}",
     )
     p.add_argument(
         "--unmapped",

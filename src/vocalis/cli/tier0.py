@@ -13,16 +13,31 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vocalis.audio.denoise import DENOISERS
-from vocalis.audio.tier0 import Tier0Config
+from vocalis.cli.choices import ConfigDefault, denoiser_choices, resolve_defaults
 from vocalis.config import to_dict
+
+if TYPE_CHECKING:
+    from vocalis.audio.tier0 import Tier0Config
+
+
+def _tier0_defaults() -> Tier0Config:
+    from vocalis.audio.tier0 import Tier0Config
+
+    return Tier0Config()
+
+
+class _Defaults:
+    """``defaults.<field>``: a :class:`ConfigDefault` of that Tier0Config field."""
+
+    def __getattr__(self, name: str) -> ConfigDefault:
+        return ConfigDefault(_tier0_defaults, name)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``tier0`` subcommand."""
-    defaults = Tier0Config()
+    defaults = _Defaults()  # read from Tier0Config when --help or run() needs them
     parser = subparsers.add_parser(
         "tier0",
         help="decode, denoise, VAD and (optionally) featurise audio files; print per-step stats",
@@ -36,7 +51,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate, help="Hz")
     parser.add_argument("--normalize", choices=["peak", "rms", "none"], default=defaults.normalize)
     parser.add_argument(
-        "--denoise", choices=DENOISERS.names(), default=defaults.denoise, help="denoiser"
+        "--denoise",
+        choices=denoiser_choices(),
+        metavar="NAME",
+        default=defaults.denoise,
+        help="denoiser: %(choices)s",
     )
     parser.add_argument(
         "--vad",
@@ -162,7 +181,7 @@ def _warm_up(config: Tier0Config) -> None:
     """Import and load what the steps need, so the reported times are processing times."""
     import torch
 
-    from vocalis.audio.tier0 import tier0_waveform
+    from vocalis.audio.tier0 import Tier0Config, tier0_waveform
 
     g = torch.Generator().manual_seed(0)
     if config.vad:  # TorchScript optimises during the first calls
@@ -176,8 +195,11 @@ def _warm_up(config: Tier0Config) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis tier0``."""
+    from vocalis.audio.tier0 import Tier0Config
     from vocalis.config import from_dict
     from vocalis.errors import ConfigError
+
+    resolve_defaults(args)
 
     config = from_dict(
         Tier0Config,

@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from vocalis.cli.choices import StoreWithText
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -18,7 +20,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "left out take the config's values: see `vocalis config show`."
         ),
     )
-    models, features = _choices()
     p.add_argument(
         "overrides",
         nargs="*",
@@ -27,8 +28,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--config", help="recipe YAML, e.g. configs/recipes/emodb_tier1.yaml")
     p.add_argument("--manifest", help="manifest CSV (dataset.manifest)")
-    p.add_argument("--model", help=f"model config or registered model: {models}")
-    p.add_argument("--features", help=f"feature config or extractor: {features}")
+    p.add_argument(
+        "--model",
+        action=StoreWithText,
+        text=lambda: _choices()[0],
+        help="model config or registered model: %(text)s",
+    )
+    p.add_argument(
+        "--features",
+        action=StoreWithText,
+        text=lambda: _choices()[1],
+        help="feature config or extractor: %(text)s",
+    )
     p.add_argument(
         "--val-split", type=float, help="share of speakers held out (dataset.val_fraction)"
     )

@@ -14,43 +14,75 @@ found by name in :data:`FEATURES`::
 Also here: normalisation (:mod:`~vocalis.features.normalize`), the content-keyed
 cache (:mod:`~vocalis.features.cache`) and file-level extraction
 (:mod:`~vocalis.features.pipeline`).
+
+Importing the package (or its torch-free modules :mod:`~vocalis.features.config`,
+:mod:`~vocalis.features.cache`, :mod:`~vocalis.features.hashindex`) does not
+import torch: every name below is loaded on first use, and loading
+:data:`FEATURES` registers all built-in extractors.
 """
 
-from vocalis.features import combos as _combos  # noqa: F401  (registers)
-from vocalis.features.base import (
-    FEATURES,
-    FeatureExtractor,
-    build_extractor,
-    extract,
-    feature_dim,
-    frame_lengths,
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Names of the built-in extractors, known without importing torch (CLI choices).
+#: ``tests/features/test_features_cache_fast.py`` checks it against :data:`FEATURES`.
+BUILTIN_FEATURES = (
+    "fbank",
+    "mfbe",
+    "mfbe_only",
+    "mfbe_pitch",
+    "mfcc",
+    "mfcc_only",
+    "mfcc_pitch",
+    "pitch",
+    "pitch_only",
 )
-from vocalis.features.config import FeatureConfig, num_frames
-from vocalis.features.pitch import Pitch, PitchOnly, estimate_pitch
-from vocalis.features.spectral import MFCC, Fbank
 
 _LAZY = {
+    "FEATURES": "vocalis.features.base",
+    "FeatureExtractor": "vocalis.features.base",
+    "build_extractor": "vocalis.features.base",
+    "extract": "vocalis.features.base",
+    "feature_dim": "vocalis.features.base",
+    "frame_lengths": "vocalis.features.base",
+    "FeatureConfig": "vocalis.features.config",
+    "num_frames": "vocalis.features.config",
+    "Pitch": "vocalis.features.pitch",
+    "PitchOnly": "vocalis.features.pitch",
+    "estimate_pitch": "vocalis.features.pitch",
+    "MFCC": "vocalis.features.spectral",
+    "Fbank": "vocalis.features.spectral",
     "FeatureCache": "vocalis.features.cache",
     "GlobalMVN": "vocalis.features.normalize",
     "SpeakerMVN": "vocalis.features.normalize",
     "cmvn": "vocalis.features.normalize",
-    "ExtractionResult": "vocalis.features.pipeline",
+    "ExtractionResult": "vocalis.features.result",
     "PipelineConfig": "vocalis.features.pipeline",
     "compute_features": "vocalis.features.pipeline",
     "extract_many": "vocalis.features.pipeline",
 }
 
 
-def __getattr__(name: str):
-    """Import the cache, normalisation and file pipeline on first use."""
-    if name in _LAZY:
-        import importlib
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use (torch-backed ones register all)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vocalis.features' has no attribute '{name}'")
+    if module not in ("vocalis.features.config", "vocalis.features.cache"):
+        importlib.import_module("vocalis.features.combos")  # registers the built-ins
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'vocalis.features' has no attribute '{name}'")
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = [
+    "BUILTIN_FEATURES",
     "FEATURES",
     "MFCC",
     "ExtractionResult",

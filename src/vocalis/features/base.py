@@ -107,6 +107,8 @@ def build_extractor(config: FeatureConfig) -> FeatureExtractor:
     Raises:
         ConfigError: unknown name (the message lists the registered ones).
     """
+    import vocalis.features.combos  # noqa: F401  (registers the built-ins; see features/__init__)
+
     cls = FEATURES.get(config.name)
     return cls(config)
 

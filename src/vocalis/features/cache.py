@@ -10,21 +10,27 @@ a new key. Content hashes of unchanged local files are remembered
 Layout under ``root`` (a local folder or an fsspec URL such as ``s3://b/feats``,
 ``gs://b/feats`` or ``memory://feats``)::
 
-    <root>/<config sha[:16]>/config.json          # the config, for humans
+    <root>/configs/<config sha>.json                       # the config, once per config
     <root>/<config sha[:16]>/<audio sha[:2]>/<audio sha>.vfeat
 
 An entry is self-describing and pickle-free::
 
-    b"VFEAT002" | uint32 little-endian header length | header JSON | raw array bytes
+    b"VFEAT003" | uint32 little-endian header length | header JSON | raw array bytes
 
-(the header is space-padded so the array starts 64-byte aligned and is read
-without a copy)
-where the header holds the config JSON and its hash, the audio hash, dtype,
-shape and the CRC-32 of the array bytes (a corruption check, 2.5x cheaper than
-SHA-256 on cache hits; the keys themselves are SHA-256). Entries are written atomically
+The small header names the config hash (whose JSON is the sidecar above), the
+audio hash, dtype, shape and the CRC-32 of the array bytes (a corruption check;
+the keys themselves are SHA-256); it is space-padded so the array starts 64-byte
+aligned and is viewed without a copy. Entries are written atomically
 (:func:`vocalis.io.atomic_open`). A truncated, corrupt or mismatching entry is
-logged as a warning naming the file, deleted, and reported as missing so the
-caller recomputes it; it is never served.
+logged as a warning naming the file, deleted, and reported as ``"corrupt"`` so
+the caller recomputes it; it is never served. When the config sidecar of a
+config with entries is missing or corrupt, those entries cannot be interpreted:
+a warning names the sidecar and they are reported as ``"stale"`` (recomputed,
+which rewrites the sidecar).
+
+The read path imports neither torch nor numpy: :meth:`FeatureCache.read` returns
+a :class:`CachedEntry` (header + buffer) that becomes an array with ``.numpy()``
+or ``.torch()`` (zero-copy) when someone needs one.
 
 Example:
     >>> import torch
@@ -33,6 +39,9 @@ Example:
     >>> cache.put(key, torch.ones(2, 3))
     >>> cache.get(key).shape, cache.stats.hits
     (torch.Size([2, 3]), 1)
+    >>> entry, status = cache.read(key)
+    >>> status, entry.shape, entry.numpy().dtype.str
+    ('hit', (2, 3), '<f4')
 """
 
 from __future__ import annotations
@@ -46,28 +55,31 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any
 
 from vocalis import __version__
 from vocalis.config import to_dict
 from vocalis.errors import CacheError
 from vocalis.features.hashindex import HashIndex, file_sha256
-from vocalis.io import atomic_open, exists, is_url, read_bytes, write_text
+from vocalis.io import atomic_open, is_url, read_bytes, write_text
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 logger = logging.getLogger(__name__)
 
 #: Entry layout version: part of every key, so a format change starts a fresh namespace
 #: (old entries become misses, not "corrupt").
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAGIC = b"VFEAT%03d" % FORMAT_VERSION
 SUFFIX = ".vfeat"
+CONFIGS = "configs"
 _ALIGN = 64
-_ALLOWED_DTYPES = ("<f4", "<f8", "<f2", "<i4", "<i8", "|u1", "|b1")
+_PREFIX = len(MAGIC) + 4
+_ITEMSIZE = {"<f4": 4, "<f8": 8, "<f2": 2, "<i4": 4, "<i8": 8, "|u1": 1, "|b1": 1}
 
 
 def canonical_config(config: Any) -> str:
@@ -75,15 +87,14 @@ def canonical_config(config: Any) -> str:
 
     Example:
         >>> canonical_config({"b": 1, "a": [1.5]})[:39]
-        '{"config":{"a":[1.5],"b":1},"format":2,'
+        '{"config":{"a":[1.5],"b":1},"format":3,'
     """
     data = to_dict(config) if dataclasses.is_dataclass(config) else config
-    return json.dumps(
-        {"config": data, "format": FORMAT_VERSION, "vocalis": __version__},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=True,
-    )
+    return _canonical({"config": data, "format": FORMAT_VERSION, "vocalis": __version__})
+
+
+def _canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -100,11 +111,16 @@ def content_hash(path: str | os.PathLike) -> str:
 
 @dataclass(frozen=True)
 class CacheKey:
-    """Where one entry lives: the audio content hash and the config it was computed with."""
+    """Where one entry lives: the audio content hash and the config it was computed with.
+
+    ``config_json`` is the canonical config text; it may be empty when the key was
+    built from a known config hash (then the entry can be read but :meth:`FeatureCache.put`
+    cannot write the config sidecar).
+    """
 
     audio_sha256: str
     config_sha256: str
-    config_json: str
+    config_json: str = ""
 
 
 @dataclass
@@ -117,6 +133,51 @@ class CacheStats:
     writes: int = 0
 
 
+class CachedEntry:
+    """A checked entry: its header and the buffer holding the array bytes.
+
+    ``shape`` and ``dtype`` need no array library; :meth:`numpy` and :meth:`torch`
+    view the buffer without copying (it is writable, so tensors own their memory
+    safely).
+    """
+
+    __slots__ = ("_buffer", "_offset", "dtype", "shape")
+
+    def __init__(self, buffer: Any, offset: int, dtype: str, shape: tuple[int, ...]) -> None:
+        self._buffer = buffer
+        self._offset = offset
+        self.dtype = dtype
+        self.shape = shape
+
+    def __repr__(self) -> str:
+        return f"CachedEntry(shape={self.shape}, dtype={self.dtype!r})"
+
+    @property
+    def num_frames(self) -> int:
+        """The last dimension (frames for ``(F, N)`` features), 0 for a scalar."""
+        return self.shape[-1] if self.shape else 0
+
+    def numpy(self) -> np.ndarray:
+        """The array, a view of the entry's buffer (copied when the buffer is read-only)."""
+        import numpy as np
+
+        count = 1
+        for n in self.shape:
+            count *= n
+        array = np.frombuffer(
+            self._buffer, dtype=np.dtype(self.dtype), count=count, offset=self._offset
+        ).reshape(self.shape)
+        if not (array.flags.writeable and array.flags.aligned):
+            array = array.copy()
+        return array
+
+    def torch(self) -> torch.Tensor:
+        """The array as a CPU tensor sharing the buffer."""
+        import torch
+
+        return torch.from_numpy(self.numpy())
+
+
 class FeatureCache:
     """Content-addressed feature store under a local folder or an fsspec URL.
 
@@ -127,7 +188,7 @@ class FeatureCache:
             ctime (see :mod:`vocalis.features.hashindex`), so unchanged files are
             not re-read on every run. The key is the content hash either way.
 
-    The ``path`` arguments of :meth:`get`, :meth:`put` and :meth:`get_or_compute`
+    The ``audio`` arguments of :meth:`get`, :meth:`put` and :meth:`get_or_compute`
     accept an audio path (its bytes are hashed), raw ``bytes``, or a
     :class:`CacheKey` from :meth:`key` (to hash once and reuse).
     """
@@ -137,7 +198,8 @@ class FeatureCache:
         self.stats = CacheStats()
         self.hash_index = HashIndex(f"{self.root}/content-hashes.json") if hash_index else None
         self._url = is_url(self.root)
-        self._written_configs: set[str] = set()
+        self._config_ok: dict[str, bool] = {}  # config sha -> sidecar valid (or no entries)
+        self._sidecars_written: set[str] = set()
         self._config_memo: dict[Any, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
@@ -149,7 +211,7 @@ class FeatureCache:
         """The :class:`CacheKey` of ``audio`` (path or bytes) under ``config``."""
         if isinstance(audio, CacheKey):
             return audio
-        text, config_sha = self._config_key(config)
+        text, config_sha = self.config_key(config)
         if isinstance(audio, bytes):
             audio_sha = sha256_bytes(audio)
         elif self.hash_index is not None and not is_url(audio):
@@ -158,13 +220,54 @@ class FeatureCache:
             audio_sha = content_hash(audio)
         return CacheKey(audio_sha, config_sha, text)
 
+    def keys(
+        self,
+        paths: Sequence[str | os.PathLike],
+        config: Any = None,
+        *,
+        config_sha256: str | None = None,
+        workers: int = 1,
+    ) -> list[CacheKey | OSError]:
+        """Keys of many audio files at once (``OSError`` in place of unreadable files).
+
+        Local files known to the hash index cost one ``os.stat`` each; the others
+        are hashed, in ``workers`` threads. Pass ``config_sha256`` instead of
+        ``config`` to build keys for a known config hash (reads only).
+        """
+        if config_sha256 is None:
+            text, config_sha256 = self.config_key(config)
+        else:
+            text = ""
+        names = [str(p) for p in paths]
+        shas: list[str | OSError] = [""] * len(names)
+        local = [i for i, n in enumerate(names) if not is_url(n)]
+        remote = [i for i, n in enumerate(names) if is_url(n)]
+        if self.hash_index is not None and local:
+            found = self.hash_index.sha256_many([names[i] for i in local], workers)
+            for i, sha in zip(local, found, strict=True):
+                shas[i] = sha
+        else:
+            remote = list(range(len(names)))
+
+        def one(i: int) -> str | OSError:
+            try:
+                return content_hash(names[i])
+            except OSError as err:
+                return err
+
+        for i, sha in zip(remote, _map(one, remote, workers), strict=True):
+            shas[i] = sha
+        return [
+            sha if isinstance(sha, OSError) else CacheKey(sha, config_sha256, text) for sha in shas
+        ]
+
     def save_index(self) -> None:
         """Persist the remembered content hashes (called by ``extract_many``)."""
         if self.hash_index is not None:
             self.hash_index.save()
 
-    def _config_key(self, config: Any) -> tuple[str, str]:
-        """Canonical JSON and its hash, memoised for hashable (frozen dataclass) configs."""
+    def config_key(self, config: Any) -> tuple[str, str]:
+        """Canonical JSON of ``config`` and its SHA-256 (memoised for frozen dataclasses)."""
         try:
             memo = self._config_memo.get(config)
         except TypeError:  # unhashable (a dict)
@@ -180,21 +283,63 @@ class FeatureCache:
         a = key.audio_sha256
         return f"{self.root}/{key.config_sha256[:16]}/{a[:2]}/{a}{SUFFIX}"
 
+    def config_path(self, config_sha256: str) -> str:
+        """Location of the JSON sidecar of a config hash."""
+        return f"{self.root}/{CONFIGS}/{config_sha256}.json"
+
+    # aliases: a name -> config hash memo (lets a caller skip building the config) ----
+    def alias(self, name: str) -> str | None:
+        """The config hash remembered under ``name`` by :meth:`set_alias`, or ``None``."""
+        try:
+            data = json.loads(read_bytes(f"{self.root}/{CONFIGS}/aliases.json"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return None
+        sha = data.get(name) if isinstance(data, dict) else None
+        return sha if isinstance(sha, str) and len(sha) == 64 else None
+
+    def set_alias(self, name: str, config_sha256: str) -> None:
+        """Remember ``config_sha256`` under ``name`` (best effort, merged with others)."""
+        location = f"{self.root}/{CONFIGS}/aliases.json"
+        try:
+            data = json.loads(read_bytes(location))
+            data = data if isinstance(data, dict) else {}
+        except (OSError, ValueError, UnicodeDecodeError):
+            data = {}
+        if data.get(name) == config_sha256:
+            return
+        data[name] = config_sha256
+        try:
+            write_text(location, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        except OSError as err:
+            logger.warning("feature cache: cannot save %s (%s)", location, err)
+
     # filesystem helpers --------------------------------------------------
-    def _read(self, entry: str) -> bytes | memoryview | None:
+    def _fs(self, entry: str) -> tuple[Any, str]:
+        import fsspec
+
+        return fsspec.core.url_to_fs(entry)
+
+    def _read(self, entry: str) -> bytes | bytearray | None:
         try:
             if self._url:
-                import fsspec
-
-                fs, target = fsspec.core.url_to_fs(entry)
+                fs, target = self._fs(entry)
                 if not fs.exists(target):
                     return None
                 return fs.cat_file(target)
-            with open(entry, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                buf = np.empty(size, dtype=np.uint8)  # no zero-fill, writable
-                got = fh.readinto(memoryview(buf))
-                return memoryview(buf[:got])
+            fd = os.open(entry, os.O_RDONLY)
+            try:
+                size = os.fstat(fd).st_size
+                buf = bytearray(size)  # writable: tensors may share it
+                got = os.readv(fd, [buf])
+                while got < size:  # short read (rare): finish it
+                    more = os.read(fd, size - got)
+                    if not more:
+                        return buf[:got]
+                    buf[got : got + len(more)] = more
+                    got += len(more)
+                return buf
+            finally:
+                os.close(fd)
         except FileNotFoundError:
             return None
         except OSError as err:
@@ -202,17 +347,116 @@ class FeatureCache:
                 f"{entry}: cannot read cache entry ({err}); check the cache root"
             ) from None
 
+    def _exists(self, path: str) -> bool:
+        if self._url:
+            fs, target = self._fs(path)
+            return bool(fs.exists(target))
+        return os.path.exists(path)
+
     def _delete(self, entry: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             if self._url:
-                import fsspec
-
-                fs, target = fsspec.core.url_to_fs(entry)
+                fs, target = self._fs(entry)
                 fs.rm(target)
             else:
                 os.unlink(entry)
 
+    def _sidecar_ok(self, config_sha: str, warn: bool = True) -> bool:
+        """Whether entries of ``config_sha`` may be served (checked once per config)."""
+        ok = self._config_ok.get(config_sha)
+        if ok is not None:
+            return ok
+        location = self.config_path(config_sha)
+        problem = None
+        try:
+            text = read_bytes(location)
+            if sha256_bytes(_canonical(json.loads(text)).encode()) != config_sha:
+                problem = "corrupt (its content does not hash to its name)"
+        except FileNotFoundError:
+            problem = "missing"
+        except (OSError, ValueError, UnicodeDecodeError) as err:
+            problem = f"unreadable ({err})"
+        ok = problem is None
+        folder = f"{self.root}/{config_sha[:16]}"
+        if ok or not self._exists(folder):
+            ok = True  # valid, or no entries yet: nothing to distrust
+        elif warn:
+            logger.warning(
+                "feature cache: config sidecar %s is %s; the entries under %s cannot be "
+                "interpreted and are recomputed",
+                location,
+                problem,
+                folder,
+            )
+        with self._lock:
+            self._config_ok[config_sha] = ok
+        return ok
+
+    def _write_sidecar(self, key: CacheKey) -> None:
+        sha = key.config_sha256
+        if sha in self._sidecars_written or not key.config_json:
+            return
+        location = self.config_path(sha)
+        try:
+            current = read_bytes(location)
+            valid = sha256_bytes(_canonical(json.loads(current)).encode()) == sha
+        except (OSError, ValueError, UnicodeDecodeError):
+            valid = False
+        if not valid:
+            try:
+                write_text(location, json.dumps(json.loads(key.config_json), indent=2) + "\n")
+            except OSError as err:
+                raise CacheError(
+                    f"{location}: cannot write the config sidecar ({err}); check the cache root"
+                ) from None
+        self._sidecars_written.add(sha)
+
     # public API ----------------------------------------------------------
+    def read(
+        self,
+        audio: str | os.PathLike | bytes | CacheKey,
+        config: Any = None,
+        *,
+        repair: bool = True,
+    ) -> tuple[CachedEntry | None, str]:
+        """The checked entry and what happened: ``"hit"``, ``"miss"``, ``"corrupt"`` or ``"stale"``.
+
+        Imports neither numpy nor torch. A corrupt entry is warned about (naming
+        it) and deleted when ``repair`` is true; with ``repair=False`` it is only
+        reported (a dry look-up that changes nothing). ``"stale"``: the entry's
+        config sidecar is missing or corrupt (warned once per config).
+        Thread-safe.
+        """
+        key = self.key(audio, config)
+        if not self._sidecar_ok(key.config_sha256, warn=repair):
+            if repair:
+                self._count("regenerated")
+            return None, "stale"
+        entry = self.entry_path(key)
+        data = self._read(entry)
+        if data is None:
+            if repair:
+                self._count("misses")
+            return None, "miss"
+        try:
+            found = parse_entry(data, key)
+        except CacheError as err:
+            if repair:
+                logger.warning(
+                    "feature cache: corrupt entry %s (%s); deleted, recomputing", entry, err
+                )
+                self._delete(entry)
+                self._count("regenerated")
+            return None, "corrupt"
+        self._count("hits")
+        return found, "hit"
+
+    def read_many(
+        self, keys: Sequence[CacheKey], *, repair: bool = True, workers: int = 1
+    ) -> list[tuple[CachedEntry | None, str]]:
+        """:meth:`read` for many keys (threads only help remote roots)."""
+        return list(_map(lambda k: self.read(k, repair=repair), keys, workers if self._url else 1))
+
     def get(
         self, audio: str | os.PathLike | bytes | CacheKey, config: Any = None
     ) -> torch.Tensor | None:
@@ -222,25 +466,9 @@ class FeatureCache:
     def lookup(
         self, audio: str | os.PathLike | bytes | CacheKey, config: Any = None
     ) -> tuple[torch.Tensor | None, str]:
-        """Like :meth:`get`, also saying what happened: ``"hit"``, ``"miss"`` or ``"corrupt"``.
-
-        Thread-safe: several threads may look up entries of one cache at once.
-        """
-        key = self.key(audio, config)
-        entry = self.entry_path(key)
-        data = self._read(entry)
-        if data is None:
-            self._count("misses")
-            return None, "miss"
-        try:
-            feats = decode_entry(data, key)
-        except CacheError as err:
-            logger.warning("feature cache: corrupt entry %s (%s); deleted, recomputing", entry, err)
-            self._delete(entry)
-            self._count("regenerated")
-            return None, "corrupt"
-        self._count("hits")
-        return feats, "hit"
+        """Like :meth:`get`, also saying what happened (see :meth:`read`)."""
+        found, status = self.read(audio, config)
+        return (found.torch() if found is not None else None), status
 
     def _count(self, field: str) -> None:
         with self._lock:
@@ -249,19 +477,13 @@ class FeatureCache:
     def put(
         self,
         audio: str | os.PathLike | bytes | CacheKey,
-        features: torch.Tensor,
+        features: Any,
         config: Any = None,
     ) -> None:
-        """Store ``features`` for ``audio`` under ``config`` atomically."""
+        """Store ``features`` (tensor or numpy array) for ``audio`` under ``config``, atomically."""
         key = self.key(audio, config)
         entry = self.entry_path(key)
-        folder = f"{self.root}/{key.config_sha256[:16]}"
-        if folder not in self._written_configs:
-            cfg_file = f"{folder}/config.json"
-            with contextlib.suppress(OSError):
-                if not exists(cfg_file):
-                    write_text(cfg_file, json.dumps(json.loads(key.config_json), indent=2) + "\n")
-            self._written_configs.add(folder)
+        self._write_sidecar(key)
         try:
             with atomic_open(entry, "wb") as fh:
                 for chunk in _encode(features, key):
@@ -287,18 +509,34 @@ class FeatureCache:
         return feats
 
 
-def _encode(features: torch.Tensor, key: CacheKey) -> Iterator[bytes]:
+def _map(fn: Callable, items: Sequence, workers: int) -> list:
+    """``[fn(x) for x in items]``, in ``workers`` threads when that can help."""
+    if workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
+
+
+def _encode(features: Any, key: CacheKey) -> Iterator[bytes]:
     """Yield the entry's bytes: magic, header length, header, payload."""
-    array = np.ascontiguousarray(features.detach().cpu().numpy())
-    dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
-    array = array.astype(dtype, copy=False)
+    import numpy as np
+
+    if hasattr(features, "detach"):  # a torch tensor
+        features = features.detach().cpu().numpy()
+    array = np.ascontiguousarray(features)
+    if array.dtype.byteorder == ">":
+        array = array.astype(array.dtype.newbyteorder("<"))
+    if array.dtype.str not in _ITEMSIZE:
+        raise CacheError(
+            f"cannot cache dtype {array.dtype.str}; expected one of {', '.join(_ITEMSIZE)}"
+        )
     payload = array.tobytes()
     header = json.dumps(
         {
             "format": FORMAT_VERSION,
-            "vocalis": __version__,
             "config_sha256": key.config_sha256,
-            "config": json.loads(key.config_json),
             "audio_sha256": key.audio_sha256,
             "dtype": array.dtype.str,
             "shape": list(array.shape),
@@ -306,9 +544,7 @@ def _encode(features: torch.Tensor, key: CacheKey) -> Iterator[bytes]:
         },
         sort_keys=True,
     ).encode()
-    # pad the header with spaces so the array starts 64-byte aligned
-    pad = -(len(MAGIC) + 4 + len(header)) % _ALIGN
-    header += b" " * pad
+    header += b" " * (-(_PREFIX + len(header)) % _ALIGN)  # array starts 64-byte aligned
     yield MAGIC + struct.pack("<I", len(header))
     yield header
     yield payload
@@ -316,41 +552,49 @@ def _encode(features: torch.Tensor, key: CacheKey) -> Iterator[bytes]:
 
 def read_header(data: bytes | bytearray | memoryview) -> dict:
     """Parse an entry's header (raises ``CacheError`` on anything malformed)."""
-    if len(data) < len(MAGIC) + 4 or bytes(data[: len(MAGIC)]) != MAGIC:
+    if len(data) < _PREFIX or data[: len(MAGIC)] != MAGIC:
         raise CacheError("not a Vocalis feature entry (bad magic or truncated)")
-    (size,) = struct.unpack("<I", data[len(MAGIC) : len(MAGIC) + 4])
-    start = len(MAGIC) + 4
-    if start + size > len(data):
+    (size,) = struct.unpack_from("<I", data, len(MAGIC))
+    if _PREFIX + size > len(data):
         raise CacheError("truncated header")
     try:
-        header = json.loads(bytes(data[start : start + size]))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = json.loads(bytes(data[_PREFIX : _PREFIX + size]))
+    except (UnicodeDecodeError, ValueError):
         raise CacheError("unreadable header") from None
     if not isinstance(header, dict):
         raise CacheError("unreadable header")
-    header["_payload_offset"] = start + size
+    header["_payload_offset"] = _PREFIX + size
     return header
 
 
-def decode_entry(data: bytes | bytearray | memoryview, key: CacheKey | None = None) -> torch.Tensor:
-    """Check and decode an entry. Raises ``CacheError`` naming what is wrong."""
+def parse_entry(data: bytes | bytearray | memoryview, key: CacheKey | None = None) -> CachedEntry:
+    """Check an entry's bytes without decoding the array. Raises ``CacheError`` naming the fault."""
     header = read_header(data)
     if key is not None:
         if header.get("config_sha256") != key.config_sha256:
             raise CacheError("written with a different config")
         if header.get("audio_sha256") != key.audio_sha256:
             raise CacheError("written for different audio")
-    payload = memoryview(data)[header["_payload_offset"] :]
+    offset = header["_payload_offset"]
     dtype = header.get("dtype")
     shape = header.get("shape")
-    if dtype not in _ALLOWED_DTYPES or not isinstance(shape, list):
+    if (
+        dtype not in _ITEMSIZE
+        or not isinstance(shape, list)
+        or not all(isinstance(n, int) and n >= 0 for n in shape)
+    ):
         raise CacheError(f"bad dtype/shape {dtype!r} {shape!r}")
-    expected = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    expected = _ITEMSIZE[dtype]
+    for n in shape:
+        expected *= n
+    payload = memoryview(data)[offset:]
     if len(payload) != expected:
         raise CacheError(f"payload is {len(payload)} bytes, expected {expected}")
     if zlib.crc32(payload) != header.get("payload_crc32"):
         raise CacheError("payload checksum mismatch")
-    array = np.frombuffer(payload, dtype=np.dtype(dtype)).reshape(shape)
-    if not (array.flags.writeable and array.flags.aligned):  # immutable bytes: own a copy
-        array = array.copy()
-    return torch.from_numpy(array)
+    return CachedEntry(data, offset, dtype, tuple(shape))
+
+
+def decode_entry(data: bytes | bytearray | memoryview, key: CacheKey | None = None) -> torch.Tensor:
+    """Check and decode an entry to a tensor. Raises ``CacheError`` naming what is wrong."""
+    return parse_entry(data, key).torch()

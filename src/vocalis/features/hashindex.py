@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 
 from vocalis.io import exists, read_bytes, write_text
 
@@ -94,6 +95,50 @@ class HashIndex:
             self._dirty = True
             self.stats["hashed"] += 1
         return digest
+
+    def sha256_many(
+        self, paths: Sequence[str | os.PathLike], workers: int = 1
+    ) -> list[str | OSError]:
+        """:meth:`sha256` of many files: one ``os.stat`` each for remembered files, the
+        others hashed in ``workers`` threads; an ``OSError`` in place of unreadable files.
+        """
+        names = [os.path.abspath(p) for p in paths]
+        out: list[str | OSError] = [""] * len(names)
+        todo: list[int] = []
+        with self._lock:
+            known = self._load()
+        remembered = 0
+        for i, name in enumerate(names):
+            try:
+                st = os.stat(name)
+            except OSError as err:
+                out[i] = err
+                continue
+            entry = known.get(name)
+            if entry is not None and entry[:4] == _signature(st):
+                out[i] = entry[4]
+                remembered += 1
+            else:
+                todo.append(i)
+        with self._lock:
+            self.stats["remembered"] += remembered
+
+        def one(i: int) -> str | OSError:
+            try:
+                return self.sha256(names[i])
+            except OSError as err:
+                return err
+
+        if workers > 1 and len(todo) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                hashed = list(pool.map(one, todo))
+        else:
+            hashed = [one(i) for i in todo]
+        for i, sha in zip(todo, hashed, strict=True):
+            out[i] = sha
+        return out
 
     def save(self) -> None:
         """Write new entries (atomically), merged with the index on disk."""

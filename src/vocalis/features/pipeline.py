@@ -26,9 +26,11 @@ import torch
 
 from vocalis.audio import Tier0Config, run_tier0
 from vocalis.errors import ConfigError, DataError, VocalisError
+from vocalis.features import combos as _combos  # noqa: F401  (registers the built-ins)
 from vocalis.features.base import FEATURES, extract
 from vocalis.features.cache import CacheKey, FeatureCache
 from vocalis.features.config import FeatureConfig
+from vocalis.features.result import ExtractionResult
 
 logger = logging.getLogger(__name__)
 
@@ -79,49 +81,6 @@ def compute_features(path: str | os.PathLike, pipeline: PipelineConfig) -> torch
     """
     wav = run_tier0(path, pipeline.tier0)
     return extract(wav, pipeline.features)
-
-
-@dataclass
-class ExtractionResult:
-    """What :func:`extract_many` did.
-
-    Attributes:
-        paths: the input paths, in order.
-        features: ``(F, N)`` per path, in input order; ``None`` for a failed file.
-        failures: ``(path, message)`` for each skipped file, in input order.
-        hits: served from the cache.
-        computed: computed because absent from the cache (or no cache).
-        regenerated: recomputed because the cache entry was corrupt or stale.
-        seconds: wall time.
-        audio_seconds: duration of the features produced (frames x frame shift).
-    """
-
-    paths: list[str]
-    features: list[torch.Tensor | None]
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    hits: int = 0
-    computed: int = 0
-    regenerated: int = 0
-    seconds: float = 0.0
-    audio_seconds: float = 0.0
-
-    @property
-    def x_realtime(self) -> float:
-        """Seconds of audio per second of wall time."""
-        return self.audio_seconds / self.seconds if self.seconds > 0 else float("inf")
-
-    def as_dict(self) -> dict[str, torch.Tensor]:
-        """``{path: features}`` for the files that succeeded."""
-        return {p: f for p, f in zip(self.paths, self.features, strict=True) if f is not None}
-
-    def summary(self) -> str:
-        """One line: files, cache hits, computed, regenerated, failures, time, speed."""
-        return (
-            f"{len(self.paths)} files: {self.hits} cache hits, {self.computed} computed, "
-            f"{self.regenerated} regenerated, {len(self.failures)} failed; "
-            f"{self.seconds:.2f} s, {self.audio_seconds:.1f} s of audio, "
-            f"{self.x_realtime:.0f}x real time"
-        )
 
 
 def _allowed_failures(max_failures: float | int, total: int) -> int:
@@ -182,6 +141,12 @@ def _executor(kind: str, workers: int, pending: int) -> Executor:
     )
 
 
+def _unreadable(name: str, err: OSError) -> str:
+    if isinstance(err, FileNotFoundError):
+        return f"{name}: file not found; check the path in the manifest"
+    return f"{name}: cannot read ({err.strerror or err})"
+
+
 def _too_many(failures: list[tuple[str, str]], allowed: int, total: int, max_failures) -> DataError:
     first_path, first_msg = failures[0]
     first = first_msg if first_path in first_msg else f"{first_path}: {first_msg}"
@@ -200,6 +165,7 @@ def extract_many(
     max_failures: float | int = 0.0,
     progress: bool = True,
     executor: Literal["thread", "process"] = "thread",
+    as_numpy: bool = False,
 ) -> ExtractionResult:
     """Features for many files, cached and in parallel.
 
@@ -218,6 +184,8 @@ def extract_many(
             work. Either way torch runs one intra-op thread per worker during the
             call (restored afterwards): per-file tensors are too small to split,
             and oversubscribed cores made them ~100x slower in our measurement.
+        as_numpy: return numpy arrays instead of torch tensors (cache hits are
+            zero-copy views of the entries either way).
 
     Returns:
         An :class:`ExtractionResult`, features in input order.
@@ -251,43 +219,27 @@ def extract_many(
             bar.close()
             raise _too_many(result.failures, allowed, total, max_failures)
 
-    def lookup(i: int) -> tuple[int, CacheKey | None, torch.Tensor | None, str]:
-        """Hash file ``i`` and look it up: (i, key, features, hit|miss|corrupt|<error>)."""
-        name = names[i]
-        try:
-            key = cache.key(name, pipeline)
-        except FileNotFoundError:
-            return i, None, None, f"{name}: file not found; check the path in the manifest"
-        except OSError as err:
-            return i, None, None, f"{name}: cannot read ({err.strerror or err})"
-        feats, status = cache.lookup(key)
-        return i, key, feats, status
-
     if cache is None:
         todo = list(range(total))
     else:
-        # reading and hashing release the GIL: threads overlap them (and hide the
-        # latency of remote s3:// or gs:// caches)
-        if workers > 1 and total > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=workers) as threads:
-                found = list(threads.map(lookup, range(total)))
-        else:
-            found = [lookup(i) for i in range(total)]
+        # local files known to the hash index cost one stat; the others are hashed in
+        # threads (hashing releases the GIL); remote roots are read in threads
+        found_keys = cache.keys(names, pipeline, workers=workers)
         cache.save_index()
-        for i, key, feats, status in found:
-            if key is None:
+        ok = [i for i, k in enumerate(found_keys) if isinstance(k, CacheKey)]
+        entries = cache.read_many([found_keys[i] for i in ok], workers=workers)
+        for i, key in enumerate(found_keys):
+            if not isinstance(key, CacheKey):
                 bar.update()
-                fail(i, status)
-                continue
-            keys[i] = key
-            if feats is not None:
-                result.features[i] = feats
+                fail(i, _unreadable(names[i], key))
+        for i, (entry, status) in zip(ok, entries, strict=True):
+            keys[i] = found_keys[i]
+            if entry is not None:
+                result.features[i] = entry.numpy() if as_numpy else entry.torch()
                 result.hits += 1
                 bar.update()
             else:
-                if status == "corrupt":
+                if status in ("corrupt", "stale"):
                     regen.add(i)
                 todo.append(i)
 
@@ -296,7 +248,7 @@ def extract_many(
         if error is not None:
             fail(i, error)
             return
-        result.features[i] = feats
+        result.features[i] = feats.numpy() if as_numpy else feats
         if i in regen:
             result.regenerated += 1
         else:

@@ -1,0 +1,179 @@
+"""Argparse helpers that keep ``vocalis --help`` and parsing free of heavy imports.
+
+Registry-backed ``choices`` that import their registry only when needed.
+
+``vocalis --help`` and a parse of the command line must not import torch: a
+:class:`LazyChoices` loads the registry names the first time it is iterated
+(``--help``, the "invalid choice" message) or asked about a value that is not in
+its ``known`` names (the built-ins, listed without importing anything heavy).
+Give the argument an explicit ``metavar`` and put ``%(choices)s`` in its help
+(argparse would otherwise list the choices while building the parser).
+
+Example:
+    >>> import argparse
+    >>> loaded = []
+    >>> names = LazyChoices(lambda: loaded.append(1) or ["a", "b", "c"], known=("a",))
+    >>> p = argparse.ArgumentParser()
+    >>> _ = p.add_argument("--x", choices=names, metavar="NAME", help="one of: %(choices)s")
+    >>> p.parse_args(["--x", "a"]).x, loaded
+    ('a', [])
+    >>> p.parse_args(["--x", "c"]).x, loaded
+    ('c', [1])
+    >>> "one of: a, b, c" in p.format_help()
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+
+class LazyChoices:
+    """A container of names computed by ``load()`` on first need.
+
+    Args:
+        load: returns the valid names (imports the registry).
+        known: names valid without calling ``load`` (the built-ins).
+    """
+
+    def __init__(self, load: Callable[[], Iterable[str]], known: Iterable[str] = ()) -> None:
+        self._load = load
+        self._known = frozenset(known)
+        self._names: list[str] | None = None
+
+    def names(self) -> list[str]:
+        """All valid names (loads them once)."""
+        if self._names is None:
+            self._names = list(self._load())
+        return self._names
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._known or value in self.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+    def __repr__(self) -> str:
+        return f"LazyChoices({', '.join(self.names())})"
+
+
+#: Built-in denoisers (``vocalis.audio.denoise.DENOISERS``), known without importing torch.
+BUILTIN_DENOISERS = ("demucs", "none", "spectral")
+
+
+def _feature_names() -> list[str]:
+    from vocalis.features import FEATURES
+
+    return FEATURES.names()
+
+
+def _denoiser_names() -> list[str]:
+    from vocalis.audio.denoise import DENOISERS
+
+    return DENOISERS.names()
+
+
+def feature_choices() -> LazyChoices:
+    """Names of the feature extractors (``vocalis.features.FEATURES``)."""
+    from vocalis.features import BUILTIN_FEATURES
+
+    return LazyChoices(_feature_names, known=BUILTIN_FEATURES)
+
+
+def denoiser_choices() -> LazyChoices:
+    """Names of the tier-0 denoisers (``vocalis.audio.denoise.DENOISERS``)."""
+    return LazyChoices(_denoiser_names, known=BUILTIN_DENOISERS)
+
+
+class LazyText:
+    """Text computed on first ``str()`` (help strings that list registry names).
+
+    Argparse formats ``%(name)s`` help placeholders only when printing help, so an
+    attribute holding a :class:`LazyText` costs nothing until then (see
+    :class:`StoreWithText`).
+
+    Example:
+        >>> text = LazyText(lambda: "a, b")
+        >>> f"{text}"
+        'a, b'
+    """
+
+    def __init__(self, load: Callable[[], str]) -> None:
+        self._load = load
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = str(self._load())
+        return self._text
+
+
+class StoreWithText(argparse.Action):
+    """A plain ``store`` action with a lazy ``text`` attribute for its help (``%(text)s``).
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> _ = p.add_argument("--m", action=StoreWithText, text=lambda: "x, y",
+        ...                    help="one of: %(text)s")
+        >>> p.parse_args(["--m", "z"]).m, "one of: x, y" in p.format_help()
+        ('z', True)
+    """
+
+    def __init__(self, *args: Any, text: Callable[[], str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.text = LazyText(text)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        setattr(namespace, self.dest, values)
+
+
+class RawEpilogFormatter(
+    argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter
+):
+    """Defaults in the help; description and epilog kept as written; a callable epilog
+    (or description) is called when the help is printed, not when the parser is built.
+    """
+
+    def _format_text(self, text: Any) -> str:
+        return super()._format_text(text() if callable(text) else text)
+
+
+class ConfigDefault:
+    """A default read from a config dataclass when needed (help, or the run itself).
+
+    ``str()`` is the real default (for ``--help``); :func:`resolve_defaults` replaces
+    these placeholders in the parsed arguments.
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class C:
+        ...     rate: int = 16000
+        >>> d = ConfigDefault(lambda: C(), "rate")
+        >>> str(d), resolve_defaults(argparse.Namespace(rate=d, x=1))
+        ('16000', Namespace(rate=16000, x=1))
+    """
+
+    def __init__(self, config: Callable[[], Any], field: str) -> None:
+        self._config = config
+        self.field = field
+
+    def value(self) -> Any:
+        """The default value (builds the config)."""
+        return getattr(self._config(), self.field)
+
+    def __str__(self) -> str:
+        return str(self.value())
+
+
+def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Replace every :class:`ConfigDefault` left in ``args`` by its value (in place)."""
+    for name, value in vars(args).items():
+        if isinstance(value, ConfigDefault):
+            setattr(args, name, value.value())
+    return args
