@@ -198,7 +198,7 @@ def test_error_zero_bytes_and_directory(tmp_path):
         decode_bytes(b"", "upload.wav")
     _assert_one_line(err, "upload.wav")
     (tmp_path / "empty.wav").write_bytes(b"")
-    with pytest.raises(AudioError) as err:
+    with pytest.raises(AudioError, match=r"empty file \(0 bytes\)") as err:
         decode(tmp_path / "empty.wav")
     _assert_one_line(err, "empty.wav")
     with pytest.raises(AudioError, match="directory"):

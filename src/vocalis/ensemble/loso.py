@@ -57,15 +57,14 @@ class LosoResult:
 def member_tables(
     paths: list[str], config: EnsembleConfig, cache_dir: str | os.PathLike | None = None
 ) -> tuple[list[np.ndarray], list[list[np.ndarray]]]:
-    """Functionals of every file for every member: originals, and one table per speed
-    factor for members with ``speed_perturb``."""
+    """Functionals of every file for every member: originals and one table per speed factor."""
     tables, augmented = [], []
     for member in config.members:
         tables.append(functional_table(paths, member.functionals, 1.0, cache_dir))
         augmented.append(
             [
                 functional_table(paths, member.functionals, f, cache_dir)
-                for f in (config.speed_factors if member.speed_perturb else ())
+                for f in member.speed_factors
             ]
         )
     return tables, augmented

@@ -3,9 +3,9 @@
 One outer fold of a speaker-independent evaluation, everything chosen on the
 training speakers only:
 
-1. functionals of every utterance (:mod:`vocalis.features.functionals`), plus
-   those of speed-perturbed copies of the *training* utterances (factors
-   ``speed_factors``; each copy is a pseudo-speaker for normalisation);
+1. functionals of every utterance (:mod:`vocalis.features.functionals`), plus,
+   per member, those of speed-perturbed copies of the *training* utterances
+   (``speed_factors``; each copy is a pseudo-speaker for normalisation);
 2. ``speaker_norm``: every (pseudo-)speaker, the test speaker included (its
    unlabelled audio), is z-normalised with its own statistics; ``online``: only
    the train-set z-normalisation inside each classifier;
@@ -18,7 +18,7 @@ training speakers only:
 
 Example:
     >>> cfg = EnsembleConfig(members=(MemberConfig(FunctionalsConfig("lld_stats")),))
-    >>> cfg.normalization, cfg.speed_factors
+    >>> cfg.normalization, cfg.members[0].speed_factors
     ('online', (0.9, 1.1))
 """
 
@@ -42,17 +42,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class MemberConfig:
-    """One ensemble member: which functionals, which linear classifier.
+    """One ensemble member: which functionals, which classifier, which augmentation.
 
     Args:
         functionals: the utterance functionals.
         linear: the classifier.
-        speed_perturb: train on the recipe's speed-perturbed copies too.
+        speed_factors: speed-perturbation factors of extra training copies
+            (``()`` for none). A factor ``f`` resamples to ``sr / f`` and plays
+            back at ``sr`` (tempo and pitch scale by ``f``, as Kaldi's 3-way
+            speed perturbation).
     """
 
     functionals: FunctionalsConfig = field(default_factory=FunctionalsConfig)
     linear: LinearConfig = field(default_factory=LinearConfig)
-    speed_perturb: bool = True
+    speed_factors: tuple[float, ...] = (0.9, 1.1)
+
+    def __post_init__(self) -> None:
+        if any(not 0.5 <= f <= 2.0 or f == 1.0 for f in self.speed_factors):
+            raise ConfigError(
+                f"ensemble.members.speed_factors: got {self.speed_factors}, expected factors "
+                "in [0.5, 2] other than 1 (e.g. [0.9, 1.1]), or [] for none"
+            )
 
 
 @dataclass(frozen=True)
@@ -61,9 +71,6 @@ class EnsembleConfig:
 
     Args:
         members: the members (default: ComParE_2016 + linear SVM).
-        speed_factors: speed-perturbation factors of extra training copies
-            (``()`` for none). A factor ``f`` resamples to ``sr / f`` and plays
-            back at ``sr`` (tempo and pitch scale by ``f``).
         normalization: ``online`` (train-only statistics) or ``speaker_norm``
             (each speaker, test speaker included, with its own statistics).
         fusion_resolution: fusion weights are searched on a grid of step ``1 / r``
@@ -72,18 +79,12 @@ class EnsembleConfig:
     """
 
     members: tuple[MemberConfig, ...] = (MemberConfig(),)
-    speed_factors: tuple[float, ...] = (0.9, 1.1)
     normalization: Literal["online", "speaker_norm"] = "online"
     fusion_resolution: int = 10
 
     def __post_init__(self) -> None:
         if not self.members:
             raise ConfigError("ensemble.members: got none, expected at least one member")
-        if any(not 0.5 <= f <= 2.0 or f == 1.0 for f in self.speed_factors):
-            raise ConfigError(
-                f"ensemble.speed_factors: got {self.speed_factors}, expected factors in "
-                "[0.5, 2] other than 1 (e.g. [0.9, 1.1])"
-            )
         if self.normalization not in ("online", "speaker_norm"):
             raise ConfigError(
                 f"ensemble.normalization: got {self.normalization!r}, expected 'online' "
@@ -194,7 +195,8 @@ def run_fold_arrays(
 
     Args:
         tables: per member, ``(N, D_m)`` functionals of all N utterances.
-        augmented: per member, one ``(N, D_m)`` table per speed factor.
+        augmented: per member, one ``(N, D_m)`` table per speed factor of that member
+            (only the training rows are read).
         y: ``(N,)`` integer labels (only ``y[train]`` is read).
         speakers: ``(N,)`` speaker ids.
         train: indices of training rows; test: indices of test rows.
@@ -216,7 +218,7 @@ def run_fold_arrays(
     k = int(np.max(y[train])) + 1 if n_classes is None else int(n_classes)
     member_test, member_inner, chosen, inner_uar = [], [], [], []
     for m, member in enumerate(config.members):
-        copies = len(config.speed_factors) if member.speed_perturb else 0
+        copies = len(member.speed_factors)
         parts = [tables[m][train]] + [augmented[m][j][train] for j in range(copies)]
         x = np.vstack(parts)
         spk = np.tile(speakers[train], 1 + copies)
@@ -302,7 +304,7 @@ def run_fold(
         full[rows] = t
         tables.append(full)
         aug = []
-        for f in config.speed_factors if member.speed_perturb else ():
+        for f in member.speed_factors:
             a = np.zeros_like(full)
             a[np.asarray(train)] = functional_table(
                 sub_paths[:n_tr], member.functionals, f, cache_dir
