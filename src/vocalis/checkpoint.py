@@ -70,3 +70,33 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[
     if missing:
         raise ModelError(f"{path}: checkpoint lacks {', '.join(missing)}")
     return data
+
+
+#: Keys a run checkpoint adds for resuming; prediction, export and serving never read them.
+TRAINING_KEYS = (
+    "optimizer",
+    "scheduler",
+    "scaler",
+    "rng",
+    "history",
+    "best_val",
+    "epoch_step",
+    "epoch_lr",
+    "partial",
+    "finished",
+    "early_stopping",
+)
+
+
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
+    """Write ``src`` without its training state to ``dst`` (a model to ship).
+
+    The result loads everywhere a run checkpoint does (prediction, export, the
+    service) but cannot resume training. Returns the written payload.
+    """
+    data = load_checkpoint(src)
+    slim = {k: v for k, v in data.items() if k not in TRAINING_KEYS}
+    for key in ("format", "format_version", "vocalis_version"):
+        slim.pop(key, None)
+    save_checkpoint(dst, slim)
+    return slim

@@ -21,12 +21,14 @@ from vocalis.testing import synth_speechlike, write_wav
 
 MEMBERS = (
     MemberConfig(
-        FunctionalsConfig("lld_stats", lld="mfcc_pitch"), LinearConfig(c_grid=(0.01, 1.0))
+        FunctionalsConfig("lld_stats", lld="mfcc_pitch"),
+        LinearConfig(c_grid=(0.01, 1.0)),
+        speed_factors=(0.9,),
     ),
     MemberConfig(
         FunctionalsConfig("lld_stats", lld="fbank", deltas=False),
         LinearConfig(classifier="logreg", c_grid=(0.1,)),
-        speed_perturb=False,
+        speed_factors=(),
     ),
 )
 
@@ -48,7 +50,7 @@ def corpus(tmp_path_factory):
 def test_run_fold_predicts_held_out_speaker(corpus, tmp_path):
     speakers = np.array(corpus.speakers)
     train, test = np.flatnonzero(speakers != "s2"), np.flatnonzero(speakers == "s2")
-    cfg = EnsembleConfig(members=MEMBERS, speed_factors=(0.9,))
+    cfg = EnsembleConfig(members=MEMBERS)
     result = run_fold(corpus, train, test, cfg, cache_dir=tmp_path / "cache")
     assert result.classes == ("high", "low")
     assert result.proba.shape == (len(test), 2)
@@ -69,12 +71,12 @@ def test_speaker_leak_is_refused():
             np.array(["a", "a", "b", "b"]),
             np.array([0, 1, 2]),
             np.array([3]),
-            EnsembleConfig(speed_factors=()),
+            EnsembleConfig(members=(MemberConfig(speed_factors=()),)),
         )
 
 
 def test_loso_speaker_norm_pools_every_row(corpus):
-    cfg = EnsembleConfig(members=MEMBERS[:1], speed_factors=(), normalization="speaker_norm")
+    cfg = EnsembleConfig(members=MEMBERS[1:], normalization="speaker_norm")
     result = loso_ensemble(corpus, cfg)
     assert result.proba.shape == (len(corpus), 2)
     assert [f["speaker"] for f in result.folds] == ["s0", "s1", "s2"]
@@ -93,7 +95,7 @@ def test_speed_perturb_scales_pitch_and_length():
 
 def test_config_errors():
     with pytest.raises(ConfigError, match="speed_factors"):
-        EnsembleConfig(speed_factors=(1.0,))
+        MemberConfig(speed_factors=(1.0,))
     with pytest.raises(ConfigError, match="normalization"):
         EnsembleConfig(normalization="global")
     with pytest.raises(ConfigError, match="members"):
@@ -111,8 +113,7 @@ def test_test_speaker_copies_and_labels_are_never_read():
     y_leak = y.copy()
     y_leak[test] = 1 - y[test]  # and a leak of its labels would flip predictions
     cfg = EnsembleConfig(
-        members=(MemberConfig(linear=LinearConfig(c_grid=(0.1,))),) * 2,
-        speed_factors=(0.9,),
+        members=(MemberConfig(linear=LinearConfig(c_grid=(0.1,)), speed_factors=(0.9,)),) * 2,
         fusion_resolution=0,
     )
     proba, info = run_fold_arrays([x, x], [[aug], [aug]], y_leak, speakers, train, test, cfg)

@@ -95,3 +95,21 @@ def test_help(verb, capsys):
         main([verb, "--help"])
     assert exit_.value.code == 0
     assert "--checkpoint" in capsys.readouterr().out
+
+
+def test_bundled_model_predicts_a_bundled_clip_offline(capsys):
+    """``vocalis predict CLIP`` with no checkpoint: the shipped EmoDB model, no download."""
+    from vocalis.inference.pipeline import bundled_checkpoint
+    from vocalis.testing import sample_manifest
+
+    ckpt = bundled_checkpoint()
+    assert ckpt.stat().st_size < 10 * 2**20  # the issue's packaging limit
+    rows = list(sample_manifest())
+    clip = next(r["path"] for r in rows if r["speaker"] == "09" and r["label"] == "anger")
+    assert main(["predict", clip, "--json"]) == 0
+    reply = json.loads(capsys.readouterr().out)
+    item = reply[0] if isinstance(reply, list) else reply
+    probs = item["probs"]
+    assert len(probs) == 7 and abs(sum(probs.values()) - 1) < 1e-4
+    assert item["label"] == max(probs, key=probs.get)
+    assert set(probs) == {r["label"] for r in rows}  # the 7 EmoDB emotions

@@ -180,12 +180,6 @@ def _alias(args: argparse.Namespace) -> str:
     return "cli-features-" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _frame_shift(args: argparse.Namespace) -> float:
-    from vocalis.features.config import FeatureConfig
-
-    return _feature_config(args, FeatureConfig).frame_shift
-
-
 def _feature_config(args: argparse.Namespace, cls: Any) -> Any:
     return cls(
         name=args.features, sample_rate=args.sample_rate, f_max=min(cls.f_max, args.sample_rate / 2)
@@ -201,22 +195,27 @@ def _all_hits(args: argparse.Namespace) -> Any:
 
     start = time.perf_counter()
     cache = FeatureCache(args.cache)
-    config_sha = cache.alias(_alias(args))
-    if config_sha is None:
+    known = cache.alias(_alias(args))
+    if known is None:
         return None
     paths = _quick_paths(args.manifest)
     if paths is None:
         return None
-    keys = cache.keys(paths, config_sha256=config_sha, workers=args.workers)
+    keys = cache.keys(paths, config_sha256=known["config_sha256"], workers=args.workers)
     if not all(isinstance(k, CacheKey) for k in keys):
         return None
     cache.save_index()
-    found = cache.read_many(keys, repair=False, workers=args.workers)
-    if not all(status == "hit" for _, status in found):
-        return None
-    entries = [entry for entry, _ in found]
-    result = ExtractionResult(paths=paths, features=entries, hits=len(entries))
-    result.audio_seconds = sum(e.num_frames for e in entries) * _frame_shift(args)
+    frames = 0
+    kept: list[Any] = []
+    for key in keys:  # one at a time: without --out, each buffer is freed (and reused)
+        entry, _ = cache.read(key, repair=False, writable=False)
+        if entry is None:
+            return None
+        frames += entry.num_frames
+        if args.out:
+            kept.append(entry.numpy(writable=False))
+    result = ExtractionResult(paths=paths, features=kept or [None] * len(paths), hits=len(keys))
+    result.audio_seconds = frames * float(known.get("frame_shift", 0.0))
     result.seconds = time.perf_counter() - start
     return result
 
@@ -275,5 +274,6 @@ def _extract(args: argparse.Namespace) -> Any:
             as_numpy=True,
         )
     if cache is not None and not result.failures:
-        cache.set_alias(_alias(args), cache.config_key(pipeline)[1])
+        shift = pipeline.features.frame_shift
+        cache.set_alias(_alias(args), cache.config_key(pipeline)[1], frame_shift=shift)
     return result

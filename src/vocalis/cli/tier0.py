@@ -16,7 +16,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from vocalis.cli.choices import ConfigDefault, denoiser_choices, resolve_defaults
-from vocalis.config import to_dict
 
 if TYPE_CHECKING:
     from vocalis.audio.tier0 import Tier0Config
@@ -189,6 +188,8 @@ def _warm_up(config: Tier0Config) -> None:
 
         speech_segments(0.01 * torch.randn(16000, generator=g), 16000)
     if config.denoise != "demucs":  # demucs loads its weights on first use, errors included
+        from vocalis.config import to_dict
+
         warm = Tier0Config(**{**to_dict(config), "vad": False, "min_duration_s": 0.0})
         tier0_waveform(0.01 * torch.randn(8192, generator=g), config.sample_rate, warm)
 

@@ -60,7 +60,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vocalis import __version__
-from vocalis.config import to_dict
 from vocalis.errors import CacheError
 from vocalis.features.hashindex import HashIndex, file_sha256
 from vocalis.io import atomic_open, is_url, read_bytes, write_text
@@ -89,6 +88,8 @@ def canonical_config(config: Any) -> str:
         >>> canonical_config({"b": 1, "a": [1.5]})[:39]
         '{"config":{"a":[1.5],"b":1},"format":3,'
     """
+    from vocalis.config import to_dict
+
     data = to_dict(config) if dataclasses.is_dataclass(config) else config
     return _canonical({"config": data, "format": FORMAT_VERSION, "vocalis": __version__})
 
@@ -157,8 +158,10 @@ class CachedEntry:
         """The last dimension (frames for ``(F, N)`` features), 0 for a scalar."""
         return self.shape[-1] if self.shape else 0
 
-    def numpy(self) -> np.ndarray:
-        """The array, a view of the entry's buffer (copied when the buffer is read-only)."""
+    def numpy(self, writable: bool = True) -> np.ndarray:
+        """The array, a view of the entry's buffer (copied when ``writable`` is asked for
+        and the buffer is read-only, see :meth:`FeatureCache.read`).
+        """
         import numpy as np
 
         count = 1
@@ -167,7 +170,7 @@ class CachedEntry:
         array = np.frombuffer(
             self._buffer, dtype=np.dtype(self.dtype), count=count, offset=self._offset
         ).reshape(self.shape)
-        if not (array.flags.writeable and array.flags.aligned):
+        if not array.flags.aligned or (writable and not array.flags.writeable):
             array = array.copy()
         return array
 
@@ -288,26 +291,37 @@ class FeatureCache:
         return f"{self.root}/{CONFIGS}/{config_sha256}.json"
 
     # aliases: a name -> config hash memo (lets a caller skip building the config) ----
-    def alias(self, name: str) -> str | None:
-        """The config hash remembered under ``name`` by :meth:`set_alias`, or ``None``."""
+    def alias(self, name: str) -> dict | None:
+        """What :meth:`set_alias` remembered under ``name`` (``config_sha256`` and extras).
+
+        Example:
+            >>> cache = FeatureCache("memory://doctest-alias")
+            >>> cache.set_alias("cli-x", "ab" * 32, frame_shift=0.01)
+            >>> cache.alias("cli-x")["frame_shift"], cache.alias("other")
+            (0.01, None)
+        """
         try:
             data = json.loads(read_bytes(f"{self.root}/{CONFIGS}/aliases.json"))
         except (OSError, ValueError, UnicodeDecodeError):
             return None
-        sha = data.get(name) if isinstance(data, dict) else None
-        return sha if isinstance(sha, str) and len(sha) == 64 else None
+        record = data.get(name) if isinstance(data, dict) else None
+        if not isinstance(record, dict):
+            return None
+        sha = record.get("config_sha256")
+        return record if isinstance(sha, str) and len(sha) == 64 else None
 
-    def set_alias(self, name: str, config_sha256: str) -> None:
-        """Remember ``config_sha256`` under ``name`` (best effort, merged with others)."""
+    def set_alias(self, name: str, config_sha256: str, **extra: Any) -> None:
+        """Remember ``config_sha256`` (and JSON ``extra``) under ``name``; best effort, merged."""
         location = f"{self.root}/{CONFIGS}/aliases.json"
         try:
             data = json.loads(read_bytes(location))
             data = data if isinstance(data, dict) else {}
         except (OSError, ValueError, UnicodeDecodeError):
             data = {}
-        if data.get(name) == config_sha256:
+        record = {"config_sha256": config_sha256, **extra}
+        if data.get(name) == record:
             return
-        data[name] = config_sha256
+        data[name] = record
         try:
             write_text(location, json.dumps(data, indent=1, sort_keys=True) + "\n")
         except OSError as err:
@@ -319,7 +333,7 @@ class FeatureCache:
 
         return fsspec.core.url_to_fs(entry)
 
-    def _read(self, entry: str) -> bytes | bytearray | None:
+    def _read(self, entry: str, writable: bool = True) -> bytes | bytearray | None:
         try:
             if self._url:
                 fs, target = self._fs(entry)
@@ -329,6 +343,11 @@ class FeatureCache:
             fd = os.open(entry, os.O_RDONLY)
             try:
                 size = os.fstat(fd).st_size
+                if not writable:  # immutable bytes: no zero-fill
+                    data = os.read(fd, size)
+                    while len(data) < size and (more := os.read(fd, size - len(data))):
+                        data += more
+                    return data
                 buf = bytearray(size)  # writable: tensors may share it
                 got = os.readv(fd, [buf])
                 while got < size:  # short read (rare): finish it
@@ -418,12 +437,15 @@ class FeatureCache:
         config: Any = None,
         *,
         repair: bool = True,
+        writable: bool = True,
     ) -> tuple[CachedEntry | None, str]:
         """The checked entry and what happened: ``"hit"``, ``"miss"``, ``"corrupt"`` or ``"stale"``.
 
         Imports neither numpy nor torch. A corrupt entry is warned about (naming
         it) and deleted when ``repair`` is true; with ``repair=False`` it is only
-        reported (a dry look-up that changes nothing). ``"stale"``: the entry's
+        reported (a dry look-up that changes nothing). ``writable=False`` reads into
+        immutable bytes (a little cheaper; ``entry.numpy()`` then copies unless called
+        with ``writable=False``). ``"stale"``: the entry's
         config sidecar is missing or corrupt (warned once per config).
         Thread-safe.
         """
@@ -433,7 +455,7 @@ class FeatureCache:
                 self._count("regenerated")
             return None, "stale"
         entry = self.entry_path(key)
-        data = self._read(entry)
+        data = self._read(entry, writable)
         if data is None:
             if repair:
                 self._count("misses")
