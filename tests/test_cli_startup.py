@@ -97,3 +97,15 @@ def test_top_level_help_lists_every_verb(capsys):
     assert main([]) == 2
     out = capsys.readouterr().out
     assert all(verb in out for verb in COMMANDS)
+
+
+def test_features_help_lists_builtins_without_importing_torch():
+    code = (
+        "import contextlib, io\n"
+        "from vocalis.cli.main import build_parser\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        "    build_parser().parse_args(['features', '--help'])\n"
+        "assert 'mfcc_pitch' in out.getvalue() and 'spectral' in out.getvalue()"
+    )
+    assert "torch" not in _loaded_after(code)

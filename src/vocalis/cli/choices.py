@@ -1,13 +1,13 @@
 """Argparse helpers that keep ``vocalis --help`` and parsing free of heavy imports.
 
-Registry-backed ``choices`` that import their registry only when needed.
-
-``vocalis --help`` and a parse of the command line must not import torch: a
-:class:`LazyChoices` loads the registry names the first time it is iterated
-(``--help``, the "invalid choice" message) or asked about a value that is not in
-its ``known`` names (the built-ins, listed without importing anything heavy).
-Give the argument an explicit ``metavar`` and put ``%(choices)s`` in its help
-(argparse would otherwise list the choices while building the parser).
+Building the parser and parsing the command line must not import torch (nor
+numpy): a :class:`LazyChoices` holds registry-backed ``choices`` and imports the
+registry only when asked about a value outside its ``known`` names (the
+built-ins, listed here without importing anything heavy) or iterated without
+``known`` names (``--help``). Give such an argument an explicit ``metavar`` and
+put ``%(choices)s`` in its help: argparse would otherwise list the choices while
+building the parser. :class:`StoreWithText` and :class:`ConfigDefault` do the
+same for help texts and defaults read from registries and config classes.
 
 Example:
     >>> import argparse
@@ -53,6 +53,10 @@ class LazyChoices:
         return value in self._known or value in self.names()
 
     def __iter__(self) -> Iterator[str]:
+        # --help lists the built-ins without importing the registry (a test keeps the
+        # two equal); once loaded (e.g. an unknown value was checked), the registry
+        if self._names is None and self._known:
+            return iter(sorted(self._known))
         return iter(self.names())
 
     def __len__(self) -> int:

@@ -4,7 +4,7 @@ Pure torch, batched, on one 10 ms frame grid (``num_frames(T) = 1 + T // hop``),
 found by name in :data:`FEATURES`::
 
     >>> import torch
-    >>> from vocalis.features import FeatureConfig, extract
+    >>> from vocalis.features import FEATURES, FeatureConfig, extract
     >>> extract(torch.randn(16000), FeatureConfig(name="mfcc")).shape
     torch.Size([40, 101])
     >>> FEATURES.names()  # doctest: +NORMALIZE_WHITESPACE

@@ -428,7 +428,9 @@ class FeatureCache:
                 raise CacheError(
                     f"{location}: cannot write the config sidecar ({err}); check the cache root"
                 ) from None
-        self._sidecars_written.add(sha)
+        with self._lock:
+            self._sidecars_written.add(sha)
+            self._config_ok[sha] = True  # interpretable again (entries are keyed on sha)
 
     # public API ----------------------------------------------------------
     def read(
@@ -443,18 +445,18 @@ class FeatureCache:
 
         Imports neither numpy nor torch. A corrupt entry is warned about (naming
         it) and deleted when ``repair`` is true; with ``repair=False`` it is only
-        reported (a dry look-up that changes nothing). ``writable=False`` reads into
-        immutable bytes (a little cheaper; ``entry.numpy()`` then copies unless called
-        with ``writable=False``). ``"stale"``: the entry's
-        config sidecar is missing or corrupt (warned once per config).
+        reported (a dry look-up that changes nothing). ``"stale"``: the entry exists
+        but its config sidecar is missing or corrupt (warned once per config), so it
+        is recomputed. ``writable=False`` reads into immutable bytes (a little
+        cheaper; ``entry.numpy()`` then copies unless called with ``writable=False``).
         Thread-safe.
         """
         key = self.key(audio, config)
-        if not self._sidecar_ok(key.config_sha256, warn=repair):
+        entry = self.entry_path(key)
+        if not self._sidecar_ok(key.config_sha256, warn=repair) and self._exists(entry):
             if repair:
                 self._count("regenerated")
             return None, "stale"
-        entry = self.entry_path(key)
         data = self._read(entry, writable)
         if data is None:
             if repair:
