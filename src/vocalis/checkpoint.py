@@ -78,6 +78,7 @@ TRAINING_KEYS = (
     "scheduler",
     "scaler",
     "rng",
+    "best",
     "history",
     "best_val",
     "epoch_step",

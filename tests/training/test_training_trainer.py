@@ -54,8 +54,7 @@ def test_run_folder_has_every_file(corpus, tmp_path):
         "confidence",
     ]
     assert {"p_high", "p_low"} <= set(pred[0])
-    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
-    for key in (
+    resume_keys = (
         "optimizer",
         "scheduler",
         "scaler",
@@ -67,8 +66,13 @@ def test_run_folder_has_every_file(corpus, tmp_path):
         "labels",
         "config",
         "pipeline",
-    ):
-        assert key in ckpt, key
+    )
+    for name in ("last.pt", "best.pt"):  # both can resume the run
+        ckpt = load_checkpoint(out / "checkpoints" / name)
+        assert all(key in ckpt for key in resume_keys), (name, set(resume_keys) - set(ckpt))
+    best = load_checkpoint(out / "checkpoints" / "best.pt")
+    assert best["epoch"] == result.best_epoch and best["metrics"]["epoch"] == result.best_epoch
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
     assert ckpt["normalization"]["mode"] == "global" and ckpt["epoch"] == 2
     assert json.loads((out / "label_map.json").read_text())["classes"] == ["high", "low"]
 

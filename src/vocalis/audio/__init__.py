@@ -4,20 +4,53 @@ Each step is a plain function usable alone (``decode``, ``resample``,
 ``denoise``, ``apply_vad``, ``normalize``); :func:`run_tier0` chains them as a
 :class:`Tier0Config` says. Heavy packages (soundfile, soxr, noisereduce,
 silero_vad) are imported when first used.
+
+Importing the package (or :mod:`vocalis.audio.config`) does not import torch:
+every name below is loaded from its module on first use, so
+``from vocalis.audio import Tier0Config`` stays light while
+``from vocalis.audio import run_tier0`` loads the processing code.
 """
 
-from vocalis.audio.denoise import DENOISERS, denoise
-from vocalis.audio.io import (
-    decode,
-    decode_bytes,
-    load_audio,
-    load_audio_bytes,
-    resample,
-    to_mono,
-)
-from vocalis.audio.level import normalize, rms_db
-from vocalis.audio.tier0 import Tier0Config, iter_tier0, run_tier0, tier0_waveform
-from vocalis.audio.vad import NoSpeechWarning, VADConfig, apply_vad, speech_segments
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "Tier0Config": "vocalis.audio.config",
+    "DENOISERS": "vocalis.audio.denoise",
+    "denoise": "vocalis.audio.denoise",
+    "decode": "vocalis.audio.io",
+    "decode_bytes": "vocalis.audio.io",
+    "load_audio": "vocalis.audio.io",
+    "load_audio_bytes": "vocalis.audio.io",
+    "resample": "vocalis.audio.io",
+    "to_mono": "vocalis.audio.io",
+    "normalize": "vocalis.audio.level",
+    "rms_db": "vocalis.audio.level",
+    "iter_tier0": "vocalis.audio.tier0",
+    "run_tier0": "vocalis.audio.tier0",
+    "tier0_waveform": "vocalis.audio.tier0",
+    "NoSpeechWarning": "vocalis.audio.vad",
+    "VADConfig": "vocalis.audio.vad",
+    "apply_vad": "vocalis.audio.vad",
+    "speech_segments": "vocalis.audio.vad",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vocalis.audio' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "DENOISERS",

@@ -3,7 +3,8 @@
 Order: decode -> mono -> resample -> denoise -> VAD -> normalise. The same
 :class:`Tier0Config` is used for training, evaluation and serving (it is saved
 in checkpoints and is part of the feature-cache key), so a model always sees
-audio prepared the same way.
+audio prepared the same way. The config is defined in the torch-free
+:mod:`vocalis.audio.config` and re-exported here.
 
 Example:
     >>> import torch
@@ -19,79 +20,19 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from vocalis.audio.denoise import DENOISERS, denoise
+from vocalis.audio.config import Tier0Config
+from vocalis.audio.denoise import denoise
 from vocalis.audio.io import decode, resample, to_mono
 from vocalis.audio.level import normalize
-from vocalis.audio.vad import (
-    NoSpeechWarning,
-    VADConfig,
-    apply_vad,
-    collect_segments,
-    speech_segments,
-)
-from vocalis.errors import AudioError, ConfigError
+from vocalis.audio.vad import NoSpeechWarning, apply_vad, collect_segments, speech_segments
+from vocalis.errors import AudioError
 
-
-@dataclass(frozen=True)
-class Tier0Config:
-    """Tier-0 settings.
-
-    Args:
-        sample_rate: output rate in Hz (everything is resampled to it).
-        normalize: ``"peak"`` (max abs 1), ``"rms"`` (RMS at ``target_rms_db``) or
-            ``"none"``; applied last.
-        target_rms_db: RMS level in dBFS for ``normalize="rms"``.
-        denoise: a name from ``DENOISERS`` (``none``, ``spectral``, ``demucs``).
-        vad: keep only the speech found by Silero VAD.
-        vad_threshold: speech probability threshold, in (0, 1).
-        vad_min_speech_ms: drop speech segments shorter than this.
-        vad_min_silence_ms: silences shorter than this do not split speech.
-        vad_pad_ms: padding kept around each speech segment.
-        min_duration_s: recordings shorter than this (after resampling) raise
-            :class:`~vocalis.errors.AudioError`; VAD never cuts a recording below it
-            (it keeps the whole signal and warns instead).
-    """
-
-    sample_rate: int = 16000
-    normalize: Literal["peak", "rms", "none"] = "peak"
-    target_rms_db: float = -20.0
-    denoise: str = "none"
-    vad: bool = False
-    vad_threshold: float = 0.5
-    vad_min_speech_ms: int = 250
-    vad_min_silence_ms: int = 100
-    vad_pad_ms: int = 30
-    min_duration_s: float = 0.1
-
-    def __post_init__(self) -> None:
-        if isinstance(self.sample_rate, bool) or not isinstance(self.sample_rate, int):
-            raise ConfigError(f"tier0 sample_rate={self.sample_rate!r}, expected an integer Hz")
-        if not 1000 <= self.sample_rate <= 384_000:
-            raise ConfigError(
-                f"tier0 sample_rate={self.sample_rate}, expected 1000..384000 Hz (e.g. 16000)"
-            )
-        if self.normalize not in ("peak", "rms", "none"):
-            raise ConfigError(
-                f"tier0 normalize={self.normalize!r}, expected one of: peak, rms, none"
-            )
-        DENOISERS.get(self.denoise)  # raises ConfigError with a suggestion
-        if not self.min_duration_s >= 0:
-            raise ConfigError(f"tier0 min_duration_s={self.min_duration_s}, expected >= 0")
-        self.vad_config()  # validates the vad_* fields
-
-    def vad_config(self) -> VADConfig:
-        """The :class:`VADConfig` built from the ``vad_*`` fields."""
-        return VADConfig(
-            threshold=self.vad_threshold,
-            min_speech_ms=self.vad_min_speech_ms,
-            min_silence_ms=self.vad_min_silence_ms,
-            speech_pad_ms=self.vad_pad_ms,
-        )
+__all__ = ["Tier0Config", "Tier0Step", "iter_tier0", "run_tier0", "tier0_waveform"]
 
 
 @dataclass

@@ -588,9 +588,10 @@ def _train(
             )
             done = stopper.should_stop or epoch + 1 == tc.epochs
             if run.active:
-                if improved:
-                    save_checkpoint(run.best, payload({"epoch": epoch + 1, "metrics": dict(row)}))
-                save_checkpoint(run.last, payload(training_state(epoch + 1, 0, None, done)))
+                state = training_state(epoch + 1, 0, None, done)
+                if improved:  # best.pt can resume too, like last.pt
+                    save_checkpoint(run.best, payload({**state, "metrics": dict(row)}))
+                save_checkpoint(run.last, payload(state))
                 run.write_history(history)
                 write_metrics()
             if stopper.should_stop:
