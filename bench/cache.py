@@ -12,8 +12,9 @@ clock, interpreter start-up and imports included):
    ``1 regenerated`` and its log name the entry (then a warm run is all hits again).
 
 Medians are reported (the machine is shared). ``per_entry_ms`` is the hit path
-alone, in this process: content keys from the hash index (one ``stat``) plus the
-checked read of each entry, median of ``--repeats`` passes over the corpus.
+alone, in this process: content keys from the hash index (one ``stat``) under the
+pipeline config the command builds, plus the checked read of each entry, median of
+``--repeats`` passes over the corpus.
 ``python_startup_s`` (``python -c pass``) is the floor any command pays.
 
 The command is the ``vocalis`` console script installed next to this
@@ -68,19 +69,22 @@ def _counts(proc: subprocess.CompletedProcess) -> tuple[int, int, int, int]:
     return tuple(int(g) for g in match.groups())  # files, hits, computed, regenerated
 
 
-def _per_entry_ms(manifest: Path, cache_dir: Path, repeats: int) -> float:
+def _per_entry_ms(manifest: Path, cache_dir: Path, features: str, repeats: int) -> float:
     """Median over passes of (keys + checked reads) / files, in this process."""
-    from vocalis.cli.features import _quick_paths
+    from vocalis.cli.features import _pipeline
+    from vocalis.cli.main import build_parser
+    from vocalis.data import read_manifest
     from vocalis.features.cache import FeatureCache
 
-    paths = _quick_paths(str(manifest))
-    aliases = json.loads((cache_dir / "configs" / "aliases.json").read_text())
-    (record,) = aliases.values()
+    paths = read_manifest(manifest).paths
+    pipeline = _pipeline(
+        build_parser().parse_args(["features", str(manifest), "--features", features])
+    )
     times = []
     for _ in range(repeats):
         cache = FeatureCache(cache_dir)
         start = time.perf_counter()
-        keys = cache.keys(paths, config_sha256=record["config_sha256"])
+        keys = cache.keys(paths, pipeline)
         found = [cache.read(k, repair=False, writable=False) for k in keys]
         times.append(time.perf_counter() - start)
         assert all(status == "hit" for _, status in found)
@@ -120,7 +124,7 @@ def main() -> None:
             files, hits, _, _ = _counts(proc)
             assert hits == files, proc.stdout
             warm.append(seconds)
-        per_entry = _per_entry_ms(manifest, cache_dir, args.repeats)
+        per_entry = _per_entry_ms(manifest, cache_dir, args.features, args.repeats)
 
         victim = sorted(cache_dir.rglob("*.vfeat"))[files // 2]
         victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])

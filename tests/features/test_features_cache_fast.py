@@ -1,4 +1,4 @@
-"""The fast cached path: no torch on an all-hit run, the new layout, sidecars, aliases."""
+"""The fast cached path: no torch on an all-hit run, the real cache key, layout, sidecars."""
 
 from __future__ import annotations
 
@@ -183,22 +183,71 @@ def test_extract_many_as_numpy_and_torch_agree(tmp_path):
         assert np.array_equal(t.numpy(), a)
 
 
-def test_changed_settings_are_not_served_from_another_alias(cached):
+def test_changed_settings_are_not_served_from_other_entries(cached):
     _, argv = cached
     other = _vocalis(*[a if a != "mfcc" else "fbank" for a in argv])
     assert "0 cache hits, 3 computed" in other.stdout
+    rate = _vocalis(*argv, "--sample-rate", "8000")
+    assert "0 cache hits, 3 computed" in rate.stdout
 
 
-def test_alias_follows_the_source_files(monkeypatch):
-    import argparse
+def test_fast_path_serves_a_cache_filled_from_python_with_the_real_key(tmp_path):
+    """No record of earlier CLI runs: the all-hit run builds the real PipelineConfig."""
+    from vocalis.audio import Tier0Config
+    from vocalis.features.config import FeatureConfig
+    from vocalis.features.pipeline import PipelineConfig, extract_many
 
-    from vocalis.cli import features as cli_features
+    manifest = _corpus(tmp_path)
+    paths = [str(p) for p in sorted((manifest.parent / "wav").glob("*.wav"))]
+    pipe = PipelineConfig(tier0=Tier0Config(sample_rate=SR), features=FeatureConfig(name="mfcc"))
+    cold = extract_many(paths, pipe, cache=tmp_path / "c", workers=1, progress=False)
+    assert cold.computed == 3
+    assert not (tmp_path / "c" / "configs" / "aliases.json").exists()
+    argv = ["features", str(manifest), "--features", "mfcc", "--cache", str(tmp_path / "c")]
+    run = _vocalis(*argv, "--no-progress", "--workers", "1", probe=True)
+    assert run.returncode == 0, run.stderr
+    assert "3 cache hits, 0 computed" in run.stdout and "LOADED []" in run.stdout
 
-    args = argparse.Namespace(features="mfcc", sample_rate=SR, denoise="none", vad=False)
-    name = cli_features._alias(args)
-    assert cli_features._alias(args) == name
-    monkeypatch.setattr(cli_features, "_source_stamp", lambda: [["audio/tier0.py", 1, 2, 3]])
-    assert cli_features._alias(args) != name  # an edited config module: a new alias
+
+def test_cli_config_and_key_match_the_python_api_without_torch():
+    code = (
+        "import argparse, sys\n"
+        "from vocalis.cli.features import _pipeline\n"
+        "from vocalis.features.cache import FeatureCache\n"
+        "args = argparse.Namespace(features='mfcc', sample_rate=16000, denoise='spectral', "
+        "vad=True)\n"
+        "print(FeatureCache('memory://k').config_key(_pipeline(args))[1])\n"
+        "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
+    from vocalis.audio.tier0 import Tier0Config
+    from vocalis.features import FeatureCache, FeatureConfig, PipelineConfig
+
+    pipe = PipelineConfig(
+        tier0=Tier0Config(denoise="spectral", vad=True), features=FeatureConfig(name="mfcc")
+    )
+    assert out == [FeatureCache("memory://k").config_key(pipe)[1], "[]"]
+
+
+def test_manifest_with_aliases_and_quoting_is_read_by_read_manifest(tmp_path):
+    """The fast path reads the manifest with read_manifest itself (aliases, quotes)."""
+    manifest = _corpus(tmp_path)
+    argv = ["features", str(manifest), "--features", "mfcc", "--cache", str(tmp_path / "c")]
+    argv += ["--no-progress", "--workers", "1"]
+    assert _vocalis(*argv).returncode == 0
+    legacy = tmp_path / "legacy.csv"
+    rows = manifest.read_text().splitlines()[1:]
+    legacy.write_text(
+        "file_path,emotion_code,note\n" + "".join(f'{r.split(",")[0]},N,"a, b"\n' for r in rows)
+    )
+    argv[1] = str(legacy)
+    run = _vocalis(*argv, probe=True)
+    assert "3 cache hits" in run.stdout and "LOADED []" in run.stdout
+    missing = _vocalis(*[str(tmp_path / "nope.csv") if a == str(legacy) else a for a in argv])
+    assert missing.returncode != 0 and "nope.csv" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_hash_index_batch_stats_only_known_files(tmp_path):

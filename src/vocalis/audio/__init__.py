@@ -14,6 +14,8 @@ every name below is loaded from its module on first use, so
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 _LAZY = {
@@ -50,6 +52,24 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_LAZY])
+
+
+class _Package(types.ModuleType):
+    """``vocalis.audio.denoise`` names both a submodule and its function: the package
+    attribute stays the function (as when this package imported it eagerly), even
+    after the import system binds the submodule there on its first import.
+    """
+
+    @property
+    def denoise(self) -> Any:
+        return importlib.import_module("vocalis.audio.denoise").denoise
+
+    @denoise.setter
+    def denoise(self, value: Any) -> None:
+        pass  # the submodule being bound by the import system: keep the function
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

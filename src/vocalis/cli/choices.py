@@ -29,6 +29,8 @@ import argparse
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from vocalis.audio.config import BUILTIN_DENOISERS
+
 
 class LazyChoices:
     """A container of names computed by ``load()`` on first need.
@@ -64,10 +66,6 @@ class LazyChoices:
 
     def __repr__(self) -> str:
         return f"LazyChoices({', '.join(self.names())})"
-
-
-#: Built-in denoisers (``vocalis.audio.denoise.DENOISERS``), known without importing torch.
-BUILTIN_DENOISERS = ("demucs", "none", "spectral")
 
 
 def _feature_names() -> list[str]:

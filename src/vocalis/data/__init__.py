@@ -1,5 +1,9 @@
 """Data: manifests, corpus recipes, label maps and speaker-independent splits.
 
+Importing the package imports neither numpy nor pandas: every name is loaded
+from its module on first use, and :mod:`vocalis.data.manifest` (``Manifest``,
+``read_manifest``) needs only the standard library.
+
 Example:
     >>> from vocalis.data import Manifest, LabelEncoder
     >>> m = Manifest([{"path": "/x/03a01Wa.wav", "label": "anger", "speaker": "03"}])
@@ -9,36 +13,58 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vocalis.data.labels import (
-    LabelEncoder,
-    LabelMap,
-    apply_label_map,
-    builtin_label_maps,
-    load_label_map,
-)
-from vocalis.data.manifest import COLUMN_ALIASES, Manifest, read_manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.splits import (
-    SPLITTERS,
-    Fold,
-    GroupKFold,
-    LeaveOneSpeakerOut,
-    SpeakerDependentWarning,
-    SpeakerHoldout,
-    StratifiedGroupKFold,
-    StratifiedHoldout,
-    stratified_val_split,
-)
 from vocalis.errors import ConfigError
 from vocalis.registry import did_you_mean
+
+if TYPE_CHECKING:
+    from vocalis.data.labels import LabelMap
+    from vocalis.data.manifest import Manifest
+
+_LAZY = {
+    "COLUMN_ALIASES": "vocalis.data.manifest",
+    "Manifest": "vocalis.data.manifest",
+    "read_manifest": "vocalis.data.manifest",
+    "LabelEncoder": "vocalis.data.labels",
+    "LabelMap": "vocalis.data.labels",
+    "apply_label_map": "vocalis.data.labels",
+    "builtin_label_maps": "vocalis.data.labels",
+    "load_label_map": "vocalis.data.labels",
+    "RECIPES": "vocalis.data.recipes",
+    "SPLITTERS": "vocalis.data.splits",
+    "Fold": "vocalis.data.splits",
+    "GroupKFold": "vocalis.data.splits",
+    "LeaveOneSpeakerOut": "vocalis.data.splits",
+    "SpeakerDependentWarning": "vocalis.data.splits",
+    "SpeakerHoldout": "vocalis.data.splits",
+    "StratifiedGroupKFold": "vocalis.data.splits",
+    "StratifiedHoldout": "vocalis.data.splits",
+    "stratified_val_split": "vocalis.data.splits",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vocalis.data' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
 
 
 def recipe_options(name: str) -> dict[str, Any]:
     """The keyword options of recipe ``name`` with their defaults."""
+    from vocalis.data.recipes import RECIPES
+
     sig = inspect.signature(RECIPES.get(name))
     return {
         p.name: p.default
@@ -69,6 +95,9 @@ def prepare(
         ConfigError: unknown recipe or option (with the valid ones listed).
         DataError: the folder does not look like the corpus, or a label is unmapped.
     """
+    from vocalis.data.labels import apply_label_map
+    from vocalis.data.recipes import RECIPES
+
     fn = RECIPES.get(name)
     valid = recipe_options(name)
     for key in options:

@@ -16,9 +16,11 @@ cache (:mod:`~vocalis.features.cache`) and file-level extraction
 (:mod:`~vocalis.features.pipeline`).
 
 Importing the package (or its torch-free modules :mod:`~vocalis.features.config`,
-:mod:`~vocalis.features.cache`, :mod:`~vocalis.features.hashindex`) does not
-import torch: every name below is loaded on first use, and loading
-:data:`FEATURES` registers all built-in extractors.
+:mod:`~vocalis.features.cache`, :mod:`~vocalis.features.hashindex`,
+:mod:`~vocalis.features.result`) does not import torch: every name below is
+loaded on first use, and loading :data:`FEATURES` (or any torch-backed name)
+registers all built-in extractors. ``FeatureConfig``, ``PipelineConfig``,
+``FeatureCache`` and ``ExtractionResult`` stay torch-free.
 """
 
 from __future__ import annotations
@@ -59,10 +61,13 @@ _LAZY = {
     "SpeakerMVN": "vocalis.features.normalize",
     "cmvn": "vocalis.features.normalize",
     "ExtractionResult": "vocalis.features.result",
-    "PipelineConfig": "vocalis.features.pipeline",
+    "PipelineConfig": "vocalis.features.config",
     "compute_features": "vocalis.features.pipeline",
     "extract_many": "vocalis.features.pipeline",
 }
+
+#: Modules that import neither torch nor numpy (loading them registers nothing).
+_LIGHT = ("vocalis.features.config", "vocalis.features.cache", "vocalis.features.result")
 
 
 def __getattr__(name: str) -> Any:
@@ -70,7 +75,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'vocalis.features' has no attribute '{name}'")
-    if module not in ("vocalis.features.config", "vocalis.features.cache"):
+    if module not in _LIGHT:
         importlib.import_module("vocalis.features.combos")  # registers the built-ins
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value

@@ -114,9 +114,8 @@ def content_hash(path: str | os.PathLike) -> str:
 class CacheKey:
     """Where one entry lives: the audio content hash and the config it was computed with.
 
-    ``config_json`` is the canonical config text; it may be empty when the key was
-    built from a known config hash (then the entry can be read but :meth:`FeatureCache.put`
-    cannot write the config sidecar).
+    ``config_json`` is the canonical config text (written once per config as the
+    sidecar by :meth:`FeatureCache.put`; a key without it can only read).
     """
 
     audio_sha256: str
@@ -228,19 +227,14 @@ class FeatureCache:
         paths: Sequence[str | os.PathLike],
         config: Any = None,
         *,
-        config_sha256: str | None = None,
         workers: int = 1,
     ) -> list[CacheKey | OSError]:
         """Keys of many audio files at once (``OSError`` in place of unreadable files).
 
         Local files known to the hash index cost one ``os.stat`` each; the others
-        are hashed, in ``workers`` threads. Pass ``config_sha256`` instead of
-        ``config`` to build keys for a known config hash (reads only).
+        are hashed, in ``workers`` threads.
         """
-        if config_sha256 is None:
-            text, config_sha256 = self.config_key(config)
-        else:
-            text = ""
+        text, config_sha256 = self.config_key(config)
         names = [str(p) for p in paths]
         shas: list[str | OSError] = [""] * len(names)
         local = [i for i, n in enumerate(names) if not is_url(n)]
@@ -289,43 +283,6 @@ class FeatureCache:
     def config_path(self, config_sha256: str) -> str:
         """Location of the JSON sidecar of a config hash."""
         return f"{self.root}/{CONFIGS}/{config_sha256}.json"
-
-    # aliases: a name -> config hash memo (lets a caller skip building the config) ----
-    def alias(self, name: str) -> dict | None:
-        """What :meth:`set_alias` remembered under ``name`` (``config_sha256`` and extras).
-
-        Example:
-            >>> cache = FeatureCache("memory://doctest-alias")
-            >>> cache.set_alias("cli-x", "ab" * 32, frame_shift=0.01)
-            >>> cache.alias("cli-x")["frame_shift"], cache.alias("other")
-            (0.01, None)
-        """
-        try:
-            data = json.loads(read_bytes(f"{self.root}/{CONFIGS}/aliases.json"))
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None
-        record = data.get(name) if isinstance(data, dict) else None
-        if not isinstance(record, dict):
-            return None
-        sha = record.get("config_sha256")
-        return record if isinstance(sha, str) and len(sha) == 64 else None
-
-    def set_alias(self, name: str, config_sha256: str, **extra: Any) -> None:
-        """Remember ``config_sha256`` (and JSON ``extra``) under ``name``; best effort, merged."""
-        location = f"{self.root}/{CONFIGS}/aliases.json"
-        try:
-            data = json.loads(read_bytes(location))
-            data = data if isinstance(data, dict) else {}
-        except (OSError, ValueError, UnicodeDecodeError):
-            data = {}
-        record = {"config_sha256": config_sha256, **extra}
-        if data.get(name) == record:
-            return
-        data[name] = record
-        try:
-            write_text(location, json.dumps(data, indent=1, sort_keys=True) + "\n")
-        except OSError as err:
-            logger.warning("feature cache: cannot save %s (%s)", location, err)
 
     # filesystem helpers --------------------------------------------------
     def _fs(self, entry: str) -> tuple[Any, str]:

@@ -1,4 +1,7 @@
-"""The feature config: one frozen dataclass for every extractor.
+"""The feature config (one frozen dataclass for every extractor) and the pipeline config.
+
+Both import neither torch nor numpy, so a cache key or a checkpoint's config can
+be built cheaply (the fully cached ``vocalis features`` run does).
 
 Frames follow one convention for every feature so that features can be stacked
 (``mfbe_pitch``) and lengths map exactly: frame ``k`` is centred on sample
@@ -19,9 +22,10 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
+from vocalis.audio.config import Tier0Config
 from vocalis.errors import ConfigError
 
 
@@ -125,3 +129,47 @@ def num_frames(num_samples: int, config: FeatureConfig) -> int:
     if num_samples < 0:
         raise ValueError(f"num_samples must be >= 0, got {num_samples}")
     return 1 + int(num_samples) // config.hop_length
+
+
+def _check_feature_name(name: str) -> None:
+    from vocalis.features import BUILTIN_FEATURES
+
+    if name in BUILTIN_FEATURES:
+        return
+    from vocalis.features import FEATURES  # imports torch, registers the built-ins
+
+    FEATURES.get(name)  # user-registered: fine; unknown: ConfigError with a suggestion
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything between an audio file and its features.
+
+    The whole recipe (tier-0 config + feature config): what checkpoints carry and
+    what the feature cache is keyed on. Re-exported by :mod:`vocalis.features.pipeline`.
+
+    Args:
+        tier0: decoding, resampling, denoising and VAD.
+        features: the feature extractor and its parameters.
+
+    Raises:
+        ConfigError: unknown feature name, or ``tier0.sample_rate`` differs from
+            ``features.sample_rate``.
+
+    Example:
+        >>> from vocalis.config import from_dict, to_dict
+        >>> cfg = from_dict(PipelineConfig, {"features": {"name": "mfcc", "n_mfcc": 20}})
+        >>> cfg.features.n_mfcc, to_dict(cfg)["tier0"]["sample_rate"]
+        (20, 16000)
+    """
+
+    tier0: Tier0Config = field(default_factory=Tier0Config)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+
+    def __post_init__(self) -> None:
+        _check_feature_name(self.features.name)
+        if self.tier0.sample_rate != self.features.sample_rate:
+            raise ConfigError(
+                f"tier0.sample_rate={self.tier0.sample_rate} but "
+                f"features.sample_rate={self.features.sample_rate}; set both to the same rate"
+            )

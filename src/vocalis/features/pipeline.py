@@ -2,7 +2,8 @@
 
 :class:`PipelineConfig` is the whole recipe (tier-0 config + feature config);
 it is what checkpoints carry and what the feature cache is keyed on, so
-training, evaluation and serving compute identical features.
+training, evaluation and serving compute identical features. It is defined in
+the torch-free :mod:`vocalis.features.config` and re-exported here.
 
 :func:`extract_many` hashes each file and looks it up in the cache in the
 calling process (cheap), computes the misses in a pool of workers (threads by default,
@@ -19,51 +20,21 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
-from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
-from vocalis.audio import Tier0Config, run_tier0
+from vocalis.audio.tier0 import run_tier0
 from vocalis.errors import ConfigError, DataError, VocalisError
 from vocalis.features import combos as _combos  # noqa: F401  (registers the built-ins)
-from vocalis.features.base import FEATURES, extract
+from vocalis.features.base import extract
 from vocalis.features.cache import CacheKey, FeatureCache
-from vocalis.features.config import FeatureConfig
+from vocalis.features.config import PipelineConfig
 from vocalis.features.result import ExtractionResult
 
+__all__ = ["ExtractionResult", "PipelineConfig", "compute_features", "extract_many"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Everything between an audio file and its features.
-
-    Args:
-        tier0: decoding, resampling, denoising and VAD.
-        features: the feature extractor and its parameters.
-
-    Raises:
-        ConfigError: unknown feature name, or ``tier0.sample_rate`` differs from
-            ``features.sample_rate``.
-
-    Example:
-        >>> from vocalis.config import from_dict, to_dict
-        >>> cfg = from_dict(PipelineConfig, {"features": {"name": "mfcc", "n_mfcc": 20}})
-        >>> cfg.features.n_mfcc, to_dict(cfg)["tier0"]["sample_rate"]
-        (20, 16000)
-    """
-
-    tier0: Tier0Config = field(default_factory=Tier0Config)
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-
-    def __post_init__(self) -> None:
-        FEATURES.get(self.features.name)  # unknown name: ConfigError with a suggestion
-        if self.tier0.sample_rate != self.features.sample_rate:
-            raise ConfigError(
-                f"tier0.sample_rate={self.tier0.sample_rate} but "
-                f"features.sample_rate={self.features.sample_rate}; set both to the same rate"
-            )
 
 
 def compute_features(path: str | os.PathLike, pipeline: PipelineConfig) -> torch.Tensor:
