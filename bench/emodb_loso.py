@@ -15,14 +15,19 @@ normalisation protocols are reported separately, never mixed:
 * ``speaker_norm``: every speaker, the test speaker included, is standardised
   with its own statistics (uses the test speaker's unlabelled audio).
 
-Part 2 (``--vocalis-recipe configs/recipes/X.yaml``) runs the Vocalis LOSO
-runner on the same corpus with a training recipe and adds its row to the table;
-it is skipped when the option is not given.
+Part 2 (``--vocalis-recipe configs/recipes/X.yaml ...``) runs the Vocalis LOSO
+runner on the same corpus and folds with a training recipe or a functionals
+ensemble recipe (one per protocol) and adds its rows to the table; it is
+skipped when the option is not given. ``--only vocalis`` keeps the peers'
+entries of an existing results JSON instead of recomputing them.
 
 Usage::
 
     python bench/emodb_loso.py                       # baselines only
     python bench/emodb_loso.py --vocalis-recipe configs/recipes/emodb_ecapa.yaml
+    python bench/emodb_loso.py --only vocalis --vocalis-recipe \\
+        configs/recipes/emodb_functionals_online.yaml \\
+        configs/recipes/emodb_functionals_speaker_norm.yaml   # peers' numbers kept
 
 Writes ``bench/results/emodb_loso.json`` shaped
 ``{"compare_svm": {"online": {...}, "speaker_norm": {...}}, "egemaps_svm": {...},
@@ -215,46 +220,77 @@ def loso_svm(x, y, speakers, protocol: str, jobs: int) -> dict:
 # --------------------------------------------------------------------------- vocalis part
 
 
-def run_vocalis(args: argparse.Namespace) -> dict:
-    """Part 2: the Vocalis LOSO runner on a training recipe, same corpus and protocols.
+def _vocalis_entry(summary: dict, seconds: float, recipe: Path, run_dir: Path) -> dict:
+    pooled = summary["pooled"] or {}
+    return {
+        "pooled_uar": round(pooled.get("uar", float("nan")), 4),
+        "accuracy": round(pooled.get("accuracy", float("nan")), 4),
+        "fold_uar_mean": round(summary["mean"].get("uar", float("nan")), 4),
+        "fold_uar_std": round(summary["std"].get("uar", float("nan")), 4),
+        "seconds": round(seconds, 1),
+        "folds_finished": summary["n_finished"],
+        "failed": summary["failed"],
+        "recipe": str(recipe),
+        "run_dir": str(run_dir),
+    }
 
-    The manifest is made from ``--wav`` with the EmoDB data recipe; the recipe's
-    ``dataset.manifest`` is not used. Folds already finished in ``--vocalis-out``
-    are skipped, so an interrupted run continues.
+
+def run_vocalis(args: argparse.Namespace) -> dict:
+    """Part 2: the Vocalis LOSO runner on one or more recipes, same corpus and folds.
+
+    The manifest is made from ``--wav`` with the EmoDB data recipe (its speakers
+    are the peers' folds); the recipes' own manifest is not used. A functionals
+    ensemble recipe (``kind: ensemble``) fixes its normalisation protocol, so
+    give one recipe per protocol; a neural recipe is run under every
+    ``--protocols``. Folds already finished in ``--vocalis-out`` are skipped (so
+    an interrupted run continues) unless ``--vocalis-overwrite``; ``seconds``
+    counts only the work done in this call, feature extraction (or cache reads)
+    included.
     """
     from vocalis.data.recipes.emodb import prepare_emodb
+    from vocalis.ensemble.recipe_file import load_ensemble_recipe
     from vocalis.evaluation.crossval import loso
-    from vocalis.training import load_config
 
-    config = load_config(str(args.vocalis_recipe), list(args.vocalis_override))
     manifest = prepare_emodb(args.wav.parent)
     args.vocalis_out.mkdir(parents=True, exist_ok=True)
     manifest.write(args.vocalis_out / "emodb.csv")
-    results = {}
-    for protocol in args.protocols:
-        t0 = time.perf_counter()
-        summary = loso(
-            config,
-            args.vocalis_out / protocol,
-            manifest=manifest,
-            normalization=protocol,
-            validation=args.vocalis_validation,
-            speakers=args.vocalis_speakers,
-            parallel=args.vocalis_parallel,
-        )
-        pooled = summary["pooled"] or {}
-        results[protocol] = {
-            "pooled_uar": round(pooled.get("uar", float("nan")), 4),
-            "accuracy": round(pooled.get("accuracy", float("nan")), 4),
-            "fold_uar_mean": round(summary["mean"].get("uar", float("nan")), 4),
-            "fold_uar_std": round(summary["std"].get("uar", float("nan")), 4),
-            "seconds": round(time.perf_counter() - t0, 1),
-            "folds_finished": summary["n_finished"],
-            "failed": summary["failed"],
-            "recipe": str(args.vocalis_recipe),
-            "overrides": list(args.vocalis_override),
-            "run_dir": str(args.vocalis_out / protocol),
-        }
+    results: dict = {"recipe": [str(r) for r in args.vocalis_recipe]}
+    for recipe_path in args.vocalis_recipe:
+        recipe = load_ensemble_recipe(recipe_path)
+        if recipe is not None:
+            protocols = [recipe.ensemble.normalization]
+            config, overrides = recipe, []
+        else:
+            from vocalis.training import load_config
+
+            protocols = list(args.protocols)
+            config = load_config(str(recipe_path), list(args.vocalis_override))
+            overrides = list(args.vocalis_override)
+        for protocol in protocols:
+            if protocol not in args.protocols:
+                continue
+            run_dir = args.vocalis_out / protocol
+            print(f"  vocalis / {protocol} ({recipe_path}) ...", flush=True)
+            load_before = os.getloadavg()
+            t0 = time.perf_counter()
+            summary = loso(
+                config,
+                run_dir,
+                manifest=manifest,
+                normalization=protocol,
+                validation=args.vocalis_validation,
+                speakers=args.vocalis_speakers,
+                parallel=args.vocalis_parallel,
+                overwrite=args.vocalis_overwrite,
+            )
+            entry = _vocalis_entry(summary, time.perf_counter() - t0, recipe_path, run_dir)
+            entry["load_average_1m"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
+            if recipe is not None:
+                entry["model"] = "functionals ensemble: " + str(summary.get("features"))
+                entry["extract_seconds"] = summary.get("extract_seconds")
+            else:
+                entry["overrides"] = overrides
+            results[protocol] = entry
     return results
 
 
@@ -289,7 +325,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS), choices=PROTOCOLS)
     parser.add_argument(
-        "--vocalis-recipe", type=Path, default=None, help="also run Vocalis LOSO on this recipe"
+        "--only",
+        choices=["peers", "vocalis"],
+        default=None,
+        help="run only the peers or only Vocalis; the other's entries are kept from --out",
+    )
+    parser.add_argument(
+        "--vocalis-recipe",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="also run Vocalis LOSO on these recipes (an ensemble recipe per protocol)",
+    )
+    parser.add_argument(
+        "--vocalis-overwrite", action="store_true", help="recompute finished Vocalis folds"
     )
     parser.add_argument(
         "--vocalis-out", type=Path, default=Path("runs/bench-emodb-loso"), help="its run folder"
@@ -313,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():  # keep rows of systems not re-run this time
         results = json.loads(args.out.read_text())
     systems_meta: dict = dict((results.get("_meta") or {}).get("systems") or {})
-    for system in args.systems:
+    systems = [] if args.only == "vocalis" else args.systems
+    for system in systems:
         feature_set = FEATURE_SETS[system]
         x = functionals(feature_set, files, args.cache, args.jobs)
         systems_meta[system] = {
@@ -324,8 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         for protocol in args.protocols:
             print(f"  {system} / {protocol} ...", flush=True)
             results[system][protocol] = loso_svm(x, labels, speakers, protocol, args.jobs)
-    if args.vocalis_recipe is not None:
-        results["vocalis"] = run_vocalis(args)
+    if args.only == "vocalis" and args.vocalis_recipe is None:
+        raise SystemExit("--only vocalis needs --vocalis-recipe configs/recipes/X.yaml")
+    if args.vocalis_recipe is not None and args.only != "peers":
+        old = results.get("vocalis") if isinstance(results.get("vocalis"), dict) else {}
+        new = run_vocalis(args)
+        results["vocalis"] = {**old, **new}  # protocols not re-run keep their numbers
     else:
         print("  vocalis: skipped (pass --vocalis-recipe configs/recipes/X.yaml to run it)")
     results["_meta"] = {
@@ -339,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
+        "peers_reused": args.only == "vocalis",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -4,7 +4,7 @@ Runs :func:`vocalis.ensemble.loso.loso_ensemble` (features through
 ``functional_table`` and the FeatureCache, so the first run includes the whole
 extraction) for each protocol and writes ``work/research/recipe_<name>.json``.
 
-    python bench/research/run_recipe_loso.py bench/research/emodb_functionals_ensemble.yaml
+    python bench/research/run_recipe_loso.py configs/recipes/emodb_functionals_online.yaml
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from vocalis.config import from_dict, to_dict
 from vocalis.data import prepare
 from vocalis.ensemble.loso import loso_ensemble
 from vocalis.ensemble.recipe import EnsembleConfig
+from vocalis.ensemble.recipe_file import is_ensemble_recipe, recipe_from_dict
 
 
 def main():
@@ -35,9 +36,11 @@ def main():
     import torch
 
     torch.set_num_threads(1)
-    base = from_dict(
-        EnsembleConfig, yaml.safe_load(args.recipe.read_text()), where=str(args.recipe)
-    )
+    data = yaml.safe_load(args.recipe.read_text())
+    if is_ensemble_recipe(data):  # a configs/recipes file: kind, manifest, cache_dir, ensemble
+        base = recipe_from_dict(data, str(args.recipe)).ensemble
+    else:  # a bare EnsembleConfig
+        base = from_dict(EnsembleConfig, data, where=str(args.recipe))
     manifest = prepare("emodb", args.root)
     out = {"recipe": to_dict(base), "n": len(manifest)}
     for protocol in args.protocols or [base.normalization]:

@@ -55,9 +55,10 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
         "--normalization",
         choices=LazyChoices(_normalizations),
         metavar="MODE",
-        default="online",
+        default=None,
         help="%(choices)s; online: train statistics only; speaker_norm: per-speaker "
-        "standardisation of every speaker, test speaker included (reported separately)",
+        "standardisation of every speaker, test speaker included (reported separately); "
+        "default: online, or the protocol an ensemble recipe fixes",
     )
     parser.add_argument(
         "--validation",
@@ -94,13 +95,43 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """Load and validate the experiment config named by the flags."""
+    """Load and validate the experiment config named by the flags.
+
+    An ensemble recipe (``kind: ensemble``) comes back as an
+    :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe`, ``--manifest`` applied.
+    """
+    if args.config:
+        from vocalis.ensemble.recipe_file import load_ensemble_recipe
+
+        recipe = load_ensemble_recipe(args.config)
+        if recipe is not None:
+            return _ensemble_from_args(recipe, args)
     try:
         from vocalis.training import load_config
     except ImportError:  # engine package not wired yet: the config module has it
         from vocalis.training.config import load_config
 
     return load_config(args.config, overrides_from_args(args))
+
+
+def _ensemble_from_args(recipe: Any, args: argparse.Namespace) -> Any:
+    import dataclasses
+
+    from vocalis.errors import ConfigError
+
+    neural = {
+        "--model": args.model, "--features": args.features, "--epochs": args.epochs,
+        "--device": args.device, "--seed": args.seed,
+    }  # fmt: skip
+    given = [k for k, v in neural.items() if v is not None] + list(args.overrides or [])
+    if given:
+        raise ConfigError(
+            f"{args.config} is an ensemble recipe; {', '.join(given)} only apply to neural "
+            "recipes: edit the recipe's ensemble section instead"
+        )
+    if args.parallel != 1:
+        log.warning("ensemble folds run one after the other; --parallel is ignored")
+    return dataclasses.replace(recipe, manifest=args.manifest) if args.manifest else recipe
 
 
 def print_summary(cv: dict[str, Any]) -> None:

@@ -24,9 +24,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vocalis.cli.choices import denoiser_choices, feature_choices
+
+if TYPE_CHECKING:
+    from vocalis.features.config import PipelineConfig
+    from vocalis.features.result import ExtractionResult
 
 
 def _max_failures(text: str) -> float | int:
@@ -81,7 +85,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _pipeline(args: argparse.Namespace) -> Any:
+def _pipeline(args: argparse.Namespace) -> PipelineConfig:
     """The :class:`~vocalis.features.config.PipelineConfig` the flags describe (no torch)."""
     from vocalis.audio.config import Tier0Config
     from vocalis.features.config import FeatureConfig, PipelineConfig
@@ -102,7 +106,9 @@ def _manifest_paths(manifest: str) -> list[str]:
     return read_manifest(manifest).paths
 
 
-def _all_hits(args: argparse.Namespace, pipeline: Any, paths: list[str]) -> Any:
+def _all_hits(
+    args: argparse.Namespace, pipeline: PipelineConfig, paths: list[str]
+) -> ExtractionResult | None:
     """The result when every file is a valid cache hit, else ``None`` (nothing reported,
     nothing deleted: the full pipeline does that). Imports neither torch nor numpy.
     """
@@ -159,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _extract(args: argparse.Namespace, pipeline: Any, paths: list[str]) -> Any:
+def _extract(
+    args: argparse.Namespace, pipeline: PipelineConfig, paths: list[str]
+) -> ExtractionResult:
     """The full pipeline: hash, look up, repair, compute the misses, store them."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 

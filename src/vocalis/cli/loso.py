@@ -5,6 +5,12 @@ Example::
     vocalis loso --config configs/recipes/emodb_ecapa.yaml --out runs/emodb-loso
     vocalis loso --manifest work/emodb.csv --model tier1 --features mfcc --epochs 30 \\
         --out runs/t1 --speaker 03 --parallel 2 --normalization speaker_norm
+    vocalis loso --config configs/recipes/emodb_functionals_online.yaml \\
+        --manifest work/emodb.csv --out runs/emodb-ens-online
+
+An ensemble recipe (``kind: ensemble``) runs the functionals ensemble fold by
+fold (:func:`vocalis.evaluation.crossval.cross_validate_ensemble`) into the
+same layout; its normalisation protocol is fixed by the recipe.
 
 One run folder per speaker (``speaker_<id>/``), ``training_results.json`` and
 ``cv_results.json`` (pooled and per-fold metrics). Finished folds are skipped on

@@ -58,7 +58,8 @@ class RunRecord:
     @property
     def features(self) -> str | None:
         extractor = (self.config.get("features") or {}).get("extractor") or {}
-        return extractor.get("name") if isinstance(extractor, dict) else self.cv.get("features")
+        name = extractor.get("name") if isinstance(extractor, dict) else None
+        return name or self.cv.get("features")  # ensembles: their members, in cv_results
 
     @property
     def protocol(self) -> str:
