@@ -34,7 +34,7 @@ _LAZY = {
     "run_tier0": "vocalis.audio.tier0",
     "tier0_waveform": "vocalis.audio.tier0",
     "NoSpeechWarning": "vocalis.audio.vad",
-    "VADConfig": "vocalis.audio.vad",
+    "VADConfig": "vocalis.audio.config",
     "apply_vad": "vocalis.audio.vad",
     "speech_segments": "vocalis.audio.vad",
 }

@@ -24,12 +24,9 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from vocalis.errors import ConfigError
-
-if TYPE_CHECKING:
-    from vocalis.audio.vad import VADConfig
 
 #: Built-in denoisers (``vocalis.audio.denoise.DENOISERS``), known without importing
 #: torch; ``tests/test_cli_startup.py`` checks it against the registry.
@@ -44,15 +41,43 @@ def _check_denoiser(name: str) -> None:
     DENOISERS.get(name)  # user-registered: fine; unknown: ConfigError with a suggestion
 
 
-def _check_vad(threshold: float, **ms: int) -> None:
-    """The checks :class:`~vocalis.audio.vad.VADConfig` makes on the fields tier 0 sets
-    (same messages), without importing :mod:`vocalis.audio.vad` (which imports torch).
+@dataclass(frozen=True)
+class VADConfig:
+    """Silero VAD settings (used by :mod:`vocalis.audio.vad`, which re-exports it).
+
+    Args:
+        threshold: speech probability above which a 32 ms frame is speech, in (0, 1).
+        neg_threshold: probability below which speech ends; default ``threshold - 0.15``.
+        min_speech_ms: speech segments shorter than this are dropped.
+        min_silence_ms: silence shorter than this does not end a segment.
+        speech_pad_ms: padding added on each side of a segment.
+        max_speech_s: split segments longer than this; None for no limit.
+
+    Raises:
+        ConfigError: a value out of range, naming the field.
     """
-    if not 0.0 < threshold < 1.0:
-        raise ConfigError(f"vad threshold={threshold}, expected a value in (0, 1)")
-    for name, value in ms.items():
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60_000:
-            raise ConfigError(f"vad {name}={value!r}, expected an integer in [0, 60000] ms")
+
+    threshold: float = 0.5
+    neg_threshold: float | None = None
+    min_speech_ms: int = 250
+    min_silence_ms: int = 100
+    speech_pad_ms: int = 30
+    max_speech_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"vad threshold={self.threshold}, expected a value in (0, 1)")
+        if self.neg_threshold is not None and not 0.0 < self.neg_threshold <= self.threshold:
+            raise ConfigError(
+                f"vad neg_threshold={self.neg_threshold}, expected a value in "
+                f"(0, threshold={self.threshold}]"
+            )
+        for name in ("min_speech_ms", "min_silence_ms", "speech_pad_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60_000:
+                raise ConfigError(f"vad {name}={value!r}, expected an integer in [0, 60000] ms")
+        if self.max_speech_s is not None and not self.max_speech_s > 0:
+            raise ConfigError(f"vad max_speech_s={self.max_speech_s}, expected > 0 or None")
 
 
 @dataclass(frozen=True)
@@ -103,17 +128,10 @@ class Tier0Config:
         _check_denoiser(self.denoise)
         if not self.min_duration_s >= 0:
             raise ConfigError(f"tier0 min_duration_s={self.min_duration_s}, expected >= 0")
-        _check_vad(
-            self.vad_threshold,
-            min_speech_ms=self.vad_min_speech_ms,
-            min_silence_ms=self.vad_min_silence_ms,
-            speech_pad_ms=self.vad_pad_ms,
-        )
+        self.vad_config()  # validates the vad_* fields, with VADConfig's messages
 
     def vad_config(self) -> VADConfig:
-        """The :class:`~vocalis.audio.vad.VADConfig` built from the ``vad_*`` fields."""
-        from vocalis.audio.vad import VADConfig
-
+        """The :class:`VADConfig` built from the ``vad_*`` fields."""
         return VADConfig(
             threshold=self.vad_threshold,
             min_speech_ms=self.vad_min_speech_ms,

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from vocalis.audio.config import VADConfig
 from vocalis.errors import ConfigError
 
 _LOCK = threading.Lock()
@@ -25,42 +25,6 @@ _MODEL: Any = None
 
 class NoSpeechWarning(UserWarning):
     """VAD found no speech; the signal was kept whole."""
-
-
-@dataclass(frozen=True)
-class VADConfig:
-    """Silero VAD settings.
-
-    Args:
-        threshold: speech probability above which a 32 ms frame is speech, in (0, 1).
-        neg_threshold: probability below which speech ends; default ``threshold - 0.15``.
-        min_speech_ms: speech segments shorter than this are dropped.
-        min_silence_ms: silence shorter than this does not end a segment.
-        speech_pad_ms: padding added on each side of a segment.
-        max_speech_s: split segments longer than this; None for no limit.
-    """
-
-    threshold: float = 0.5
-    neg_threshold: float | None = None
-    min_speech_ms: int = 250
-    min_silence_ms: int = 100
-    speech_pad_ms: int = 30
-    max_speech_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"vad threshold={self.threshold}, expected a value in (0, 1)")
-        if self.neg_threshold is not None and not 0.0 < self.neg_threshold <= self.threshold:
-            raise ConfigError(
-                f"vad neg_threshold={self.neg_threshold}, expected a value in "
-                f"(0, threshold={self.threshold}]"
-            )
-        for name in ("min_speech_ms", "min_silence_ms", "speech_pad_ms"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60_000:
-                raise ConfigError(f"vad {name}={value!r}, expected an integer in [0, 60000] ms")
-        if self.max_speech_s is not None and not self.max_speech_s > 0:
-            raise ConfigError(f"vad max_speech_s={self.max_speech_s}, expected > 0 or None")
 
 
 def _model() -> Any:
