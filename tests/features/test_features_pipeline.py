@@ -119,10 +119,17 @@ def test_bad_files_are_skipped_within_the_threshold(tmp_path, caplog, use_cache)
 
 
 @pytest.mark.parametrize("limit", [0.0, 2, 0.4])
-def test_too_many_failures_raise_a_data_error(tmp_path, limit):
-    paths = _write_tones(tmp_path, 3) + _bad_files(tmp_path)
-    with pytest.raises(DataError, match=r"of 6 files failed.*missing\.wav"):
-        extract_many(paths, PIPE, workers=1, max_failures=limit, progress=False)
+def test_too_many_failures_raise_a_data_error(tmp_path, caplog, limit):
+    bad = _bad_files(tmp_path)
+    paths = [*bad, *_write_tones(tmp_path, 3)]
+    cache = FeatureCache(tmp_path / "cache")
+    with caplog.at_level(logging.WARNING), pytest.raises(DataError, match=r"3 of 6 files failed"):
+        extract_many(paths, PIPE, cache=cache, workers=1, max_failures=limit, progress=False)
+    # every bad file got its own one-line message, and the good ones were still cached
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 3 and all(any(Path(b).name in m for m in skipped) for b in bad)
+    again = extract_many(paths[3:], PIPE, cache=cache, workers=1, progress=False)
+    assert again.hits == 3 and again.computed == 0
 
 
 def test_max_failures_must_be_a_fraction_or_a_count(tmp_path):

@@ -76,8 +76,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--max-failures",
         type=_max_failures,
-        default=0.0,
-        help="failures tolerated: a fraction (0.1) or a count (3); more exits non-zero",
+        default=0.1,
+        help="failures tolerated: a fraction (0.1) or a count (3); more exits non-zero "
+        "(the same default as training's features.max_failures)",
     )
     p.add_argument("--out", default=None, help="optional .npz with one array (F, N) per file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -54,6 +54,11 @@ def compute_features(path: str | os.PathLike, pipeline: PipelineConfig) -> torch
     return extract(wav, pipeline.features)
 
 
+#: Past this many failures (and past ``max_failures``) extraction stops at once
+#: instead of trying every remaining file: the manifest or the storage is broken.
+ABORT_AFTER_FAILURES = 50
+
+
 def _allowed_failures(max_failures: float | int, total: int) -> int:
     """A fraction in [0, 1] (float) or a count (int) -> the number of failures tolerated."""
     if isinstance(max_failures, bool) or max_failures < 0:
@@ -163,7 +168,9 @@ def extract_many(
 
     Raises:
         DataError: more files failed than ``max_failures`` allows; the message
-            counts them and names the first.
+            counts them and names the first. Every file is tried first (each
+            failure logged as one line, the good ones cached), unless more than
+            :data:`ABORT_AFTER_FAILURES` fail.
     """
     start = time.perf_counter()
     names = [str(p) for p in paths]
@@ -186,7 +193,7 @@ def extract_many(
         failed.append((i, names[i], message))
         result.failures = [(p, m) for _, p, m in sorted(failed)]  # input order
         logger.warning("skipped %s", message if names[i] in message else f"{names[i]}: {message}")
-        if len(result.failures) > allowed:
+        if len(result.failures) > max(allowed, ABORT_AFTER_FAILURES):  # a broken manifest
             bar.close()
             raise _too_many(result.failures, allowed, total, max_failures)
 
@@ -244,6 +251,8 @@ def extract_many(
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
     bar.close()
+    if len(result.failures) > allowed:  # every file was tried (and cached) first
+        raise _too_many(result.failures, allowed, total, max_failures)
     shift = pipeline.features.frame_shift
     result.audio_seconds = sum(f.shape[-1] for f in result.features if f is not None) * shift
     result.seconds = time.perf_counter() - start
