@@ -32,7 +32,7 @@ def test_neural_recipe_is_not_an_ensemble(tmp_path):
 
 
 def test_bad_ensemble_recipes_name_the_key(tmp_path):
-    with pytest.raises(ConfigError, match="fusion_resolutoin.*fusion_resolution"):
+    with pytest.raises(ConfigError, match=r"fusion_resolutoin.*fusion_resolution"):
         recipe_from_dict({"ensemble": {"fusion_resolutoin": 3}})
     with pytest.raises(ConfigError, match="kind: ensemble"):
         recipe_from_dict({"kind": "neural", "ensemble": {}})
