@@ -10,7 +10,9 @@ from vocalis.errors import ConfigError
 from vocalis.training.config import compose, config_diff, config_to_yaml, load_config
 
 ROOT = Path(__file__).resolve().parents[2] / "configs"
-RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+ALL_RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
+#: Neural recipes; the ensemble ones (``kind: ensemble``) have their tests in tests/ensemble.
+RECIPES = [p for p in ALL_RECIPES if "kind: ensemble" not in p.read_text()]
 
 
 def test_defaults_compose_groups():
@@ -98,3 +100,10 @@ def test_config_show_cli(capsys):
     assert "name: ecapa" in out and "lr: 0.5" in out and "embedding_dim: 192" in out
     assert main(["config", "show", "train.lrr=1"]) == 1
     assert "did you mean 'lr'" in capsys.readouterr().err
+
+
+def test_an_ensemble_recipe_is_refused_with_the_command_to_use():
+    ensembles = [p for p in ALL_RECIPES if p not in RECIPES]
+    assert ensembles, "the shipped ensemble recipes are expected in configs/recipes"
+    with pytest.raises(ConfigError, match="vocalis loso --config"):
+        load_config(ensembles[0], [])

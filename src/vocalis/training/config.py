@@ -433,6 +433,11 @@ def compose(
     if recipe is not None:
         path = Path(recipe)
         body = _read_yaml(path)
+        if body.get("kind") == "ensemble" or "ensemble" in body:
+            raise ConfigError(
+                f"{path} is an ensemble recipe (functional features + linear SVM fusion), "
+                f"not a neural training config; run it with `vocalis loso --config {path}`"
+            )
         if base is None and path.resolve().parent.parent.joinpath("train").is_dir():
             base = path.resolve().parent.parent
         if "defaults" in body:
