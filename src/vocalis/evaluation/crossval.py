@@ -232,6 +232,20 @@ def _best_uar(best_metrics: Any) -> float | None:
     return None
 
 
+def _fold_record(plan: FoldPlan, n_val: int) -> dict[str, Any]:
+    """A fold's ``training_results.json`` entry before it runs (status ``failed``)."""
+    return {
+        "status": "failed",
+        "best_error": None,
+        "best_epoch": None,
+        "seconds": None,
+        "test_groups": list(plan.test_groups),
+        "n_train": len(plan.train),
+        "n_val": n_val,
+        "n_test": len(plan.test),
+    }
+
+
 def _run_fold(
     config: Any,
     manifest: Any,
@@ -242,16 +256,7 @@ def _run_fold(
 ) -> dict[str, Any]:
     """Train one fold; never raises for a training failure (recorded instead)."""
     t0 = time.perf_counter()
-    record: dict[str, Any] = {
-        "status": "failed",
-        "best_error": None,
-        "best_epoch": None,
-        "seconds": None,
-        "test_groups": list(plan.test_groups),
-        "n_train": len(plan.train),
-        "n_val": len(plan.val),
-        "n_test": len(plan.test),
-    }
+    record = _fold_record(plan, n_val=len(plan.val))
     try:
         result = train_fn(
             config,
@@ -687,16 +692,7 @@ def _ensemble_fold(
     from vocalis.evaluation.predictions import Predictions, write_predictions
 
     t0 = time.perf_counter()
-    record: dict[str, Any] = {
-        "status": "failed",
-        "best_error": None,
-        "best_epoch": None,
-        "seconds": None,
-        "test_groups": list(plan.test_groups),
-        "n_train": len(plan.train),
-        "n_val": 0,
-        "n_test": len(plan.test),
-    }
+    record = _fold_record(plan, n_val=0)  # inner LOSO on the training rows, no held-out share
     try:
         classes = data["classes"]
         proba, info = run_fold_arrays(
