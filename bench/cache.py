@@ -25,7 +25,7 @@ The command is the ``vocalis`` console script installed next to this
 interpreter (what a virtual environment puts on ``PATH``); ``--command`` picks
 another (e.g. a pyenv shim, which adds its own ~0.1-0.3 s to every run). Usage::
 
-    python bench/cache.py                       # EmoDB from /work/shared/data/emodb
+    python bench/cache.py                       # EmoDB from $VOCALIS_EMODB or ../shared/data/emodb
     python bench/cache.py --emodb /data/emodb --repeats 5
 
 Writes ``bench/results/cache.json``.
@@ -44,6 +44,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchenv import emodb_dir
 
 RESULTS = Path(__file__).parent / "results" / "cache.json"
 SUMMARY = re.compile(r"(\d+) files: (\d+) cache hits, (\d+) computed, (\d+) regenerated")
@@ -101,7 +103,7 @@ def _per_entry_ms(manifest: Path, cache_dir: Path, features: str, repeats: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--emodb", default="/work/shared/data/emodb", help="EmoDB folder")
+    parser.add_argument("--emodb", default=str(emodb_dir()), help="EmoDB folder")
     parser.add_argument("--repeats", type=int, default=3, help="cold and warm runs each")
     parser.add_argument("--features", default="mfcc", help="extractor")
     parser.add_argument("--command", nargs="+", default=None, help="the vocalis command")

@@ -48,9 +48,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from benchenv import emodb_dir
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_WAV = Path("/work/shared/data/emodb/wav")
+DEFAULT_WAV = emodb_dir() / "wav"
 DEFAULT_CACHE = Path(os.environ.get("VOCALIS_CACHE", Path.home() / ".cache" / "vocalis")) / "bench"
 DEFAULT_OUT = HERE / "results" / "emodb_loso.json"
 EMOTIONS = {

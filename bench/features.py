@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import os
 
+from benchenv import cpu_name, emodb_dir
+
 # one core for numpy/BLAS too (librosa's mel matmul), set before numpy is imported
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -46,18 +48,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
-DEFAULT_CORPUS = Path("/work/shared/data/emodb/wav")
+DEFAULT_CORPUS = emodb_dir() / "wav"
 
 
 def _machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     import librosa
 
     return {

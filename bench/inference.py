@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchenv import cpu_name
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results" / "inference.json"
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     results["clip"] = {"seconds": SECONDS, "sample_rate": SR, "source": source}
     results["weights"] = "random init (speed only; accuracy not measured)"
     results["machine"] = {
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "cores_visible": os.cpu_count(),
         "load_avg_at_start": list(os.getloadavg()),
         "shared": "machine shared with other jobs: numbers may be pessimistic",
@@ -262,16 +263,6 @@ def main(argv: list[str] | None = None) -> int:
     _print_table(results)
     print(f"written to {args.out}")
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _print_table(results: dict) -> None:

@@ -41,7 +41,9 @@ import sys
 import time
 from pathlib import Path
 
-EMODB = Path(os.environ.get("VOCALIS_EMODB", "/work/shared/data/emodb")) / "wav"
+from benchenv import cpu_name, emodb_dir
+
+EMODB = emodb_dir() / "wav"
 RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.json"
 SAMPLE_RATE = 16000
 
@@ -264,14 +266,7 @@ def _machine(threads: int) -> dict:
         load = os.getloadavg()
     except OSError:
         load = None
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
