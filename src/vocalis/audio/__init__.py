@@ -18,6 +18,8 @@ import sys
 import types
 from typing import Any
 
+from vocalis.lazy import lazy_exports
+
 _LAZY = {
     "Tier0Config": "vocalis.audio.config",
     "DENOISERS": "vocalis.audio.denoise",
@@ -38,20 +40,6 @@ _LAZY = {
     "apply_vad": "vocalis.audio.vad",
     "speech_segments": "vocalis.audio.vad",
 }
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocalis.audio' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
 
 
 class _Package(types.ModuleType):
@@ -92,3 +80,5 @@ __all__ = [
     "tier0_waveform",
     "to_mono",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

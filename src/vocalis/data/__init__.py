@@ -13,12 +13,12 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 from typing import TYPE_CHECKING, Any
 
 from vocalis.errors import ConfigError
+from vocalis.lazy import lazy_exports
 from vocalis.registry import did_you_mean
 
 if TYPE_CHECKING:
@@ -45,20 +45,6 @@ _LAZY = {
     "StratifiedHoldout": "vocalis.data.splits",
     "stratified_val_split": "vocalis.data.splits",
 }
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocalis.data' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
 
 
 def recipe_options(name: str) -> dict[str, Any]:
@@ -134,3 +120,5 @@ __all__ = [
     "recipe_options",
     "stratified_val_split",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -26,7 +26,8 @@ registers all built-in extractors. ``FeatureConfig``, ``PipelineConfig``,
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+from vocalis.lazy import lazy_exports
 
 #: Names of the built-in extractors, known without importing torch (CLI choices).
 #: ``tests/features/test_features_cache_fast.py`` checks it against :data:`FEATURES`.
@@ -70,20 +71,10 @@ _LAZY = {
 _LIGHT = ("vocalis.features.config", "vocalis.features.cache", "vocalis.features.result")
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use (torch-backed ones register all)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocalis.features' has no attribute '{name}'")
+def _register_builtins(module: str) -> None:
+    """Torch-backed modules need the built-in extractors registered first."""
     if module not in _LIGHT:
-        importlib.import_module("vocalis.features.combos")  # registers the built-ins
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+        importlib.import_module("vocalis.features.combos")
 
 
 __all__ = [
@@ -110,3 +101,5 @@ __all__ = [
     "frame_lengths",
     "num_frames",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, before_import=_register_builtins)

@@ -15,8 +15,7 @@ Names are imported lazily, so ``import vocalis.inference`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vocalis.lazy import lazy_exports
 
 _EXPORTS = {
     "Prediction": "vocalis.inference.predictor",
@@ -36,9 +35,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vocalis.inference' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
