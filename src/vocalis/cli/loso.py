@@ -9,7 +9,7 @@ Example::
         --manifest work/emodb.csv --out runs/emodb-ens-online
 
 An ensemble recipe (``kind: ensemble``) runs the functionals ensemble fold by
-fold (:func:`vocalis.evaluation.crossval.cross_validate_ensemble`) into the
+fold (:func:`vocalis.evaluation.ensemble_cv.cross_validate_ensemble`) into the
 same layout; its normalisation protocol is fixed by the recipe.
 
 One run folder per speaker (``speaker_<id>/``), ``training_results.json`` and

@@ -54,7 +54,6 @@ __all__ = [
     "PROTOCOLS",
     "FoldPlan",
     "cross_validate",
-    "cross_validate_ensemble",
     "loso",
     "plan_folds",
     "summarize",
@@ -447,7 +446,8 @@ def cross_validate(
     Args:
         config: an :class:`~vocalis.training.ExperimentConfig`, an
             :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe` or a recipe path
-            (an ensemble recipe runs :func:`cross_validate_ensemble`).
+            (an ensemble recipe runs
+            :func:`vocalis.evaluation.ensemble_cv.cross_validate_ensemble`).
         out_dir: output folder (one run folder per fold + the JSON summaries).
         protocol: ``loso``, ``group-kfold`` or ``stratified`` (speaker-dependent).
         folds: number of folds of the k-fold protocols.
@@ -481,6 +481,8 @@ def cross_validate(
     if parallel < 1:
         raise ConfigError(f"parallel={parallel}; expected at least 1 fold at a time")
     if getattr(config, "kind", None) == "ensemble":
+        from vocalis.evaluation.ensemble_cv import cross_validate_ensemble
+
         return cross_validate_ensemble(
             config, out_dir, protocol, folds, group, only=only, normalization=normalization,
             manifest=manifest, overwrite=overwrite,
@@ -668,219 +670,6 @@ def _suggest(name: str) -> str:
 
 
 # --------------------------------------------------------------------------- ensembles
-
-
-def _ensemble_normalization(recipe: Any, normalization: str | None) -> str:
-    fixed = recipe.ensemble.normalization
-    if normalization is not None and normalization != fixed:
-        raise ConfigError(
-            f"{recipe.source or 'ensemble recipe'} fixes ensemble.normalization={fixed}; got "
-            f"--normalization {normalization}: drop the flag or use the {normalization} recipe"
-        )
-    return fixed
-
-
-def _ensemble_fold(
-    recipe: Any,
-    rows: Any,
-    plan: FoldPlan,
-    fold_dir: Path,
-    data: dict[str, Any],
-) -> dict[str, Any]:
-    """One ensemble fold: predictions.csv + metrics.json; a failure is recorded, not raised."""
-    from vocalis.ensemble.recipe import run_fold_arrays
-    from vocalis.evaluation.predictions import Predictions, write_predictions
-
-    t0 = time.perf_counter()
-    record = _fold_record(plan, n_val=0)  # inner LOSO on the training rows, no held-out share
-    try:
-        classes = data["classes"]
-        proba, info = run_fold_arrays(
-            data["tables"], data["augmented"], data["y"], data["speakers"],
-            plan.train, plan.test, recipe.ensemble, len(classes),
-        )  # fmt: skip
-        pred = proba.argmax(1)
-        labels = np.asarray(rows.labels(), dtype=object)
-        predictions = Predictions(
-            path=np.asarray(rows.paths, dtype=object)[plan.test],
-            speaker=data["speakers"][plan.test].astype(object),
-            true_label=labels[plan.test],
-            pred_label=np.asarray(classes, dtype=object)[pred],
-            confidence=proba[np.arange(len(pred)), pred],
-            probs=proba,
-            classes=list(classes),
-        )
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        metrics = predictions.metrics()
-        inner = float(info["fused_inner_uar"])
-        diagnostics = {
-            "weights": [round(float(w), 4) for w in info["weights"]],
-            "chosen_c": info["chosen_c"],
-            "inner_uar": [round(float(u), 4) for u in info["inner_uar"]],
-            "fused_inner_uar": round(inner, 4),
-        }
-        seconds = round(time.perf_counter() - t0, 2)
-        write_json(
-            fold_dir / "metrics.json",
-            {"test": metrics, "ensemble": diagnostics, "seconds": seconds,
-             "test_groups": list(plan.test_groups), "n_train": len(plan.train)},
-        )  # fmt: skip
-        write_predictions(fold_dir / "predictions.csv", predictions)  # last: marks it finished
-        record.update(status="success", best_error=round(1.0 - inner, 6), **diagnostics)
-        log.info("fold %s: UAR %.4f (%.0f s)", plan.name, metrics["uar"], seconds)
-    except Exception as err:  # one failed fold must not stop the others
-        record["error"] = f"{type(err).__name__}: {err}"
-        fold_dir.mkdir(parents=True, exist_ok=True)
-        write_text(fold_dir / "error.txt", traceback.format_exc())
-        log.error("fold %s failed: %s", plan.name, record["error"])
-    record["seconds"] = round(time.perf_counter() - t0, 2)
-    return record
-
-
-def cross_validate_ensemble(
-    recipe: Any,
-    out_dir: str | os.PathLike,
-    protocol: Protocol = "loso",
-    folds: int = 5,
-    group: str = "speaker",
-    *,
-    only: Sequence[str] | None = None,
-    normalization: str | None = None,
-    manifest: Any = None,
-    overwrite: bool = False,
-) -> dict[str, Any]:
-    """Cross-validate a functionals ensemble, writing the same layout as a neural run.
-
-    Each fold calls :func:`vocalis.ensemble.recipe.run_fold_arrays` on functionals
-    computed once for every row (through the recipe's feature cache); every
-    choice inside a fold (each member's ``C``, the fusion weights) is made by
-    inner leave-one-speaker-out on that fold's training speakers, so there is
-    no validation split. A fold folder holds ``predictions.csv`` and
-    ``metrics.json`` (test metrics + chosen ``C``, fusion weights, inner UARs);
-    finished folds are skipped unless ``overwrite``.
-
-    Args:
-        recipe: an :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe`.
-        out_dir: output folder.
-        protocol: ``loso`` or ``group-kfold`` (speaker-independent only).
-        folds: number of folds of ``group-kfold``.
-        group: manifest column kept together in a fold.
-        only: run only these folds (speaker ids or fold names).
-        normalization: None (the recipe's) or the recipe's own protocol.
-        manifest: a Manifest or CSV path overriding ``recipe.manifest``.
-        overwrite: recompute finished folds.
-
-    Returns:
-        The content of ``cv_results.json``.
-
-    Raises:
-        ConfigError: ``stratified`` protocol, or ``normalization`` not the recipe's.
-        DataError: no speaker column, or unknown folds in ``only``.
-    """
-    from vocalis.config import to_dict
-    from vocalis.ensemble.loso import member_tables
-
-    if protocol not in ("loso", "group-kfold"):
-        raise ConfigError(
-            f"protocol={protocol!r}: ensemble recipes support only speaker-independent "
-            "protocols (their C and fusion weights are chosen by inner LOSO); use loso or "
-            "group-kfold"
-        )
-    normalization = _ensemble_normalization(recipe, normalization)
-    if manifest is None and not recipe.manifest:
-        raise ConfigError(
-            f"{recipe.source or 'ensemble recipe'}: manifest is empty; set it in the recipe "
-            "or pass --manifest m.csv"
-        )
-    rows, source = _manifest(None, manifest if manifest is not None else recipe.manifest)
-    plans = [  # no validation split: the inner LOSO validates on the training speakers
-        dataclasses.replace(p, train=np.sort(np.concatenate([p.train, p.val])), val=p.val[:0])
-        for p in plan_folds(rows, protocol, folds, group)
-    ]
-    out = Path(out_dir)
-    _check_protocol_matches(out, protocol, normalization)
-    out.mkdir(parents=True, exist_ok=True)
-    todo = _select(plans, only, source)
-    results_path = out / "training_results.json"
-    records: dict[str, Any] = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    pending = [p for p in todo if overwrite or not _fold_finished(out / p.name)]
-    for p in todo:
-        if p not in pending:
-            log.info("fold %s: finished earlier, skipped", p.name)
-    t0 = time.perf_counter()
-    extract_seconds = 0.0
-    if pending:
-        labels = rows.labels()
-        classes = tuple(sorted(set(labels)))
-        tables, augmented = member_tables(rows.paths, recipe.ensemble, recipe.cache_dir)
-        extract_seconds = time.perf_counter() - t0
-        log.info("functionals of %d files: %.0f s", len(rows), extract_seconds)
-        data = {
-            "tables": tables,
-            "augmented": augmented,
-            "y": np.array([classes.index(v) for v in labels]),
-            "speakers": np.asarray(_groups(rows, group)).astype(str),
-            "classes": classes,
-        }
-        for plan in pending:
-            log.info("fold %s: train %d, test %d", plan.name, len(plan.train), len(plan.test))
-            record = _ensemble_fold(recipe, rows, plan, out / plan.name, data)
-            records[_fold_key(plan, protocol)] = record
-            write_json(results_path, records)
-    summary = summarize(out, [p.name for p in plans])
-    pooled_pred = summary.pop("_pooled_predictions", None)
-    if pooled_pred is not None:
-        from vocalis.evaluation.predictions import write_predictions
-
-        write_predictions(out / "predictions.csv", pooled_pred)
-    members = [
-        m.functionals.name + (f"({m.functionals.lld})" if m.functionals.name == "lld_stats" else "")
-        for m in recipe.ensemble.members
-    ]
-    cv = {
-        "protocol": protocol,
-        "group": group,
-        "n_folds": len(plans),
-        "normalization": {
-            "protocol": normalization,
-            "ensemble.normalization": normalization,
-            "description": (
-                "train-speaker statistics only"
-                if normalization == "online"
-                else "per-speaker standardisation of every speaker, test speaker included "
-                "(its unlabelled audio); speed copies are pseudo-speakers"
-            ),
-        },
-        "speaker_dependent": False,
-        "validation": {
-            "protocol": "inner leave-one-speaker-out on the training speakers (C, fusion)",
-            "seed": None,
-        },
-        "manifest": source,
-        "model": "ensemble",
-        "features": " + ".join(members),
-        "recipe": recipe.source or None,
-        "config": to_dict(recipe),
-        "fold_names": [p.name for p in plans],
-        "n_finished": summary["n_finished"],
-        "failed": {k: v.get("error") for k, v in records.items() if v.get("status") == "failed"},
-        "pooled": summary["pooled"],
-        "mean": summary["mean"],
-        "std": summary["std"],
-        "folds": summary["folds"],
-        "seconds": round(time.perf_counter() - t0, 2),
-        "extract_seconds": round(extract_seconds, 2),
-        "wall_seconds_total": round(sum(float(r.get("seconds") or 0) for r in records.values()), 2),
-    }
-    write_json(out / "cv_results.json", cv)
-    if summary["pooled"] is not None:
-        log.info(
-            "ensemble %s (%s): pooled UAR %.4f, fold UAR %.4f ± %.4f over %d finished folds",
-            protocol, normalization, summary["pooled"]["uar"],
-            summary["mean"].get("uar", float("nan")), summary["std"].get("uar", float("nan")),
-            summary["n_finished"],
-        )  # fmt: skip
-    return cv
 
 
 def _select(plans: list[FoldPlan], only: Sequence[str] | None, source: str) -> list[FoldPlan]:
