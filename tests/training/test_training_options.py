@@ -122,3 +122,12 @@ def test_schedulers_build_and_step(name):
 def test_warmup_is_linear():
     cfg = TrainConfig(epochs=4, lr=1.0, scheduler="none", warmup_epochs=2)
     assert [lr_factor(s, cfg, 2) for s in range(6)] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+def test_history_reports_the_lr_of_the_last_step(corpus, tmp_path):
+    # one warm-up epoch ramps the lr from 0: the row must not say 0 (the epoch's start)
+    over = [*tiny_overrides(corpus, epochs=2), "train.warmup_epochs=1", "train.scheduler=cosine"]
+    result = train(load_config(None, over), tmp_path / "run", progress=False)
+    lr = load_config(None, over).train.lr
+    first, second = (row["lr"] for row in result.history)
+    assert 0 < first <= lr and 0 < second < lr

@@ -463,6 +463,7 @@ def _train(
             t0 = time.perf_counter()
             if partial is None:
                 epoch_lr = float(optimizer.param_groups[0]["lr"])
+            last_lr = epoch_lr  # the lr of the epoch's last step, reported in history.csv
             train_sampler.set_epoch(epoch, skip)
             model.train()
             sums = list(partial) if partial else [0.0, 0.0, 0.0]  # loss * n, correct, n
@@ -510,6 +511,7 @@ def _train(
                 if tc.grad_clip > 0:
                     scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                last_lr = float(optimizer.param_groups[0]["lr"])
                 scaler.step(optimizer)
                 scaler.update()
                 if per_step:
@@ -563,7 +565,7 @@ def _train(
                     "val_acc": float(vm["accuracy"]),
                     "val_uar": float(vm["uar"]),
                     "val_macro_f1": float(vm["macro_f1"]),
-                    "lr": epoch_lr,
+                    "lr": last_lr,
                     "seconds": round(time.perf_counter() - t0, 3),
                 }
                 decision = (row, vm)
