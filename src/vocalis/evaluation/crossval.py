@@ -510,30 +510,9 @@ def cross_validate(
     out = Path(out_dir)
     _check_protocol_matches(out, protocol, normalization)
     out.mkdir(parents=True, exist_ok=True)
-    if only:
-        wanted = {str(s) for s in only}
-        known = {p.name for p in plans} | {g for p in plans for g in p.test_groups}
-        unknown = sorted(wanted - known)
-        if unknown:
-            available = sorted(g for p in plans for g in p.test_groups) or [p.name for p in plans]
-            raise DataError(
-                f"fold(s) {', '.join(unknown)} not in {source}; available: {', '.join(available)}"
-            )
-        todo = [p for p in plans if p.name in wanted or set(p.test_groups) & wanted]
-    else:
-        todo = plans
+    pending = _pending(_select(plans, only, source), out, overwrite)
     results_path = out / "training_results.json"
-    records: dict[str, Any] = json.loads(results_path.read_text()) if results_path.is_file() else {}
-
-    def key(plan: FoldPlan) -> str:
-        return plan.test_groups[0] if protocol == "loso" and plan.test_groups else plan.name
-
-    pending = []
-    for plan in todo:
-        if _fold_finished(out / plan.name) and not overwrite:
-            log.info("fold %s: finished earlier, skipped", plan.name)
-            continue
-        pending.append(plan)
+    records = _read_records(results_path)
     if train_fn is None:
         from vocalis.training import train as train_fn
     t0 = time.perf_counter()
@@ -557,7 +536,7 @@ def cross_validate(
                     _, record = fut.result()
                 except Exception as err:  # the worker process itself died
                     record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-                records[key(plan)] = record
+                records[_fold_key(plan, protocol)] = record
                 write_json(results_path, records)
     else:
         for plan in pending:
@@ -567,17 +546,11 @@ def cross_validate(
                 *map(len, (plan.train, plan.val, plan.test)),
             )
             record = _run_fold(config, rows, plan, out / plan.name, train_fn, overwrite)
-            records[key(plan)] = record
+            records[_fold_key(plan, protocol)] = record
             write_json(results_path, records)
-    summary = summarize(out, [p.name for p in plans])
-    pooled_pred = summary.pop("_pooled_predictions", None)
-    if pooled_pred is not None:
-        from vocalis.evaluation.predictions import write_predictions
-
-        write_predictions(out / "predictions.csv", pooled_pred)
     from vocalis.config import to_dict
 
-    cv = {
+    setup = {
         "protocol": protocol,
         "group": group,
         "n_folds": len(plans),
@@ -597,6 +570,57 @@ def cross_validate(
         "model": getattr(getattr(config, "model", None), "name", None),
         "features": _feature_name(config),
         "config": to_dict(config) if dataclasses.is_dataclass(config) else None,
+    }
+    timing = {"seconds": round(time.perf_counter() - t0, 2)}
+    return write_cv_results(out, plans, records, setup, timing, f"{protocol} ({normalization})")
+
+
+def _read_records(path: Path) -> dict[str, Any]:
+    """``training_results.json`` of an earlier run, or an empty record."""
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _pending(todo: list[FoldPlan], out: Path, overwrite: bool) -> list[FoldPlan]:
+    """The folds of ``todo`` still to run (finished ones are skipped unless ``overwrite``)."""
+    pending = []
+    for plan in todo:
+        if _fold_finished(out / plan.name) and not overwrite:
+            log.info("fold %s: finished earlier, skipped", plan.name)
+            continue
+        pending.append(plan)
+    return pending
+
+
+def write_cv_results(
+    out: Path,
+    plans: list[FoldPlan],
+    records: dict[str, Any],
+    setup: dict[str, Any],
+    timing: dict[str, Any],
+    label: str,
+) -> dict[str, Any]:
+    """Pool the finished folds; write ``predictions.csv`` and ``cv_results.json``.
+
+    Args:
+        out: the cross-validation folder.
+        plans: every fold of the protocol (finished or not).
+        records: ``training_results.json`` content (status, error, seconds per fold).
+        setup: what was run (protocol, normalisation, validation, model, config...),
+            written first.
+        timing: run times (``seconds``, ...), written after the metrics.
+        label: how the log line names the run.
+
+    Returns:
+        The content of ``cv_results.json``.
+    """
+    summary = summarize(out, [p.name for p in plans])
+    pooled_pred = summary.pop("_pooled_predictions", None)
+    if pooled_pred is not None:
+        from vocalis.evaluation.predictions import write_predictions
+
+        write_predictions(out / "predictions.csv", pooled_pred)
+    cv = {
+        **setup,
         "fold_names": [p.name for p in plans],
         "n_finished": summary["n_finished"],
         "failed": {k: v.get("error") for k, v in records.items() if v.get("status") == "failed"},
@@ -604,15 +628,14 @@ def cross_validate(
         "mean": summary["mean"],
         "std": summary["std"],
         "folds": summary["folds"],
-        "seconds": round(time.perf_counter() - t0, 2),
+        **timing,
         "wall_seconds_total": round(sum(float(r.get("seconds") or 0) for r in records.values()), 2),
     }
     write_json(out / "cv_results.json", cv)
     if summary["pooled"] is not None:
         log.info(
-            "%s (%s): pooled UAR %.4f, fold UAR %.4f ± %.4f over %d finished folds",
-            protocol,
-            normalization,
+            "%s: pooled UAR %.4f, fold UAR %.4f ± %.4f over %d finished folds",
+            label,
             summary["pooled"]["uar"],
             summary["mean"].get("uar", float("nan")),
             summary["std"].get("uar", float("nan")),

@@ -12,7 +12,6 @@ on the training speakers.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -28,14 +27,15 @@ from vocalis.evaluation.crossval import (
     FoldPlan,
     Protocol,
     _check_protocol_matches,
-    _fold_finished,
     _fold_key,
     _fold_record,
     _groups,
     _manifest,
+    _pending,
+    _read_records,
     _select,
     plan_folds,
-    summarize,
+    write_cv_results,
 )
 from vocalis.io import write_json, write_text
 
@@ -174,13 +174,9 @@ def cross_validate_ensemble(
     out = Path(out_dir)
     _check_protocol_matches(out, protocol, normalization)
     out.mkdir(parents=True, exist_ok=True)
-    todo = _select(plans, only, source)
+    pending = _pending(_select(plans, only, source), out, overwrite)
     results_path = out / "training_results.json"
-    records: dict[str, Any] = json.loads(results_path.read_text()) if results_path.is_file() else {}
-    pending = [p for p in todo if overwrite or not _fold_finished(out / p.name)]
-    for p in todo:
-        if p not in pending:
-            log.info("fold %s: finished earlier, skipped", p.name)
+    records = _read_records(results_path)
     t0 = time.perf_counter()
     extract_seconds = 0.0
     if pending:
@@ -201,17 +197,11 @@ def cross_validate_ensemble(
             record = _ensemble_fold(recipe, rows, plan, out / plan.name, data)
             records[_fold_key(plan, protocol)] = record
             write_json(results_path, records)
-    summary = summarize(out, [p.name for p in plans])
-    pooled_pred = summary.pop("_pooled_predictions", None)
-    if pooled_pred is not None:
-        from vocalis.evaluation.predictions import write_predictions
-
-        write_predictions(out / "predictions.csv", pooled_pred)
     members = [
         m.functionals.name + (f"({m.functionals.lld})" if m.functionals.name == "lld_stats" else "")
         for m in recipe.ensemble.members
     ]
-    cv = {
+    setup = {
         "protocol": protocol,
         "group": group,
         "n_folds": len(plans),
@@ -235,23 +225,10 @@ def cross_validate_ensemble(
         "features": " + ".join(members),
         "recipe": recipe.source or None,
         "config": to_dict(recipe),
-        "fold_names": [p.name for p in plans],
-        "n_finished": summary["n_finished"],
-        "failed": {k: v.get("error") for k, v in records.items() if v.get("status") == "failed"},
-        "pooled": summary["pooled"],
-        "mean": summary["mean"],
-        "std": summary["std"],
-        "folds": summary["folds"],
+    }
+    timing = {
         "seconds": round(time.perf_counter() - t0, 2),
         "extract_seconds": round(extract_seconds, 2),
-        "wall_seconds_total": round(sum(float(r.get("seconds") or 0) for r in records.values()), 2),
     }
-    write_json(out / "cv_results.json", cv)
-    if summary["pooled"] is not None:
-        log.info(
-            "ensemble %s (%s): pooled UAR %.4f, fold UAR %.4f ± %.4f over %d finished folds",
-            protocol, normalization, summary["pooled"]["uar"],
-            summary["mean"].get("uar", float("nan")), summary["std"].get("uar", float("nan")),
-            summary["n_finished"],
-        )  # fmt: skip
-    return cv
+    label = f"ensemble {protocol} ({normalization})"
+    return write_cv_results(out, plans, records, setup, timing, label)
