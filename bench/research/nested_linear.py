@@ -48,6 +48,26 @@ def load(name: str, files, speed: float | None):
     return np.hstack(parts)
 
 
+def save_nested(rec, y, spk, outer, inner_scores, inner_oof, seconds):
+    """Score a design (inner mean, outer pooled UAR), log it, save its probabilities."""
+    rec = {
+        **rec,
+        "inner": round(float(np.mean(list(inner_scores.values()))), 4),
+        "outer": round(pooled_uar(y, outer.argmax(1)), 4),
+        "seconds": round(seconds, 1),
+    }
+    print(json.dumps(rec), flush=True)
+    with open(WORK / "nested_linear.jsonl", "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    np.savez(
+        WORK / f"nested_{rec['tag']}_{rec['protocol']}.npz",
+        outer=outer,
+        y=y,
+        spk=spk,
+        **{f"inner_{s}": v for s, v in inner_oof.items()},
+    )
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--feats", default="compare")
@@ -96,21 +116,9 @@ def main():
             "speed": args.speed,
             "classifier": args.classifier,
             "protocol": protocol,
-            "inner": round(float(np.mean(list(inner_scores.values()))), 4),
-            "outer": round(pooled_uar(y, outer.argmax(1)), 4),
-            "seconds": round(time.time() - t0, 1),
             "chosen_c": chosen,
         }
-        print(json.dumps(rec), flush=True)
-        with open(WORK / "nested_linear.jsonl", "a") as f:
-            f.write(json.dumps(rec) + "\n")
-        np.savez(
-            WORK / f"nested_{args.tag}_{protocol}.npz",
-            outer=outer,
-            y=y,
-            spk=spk,
-            **{f"inner_{s}": v for s, v in inner_oof.items()},
-        )
+        save_nested(rec, y, spk, outer, inner_scores, inner_oof, time.time() - t0)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,12 @@ def test_shipped_emodb_recipes_parse(protocol):
     recipe = load_ensemble_recipe(path)
     assert recipe is not None and recipe.source == str(path)
     assert recipe.ensemble.normalization == protocol
-    names = [(m.functionals.name, m.functionals.lld) for m in recipe.ensemble.members]
-    assert names == [("compare_2016", "mfcc"), ("lld_stats", "fbank"), ("lld_stats", "mfcc_pitch")]
-    assert recipe.ensemble.members[2].speed_factors == (0.8, 0.9, 1.1, 1.2)
-    assert recipe.ensemble.fusion_resolution == 10
+    ge2e, compare = recipe.ensemble.members
+    assert (ge2e.functionals.name, ge2e.functionals.layers) == ("ge2e_stats", (2,))
+    assert ge2e.speed_factors == (0.9, 1.1) and ge2e.linear.balanced
+    assert compare.functionals.name == "compare_2016" and compare.speed_factors == ()
+    # fitted fusion weights online, plain average speaker-normalised (chosen by inner scores)
+    assert recipe.ensemble.fusion_resolution == (10 if protocol == "online" else 0)
     assert "inner leave-one-speaker-out" in path.read_text().split("kind:")[0]
 
 

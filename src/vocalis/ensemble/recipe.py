@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -35,7 +35,11 @@ import numpy as np
 from vocalis.ensemble.fusion import choose_weights, fuse
 from vocalis.ensemble.linear import FunctionalClassifier, LinearConfig, speaker_standardise
 from vocalis.errors import ConfigError, DataError
-from vocalis.features.functionals import FunctionalsConfig, compute_functionals
+from vocalis.features.functionals import (
+    FunctionalsConfig,
+    compute_functionals,
+    functionals_key,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +147,7 @@ def functional_table(
         from vocalis.features.cache import FeatureCache
 
         cache = FeatureCache(cache_dir)
-    key = {"functionals": asdict(config), "speed": speed}
+    key = {"functionals": functionals_key(config), "speed": speed}
 
     def one(path: str) -> torch.Tensor:
         wav = load_audio(path, config.sample_rate, normalize="none").numpy()

@@ -1,13 +1,16 @@
 """Utterance-level functionals: one fixed-size vector per utterance.
 
-Two families, found by name in :data:`FUNCTIONALS`:
+Three families, found by name in :data:`FUNCTIONALS`:
 
 * ``compare_2016`` and ``egemaps_v02``: the openSMILE feature sets (6373 and 88
   features) through the ``opensmile`` package, imported only when used;
 * ``lld_stats``: Vocalis's own statistics over frame-level descriptors
   (any :mod:`vocalis.features` extractor, MFCC by default) and their deltas:
   mean, standard deviation, skewness, kurtosis, 1/25/50/75/99th percentiles,
-  inter-quartile range and linear slope per descriptor, in pure torch.
+  inter-quartile range and linear slope per descriptor, in pure torch;
+* ``ge2e_stats``: mean and standard deviation over frames of chosen layers of
+  the pretrained GE2E speaker encoder (:mod:`vocalis.models.ge2e`, weights from
+  the ``resemblyzer`` wheel, offline), 512 values per layer.
 
 Functionals are what classic paralinguistics classifiers (SVM, logistic
 regression, see :mod:`vocalis.ensemble`) consume.
@@ -24,7 +27,8 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -62,12 +66,16 @@ class FunctionalsConfig:
     """Which utterance-level functionals to compute.
 
     Args:
-        name: registry key (``compare_2016``, ``egemaps_v02``, ``lld_stats``).
+        name: registry key (``compare_2016``, ``egemaps_v02``, ``lld_stats``, ``ge2e_stats``).
         lld: frame-level extractor of ``lld_stats`` (a :data:`vocalis.features.FEATURES`
             name: ``mfcc``, ``fbank``, ``mfcc_pitch``, ...).
         deltas: also compute the statistics of the first-order deltas (``lld_stats``).
         delta_window: half-width ``N`` of the delta regression, in frames.
         sample_rate: rate the waveform must have, in Hz.
+        layers: GE2E LSTM layers (1-3) whose outputs ``ge2e_stats`` summarises;
+            the middle layer carries the most emotion (bench/research/README.md).
+        weights: GE2E checkpoint for ``ge2e_stats`` (``""``: ``$VOCALIS_GE2E_WEIGHTS``
+            or the one inside the installed ``resemblyzer`` wheel).
     """
 
     name: str = "compare_2016"
@@ -75,8 +83,19 @@ class FunctionalsConfig:
     deltas: bool = True
     delta_window: int = 2
     sample_rate: int = 16000
+    layers: tuple[int, ...] = (2,)
+    weights: str = ""
 
     def __post_init__(self) -> None:
+        if (
+            not self.layers
+            or len(set(self.layers)) != len(self.layers)
+            or any(k not in (1, 2, 3) for k in self.layers)
+        ):
+            raise ConfigError(
+                f"functionals.layers: got {list(self.layers)}, expected distinct GE2E "
+                "layers among 1, 2, 3 (e.g. [2])"
+            )
         if self.delta_window < 1:
             raise ConfigError(
                 f"functionals.delta_window: got {self.delta_window}, expected >= 1 frames"
@@ -215,6 +234,50 @@ def lld_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) ->
     return torch.cat(parts)
 
 
+@FUNCTIONALS.register("ge2e_stats")
+def ge2e_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) -> torch.Tensor:
+    """Mean and std over frames of the GE2E layers ``config.layers``, per layer.
+
+    Shape:
+        (T,) -> (512 * len(layers),): for each layer, 256 means then 256 stds.
+    """
+    from vocalis.models.ge2e import ge2e_mel
+
+    wav = _check(wav, sample_rate, config)
+    if sample_rate != 16000:
+        raise AudioError(f"functionals 'ge2e_stats': got {sample_rate} Hz, expected 16000 Hz")
+    encoder = _ge2e(config.weights)
+    with torch.inference_mode():
+        outs = encoder.layer_outputs(ge2e_mel(wav)[None])
+    parts = []
+    for k in config.layers:
+        h = outs[k - 1][0]
+        parts += [h.mean(0), h.std(0) if len(h) > 1 else torch.zeros_like(h[0])]
+    return torch.cat(parts)
+
+
+@lru_cache(maxsize=2)
+def _ge2e(weights: str):
+    from vocalis.models.ge2e import GE2EEncoder
+
+    return GE2EEncoder.from_pretrained(weights or None)
+
+
+def functionals_key(config: FunctionalsConfig) -> dict:
+    """What a cached functionals vector depends on: the config, and the model weights.
+
+    Example:
+        >>> functionals_key(FunctionalsConfig("lld_stats"))["name"]
+        'lld_stats'
+    """
+    key = asdict(config)
+    if config.name == "ge2e_stats":
+        from vocalis.models.ge2e import find_weights, weights_digest
+
+        key["weights"] = weights_digest(str(find_weights(config.weights or None)))
+    return key
+
+
 def _opensmile(key: str) -> FunctionalsFn:
     feature_set, _ = OPENSMILE_SETS[key]
 
@@ -293,6 +356,8 @@ def functionals_dim(config: FunctionalsConfig) -> int:
     """
     if config.name in OPENSMILE_SETS:
         return OPENSMILE_SETS[config.name][1]
+    if config.name == "ge2e_stats":
+        return 512 * len(config.layers)
     FUNCTIONALS.get(config.name)  # raises on unknown names
     from vocalis.features.base import feature_dim
     from vocalis.features.config import FeatureConfig

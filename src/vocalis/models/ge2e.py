@@ -1,0 +1,213 @@
+"""GE2E speaker encoder (Wan et al., 2018) as a frozen, pretrained feature extractor.
+
+The network is the one of ``resemblyzer`` (3 LSTM layers of 256 units on 40
+mel bands, 10 ms frames, trained with the generalised end-to-end loss on
+LibriSpeech + VoxCeleb 1 and 2). Its weights ship inside the ``resemblyzer``
+wheel (``resemblyzer/pretrained.pt``, Apache-2.0), so they work offline; Vocalis
+reads that file directly and never imports ``resemblyzer`` itself (its import
+needs ``webrtcvad``). Any checkpoint in the same format can be given by path.
+
+Only the encoder's frame-level layer outputs are used here: speaker encoders
+trained on thousands of voices keep much paralinguistic information in their
+middle layers, and their per-utterance statistics are strong emotion features
+(``ge2e_stats`` in :mod:`vocalis.features.functionals`).
+
+Front end, as the encoder was trained (``resemblyzer.audio``): 16 kHz audio,
+level raised to -30 dBFS (never lowered), power mel spectrogram with a 25 ms
+Hann window, 10 ms hop, 400-point FFT, 40 Slaney mel bands (librosa's defaults).
+
+Example:
+    >>> enc = GE2EEncoder().eval()  # random weights; GE2EEncoder.from_pretrained() loads real ones
+    >>> outs = enc.layer_outputs(ge2e_mel(torch.randn(16000))[None])
+    >>> len(outs), outs[1].shape
+    (3, torch.Size([1, 101, 256]))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vocalis.errors import ConfigError
+
+SAMPLE_RATE = 16000
+N_MELS = 40
+HIDDEN = 256
+N_LAYERS = 3
+TARGET_DBFS = -30.0
+
+#: Environment variable naming a GE2E checkpoint (used when no path is given).
+WEIGHTS_ENV = "VOCALIS_GE2E_WEIGHTS"
+
+
+def normalize_volume(wav: torch.Tensor, target_dbfs: float = TARGET_DBFS) -> torch.Tensor:
+    """Raise the level of ``wav`` to ``target_dbfs`` (mean power); louder audio is kept.
+
+    Shape:
+        (T,) -> (T,).
+
+    Example:
+        >>> w = normalize_volume(torch.full((100,), 1e-3))
+        >>> round(10 * torch.log10((w**2).mean()).item(), 3)
+        -30.0
+    """
+    power = wav.double().pow(2).mean()
+    if power <= 0:
+        return wav
+    change = target_dbfs - 10.0 * torch.log10(power).item()
+    return wav * 10.0 ** (change / 20.0) if change > 0 else wav
+
+
+def ge2e_mel(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """The encoder's input: power mel spectrogram, frame-major, after :func:`normalize_volume`.
+
+    Matches ``librosa.feature.melspectrogram(y, sr=16000, n_fft=400,
+    hop_length=160, n_mels=40)`` (what ``resemblyzer`` computes).
+
+    Shape:
+        (T,) 16 kHz samples -> (1 + T // 160, 40).
+    """
+    from vocalis.features.config import FeatureConfig
+    from vocalis.features.spectral import make_window, mel_filterbank, power_frames
+
+    cfg = FeatureConfig(
+        name="fbank",
+        n_fft=400,
+        win_length=400,
+        hop_length=160,
+        f_min=0.0,
+        f_max=SAMPLE_RATE / 2,
+        window="hann",
+        mel_scale="slaney",
+        mel_norm="slaney",
+    )
+    wav = normalize_volume(torch.as_tensor(wav).float())
+    power = power_frames(wav[None], make_window(cfg), cfg)[0]  # (frames, 201)
+    fb = mel_filterbank(SAMPLE_RATE, 400, N_MELS, 0.0, SAMPLE_RATE / 2, "slaney", "slaney")
+    return power @ fb.T
+
+
+class GE2EEncoder(nn.Module):
+    """The GE2E network, layer by layer so every layer's output can be read.
+
+    Attributes:
+        layers: three single-layer LSTMs (40 -> 256 -> 256 -> 256).
+        linear: the embedding projection (256 -> 256) of the last hidden state.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, batch_first=True) for k in range(N_LAYERS)
+        )
+        self.linear = nn.Linear(HIDDEN, HIDDEN)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None) -> GE2EEncoder:
+        """Load a checkpoint in ``resemblyzer``'s format (see :func:`find_weights`).
+
+        Raises:
+            ConfigError: no checkpoint found, or it is not a GE2E checkpoint.
+        """
+        weights = find_weights(path)
+        model = cls()
+        model.load_state_dict(_state_dict(str(weights)))
+        return model.eval()
+
+    def layer_outputs(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        """Every LSTM layer's output sequence.
+
+        Shape:
+            (B, T, 40) -> 3 x (B, T, 256).
+        """
+        outs, x = [], mel
+        for layer in self.layers:
+            x, _ = layer(x)
+            outs.append(x)
+        return outs
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """Speaker embedding: ReLU projection of the last state, L2-normalised.
+
+        Shape:
+            (B, T, 40) -> (B, 256).
+        """
+        last = self.layer_outputs(mel)[-1][:, -1]
+        emb = torch.relu(self.linear(last))
+        return emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def find_weights(path: str | os.PathLike | None = None) -> Path:
+    """The GE2E checkpoint: ``path``, else ``$VOCALIS_GE2E_WEIGHTS``, else the one
+    inside the installed ``resemblyzer`` package.
+
+    Raises:
+        ConfigError: none of them exists.
+    """
+    if path is None or str(path) == "":
+        path = os.environ.get(WEIGHTS_ENV) or None
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"GE2E weights: {p} does not exist; give an existing checkpoint")
+        return p
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is not None and spec.origin is not None:
+        p = Path(spec.origin).parent / "pretrained.pt"
+        if p.is_file():
+            return p
+    raise ConfigError(
+        "GE2E weights: not found; pip install --no-deps resemblyzer==0.1.4 (its wheel ships "
+        f"pretrained.pt), or set {WEIGHTS_ENV} / functionals.weights to a checkpoint"
+    )
+
+
+@lru_cache(maxsize=4)
+def weights_digest(path: str) -> str:
+    """SHA-256 of a checkpoint file (cache keys change when the weights do)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _state_dict(path: str) -> dict[str, torch.Tensor]:
+    """Map ``resemblyzer``'s keys (``lstm.weight_ih_l1``) to :class:`GE2EEncoder`'s."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        state = ckpt.get("model_state", ckpt)
+        out = {
+            f"layers.{k}.{n}_l0": state[f"lstm.{n}_l{k}"]
+            for k in range(N_LAYERS)
+            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+        out.update({f"linear.{n}": state[f"linear.{n}"] for n in ("weight", "bias")})
+    except (KeyError, AttributeError, RuntimeError, OSError) as e:
+        raise ConfigError(
+            f"GE2E weights: {path} is not a GE2E checkpoint ({type(e).__name__}: {e}); "
+            "expected resemblyzer's pretrained.pt format"
+        ) from None
+    return out
+
+
+def save_checkpoint(model: GE2EEncoder, path: str | os.PathLike) -> None:
+    """Write ``model`` in ``resemblyzer``'s format (what :meth:`from_pretrained` reads)."""
+    state = model.state_dict()
+    out = {
+        f"lstm.{n}_l{k}": state[f"layers.{k}.{n}_l0"]
+        for k in range(N_LAYERS)
+        for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    }
+    out.update({f"linear.{n}": state[f"linear.{n}"] for n in ("weight", "bias")})
+    from vocalis.io import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        torch.save({"model_state": out}, f)

@@ -1,0 +1,154 @@
+"""GE2E speaker encoder: front end vs librosa, checkpoint loading, ge2e_stats functionals."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vocalis.errors import AudioError, ConfigError
+from vocalis.features.functionals import (
+    FunctionalsConfig,
+    compute_functionals,
+    functionals_dim,
+    functionals_key,
+)
+from vocalis.models.ge2e import (
+    WEIGHTS_ENV,
+    GE2EEncoder,
+    find_weights,
+    ge2e_mel,
+    normalize_volume,
+    save_checkpoint,
+)
+from vocalis.testing import synth_tone
+
+HAS_RESEMBLYZER = importlib.util.find_spec("resemblyzer") is not None
+
+
+@pytest.fixture
+def tiny_weights(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path / "ge2e.pt"
+    save_checkpoint(GE2EEncoder(), path)
+    return path
+
+
+def test_front_end_matches_librosa_melspectrogram():
+    librosa = pytest.importorskip("librosa")
+    wav = torch.from_numpy(np.random.default_rng(0).normal(0, 0.01, 12345).astype(np.float32))
+    ref = librosa.feature.melspectrogram(
+        y=normalize_volume(wav).numpy(), sr=16000, n_fft=400, hop_length=160, n_mels=40
+    ).T
+    got = ge2e_mel(wav).numpy()
+    assert got.shape == ref.shape == (1 + 12345 // 160, 40)
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-6 * ref.max())
+
+
+def test_normalize_volume_raises_quiet_audio_and_keeps_loud_audio():
+    quiet = torch.full((1000,), 1e-3)
+    db = 10 * torch.log10(normalize_volume(quiet).double().pow(2).mean())
+    assert abs(db.item() + 30.0) < 1e-6
+    loud = torch.full((1000,), 0.5)
+    assert torch.equal(normalize_volume(loud), loud)
+    silent = torch.zeros(10)
+    assert torch.equal(normalize_volume(silent), silent)
+
+
+def test_checkpoint_round_trip_gives_the_same_outputs(tiny_weights: Path):
+    torch.manual_seed(0)
+    reference = GE2EEncoder().eval()
+    loaded = GE2EEncoder.from_pretrained(tiny_weights)
+    mel = ge2e_mel(synth_tone(0.5))[None]
+    torch.testing.assert_close(loaded(mel), reference(mel))
+    emb = loaded(mel)
+    assert emb.shape == (1, 256) and (emb >= 0).all()
+    assert abs(emb.norm().item() - 1.0) < 1e-5
+    outs = loaded.layer_outputs(mel)
+    assert [o.shape[-1] for o in outs] == [256, 256, 256]
+
+
+def test_layer_outputs_equal_a_stacked_lstm():
+    """Running the layers one by one is the same network as resemblyzer's 3-layer LSTM."""
+    torch.manual_seed(1)
+    enc = GE2EEncoder().eval()
+    stacked = torch.nn.LSTM(40, 256, 3, batch_first=True)
+    stacked.load_state_dict(
+        {
+            f"{n}_l{k}": getattr(enc.layers[k], f"{n}_l0")
+            for k in range(3)
+            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        }
+    )
+    mel = torch.rand(2, 30, 40)
+    torch.testing.assert_close(enc.layer_outputs(mel)[-1], stacked(mel)[0])
+
+
+def test_missing_or_foreign_checkpoint_is_a_one_line_config_error(tmp_path: Path, monkeypatch):
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_weights(tmp_path / "nope.pt")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"model_state": {"fc.weight": torch.zeros(2, 2)}}, foreign)
+    with pytest.raises(ConfigError, match=r"foreign\.pt is not a GE2E checkpoint") as err:
+        GE2EEncoder.from_pretrained(foreign)
+    assert "\n" not in str(err.value)
+    monkeypatch.setenv(WEIGHTS_ENV, str(foreign))
+    assert find_weights() == foreign
+
+
+def test_ge2e_stats_shape_layers_and_validation(tiny_weights: Path):
+    cfg = FunctionalsConfig("ge2e_stats", layers=(2, 3), weights=str(tiny_weights))
+    vec = compute_functionals(synth_tone(0.4), 16000, cfg)
+    assert vec.shape == (functionals_dim(cfg),) == (1024,)
+    one = compute_functionals(
+        synth_tone(0.4),
+        16000,
+        FunctionalsConfig("ge2e_stats", layers=(3,), weights=str(tiny_weights)),
+    )
+    torch.testing.assert_close(one, vec[512:])  # layer 3's mean and std
+    assert vec[256:512].min() >= 0  # stds
+    with pytest.raises(ConfigError, match=r"functionals\.layers"):
+        FunctionalsConfig("ge2e_stats", layers=(4,))
+    with pytest.raises(ConfigError, match=r"functionals\.layers"):
+        FunctionalsConfig("ge2e_stats", layers=())
+    with pytest.raises(AudioError, match="16000 Hz"):
+        compute_functionals(
+            synth_tone(0.4), 8000, FunctionalsConfig("ge2e_stats", sample_rate=8000)
+        )
+
+
+def test_cache_key_follows_the_weights_content(tmp_path: Path):
+    path = tmp_path / "w.pt"
+    torch.manual_seed(0)
+    save_checkpoint(GE2EEncoder(), path)
+    cfg = FunctionalsConfig("ge2e_stats", weights=str(path))
+    first = functionals_key(cfg)
+    from vocalis.models.ge2e import weights_digest
+
+    weights_digest.cache_clear()
+    torch.manual_seed(1)
+    save_checkpoint(GE2EEncoder(), path)  # same path, new weights: cached rows must not be reused
+    assert functionals_key(cfg) != first
+    assert functionals_key(FunctionalsConfig("lld_stats"))["weights"] == ""
+
+
+@pytest.mark.skipif(
+    not HAS_RESEMBLYZER, reason="resemblyzer (ships the GE2E weights) not installed"
+)
+def test_pretrained_embeddings_separate_the_two_bundled_speakers():
+    """Real weights: clips of one speaker are closer to each other than to the other speaker."""
+    from vocalis.audio.io import load_audio
+    from vocalis.testing import sample_manifest
+
+    manifest = sample_manifest()
+    enc = GE2EEncoder.from_pretrained()
+    with torch.inference_mode():
+        emb = torch.cat([enc(ge2e_mel(load_audio(p, 16000))[None]) for p in manifest.paths])
+    sim = emb @ emb.T
+    spk = np.array(manifest.speakers)
+    same = spk[:, None] == spk[None, :]
+    off = ~np.eye(len(spk), dtype=bool)
+    assert sim[torch.from_numpy(same & off)].mean() > sim[torch.from_numpy(~same)].mean() + 0.05
