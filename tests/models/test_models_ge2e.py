@@ -62,7 +62,7 @@ def test_checkpoint_round_trip_gives_the_same_outputs(tiny_weights: Path):
     torch.manual_seed(0)
     reference = GE2EEncoder().eval()
     loaded = GE2EEncoder.from_pretrained(tiny_weights)
-    mel = ge2e_mel(synth_tone(0.5))[None]
+    mel = ge2e_mel(synth_tone(220.0, 0.5))[None]
     torch.testing.assert_close(loaded(mel), reference(mel))
     emb = loaded(mel)
     assert emb.shape == (1, 256) and (emb >= 0).all()
@@ -101,10 +101,10 @@ def test_missing_or_foreign_checkpoint_is_a_one_line_config_error(tmp_path: Path
 
 def test_ge2e_stats_shape_layers_and_validation(tiny_weights: Path):
     cfg = FunctionalsConfig("ge2e_stats", layers=(2, 3), weights=str(tiny_weights))
-    vec = compute_functionals(synth_tone(0.4), 16000, cfg)
+    vec = compute_functionals(synth_tone(220.0, 0.4), 16000, cfg)
     assert vec.shape == (functionals_dim(cfg),) == (1024,)
     one = compute_functionals(
-        synth_tone(0.4),
+        synth_tone(220.0, 0.4),
         16000,
         FunctionalsConfig("ge2e_stats", layers=(3,), weights=str(tiny_weights)),
     )
@@ -116,7 +116,7 @@ def test_ge2e_stats_shape_layers_and_validation(tiny_weights: Path):
         FunctionalsConfig("ge2e_stats", layers=())
     with pytest.raises(AudioError, match="16000 Hz"):
         compute_functionals(
-            synth_tone(0.4), 8000, FunctionalsConfig("ge2e_stats", sample_rate=8000)
+            synth_tone(220.0, 0.4), 8000, FunctionalsConfig("ge2e_stats", sample_rate=8000)
         )
 
 
@@ -152,3 +152,49 @@ def test_pretrained_embeddings_separate_the_two_bundled_speakers():
     same = spk[:, None] == spk[None, :]
     off = ~np.eye(len(spk), dtype=bool)
     assert sim[torch.from_numpy(same & off)].mean() > sim[torch.from_numpy(~same)].mean() + 0.05
+
+
+def test_ge2e_frame_features_align_with_mfcc_and_ignore_padding(tiny_weights: Path):
+    from vocalis.features import FeatureConfig, extract
+
+    cfg = FeatureConfig(name="ge2e", ge2e_weights=str(tiny_weights), ge2e_layer=1)
+    a, b = synth_tone(220.0, 0.5), synth_tone(440.0, 0.8, amplitude=0.01)
+    alone = extract(torch.as_tensor(a), cfg)
+    mfcc = extract(torch.as_tensor(a), FeatureConfig(name="mfcc"))
+    assert alone.shape == (256, 1 + len(a) // 160) and alone.shape[1] == mfcc.shape[1]
+    batch = torch.zeros(2, len(b))
+    batch[0, : len(a)], batch[1] = torch.as_tensor(a), torch.as_tensor(b)
+    out = extract(batch, cfg, torch.tensor([len(a), len(b)]))
+    torch.testing.assert_close(out[0, :, : alone.shape[1]], alone, atol=1e-5, rtol=1e-4)
+    assert out[0, :, alone.shape[1] :].abs().max() == 0  # padded frames zeroed
+    # the first layer's outputs are the input to the second: layer 2 differs
+    deeper = extract(torch.as_tensor(a), FeatureConfig(name="ge2e", ge2e_weights=str(tiny_weights)))
+    assert not torch.allclose(deeper, alone)
+
+
+def test_ge2e_frame_extractor_is_frozen_and_checks_its_grid(tiny_weights: Path):
+    from vocalis.features import FeatureConfig, build_extractor
+
+    ext = build_extractor(FeatureConfig(name="ge2e", ge2e_weights=str(tiny_weights))).train()
+    assert not ext.training and not any(p.requires_grad for p in ext.parameters())
+    with pytest.raises(ConfigError, match="hop 160"):
+        build_extractor(FeatureConfig(name="ge2e", hop_length=320, ge2e_weights=str(tiny_weights)))
+    with pytest.raises(ConfigError, match="ge2e_layer"):
+        FeatureConfig(name="ge2e", ge2e_layer=0)
+
+
+def test_ge2e_feature_cache_key_follows_the_weights(tmp_path: Path):
+    from vocalis.features.config import FeatureConfig, PipelineConfig, cache_identity
+    from vocalis.models.ge2e import weights_digest
+
+    path = tmp_path / "w.pt"
+    torch.manual_seed(0)
+    save_checkpoint(GE2EEncoder(), path)
+    pipeline = PipelineConfig(features=FeatureConfig(name="ge2e", ge2e_weights=str(path)))
+    first = cache_identity(pipeline)
+    weights_digest.cache_clear()
+    torch.manual_seed(1)
+    save_checkpoint(GE2EEncoder(), path)
+    assert cache_identity(pipeline) != first
+    mfcc = PipelineConfig(features=FeatureConfig(name="mfcc"))
+    assert cache_identity(mfcc) is mfcc  # other features keep their keys

@@ -114,11 +114,12 @@ def _all_hits(
     nothing deleted: the full pipeline does that). Imports neither torch nor numpy.
     """
     from vocalis.features.cache import CacheKey, FeatureCache
+    from vocalis.features.config import cache_identity
     from vocalis.features.result import ExtractionResult
 
     start = time.perf_counter()
     cache = FeatureCache(args.cache)
-    keys = cache.keys(paths, pipeline, workers=args.workers)
+    keys = cache.keys(paths, cache_identity(pipeline), workers=args.workers)
     if not all(isinstance(k, CacheKey) for k in keys):
         return None
     cache.save_index()

@@ -1,4 +1,4 @@
-"""Features: MFCC, log-mel filterbank energies, pitch and their combinations.
+"""Features: MFCC, log-mel energies, pitch, their combinations, and GE2E encoder frames.
 
 Pure torch, batched, on one 10 ms frame grid (``num_frames(T) = 1 + T // hop``),
 found by name in :data:`FEATURES`::
@@ -8,7 +8,7 @@ found by name in :data:`FEATURES`::
     >>> extract(torch.randn(16000), FeatureConfig(name="mfcc")).shape
     torch.Size([40, 101])
     >>> FEATURES.names()  # doctest: +NORMALIZE_WHITESPACE
-    ['fbank', 'mfbe', 'mfbe_only', 'mfbe_pitch', 'mfcc', 'mfcc_only', 'mfcc_pitch',
+    ['fbank', 'ge2e', 'mfbe', 'mfbe_only', 'mfbe_pitch', 'mfcc', 'mfcc_only', 'mfcc_pitch',
      'pitch', 'pitch_only']
 
 Also here: normalisation (:mod:`~vocalis.features.normalize`), the content-keyed
@@ -33,6 +33,7 @@ from vocalis.lazy import lazy_exports
 #: ``tests/features/test_features_cache_fast.py`` checks it against :data:`FEATURES`.
 BUILTIN_FEATURES = (
     "fbank",
+    "ge2e",
     "mfbe",
     "mfbe_only",
     "mfbe_pitch",

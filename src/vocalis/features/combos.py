@@ -49,3 +49,7 @@ class MFCCPitch(_Stacked):
     """
 
     spectral_cls = MFCC
+
+
+# the pretrained-encoder features are built-ins too (importing combos registers them all)
+from vocalis.features import pretrained as _pretrained  # noqa: E402, F401

@@ -35,7 +35,8 @@ class FeatureConfig:
 
     Args:
         name: registry key of the extractor (``mfcc``, ``fbank``, ``mfbe``, ``pitch``,
-            ``mfbe_pitch``, ``mfcc_pitch``, ``mfbe_only``, ``mfcc_only``, ``pitch_only``).
+            ``mfbe_pitch``, ``mfcc_pitch``, ``mfbe_only``, ``mfcc_only``, ``pitch_only``,
+            ``ge2e``).
         sample_rate: expected input rate in Hz (tier 0 resamples to it).
         n_fft: FFT size in samples (512 = 32 ms at 16 kHz).
         win_length: analysis window in samples (400 = 25 ms), centred in ``n_fft``.
@@ -60,6 +61,10 @@ class FeatureConfig:
         voicing_threshold: a frame is voiced when its best YIN dip is below this.
         silence_db: frames whose RMS is this many dB below the loudest frame of the
             utterance are unvoiced.
+        ge2e_layer: ``ge2e`` features are the outputs of this layer (1-3) of the
+            pretrained GE2E speaker encoder (:mod:`vocalis.models.ge2e`).
+        ge2e_weights: its checkpoint (``""``: ``$VOCALIS_GE2E_WEIGHTS``, then the
+            one inside the installed ``resemblyzer`` wheel).
     """
 
     name: str = "fbank"
@@ -82,6 +87,8 @@ class FeatureConfig:
     pitch_threshold: float = 0.15
     voicing_threshold: float = 0.45
     silence_db: float = 50.0
+    ge2e_layer: int = 2
+    ge2e_weights: str = ""
 
     def __post_init__(self) -> None:
         def bad(key: str, value: object, expected: str) -> ConfigError:
@@ -104,6 +111,8 @@ class FeatureConfig:
             raise bad("log_floor", self.log_floor, "a small positive number such as 1e-10")
         if not 0 < self.pitch_fmin < self.pitch_fmax < self.sample_rate / 2:
             raise bad("pitch_fmax", self.pitch_fmax, "pitch_fmin < pitch_fmax < sample_rate/2")
+        if self.ge2e_layer not in (1, 2, 3):
+            raise bad("ge2e_layer", self.ge2e_layer, "1, 2 or 3 (a GE2E LSTM layer)")
         need = 2 * int(self.sample_rate / self.pitch_fmin) + 2
         if self.pitch_frame_length < need:
             raise bad(
@@ -173,3 +182,25 @@ class PipelineConfig:
                 f"tier0.sample_rate={self.tier0.sample_rate} but "
                 f"features.sample_rate={self.features.sample_rate}; set both to the same rate"
             )
+
+
+def cache_identity(pipeline: PipelineConfig) -> PipelineConfig | dict:
+    """What a cache entry of ``pipeline`` depends on: the config, and model weights if any.
+
+    For ``ge2e`` features, the SHA-256 of the encoder checkpoint joins the key, so
+    new weights under the same path never serve old entries. Other features
+    return ``pipeline`` itself (their keys are unchanged).
+
+    Example:
+        >>> cache_identity(PipelineConfig()) == PipelineConfig()
+        True
+    """
+    if pipeline.features.name != "ge2e":
+        return pipeline
+    from vocalis.config import to_dict
+    from vocalis.models.ge2e import weights_identity
+
+    return {
+        "pipeline": to_dict(pipeline),
+        "ge2e_weights_sha256": weights_identity(pipeline.features.ge2e_weights),
+    }

@@ -272,9 +272,9 @@ def functionals_key(config: FunctionalsConfig) -> dict:
     """
     key = asdict(config)
     if config.name == "ge2e_stats":
-        from vocalis.models.ge2e import find_weights, weights_digest
+        from vocalis.models.ge2e import weights_identity
 
-        key["weights"] = weights_digest(str(find_weights(config.weights or None)))
+        key["weights"] = weights_identity(config.weights)
     return key
 
 

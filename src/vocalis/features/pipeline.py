@@ -29,7 +29,7 @@ from vocalis.errors import ConfigError, DataError, VocalisError
 from vocalis.features import combos as _combos  # noqa: F401  (registers the built-ins)
 from vocalis.features.base import extract
 from vocalis.features.cache import CacheKey, FeatureCache
-from vocalis.features.config import PipelineConfig
+from vocalis.features.config import PipelineConfig, cache_identity
 from vocalis.features.result import ExtractionResult
 
 __all__ = ["ExtractionResult", "PipelineConfig", "compute_features", "extract_many"]
@@ -202,7 +202,7 @@ def extract_many(
     else:
         # local files known to the hash index cost one stat; the others are hashed in
         # threads (hashing releases the GIL); remote roots are read in threads
-        found_keys = cache.keys(names, pipeline, workers=workers)
+        found_keys = cache.keys(names, cache_identity(pipeline), workers=workers)
         cache.save_index()
         ok = [i for i, k in enumerate(found_keys) if isinstance(k, CacheKey)]
         entries = cache.read_many([found_keys[i] for i in ok], workers=workers)

@@ -58,11 +58,25 @@ def normalize_volume(wav: torch.Tensor, target_dbfs: float = TARGET_DBFS) -> tor
         >>> round(10 * torch.log10((w**2).mean()).item(), 3)
         -30.0
     """
-    power = wav.double().pow(2).mean()
-    if power <= 0:
-        return wav
-    change = target_dbfs - 10.0 * torch.log10(power).item()
-    return wav * 10.0 ** (change / 20.0) if change > 0 else wav
+    return wav * _gains(wav[None], None, target_dbfs)[0].to(wav.dtype)
+
+
+def _gains(
+    wav: torch.Tensor, lengths: torch.Tensor | None, target_dbfs: float = TARGET_DBFS
+) -> torch.Tensor:
+    """Per-item gain that lifts the mean power of the valid samples to ``target_dbfs``.
+
+    Shape:
+        (B, T), (B,) -> (B,) float64; 1 for silent items and items already louder.
+    """
+    if lengths is None:
+        power = wav.double().pow(2).mean(1)
+    else:
+        valid = torch.arange(wav.shape[1], device=wav.device)[None] < lengths[:, None]
+        power = (wav.double().pow(2) * valid).sum(1) / lengths.clamp_min(1)
+    db = 10.0 * torch.log10(power.clamp_min(1e-30))
+    lift = 10.0 ** ((target_dbfs - db) / 20.0)
+    return torch.where((power > 0) & (db < target_dbfs), lift, torch.ones_like(db))
 
 
 def ge2e_mel(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -74,8 +88,34 @@ def ge2e_mel(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
     Shape:
         (T,) 16 kHz samples -> (1 + T // 160, 40).
     """
+    wav = torch.as_tensor(wav).float()
+    return ge2e_mel_batch(wav[None])[0]
+
+
+def ge2e_mel_batch(
+    wav: torch.Tensor, lengths: torch.Tensor | None = None, *, dft_conv: bool = False
+) -> torch.Tensor:
+    """:func:`ge2e_mel` of a zero-padded batch; each item's level from its valid samples.
+
+    Args:
+        wav: ``(B, T)`` 16 kHz samples.
+        lengths: ``(B,)`` valid samples (all ``T`` when None).
+        dft_conv: compute the spectrum with a DFT convolution (ONNX export).
+
+    Shape:
+        (B, T), (B,) -> (B, 1 + T // 160, 40).
+    """
+    from vocalis.features.spectral import power_frames
+
+    wav = wav * _gains(wav, lengths).to(wav.dtype)[:, None]
+    spec = power_frames(wav, _WINDOW.to(wav), _FRONT_END, dft_conv=dft_conv)
+    return spec @ _MEL.to(spec).T
+
+
+def _front_end():
+    """The STFT config and window of the encoder's front end, and its mel matrix."""
     from vocalis.features.config import FeatureConfig
-    from vocalis.features.spectral import make_window, mel_filterbank, power_frames
+    from vocalis.features.spectral import make_window, mel_filterbank
 
     cfg = FeatureConfig(
         name="fbank",
@@ -88,10 +128,11 @@ def ge2e_mel(wav: torch.Tensor | np.ndarray) -> torch.Tensor:
         mel_scale="slaney",
         mel_norm="slaney",
     )
-    wav = normalize_volume(torch.as_tensor(wav).float())
-    power = power_frames(wav[None], make_window(cfg), cfg)[0]  # (frames, 201)
-    fb = mel_filterbank(SAMPLE_RATE, 400, N_MELS, 0.0, SAMPLE_RATE / 2, "slaney", "slaney")
-    return power @ fb.T
+    mel = mel_filterbank(SAMPLE_RATE, 400, N_MELS, 0.0, SAMPLE_RATE / 2, "slaney", "slaney")
+    return cfg, make_window(cfg), mel
+
+
+_FRONT_END, _WINDOW, _MEL = _front_end()
 
 
 class GE2EEncoder(nn.Module):
@@ -177,6 +218,11 @@ def weights_digest(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def weights_identity(path: str | os.PathLike | None = None) -> str:
+    """SHA-256 of the checkpoint :func:`find_weights` picks for ``path``."""
+    return weights_digest(str(find_weights(path or None)))
 
 
 def _state_dict(path: str) -> dict[str, torch.Tensor]:
