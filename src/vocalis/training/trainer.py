@@ -29,7 +29,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import torch
@@ -55,6 +55,9 @@ from vocalis.training.state import (
     set_rng_state,
     step_seed,
 )
+
+if TYPE_CHECKING:
+    from vocalis.training.data import Batch
 
 
 class NonFiniteLossError(ModelError):
@@ -252,17 +255,45 @@ def _train(
     device: torch.device,
     dist: DistInfo,
 ) -> TrainResult:
-    from tqdm.auto import tqdm
+    """Run :func:`train` on this process: set up, resume, epochs, best weights, test."""
+    run, resume = _open_run(cfg, out_dir, overwrite, dist)
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    data = prepare_data(cfg, manifest, indices, dist, run, progress)
+    _check_labels(run, resume, data)
+    s = _Session(cfg, run, data, device, dist, progress)
+    if resume is not None:
+        s.restore(resume)
+    elif overwrite:
+        run.clear()
+    s.distribute()
+    s.log_start(resume is not None, caller_val=indices[1] is not None)
 
-    from vocalis.augment import Mixup, SpecAugment
-    from vocalis.checkpoint import load_checkpoint, save_checkpoint
-    from vocalis.models import build_model
-    from vocalis.training.data import EpochBatchSampler, make_loader
-    from vocalis.training.evaluate import predict_dataset, score
-    from vocalis.training.losses import LOSSES, Objective, build_classification_loss
-    from vocalis.training.optim import build_optimizer, build_scheduler, steps_per_epoch_schedule
+    interrupt = GracefulInterrupt()
+    with interrupt:
+        for epoch in range(s.start_epoch, cfg.train.epochs):
+            if s.stopper.should_stop:
+                break
+            t0 = time.perf_counter()
+            sums, last_lr = s.train_epoch(epoch, interrupt)
+            row, vm = s.validate(epoch, sums, last_lr, t0)
+            done = s.end_epoch(epoch, row, vm)
+            if interrupt.requested and not done:
+                _interrupted(run, f"after epoch {epoch + 1}")
 
-    tc = cfg.train
+    s.load_best()
+    test_metrics = s.test()
+    if run.active:
+        s.write_metrics({"test": test_metrics} if test_metrics is not None else None)
+    barrier(dist)
+    return s.result(test_metrics)
+
+
+def _open_run(
+    cfg: ExperimentConfig, out_dir: str | os.PathLike | None, overwrite: bool, dist: DistInfo
+) -> tuple[RunFolder, dict[str, Any] | None]:
+    """The run folder, and its ``last.pt`` when it resumes (checked against ``cfg``)."""
+    from vocalis.checkpoint import load_checkpoint
+
     run = RunFolder(out_dir, active=dist.is_main)
     resume: dict[str, Any] | None = None
     if run.exists() and not overwrite:
@@ -274,358 +305,425 @@ def _train(
                     f"{run.last}: checkpoint of model '{resume['model']['name']}', the config asks "
                     f"for '{cfg.model.name}'; pass --overwrite to start over"
                 )
-    seed_everything(tc.seed, tc.deterministic)
-    data = prepare_data(cfg, manifest, indices, dist, run, progress)
-    classes = list(data.encoder.classes)
+    return run, resume
+
+
+def _check_labels(run: RunFolder, resume: dict[str, Any] | None, data: PreparedData) -> None:
+    """Raise :class:`DataError` when a resumed run was trained on other classes."""
     if resume is not None and resume["labels"] != data.encoder.to_dict():
         raise DataError(
             f"{run.last}: the run was trained on classes {resume['labels'].get('classes')}, "
-            f"the data now gives {classes}; restore the manifest or pass --overwrite"
+            f"the data now gives {list(data.encoder.classes)}; restore the manifest or pass "
+            "--overwrite"
         )
 
-    torch.manual_seed(tc.seed)
-    model = build_model(
-        cfg.model.name,
-        cfg.model.params,
-        data.feature_dim,
-        len(classes),
-        feature_name=cfg.features.extractor.get("name"),
-    ).to(device)
-    if data.model_norm is not None:
-        model.set_input_norm(*data.model_norm)
-    weights = _class_weights(cfg, data.train.targets, classes)
-    cls_loss = build_classification_loss(
-        tc.loss,
-        weight=None if weights is None else weights.to(device),
-        label_smoothing=tc.label_smoothing,
-        focal_gamma=tc.focal_gamma,
-        aam_margin=tc.aam_margin,
-        aam_scale=tc.aam_scale,
-    ).to(device)
-    reg_loss = LOSSES.get(tc.multitask_loss)() if tc.multitask_lambda > 0 else None
-    objective = Objective(cls_loss, reg_loss, tc.multitask_lambda)
 
-    train_sampler = EpochBatchSampler(
-        [data.train.num_frames(i) for i in range(len(data.train))],
-        tc.batch_size,
-        shuffle=True,
-        bucketing=tc.bucketing,
-        seed=tc.seed,
-        crop=data.train.crop_frames is not None,
-        rank=dist.rank,
-        world_size=dist.world_size,
-    )
-    loader = make_loader(
-        data.train, train_sampler, num_workers=tc.num_workers, pin_memory=device.type == "cuda"
-    )
-    steps_per_epoch = len(train_sampler)
-    optimizer = build_optimizer(model.parameters(), tc)
-    scheduler = build_scheduler(optimizer, tc, steps_per_epoch)
-    per_step = steps_per_epoch_schedule(scheduler)
-    amp_dtype = _amp(cfg, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    stopper = EarlyStopping(tc.monitor, tc.mode, tc.patience, tc.min_delta)
-    specaug = (
-        SpecAugment(
-            tc.augment.time_masks,
-            tc.augment.time_mask_frames,
-            tc.augment.freq_masks,
-            tc.augment.freq_mask_bins,
+def _interrupted(run: RunFolder, where: str) -> NoReturn:
+    """Log where the run stopped (``last.pt`` is saved) and raise ``KeyboardInterrupt``."""
+    run.log(f"Interrupted {where}; saved {run.last}. Rerun the same command to resume.")
+    raise KeyboardInterrupt
+
+
+class _Session:
+    """A run's built objects and counters, with the steps :func:`_train` calls in order.
+
+    Building seeds torch and builds model, loss, sampler, loader, optimiser, schedule,
+    scaler, early stopping and augmenters; under DDP ``model`` wraps ``raw_model``.
+    """
+
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        run: RunFolder,
+        data: PreparedData,
+        device: torch.device,
+        dist: DistInfo,
+        progress: bool,
+    ) -> None:
+        from vocalis.augment import Mixup, SpecAugment
+        from vocalis.models import build_model
+        from vocalis.training import optim
+        from vocalis.training.data import EpochBatchSampler, make_loader
+        from vocalis.training.losses import LOSSES, Objective, build_classification_loss
+
+        self.cfg, self.run, self.data, self.device, self.dist = cfg, run, data, device, dist
+        self.progress = progress
+        tc = cfg.train
+        self.classes = list(data.encoder.classes)
+        torch.manual_seed(tc.seed)
+        self.model: torch.nn.Module = build_model(
+            cfg.model.name,
+            cfg.model.params,
+            data.feature_dim,
+            len(self.classes),
+            feature_name=cfg.features.extractor.get("name"),
+        ).to(device)
+        if data.model_norm is not None:
+            self.model.set_input_norm(*data.model_norm)
+        self.raw_model = self.model
+        weights = _class_weights(cfg, data.train.targets, self.classes)
+        self.cls_loss = build_classification_loss(
+            tc.loss,
+            weight=None if weights is None else weights.to(device),
+            label_smoothing=tc.label_smoothing,
+            focal_gamma=tc.focal_gamma,
+            aam_margin=tc.aam_margin,
+            aam_scale=tc.aam_scale,
+        ).to(device)
+        reg_loss = LOSSES.get(tc.multitask_loss)() if tc.multitask_lambda > 0 else None
+        self.objective = Objective(self.cls_loss, reg_loss, tc.multitask_lambda)
+
+        self.sampler = EpochBatchSampler(
+            [data.train.num_frames(i) for i in range(len(data.train))],
+            tc.batch_size,
+            shuffle=True,
+            bucketing=tc.bucketing,
+            seed=tc.seed,
+            crop=data.train.crop_frames is not None,
+            rank=dist.rank,
+            world_size=dist.world_size,
         )
-        if tc.augment.specaugment
-        else None
-    )
-    mixup = Mixup(tc.augment.mixup_alpha) if tc.augment.mixup_alpha > 0 else None
+        self.loader = make_loader(
+            data.train, self.sampler, num_workers=tc.num_workers, pin_memory=device.type == "cuda"
+        )
+        self.steps_per_epoch = len(self.sampler)
+        self.optimizer = optim.build_optimizer(self.model.parameters(), tc)
+        self.scheduler = optim.build_scheduler(self.optimizer, tc, self.steps_per_epoch)
+        self.per_step = optim.steps_per_epoch_schedule(self.scheduler)
+        self.amp_dtype = _amp(cfg, device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.stopper = EarlyStopping(tc.monitor, tc.mode, tc.patience, tc.min_delta)
+        aug = tc.augment
+        self.specaug = (
+            SpecAugment(aug.time_masks, aug.time_mask_frames, aug.freq_masks, aug.freq_mask_bins)
+            if aug.specaugment
+            else None
+        )
+        self.mixup = Mixup(aug.mixup_alpha) if aug.mixup_alpha > 0 else None
 
-    history: list[dict[str, Any]] = []
-    best_state: dict[str, torch.Tensor] | None = None
-    start_epoch, skip, global_step, partial = 0, 0, 0, None
-    epoch_lr = tc.lr
-    best_val: dict[str, Any] = {}
-    if resume is not None:
+        self.history: list[dict[str, Any]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.start_epoch, self.skip, self.global_step = 0, 0, 0
+        self.partial: list[float] | None = None  # sums of an epoch stopped midway
+        self.epoch_lr = tc.lr
+        self.best_val: dict[str, Any] = {}
+
+    def restore(self, resume: dict[str, Any]) -> None:
+        """Load weights, optimiser, schedule, counters and RNG state from a checkpoint."""
         try:
-            model.load_state_dict(resume["model_state"])
-            optimizer.load_state_dict(resume["optimizer"])
+            self.model.load_state_dict(resume["model_state"])
+            self.optimizer.load_state_dict(resume["optimizer"])
         except (RuntimeError, ValueError, KeyError) as err:
             first = str(err).splitlines()[0]
             raise ModelError(
-                f"{run.last}: cannot resume, its weights do not fit this model ({first}); "
+                f"{self.run.last}: cannot resume, its weights do not fit this model ({first}); "
                 "pass --overwrite to start over"
             ) from None
-        scheduler.load_state_dict(resume["scheduler"])
+        self.scheduler.load_state_dict(resume["scheduler"])
         if resume.get("scaler"):
-            scaler.load_state_dict(resume["scaler"])
-        stopper.load_state_dict(resume.get("best") or {})
-        history = list(resume.get("history") or [])
-        start_epoch = int(resume["epoch"])
-        skip = int(resume.get("epoch_step", 0))
-        global_step = int(resume.get("step", 0))
-        partial = resume.get("partial")
-        epoch_lr = float(resume.get("epoch_lr") or optimizer.param_groups[0]["lr"])
-        best_val = dict(resume.get("best_val") or {})
+            self.scaler.load_state_dict(resume["scaler"])
+        self.stopper.load_state_dict(resume.get("best") or {})
+        self.history = list(resume.get("history") or [])
+        self.start_epoch = int(resume["epoch"])
+        self.skip = int(resume.get("epoch_step", 0))
+        self.global_step = int(resume.get("step", 0))
+        self.partial = resume.get("partial")
+        self.epoch_lr = float(resume.get("epoch_lr") or self.optimizer.param_groups[0]["lr"])
+        self.best_val = dict(resume.get("best_val") or {})
         set_rng_state(resume.get("rng") or {})
-    elif overwrite:
-        run.clear()
 
-    raw_model = model
-    if dist.enabled:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+    def distribute(self) -> None:
+        """Wrap ``model`` in DDP when running under ``torchrun``."""
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
 
-        model = DDP(
-            model,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True,
-        )
+            self.model = DDP(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
 
-    if run.active:
-        env = environment(str(device), dist.world_size)
-        env["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        run.open(env, resumed=resume is not None)
-        run.write_text("config.yaml", config_to_yaml(cfg))
-        run.write_json("label_map.json", data.encoder.to_dict())
-    spk = data.rows.column("speaker") if "speaker" in data.rows.columns else None
-    n_params = sum(p.numel() for p in raw_model.parameters())
-    run.log(
-        ("Resuming" if resume is not None else "Training")
-        + f" {cfg.model.name} ({n_params:,} parameters) on {cfg.features.extractor.get('name')} "
-        f"features (F={data.feature_dim}, normalization={cfg.features.normalization}"
-        f"{' in the model' if data.model_norm is not None else ''}); "
-        f"device {device}, world size {dist.world_size}"
-    )
-    run.log(
-        f"Data: {len(data.train_idx)} train / {len(data.val_idx)} val / {len(data.test_idx)} test "
-        f"utterances, {len(classes)} classes ({', '.join(classes)})"
-    )
-    if spk is not None:
-        held = sorted({spk[i] for i in data.val_idx.tolist()})
-        shared = held and not set(held).isdisjoint(spk[i] for i in data.train_idx.tolist())
-        how = (
-            "rows given by the caller"
-            if indices[1] is not None
-            else (f"protocol {cfg.dataset.val_protocol}")
+    def log_start(self, resumed: bool, caller_val: bool) -> None:
+        """Open the run folder (env, config, label map); log the model, data and split."""
+        cfg, run, data, classes = self.cfg, self.run, self.data, self.classes
+        if run.active:
+            env = environment(str(self.device), self.dist.world_size)
+            env["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            run.open(env, resumed=resumed)
+            run.write_text("config.yaml", config_to_yaml(cfg))
+            run.write_json("label_map.json", data.encoder.to_dict())
+        spk = data.rows.column("speaker") if "speaker" in data.rows.columns else None
+        n_params = sum(p.numel() for p in self.raw_model.parameters())
+        run.log(
+            ("Resuming" if resumed else "Training")
+            + f" {cfg.model.name} ({n_params:,} parameters) on "
+            f"{cfg.features.extractor.get('name')} features (F={data.feature_dim}, "
+            f"normalization={cfg.features.normalization}"
+            f"{' in the model' if data.model_norm is not None else ''}); "
+            f"device {self.device}, world size {self.dist.world_size}"
         )
         run.log(
-            f"Validation speakers: {', '.join(held)} ({how}"
-            + (
-                "; they also speak in training, so validation is speaker-dependent)"
-                if shared
-                else "; none of them in training)"
-            )
+            f"Data: {len(data.train_idx)} train / {len(data.val_idx)} val / {len(data.test_idx)} "
+            f"test utterances, {len(classes)} classes ({', '.join(classes)})"
         )
-    if resume is not None:
-        run.log(f"Resumed from {run.last} at epoch {start_epoch} step {skip}")
+        if spk is not None:
+            held = sorted({spk[i] for i in data.val_idx.tolist()})
+            shared = held and not set(held).isdisjoint(spk[i] for i in data.train_idx.tolist())
+            how = (
+                "rows given by the caller" if caller_val else f"protocol {cfg.dataset.val_protocol}"
+            )
+            run.log(
+                f"Validation speakers: {', '.join(held)} ({how}"
+                + (
+                    "; they also speak in training, so validation is speaker-dependent)"
+                    if shared
+                    else "; none of them in training)"
+                )
+            )
+        if resumed:
+            run.log(f"Resumed from {run.last} at epoch {self.start_epoch} step {self.skip}")
 
-    def payload(extra: dict[str, Any]) -> dict[str, Any]:
-        return _payload(cfg, raw_model, data, extra)
+    def payload(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint of ``raw_model`` (see :func:`_payload`) with ``extra`` keys."""
+        return _payload(self.cfg, self.raw_model, self.data, extra)
 
-    def training_state(epoch: int, epoch_step: int, part: Any, done: bool) -> dict[str, Any]:
+    def training_state(
+        self, epoch: int, epoch_step: int, part: list[float] | None, done: bool
+    ) -> dict[str, Any]:
+        """What a checkpoint needs to resume at step ``epoch_step`` of 0-based ``epoch``."""
         return {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
             "epoch": epoch,
-            "step": global_step,
+            "step": self.global_step,
             "epoch_step": epoch_step,
             "partial": part,
-            "epoch_lr": epoch_lr,
+            "epoch_lr": self.epoch_lr,
             "rng": rng_state(),
-            "best": stopper.state_dict(),
-            "best_val": best_val,
-            "history": history,
+            "best": self.stopper.state_dict(),
+            "best_val": self.best_val,
+            "history": self.history,
             "finished": done,
         }
 
-    def write_metrics(extra: dict[str, Any] | None = None) -> None:
-        best_row = next((h for h in history if h["epoch"] == stopper.best_epoch), {})
+    def best_row(self) -> dict[str, Any]:
+        """The history row of the best epoch (``{}`` before the first one)."""
+        return next((h for h in self.history if h["epoch"] == self.stopper.best_epoch), {})
+
+    def write_metrics(self, extra: dict[str, Any] | None = None) -> None:
+        """Write ``metrics.json``: best epoch and its validation scores, sizes, ``extra``."""
+        best_row = self.best_row()
         metrics = {
-            "monitor": tc.monitor,
-            "mode": tc.mode,
-            "best_epoch": stopper.best_epoch,
+            "monitor": self.cfg.train.monitor,
+            "mode": self.cfg.train.mode,
+            "best_epoch": self.stopper.best_epoch,
             "best": {
                 k: best_row.get(k) for k in ("val_loss", "val_acc", "val_uar", "val_macro_f1")
             },
-            "epochs_run": len(history),
-            "stopped_early": stopper.should_stop,
-            "n_train": len(data.train_idx),
-            "n_val": len(data.val_idx),
-            "n_test": len(data.test_idx),
-            "classes": classes,
-            "val": best_val,
+            "epochs_run": len(self.history),
+            "stopped_early": self.stopper.should_stop,
+            "n_train": len(self.data.train_idx),
+            "n_val": len(self.data.val_idx),
+            "n_test": len(self.data.test_idx),
+            "classes": self.classes,
+            "val": self.best_val,
         }
         metrics.update(extra or {})
-        run.write_json("metrics.json", metrics)
+        self.run.write_json("metrics.json", metrics)
 
-    interrupt = GracefulInterrupt()
-    with interrupt:
-        for epoch in range(start_epoch, tc.epochs):
-            if stopper.should_stop:
-                break
-            t0 = time.perf_counter()
-            if partial is None:
-                epoch_lr = float(optimizer.param_groups[0]["lr"])
-            last_lr = epoch_lr  # the lr of the epoch's last step, reported in history.csv
-            train_sampler.set_epoch(epoch, skip)
-            model.train()
-            sums = list(partial) if partial else [0.0, 0.0, 0.0]  # loss * n, correct, n
-            bar = tqdm(
-                total=steps_per_epoch,
-                initial=skip,
-                desc=f"Epoch {epoch + 1}/{tc.epochs}",
-                disable=not (progress and dist.is_main),
-                leave=False,
-                unit="batch",
-            )
-            stop_now = False
-            for i, batch in enumerate(loader, start=skip):
-                s = step_seed(tc.seed, epoch, i, dist.rank)
-                torch.manual_seed(s)
-                gen = torch.Generator().manual_seed(s ^ 0x5DEECE66D)
-                batch = batch.to(device)
-                feats, lengths = batch.features, batch.lengths
-                if specaug is not None:
-                    feats = specaug(feats, lengths, gen)
-                mixed = mixup(feats, lengths, gen) if mixup is not None else None
-                if mixed is not None:
-                    feats, lengths = mixed.features, mixed.lengths
-                with torch.autocast(
-                    device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
-                ):
-                    out = model(feats, lengths)
-                if mixed is None:
-                    loss, _ = objective(out.logits, batch.targets, out.extras, batch.regression)
-                else:
-                    la, _ = objective(out.logits, batch.targets, out.extras, batch.regression)
-                    perm = mixed.perm
-                    reg_b = None if batch.regression is None else batch.regression[perm]
-                    lb, _ = objective(out.logits, batch.targets[perm], out.extras, reg_b)
-                    loss = mixed.lam * la + (1.0 - mixed.lam) * lb
-                if not torch.isfinite(loss):
-                    raise NonFiniteLossError(
-                        f"epoch {epoch + 1} step {i + 1}: the training loss is "
-                        f"{float(loss.detach())}; lower "
-                        f"train.lr (now {tc.lr}), keep train.grad_clip on, and check the features "
-                        "and their normalisation (features.normalization) for NaN or huge values"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                if tc.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                last_lr = float(optimizer.param_groups[0]["lr"])
-                scaler.step(optimizer)
-                scaler.update()
-                if per_step:
-                    scheduler.step()
-                global_step += 1
-                n = len(batch)
-                sums[0] += float(loss.detach()) * n
-                sums[1] += float((out.logits.detach().argmax(-1) == batch.targets).sum())
-                sums[2] += n
-                bar.update()
-                bar.set_postfix(loss=f"{sums[0] / max(sums[2], 1):.3f}")
-                interrupt.step()
-                flag = interrupt.requested
-                if dist.enabled:
-                    flag = all_sum(dist, [float(flag)], device)[0] > 0
-                if flag and i + 1 < steps_per_epoch:
-                    if run.active:
-                        save_checkpoint(
-                            run.last, payload(training_state(epoch, i + 1, sums, False))
-                        )
-                    stop_now = True
-                    break
-            bar.close()
-            if stop_now:
-                run.log(
-                    f"Interrupted in epoch {epoch + 1} after step {i + 1}; saved {run.last}. "
-                    "Rerun the same command to resume."
-                )
-                raise KeyboardInterrupt
-            skip, partial = 0, None
-            tot = all_sum(dist, sums, device)
-            train_loss, train_acc = tot[0] / max(tot[2], 1), tot[1] / max(tot[2], 1)
+    def train_epoch(self, epoch: int, interrupt: GracefulInterrupt) -> tuple[list[float], float]:
+        """Train this rank's batches of ``epoch`` from ``skip``: ``(sums, lr of last step)``.
 
-            # validation on rank 0, decisions broadcast
-            decision = None
-            if dist.is_main:
-                probs, val_loss = predict_dataset(
-                    raw_model,
-                    data.val,
-                    batch_size=tc.batch_size,
-                    device=device,
-                    loss_fn=cls_loss,
-                    amp_dtype=amp_dtype,
-                )
-                vm = score(data.val.targets, probs, classes)
-                row = {
-                    "epoch": epoch + 1,
-                    "train_loss": float(train_loss),
-                    "train_acc": float(train_acc),
-                    "val_loss": float(val_loss),
-                    "val_acc": float(vm["accuracy"]),
-                    "val_uar": float(vm["uar"]),
-                    "val_macro_f1": float(vm["macro_f1"]),
-                    "lr": last_lr,
-                    "seconds": round(time.perf_counter() - t0, 3),
-                }
-                decision = (row, vm)
-            row, vm = broadcast(dist, decision)
-            if not np.isfinite(row["train_loss"]):
-                raise NonFiniteLossError(f"epoch {epoch + 1}: non-finite training loss")
-            history.append(row)
-            improved = stopper.update(row[tc.monitor], epoch + 1)
-            if not per_step:
-                scheduler.step(row[tc.monitor])
-            if improved:
-                best_val = _plain(vm)
-                best_state = {
-                    k: v.detach().cpu().clone() for k, v in raw_model.state_dict().items()
-                }
-            run.log(
-                f"Epoch {epoch + 1}/{tc.epochs} | train loss {_fmt(row['train_loss'])} acc "
-                f"{_fmt(row['train_acc'])} | val loss {_fmt(row['val_loss'])} "
-                f"acc {_fmt(row['val_acc'])} "
-                f"UAR {_fmt(row['val_uar'])} | lr {row['lr']:.2e} | {row['seconds']:.1f} s"
-                + (" *" if improved else "")
-            )
-            done = stopper.should_stop or epoch + 1 == tc.epochs
-            if run.active:
-                state = training_state(epoch + 1, 0, None, done)
-                if improved:  # best.pt can resume too, like last.pt
-                    save_checkpoint(run.best, payload({**state, "metrics": dict(row)}))
-                save_checkpoint(run.last, payload(state))
-                run.write_history(history)
-                write_metrics()
-            if stopper.should_stop:
-                run.log(
-                    f"Early stopping: {tc.monitor} has not improved for {tc.patience} epochs "
-                    f"(best {_fmt(stopper.best)} at epoch {stopper.best_epoch})"
-                )
-            if interrupt.requested and not done:
-                run.log(
-                    f"Interrupted after epoch {epoch + 1}; saved {run.last}. "
-                    "Rerun the same command to resume."
-                )
-                raise KeyboardInterrupt
+        A stop requested before the epoch's last step saves ``last.pt`` with the
+        position in the epoch and raises ``KeyboardInterrupt``.
+        """
+        from tqdm.auto import tqdm
 
-    # ------------------------------------------------------------------ best weights, test
-    if best_state is None and run.best is not None and run.best.is_file():
-        best_state = load_checkpoint(run.best)["model_state"]  # a resumed, finished run
-    if best_state is not None:
-        raw_model.load_state_dict(best_state)
-    test_metrics = None
-    if dist.is_main and data.test is not None:
-        from vocalis.evaluation.predictions import write_predictions
-        from vocalis.training.evaluate import prediction_rows
+        from vocalis.checkpoint import save_checkpoint
 
-        probs, test_loss = predict_dataset(
-            raw_model,
-            data.test,
-            batch_size=tc.batch_size,
-            device=device,
-            loss_fn=cls_loss,
-            amp_dtype=amp_dtype,
+        if self.partial is None:
+            self.epoch_lr = float(self.optimizer.param_groups[0]["lr"])
+        last_lr = self.epoch_lr  # the lr of the epoch's last step, reported in history.csv
+        self.sampler.set_epoch(epoch, self.skip)
+        self.model.train()
+        sums = list(self.partial) if self.partial else [0.0, 0.0, 0.0]  # loss * n, correct, n
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=self.skip,
+            desc=f"Epoch {epoch + 1}/{self.cfg.train.epochs}",
+            disable=not (self.progress and self.dist.is_main),
+            leave=False,
+            unit="batch",
         )
+        for i, batch in enumerate(self.loader, start=self.skip):
+            last_lr = self.train_step(epoch, i, batch, sums)
+            bar.update()
+            bar.set_postfix(loss=f"{sums[0] / max(sums[2], 1):.3f}")
+            interrupt.step()
+            flag = interrupt.requested
+            if self.dist.enabled:
+                flag = all_sum(self.dist, [float(flag)], self.device)[0] > 0
+            if flag and i + 1 < self.steps_per_epoch:
+                if self.run.active:
+                    state = self.training_state(epoch, i + 1, sums, False)
+                    save_checkpoint(self.run.last, self.payload(state))
+                bar.close()
+                _interrupted(self.run, f"in epoch {epoch + 1} after step {i + 1}")
+        bar.close()
+        self.skip, self.partial = 0, None
+        return sums, last_lr
+
+    def train_step(self, epoch: int, step: int, batch: Batch, sums: list[float]) -> float:
+        """Train on one batch, seeded by ``(seed, epoch, step, rank)``; add it to ``sums``.
+
+        Returns the learning rate of the step; raises :class:`NonFiniteLossError`.
+        """
+        tc = self.cfg.train
+        s = step_seed(tc.seed, epoch, step, self.dist.rank)
+        torch.manual_seed(s)
+        gen = torch.Generator().manual_seed(s ^ 0x5DEECE66D)
+        batch = batch.to(self.device)
+        feats, lengths = batch.features, batch.lengths
+        if self.specaug is not None:
+            feats = self.specaug(feats, lengths, gen)
+        mixed = self.mixup(feats, lengths, gen) if self.mixup is not None else None
+        if mixed is not None:
+            feats, lengths = mixed.features, mixed.lengths
+        amp = self.amp_dtype
+        with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            out = self.model(feats, lengths)
+        if mixed is None:
+            loss, _ = self.objective(out.logits, batch.targets, out.extras, batch.regression)
+        else:
+            la, _ = self.objective(out.logits, batch.targets, out.extras, batch.regression)
+            perm = mixed.perm
+            reg_b = None if batch.regression is None else batch.regression[perm]
+            lb, _ = self.objective(out.logits, batch.targets[perm], out.extras, reg_b)
+            loss = mixed.lam * la + (1.0 - mixed.lam) * lb
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"epoch {epoch + 1} step {step + 1}: the training loss is "
+                f"{float(loss.detach())}; lower "
+                f"train.lr (now {tc.lr}), keep train.grad_clip on, and check the features "
+                "and their normalisation (features.normalization) for NaN or huge values"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if tc.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.per_step:
+            self.scheduler.step()
+        self.global_step += 1
+        n = len(batch)
+        sums[0] += float(loss.detach()) * n
+        sums[1] += float((out.logits.detach().argmax(-1) == batch.targets).sum())
+        sums[2] += n
+        return lr
+
+    def predict(self, dataset: Any) -> tuple[np.ndarray, float]:
+        """Class probabilities (N, C) and mean loss of ``raw_model`` on ``dataset``."""
+        from vocalis.training.evaluate import predict_dataset
+
+        return predict_dataset(
+            self.raw_model,
+            dataset,
+            batch_size=self.cfg.train.batch_size,
+            device=self.device,
+            loss_fn=self.cls_loss,
+            amp_dtype=self.amp_dtype,
+        )
+
+    def validate(
+        self, epoch: int, sums: list[float], last_lr: float, t0: float
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Sum training numbers over ranks, validate on rank 0: ``(history row, scores)``."""
+        from vocalis.training.evaluate import score
+
+        tot = all_sum(self.dist, sums, self.device)
+        train_loss, train_acc = tot[0] / max(tot[2], 1), tot[1] / max(tot[2], 1)
+        decision = None
+        if self.dist.is_main:
+            probs, val_loss = self.predict(self.data.val)
+            vm = score(self.data.val.targets, probs, self.classes)
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": float(train_loss),
+                "train_acc": float(train_acc),
+                "val_loss": float(val_loss),
+                "val_acc": float(vm["accuracy"]),
+                "val_uar": float(vm["uar"]),
+                "val_macro_f1": float(vm["macro_f1"]),
+                "lr": last_lr,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+            decision = (row, vm)
+        return broadcast(self.dist, decision)
+
+    def end_epoch(self, epoch: int, row: dict[str, Any], vm: dict[str, Any]) -> bool:
+        """Record an epoch (history, stopping, schedule, best weights, log, checkpoints).
+
+        Returns whether the run is done (stopped early, or its last epoch).
+        """
+        from vocalis.checkpoint import save_checkpoint
+
+        tc, run, stopper = self.cfg.train, self.run, self.stopper
+        if not np.isfinite(row["train_loss"]):
+            raise NonFiniteLossError(f"epoch {epoch + 1}: non-finite training loss")
+        self.history.append(row)
+        improved = stopper.update(row[tc.monitor], epoch + 1)
+        if not self.per_step:
+            self.scheduler.step(row[tc.monitor])
+        if improved:
+            self.best_val = _plain(vm)
+            self.best_state = {
+                k: v.detach().cpu().clone() for k, v in self.raw_model.state_dict().items()
+            }
+        run.log(
+            f"Epoch {epoch + 1}/{tc.epochs} | train loss {_fmt(row['train_loss'])} acc "
+            f"{_fmt(row['train_acc'])} | val loss {_fmt(row['val_loss'])} "
+            f"acc {_fmt(row['val_acc'])} "
+            f"UAR {_fmt(row['val_uar'])} | lr {row['lr']:.2e} | {row['seconds']:.1f} s"
+            + (" *" if improved else "")
+        )
+        done = stopper.should_stop or epoch + 1 == tc.epochs
+        if run.active:
+            state = self.training_state(epoch + 1, 0, None, done)
+            if improved:  # best.pt can resume too, like last.pt
+                save_checkpoint(run.best, self.payload({**state, "metrics": dict(row)}))
+            save_checkpoint(run.last, self.payload(state))
+            run.write_history(self.history)
+            self.write_metrics()
+        if stopper.should_stop:
+            run.log(
+                f"Early stopping: {tc.monitor} has not improved for {tc.patience} epochs "
+                f"(best {_fmt(stopper.best)} at epoch {stopper.best_epoch})"
+            )
+        return done
+
+    def load_best(self) -> None:
+        """Load the best weights into ``raw_model`` (from ``best.pt`` for a finished run)."""
+        from vocalis.checkpoint import load_checkpoint
+
+        best = self.run.best
+        if self.best_state is None and best is not None and best.is_file():
+            self.best_state = load_checkpoint(best)["model_state"]  # a resumed, finished run
+        if self.best_state is not None:
+            self.raw_model.load_state_dict(self.best_state)
+
+    def test(self) -> dict[str, Any] | None:
+        """Test metrics of ``raw_model`` and ``predictions.csv`` (rank 0 with test rows)."""
+        data, run, classes = self.data, self.run, self.classes
+        if not (self.dist.is_main and data.test is not None):
+            return None
+        from vocalis.evaluation.predictions import write_predictions
+        from vocalis.training.evaluate import prediction_rows, score
+
+        probs, test_loss = self.predict(data.test)
         test_metrics = _plain(score(data.test.targets, probs, classes))
         test_metrics["loss"] = float(test_loss)
         if run.active:
@@ -636,28 +734,29 @@ def _train(
                 classes,
             )
         run.log(
-            f"Test (best epoch {stopper.best_epoch}): acc {_fmt(test_metrics['accuracy'])} "
+            f"Test (best epoch {self.stopper.best_epoch}): acc {_fmt(test_metrics['accuracy'])} "
             f"UAR {_fmt(test_metrics['uar'])} macro-F1 {_fmt(test_metrics['macro_f1'])} "
             f"on {len(data.test_idx)} utterances"
         )
-    if run.active:
-        write_metrics({"test": test_metrics} if test_metrics is not None else None)
-    barrier(dist)
-    best_row = next((h for h in history if h["epoch"] == stopper.best_epoch), {})
-    return TrainResult(
-        out_dir=run.path,
-        best_epoch=stopper.best_epoch,
-        best_metrics={
-            k: best_row[k]
-            for k in ("val_loss", "val_acc", "val_uar", "val_macro_f1")
-            if k in best_row
-        },
-        test_metrics=test_metrics,
-        history=history,
-        stopped_early=stopper.should_stop,
-        classes=classes,
-        model=raw_model.cpu(),
-    )
+        return test_metrics
+
+    def result(self, test_metrics: dict[str, Any] | None) -> TrainResult:
+        """The :class:`TrainResult` (moves ``raw_model`` to the CPU)."""
+        best_row = self.best_row()
+        return TrainResult(
+            out_dir=self.run.path,
+            best_epoch=self.stopper.best_epoch,
+            best_metrics={
+                k: best_row[k]
+                for k in ("val_loss", "val_acc", "val_uar", "val_macro_f1")
+                if k in best_row
+            },
+            test_metrics=test_metrics,
+            history=self.history,
+            stopped_early=self.stopper.should_stop,
+            classes=self.classes,
+            model=self.raw_model.cpu(),
+        )
 
 
 def _plain(value: Any) -> Any:
