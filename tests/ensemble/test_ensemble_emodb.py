@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -38,10 +36,6 @@ def test_fbank_statistics_recognise_an_unseen_emodb_speaker():
 
 
 @pytest.mark.emodb
-@pytest.mark.skipif(
-    importlib.util.find_spec("resemblyzer") is None,
-    reason="resemblyzer (ships the GE2E weights) not installed",
-)
 def test_pretrained_ge2e_statistics_recognise_an_unseen_emodb_speaker():
     uar = _unseen_speaker_uar(
         FunctionalsConfig("ge2e_stats", layers=(2,)),

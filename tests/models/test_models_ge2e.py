@@ -198,3 +198,31 @@ def test_ge2e_feature_cache_key_follows_the_weights(tmp_path: Path):
     assert cache_identity(pipeline) != first
     mfcc = PipelineConfig(features=FeatureConfig(name="mfcc"))
     assert cache_identity(mfcc) is mfcc  # other features keep their keys
+
+
+def test_partial_checkpoints_load_only_the_layers_they_hold(tmp_path: Path):
+    torch.manual_seed(2)
+    two = GE2EEncoder(2)
+    path = tmp_path / "two.pt"
+    save_checkpoint(two, path)
+    loaded = GE2EEncoder.from_pretrained(path, n_layers=2)
+    mel = torch.rand(1, 20, 40)
+    torch.testing.assert_close(loaded.layer_outputs(mel)[1], two.layer_outputs(mel)[1])
+    with pytest.raises(ConfigError, match="with 3 layers"):
+        GE2EEncoder.from_pretrained(path, n_layers=3)
+    with pytest.raises(ConfigError, match="needs all 3 layers"):
+        loaded(mel)
+
+
+def test_layers_one_and_two_ship_with_vocalis(monkeypatch):
+    from vocalis.models.ge2e import BUNDLED_WEIGHTS
+
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    bundled = find_weights(None, n_layers=2)
+    assert bundled.name == BUNDLED_WEIGHTS and bundled.stat().st_size < 4 * 2**20
+    enc = GE2EEncoder.from_pretrained(None, n_layers=2)
+    assert len(enc.layers) == 2 and enc.linear is None
+    if HAS_RESEMBLYZER:  # the very tensors of resemblyzer's pretrained.pt
+        full = GE2EEncoder.from_pretrained(None, n_layers=3)
+        for a, b in zip(enc.layers.parameters(), full.layers[:2].parameters(), strict=True):
+            assert torch.equal(a, b)

@@ -64,7 +64,7 @@ class FeatureConfig:
         ge2e_layer: ``ge2e`` features are the outputs of this layer (1-3) of the
             pretrained GE2E speaker encoder (:mod:`vocalis.models.ge2e`).
         ge2e_weights: its checkpoint (``""``: ``$VOCALIS_GE2E_WEIGHTS``, then the
-            one inside the installed ``resemblyzer`` wheel).
+            layers 1-2 shipped with Vocalis, then the installed ``resemblyzer`` wheel).
     """
 
     name: str = "fbank"
@@ -202,5 +202,7 @@ def cache_identity(pipeline: PipelineConfig) -> PipelineConfig | dict:
 
     return {
         "pipeline": to_dict(pipeline),
-        "ge2e_weights_sha256": weights_identity(pipeline.features.ge2e_weights),
+        "ge2e_weights_sha256": weights_identity(
+            pipeline.features.ge2e_weights, pipeline.features.ge2e_layer
+        ),
     }

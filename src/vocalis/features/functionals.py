@@ -10,7 +10,7 @@ Three families, found by name in :data:`FUNCTIONALS`:
   inter-quartile range and linear slope per descriptor, in pure torch;
 * ``ge2e_stats``: mean and standard deviation over frames of chosen layers of
   the pretrained GE2E speaker encoder (:mod:`vocalis.models.ge2e`, weights from
-  the ``resemblyzer`` wheel, offline), 512 values per layer.
+  the ``resemblyzer`` wheel, layers 1-2 shipped with Vocalis), 512 values per layer.
 
 Functionals are what classic paralinguistics classifiers (SVM, logistic
 regression, see :mod:`vocalis.ensemble`) consume.
@@ -75,7 +75,7 @@ class FunctionalsConfig:
         layers: GE2E LSTM layers (1-3) whose outputs ``ge2e_stats`` summarises;
             the middle layer carries the most emotion (bench/research/README.md).
         weights: GE2E checkpoint for ``ge2e_stats`` (``""``: ``$VOCALIS_GE2E_WEIGHTS``
-            or the one inside the installed ``resemblyzer`` wheel).
+            or the weights shipped with Vocalis / inside the ``resemblyzer`` wheel).
     """
 
     name: str = "compare_2016"
@@ -246,7 +246,7 @@ def ge2e_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) -
     wav = _check(wav, sample_rate, config)
     if sample_rate != 16000:
         raise AudioError(f"functionals 'ge2e_stats': got {sample_rate} Hz, expected 16000 Hz")
-    encoder = _ge2e(config.weights)
+    encoder = _ge2e(config.weights, max(config.layers))
     with torch.inference_mode():
         outs = encoder.layer_outputs(ge2e_mel(wav)[None])
     parts = []
@@ -257,10 +257,10 @@ def ge2e_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) -
 
 
 @lru_cache(maxsize=2)
-def _ge2e(weights: str):
+def _ge2e(weights: str, n_layers: int):
     from vocalis.models.ge2e import GE2EEncoder
 
-    return GE2EEncoder.from_pretrained(weights or None)
+    return GE2EEncoder.from_pretrained(weights or None, n_layers)
 
 
 def functionals_key(config: FunctionalsConfig) -> dict:
@@ -274,7 +274,7 @@ def functionals_key(config: FunctionalsConfig) -> dict:
     if config.name == "ge2e_stats":
         from vocalis.models.ge2e import weights_identity
 
-        key["weights"] = weights_identity(config.weights)
+        key["weights"] = weights_identity(config.weights, max(config.layers))
     return key
 
 

@@ -4,8 +4,9 @@
 speaker encoder (:mod:`vocalis.models.ge2e`; layer ``config.ge2e_layer``, the
 middle one by default, which carries the most emotion in our EmoDB study). Any
 Vocalis model trains on them like on MFCCs (``--features ge2e``). The encoder
-is frozen and run without gradients; its weights come from the ``resemblyzer``
-wheel or a given checkpoint, never from the network, and the feature cache key
+is frozen and run without gradients; its weights (layers 1-2 ship with Vocalis,
+layer 3 needs the ``resemblyzer`` wheel, or give a checkpoint) never come from
+the network, and the feature cache key
 includes their SHA-256 (:func:`vocalis.features.config.cache_identity`).
 
 Example:
@@ -48,8 +49,8 @@ class GE2EFrames(FeatureExtractor):
             )
         from vocalis.models.ge2e import GE2EEncoder
 
-        encoder = GE2EEncoder.from_pretrained(config.ge2e_weights or None)
-        self.layers = encoder.layers[: config.ge2e_layer]
+        encoder = GE2EEncoder.from_pretrained(config.ge2e_weights or None, config.ge2e_layer)
+        self.layers = encoder.layers
         self.requires_grad_(False)
         self.eval()
 

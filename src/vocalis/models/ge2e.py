@@ -5,7 +5,10 @@ mel bands, 10 ms frames, trained with the generalised end-to-end loss on
 LibriSpeech + VoxCeleb 1 and 2). Its weights ship inside the ``resemblyzer``
 wheel (``resemblyzer/pretrained.pt``, Apache-2.0), so they work offline; Vocalis
 reads that file directly and never imports ``resemblyzer`` itself (its import
-needs ``webrtcvad``). Any checkpoint in the same format can be given by path.
+needs ``webrtcvad``). Layers 1 and 2, all that the emotion features use, are also
+shipped with Vocalis (``resources/models/ge2e_layers12.pt``, 3.3 MB, the same
+tensors), so those features work without ``resemblyzer``; layer 3 and the speaker
+embedding need its wheel. Any checkpoint in the same format can be given by path.
 
 Only the encoder's frame-level layer outputs are used here: speaker encoders
 trained on thousands of voices keep much paralinguistic information in their
@@ -138,35 +141,45 @@ _FRONT_END, _WINDOW, _MEL = _front_end()
 class GE2EEncoder(nn.Module):
     """The GE2E network, layer by layer so every layer's output can be read.
 
+    Args:
+        n_layers: LSTM layers to build (1-3). Features need only the layers up to
+            the one they read; the speaker embedding (:meth:`forward`) needs all 3.
+
     Attributes:
-        layers: three single-layer LSTMs (40 -> 256 -> 256 -> 256).
-        linear: the embedding projection (256 -> 256) of the last hidden state.
+        layers: single-layer LSTMs (40 -> 256 -> 256 -> 256).
+        linear: the embedding projection (256 -> 256) of the last hidden state
+            (only with 3 layers).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, n_layers: int = N_LAYERS) -> None:
         super().__init__()
+        if n_layers not in (1, 2, 3):
+            raise ConfigError(f"GE2E: got n_layers={n_layers}, expected 1, 2 or 3")
         self.layers = nn.ModuleList(
-            nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, batch_first=True) for k in range(N_LAYERS)
+            nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, batch_first=True) for k in range(n_layers)
         )
-        self.linear = nn.Linear(HIDDEN, HIDDEN)
+        self.linear = nn.Linear(HIDDEN, HIDDEN) if n_layers == N_LAYERS else None
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None) -> GE2EEncoder:
-        """Load a checkpoint in ``resemblyzer``'s format (see :func:`find_weights`).
+    def from_pretrained(
+        cls, path: str | os.PathLike | None = None, n_layers: int = N_LAYERS
+    ) -> GE2EEncoder:
+        """Load the first ``n_layers`` layers of a checkpoint (see :func:`find_weights`).
 
         Raises:
-            ConfigError: no checkpoint found, or it is not a GE2E checkpoint.
+            ConfigError: no checkpoint found, or it is not a GE2E checkpoint with
+                that many layers.
         """
-        weights = find_weights(path)
-        model = cls()
-        model.load_state_dict(_state_dict(str(weights)))
+        weights = find_weights(path, n_layers)
+        model = cls(n_layers)
+        model.load_state_dict(_state_dict(str(weights), n_layers))
         return model.eval()
 
     def layer_outputs(self, mel: torch.Tensor) -> list[torch.Tensor]:
         """Every LSTM layer's output sequence.
 
         Shape:
-            (B, T, 40) -> 3 x (B, T, 256).
+            (B, T, 40) -> n_layers x (B, T, 256).
         """
         outs, x = [], mel
         for layer in self.layers:
@@ -180,14 +193,22 @@ class GE2EEncoder(nn.Module):
         Shape:
             (B, T, 40) -> (B, 256).
         """
+        if self.linear is None:
+            raise ConfigError("GE2E: the speaker embedding needs all 3 layers (n_layers=3)")
         last = self.layer_outputs(mel)[-1][:, -1]
         emb = torch.relu(self.linear(last))
         return emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def find_weights(path: str | os.PathLike | None = None) -> Path:
-    """The GE2E checkpoint: ``path``, else ``$VOCALIS_GE2E_WEIGHTS``, else the one
-    inside the installed ``resemblyzer`` package.
+#: Layers 1-2 of resemblyzer's pretrained.pt, unchanged (Apache-2.0), shipped with Vocalis.
+BUNDLED_WEIGHTS = "ge2e_layers12.pt"
+BUNDLED_LAYERS = 2
+
+
+def find_weights(path: str | os.PathLike | None = None, n_layers: int = N_LAYERS) -> Path:
+    """The GE2E checkpoint: ``path``, else ``$VOCALIS_GE2E_WEIGHTS``, else (for up to 2
+    layers) the copy of layers 1-2 shipped in ``vocalis/resources/models``, else the
+    full one inside the installed ``resemblyzer`` package.
 
     Raises:
         ConfigError: none of them exists.
@@ -199,14 +220,18 @@ def find_weights(path: str | os.PathLike | None = None) -> Path:
         if not p.is_file():
             raise ConfigError(f"GE2E weights: {p} does not exist; give an existing checkpoint")
         return p
+    bundled = Path(__file__).resolve().parents[1] / "resources" / "models" / BUNDLED_WEIGHTS
+    if n_layers <= BUNDLED_LAYERS and bundled.is_file():
+        return bundled
     spec = importlib.util.find_spec("resemblyzer")
     if spec is not None and spec.origin is not None:
         p = Path(spec.origin).parent / "pretrained.pt"
         if p.is_file():
             return p
     raise ConfigError(
-        "GE2E weights: not found; pip install --no-deps resemblyzer==0.1.4 (its wheel ships "
-        f"pretrained.pt), or set {WEIGHTS_ENV} / functionals.weights to a checkpoint"
+        f"GE2E weights: none found for {n_layers} layers; pip install --no-deps "
+        f"resemblyzer==0.1.4 (its wheel ships pretrained.pt), or set {WEIGHTS_ENV} / "
+        "functionals.weights / features.ge2e_weights to a checkpoint"
     )
 
 
@@ -220,28 +245,32 @@ def weights_digest(path: str) -> str:
     return h.hexdigest()
 
 
-def weights_identity(path: str | os.PathLike | None = None) -> str:
-    """SHA-256 of the checkpoint :func:`find_weights` picks for ``path``."""
-    return weights_digest(str(find_weights(path or None)))
+def weights_identity(path: str | os.PathLike | None = None, n_layers: int = N_LAYERS) -> str:
+    """SHA-256 of the checkpoint :func:`find_weights` picks for ``path`` and ``n_layers``."""
+    return weights_digest(str(find_weights(path or None, n_layers)))
 
 
-def _state_dict(path: str) -> dict[str, torch.Tensor]:
+def _state_dict(path: str, n_layers: int = N_LAYERS) -> dict[str, torch.Tensor]:
     """Map ``resemblyzer``'s keys (``lstm.weight_ih_l1``) to :class:`GE2EEncoder`'s."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         state = ckpt.get("model_state", ckpt)
         out = {
             f"layers.{k}.{n}_l0": state[f"lstm.{n}_l{k}"]
-            for k in range(N_LAYERS)
-            for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            for k in range(n_layers)
+            for n in _LSTM_KEYS
         }
-        out.update({f"linear.{n}": state[f"linear.{n}"] for n in ("weight", "bias")})
+        if n_layers == N_LAYERS:
+            out.update({f"linear.{n}": state[f"linear.{n}"] for n in ("weight", "bias")})
     except (KeyError, AttributeError, RuntimeError, OSError) as e:
         raise ConfigError(
-            f"GE2E weights: {path} is not a GE2E checkpoint ({type(e).__name__}: {e}); "
-            "expected resemblyzer's pretrained.pt format"
+            f"GE2E weights: {path} is not a GE2E checkpoint with {n_layers} layers "
+            f"({type(e).__name__}: {e}); expected resemblyzer's pretrained.pt format"
         ) from None
     return out
+
+
+_LSTM_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
 def save_checkpoint(model: GE2EEncoder, path: str | os.PathLike) -> None:
@@ -249,10 +278,11 @@ def save_checkpoint(model: GE2EEncoder, path: str | os.PathLike) -> None:
     state = model.state_dict()
     out = {
         f"lstm.{n}_l{k}": state[f"layers.{k}.{n}_l0"]
-        for k in range(N_LAYERS)
-        for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        for k in range(len(model.layers))
+        for n in _LSTM_KEYS
     }
-    out.update({f"linear.{n}": state[f"linear.{n}"] for n in ("weight", "bias")})
+    if model.linear is not None:
+        out.update({f"linear.{n}": state[f"linear.{n}"] for n in ("weight", "bias")})
     from vocalis.io import atomic_open
 
     with atomic_open(path, "wb") as f:
