@@ -4,10 +4,10 @@
 speaker encoder (:mod:`vocalis.models.ge2e`; layer ``config.ge2e_layer``, the
 middle one by default, which carries the most emotion in our EmoDB study). Any
 Vocalis model trains on them like on MFCCs (``--features ge2e``). The encoder
-is frozen and run without gradients; its weights (layers 1-2 ship with Vocalis,
-layer 3 needs the ``resemblyzer`` wheel, or give a checkpoint) never come from
-the network, and the feature cache key
-includes their SHA-256 (:func:`vocalis.features.config.cache_identity`).
+is frozen and run without gradients. Its weights never come from the network
+(layers 1-2 ship with Vocalis, layer 3 needs the ``resemblyzer`` wheel, or give
+a checkpoint), and the feature cache key includes their SHA-256
+(:func:`vocalis.features.config.cache_identity`).
 
 Example:
     >>> from vocalis.features.base import FEATURES
