@@ -113,7 +113,13 @@ def build_extractor(config: FeatureConfig) -> FeatureExtractor:
     return cls(config)
 
 
-def _cached(config: FeatureConfig, device: torch.device, dtype: torch.dtype) -> FeatureExtractor:
+def cached_extractor(
+    config: FeatureConfig,
+    device: torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> FeatureExtractor:
+    """The extractor for ``config`` on ``device`` (CPU by default) in ``dtype``, built once."""
+    device = torch.device("cpu") if device is None else device
     key = (config, device, dtype)
     module = _MODULES.get(key)
     if module is None:
@@ -154,7 +160,7 @@ def extract(
         wav = wav.float()
     # forward() directly: no module hooks to run, and no autograd context here, so
     # gradients flow when ``wav`` requires them and nothing is recorded otherwise
-    return _cached(config, wav.device, wav.dtype).forward(wav, lengths)
+    return cached_extractor(config, wav.device, wav.dtype).forward(wav, lengths)
 
 
 def feature_dim(config: FeatureConfig) -> int:
@@ -164,7 +170,7 @@ def feature_dim(config: FeatureConfig) -> int:
         >>> feature_dim(FeatureConfig(name="mfcc_pitch"))
         41
     """
-    return _cached(config, torch.device("cpu"), torch.float32).feature_dim
+    return cached_extractor(config).feature_dim
 
 
 def check_sample_rate(sample_rate: int, config: FeatureConfig, where: str = "") -> None:
@@ -180,6 +186,7 @@ __all__ = [
     "FEATURES",
     "FeatureExtractor",
     "build_extractor",
+    "cached_extractor",
     "check_sample_rate",
     "extract",
     "feature_dim",

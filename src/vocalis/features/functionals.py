@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -238,29 +237,27 @@ def lld_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) ->
 def ge2e_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) -> torch.Tensor:
     """Mean and std over frames of the GE2E layers ``config.layers``, per layer.
 
+    The encoder is the one of the ``ge2e`` frame features
+    (:class:`~vocalis.features.pretrained.GE2EFrames`), built once per weights.
+
     Shape:
         (T,) -> (512 * len(layers),): for each layer, 256 means then 256 stds.
     """
-    from vocalis.models.ge2e import ge2e_mel
+    from vocalis.features.base import cached_extractor
+    from vocalis.features.config import FeatureConfig
 
     wav = _check(wav, sample_rate, config)
     if sample_rate != 16000:
         raise AudioError(f"functionals 'ge2e_stats': got {sample_rate} Hz, expected 16000 Hz")
-    encoder = _ge2e(config.weights, max(config.layers))
-    with torch.inference_mode():
-        outs = encoder.layer_outputs(ge2e_mel(wav)[None])
+    frames = cached_extractor(
+        FeatureConfig(name="ge2e", ge2e_layer=max(config.layers), ge2e_weights=config.weights)
+    )
+    outs = frames.layer_outputs(wav[None])
     parts = []
     for k in config.layers:
         h = outs[k - 1][0]
         parts += [h.mean(0), h.std(0) if len(h) > 1 else torch.zeros_like(h[0])]
     return torch.cat(parts)
-
-
-@lru_cache(maxsize=2)
-def _ge2e(weights: str, n_layers: int):
-    from vocalis.models.ge2e import GE2EEncoder
-
-    return GE2EEncoder.from_pretrained(weights or None, n_layers)
 
 
 def functionals_key(config: FunctionalsConfig) -> dict:

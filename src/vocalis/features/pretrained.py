@@ -58,11 +58,23 @@ class GE2EFrames(FeatureExtractor):
         """Always in eval mode: the encoder is a frozen feature extractor."""
         return super().train(False)
 
-    def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def layer_outputs(
+        self, wav: torch.Tensor, lengths: torch.Tensor | None = None
+    ) -> list[torch.Tensor]:
+        """Every layer's output up to ``config.ge2e_layer``, frame-major, without gradients.
+
+        Shape:
+            (B, T), (B,) -> ge2e_layer x (B, 1 + T // 160, 256).
+        """
         from vocalis.models.ge2e import ge2e_mel_batch
 
+        outs = []
         with torch.no_grad():
             x = ge2e_mel_batch(wav, lengths, dft_conv=self.export_friendly)
             for layer in self.layers:
                 x, _ = layer(x)
-        return x.transpose(1, 2)
+                outs.append(x)
+        return outs
+
+    def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.layer_outputs(wav, lengths)[-1].transpose(1, 2)
