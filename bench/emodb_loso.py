@@ -248,7 +248,7 @@ def run_vocalis(args: argparse.Namespace) -> dict:
     counts only the work done in this call, feature extraction (or cache reads)
     included.
     """
-    from vocalis.data.recipes.emodb import prepare_emodb
+    from vocalis.data.corpora.emodb import prepare_emodb
     from vocalis.ensemble.recipe_file import load_ensemble_recipe
     from vocalis.evaluation.crossval import loso
 

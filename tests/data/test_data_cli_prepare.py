@@ -51,7 +51,7 @@ def test_prepare_label_map_and_unmapped(tmp_path, capsys):
     assert read_manifest(out).labels() == ["happy"]
 
 
-def test_prepare_unknown_recipe_lists_choices(capsys):
+def test_prepare_unknown_corpus_lists_choices(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["prepare", "nope", "x", "--out", "y.csv"])
     assert exc.value.code == 2

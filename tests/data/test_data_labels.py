@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vocalis.data import recipes  # noqa: F401  (registers recipes)
+from vocalis.data import corpora  # noqa: F401  (registers the corpora)
+from vocalis.data.corpora import crema_d, emodb, ravdess, savee, tess
 from vocalis.data.labels import (
     LabelEncoder,
     LabelMap,
@@ -13,7 +14,6 @@ from vocalis.data.labels import (
     load_label_map,
 )
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import crema_d, emodb, ravdess, savee, tess
 from vocalis.errors import DataError
 
 
@@ -37,7 +37,7 @@ def test_builtin_4class_covers_corpus_spellings():
         assert m[src] == tgt
     for dropped in ("boredom", "calm", "fru", "xxx", "oth"):
         assert dropped not in m
-    # every label produced by the recipes is either mapped or deliberately dropped
+    # every label produced by the corpus preparers is either mapped or deliberately dropped
     produced = set(emodb.EMOTIONS.values()) | set(ravdess.EMOTIONS.values())
     produced |= set(crema_d.EMOTIONS.values()) | set(tess.EMOTIONS.values())
     produced |= set(savee.EMOTIONS.values())

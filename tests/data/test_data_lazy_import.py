@@ -35,12 +35,12 @@ def test_reading_a_manifest_imports_no_heavy_package(tmp_path):
 
 def test_names_are_the_objects_of_their_modules():
     import vocalis.data as data
-    from vocalis.data import labels, manifest, recipes, splits
+    from vocalis.data import corpora, labels, manifest, splits
 
     assert data.read_manifest is manifest.read_manifest and data.Manifest is manifest.Manifest
-    assert data.LabelEncoder is labels.LabelEncoder and data.RECIPES is recipes.RECIPES
+    assert data.LabelEncoder is labels.LabelEncoder and data.CORPORA is corpora.CORPORA
     assert data.LeaveOneSpeakerOut is splits.LeaveOneSpeakerOut
-    assert "emodb" in data.RECIPES.names() and "min_recognition" in data.recipe_options("emodb")
+    assert "emodb" in data.CORPORA.names() and "min_recognition" in data.corpus_options("emodb")
     assert set(data.__all__) <= set(dir(data))
     for name in data.__all__:
         assert getattr(data, name) is not None

@@ -29,20 +29,20 @@ def _option(text: str) -> tuple[str, object]:
 
 
 def _epilog() -> str:
-    from vocalis.data import RECIPES, recipe_options
+    from vocalis.data import CORPORA, corpus_options
 
-    lines = ["recipe options (-O KEY=VALUE):"]
-    for name in RECIPES.names():
-        opts = recipe_options(name)
+    lines = ["corpus options (-O KEY=VALUE):"]
+    for name in CORPORA.names():
+        opts = corpus_options(name)
         shown = ", ".join(f"{k}={v!r}" for k, v in opts.items()) if opts else "none"
         lines.append(f"  {name:<12} {shown}")
     return "\n".join(lines)
 
 
-def _recipes() -> list[str]:
-    from vocalis.data import RECIPES
+def _corpora() -> list[str]:
+    from vocalis.data import CORPORA
 
-    return RECIPES.names()
+    return CORPORA.names()
 
 
 def _label_maps() -> str:
@@ -56,16 +56,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "prepare",
         help="build a manifest CSV from a corpus folder",
-        description="Scan a corpus folder with a recipe and write its manifest CSV "
+        description="Scan a corpus folder with a corpus preparer and write its manifest CSV "
         "(path,label,id,speaker,...).",
         epilog=_epilog,  # called when the help is printed
         formatter_class=RawEpilogFormatter,
     )
     p.add_argument(
-        "recipe",
-        choices=LazyChoices(_recipes),
-        metavar="RECIPE",
-        help="corpus recipe: %(choices)s",
+        "corpus",
+        choices=LazyChoices(_corpora),
+        metavar="CORPUS",
+        help="corpus: %(choices)s",
     )
     p.add_argument("root", metavar="ROOT", help="corpus folder")
     p.add_argument("--out", "-o", required=True, help="manifest CSV to write")
@@ -89,7 +89,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=_option,
         default=[],
         metavar="KEY=VALUE",
-        help="recipe option, repeatable (e.g. -O channel=both, -O 'speaker_regex=(s\\d+)_')",
+        help="corpus option, repeatable (e.g. -O channel=both, -O 'speaker_regex=(s\\d+)_')",
     )
     p.set_defaults(func=run)
     return p
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if args.unmapped != "error" and args.label_map is None:
         raise ConfigError("--unmapped needs --label-map; add e.g. --label-map 4class")
     manifest = prepare(
-        args.recipe, args.root, label_map=args.label_map, unmapped=args.unmapped, **options
+        args.corpus, args.root, label_map=args.label_map, unmapped=args.unmapped, **options
     )
     manifest.write(args.out)
     print(f"wrote {args.out}")

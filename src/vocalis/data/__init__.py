@@ -1,4 +1,4 @@
-"""Data: manifests, corpus recipes, label maps and speaker-independent splits.
+"""Data: manifests, corpus preparers, label maps and speaker-independent splits.
 
 Importing the package imports neither numpy nor pandas: every name is loaded
 from its module on first use, and :mod:`vocalis.data.manifest` (``Manifest``,
@@ -34,7 +34,7 @@ _LAZY = {
     "apply_label_map": "vocalis.data.labels",
     "builtin_label_maps": "vocalis.data.labels",
     "load_label_map": "vocalis.data.labels",
-    "RECIPES": "vocalis.data.recipes",
+    "CORPORA": "vocalis.data.corpora",
     "SPLITTERS": "vocalis.data.splits",
     "Fold": "vocalis.data.splits",
     "GroupKFold": "vocalis.data.splits",
@@ -47,11 +47,11 @@ _LAZY = {
 }
 
 
-def recipe_options(name: str) -> dict[str, Any]:
-    """The keyword options of recipe ``name`` with their defaults."""
-    from vocalis.data.recipes import RECIPES
+def corpus_options(name: str) -> dict[str, Any]:
+    """The keyword options of corpus ``name`` with their defaults."""
+    from vocalis.data.corpora import CORPORA
 
-    sig = inspect.signature(RECIPES.get(name))
+    sig = inspect.signature(CORPORA.get(name))
     return {
         p.name: p.default
         for p in sig.parameters.values()
@@ -70,26 +70,26 @@ def prepare(
     """Build the manifest of corpus ``name`` found at ``root``.
 
     Args:
-        name: a recipe in :data:`RECIPES` (``emodb``, ``ravdess``, ``folder``, ...).
+        name: a corpus in :data:`CORPORA` (``emodb``, ``ravdess``, ``folder``, ...).
         root: the corpus folder.
         label_map: optional builtin map name (``4class``) or YAML path applied to
             ``label`` (the original stays in ``label_orig``).
         unmapped: ``error`` or ``drop`` for labels the map does not list.
-        **options: the recipe's own keyword options (see :func:`recipe_options`).
+        **options: the corpus preparer's own keyword options (see :func:`corpus_options`).
 
     Raises:
-        ConfigError: unknown recipe or option (with the valid ones listed).
+        ConfigError: unknown corpus or option (with the valid ones listed).
         DataError: the folder does not look like the corpus, or a label is unmapped.
     """
+    from vocalis.data.corpora import CORPORA
     from vocalis.data.labels import apply_label_map
-    from vocalis.data.recipes import RECIPES
 
-    fn = RECIPES.get(name)
-    valid = recipe_options(name)
+    fn = CORPORA.get(name)
+    valid = corpus_options(name)
     for key in options:
         if key not in valid:
             raise ConfigError(
-                f"recipe '{name}' has no option '{key}'{did_you_mean(key, list(valid))}; "
+                f"corpus '{name}' has no option '{key}'{did_you_mean(key, list(valid))}; "
                 f"valid options: {', '.join(valid) or 'none'}"
             )
     manifest = fn(root, **options)
@@ -100,7 +100,7 @@ def prepare(
 
 __all__ = [
     "COLUMN_ALIASES",
-    "RECIPES",
+    "CORPORA",
     "SPLITTERS",
     "Fold",
     "GroupKFold",
@@ -114,10 +114,10 @@ __all__ = [
     "StratifiedHoldout",
     "apply_label_map",
     "builtin_label_maps",
+    "corpus_options",
     "load_label_map",
     "prepare",
     "read_manifest",
-    "recipe_options",
     "stratified_val_split",
 ]
 

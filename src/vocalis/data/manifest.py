@@ -1,4 +1,4 @@
-"""The manifest: one row per recording, the hand-off from recipes to everything else.
+"""The manifest: one row per recording, the hand-off from corpus preparers to the rest.
 
 A :class:`Manifest` is a list of rows whose cells are strings. The columns with
 a meaning are
@@ -83,7 +83,7 @@ class Manifest:
             (``None`` becomes ``""``); ``id`` defaults to the stem of ``path``.
         columns: column order to keep (default: core columns first, then the
             others in order of first appearance).
-        source: where the rows came from (a CSV path or a recipe name), used in
+        source: where the rows came from (a CSV path or a corpus name), used in
             error messages.
 
     Raises:

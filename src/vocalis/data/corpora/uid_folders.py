@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+from vocalis.data.corpora import CORPORA
+from vocalis.data.corpora.base import check_root, log
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.recipes.base import check_root, log
 from vocalis.errors import DataError
 
 UID_COLUMNS = ("uid", "id", "utt_id", "utterance_id", "recording_id", "uuid")
@@ -63,7 +63,7 @@ def _metadata(folder: Path) -> dict[str, str]:
     return {k: str(v) for k, v in meta.items() if isinstance(v, (str, int, float, bool))}
 
 
-@RECIPES.register("uid-folders")
+@CORPORA.register("uid-folders")
 def prepare_uid_folders(
     root: str | os.PathLike,
     *,

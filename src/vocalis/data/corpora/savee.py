@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 import re
 
+from vocalis.data.corpora import CORPORA
+from vocalis.data.corpora.base import check_root, find_files
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.recipes.base import check_root, find_files
 from vocalis.errors import DataError
 
 EMOTIONS = {
@@ -33,7 +33,7 @@ NESTED = re.compile(r"(?P<emotion>sa|su|[adfhn])(?P<sentence>\d\d)\.wav")
 SPEAKER_DIR = re.compile(r"[A-Z]{2}")
 
 
-@RECIPES.register("savee")
+@CORPORA.register("savee")
 def prepare_savee(root: str | os.PathLike) -> Manifest:
     """Manifest of SAVEE.
 

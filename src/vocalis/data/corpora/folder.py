@@ -12,13 +12,13 @@ import os
 import re
 from collections.abc import Sequence
 
+from vocalis.data.corpora import CORPORA
+from vocalis.data.corpora.base import AUDIO_EXTENSIONS, check_root, find_files
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.recipes.base import AUDIO_EXTENSIONS, check_root, find_files
 from vocalis.errors import DataError
 
 
-@RECIPES.register("folder")
+@CORPORA.register("folder")
 def prepare_folder(
     root: str | os.PathLike,
     *,

@@ -1,4 +1,4 @@
-"""Every recipe on a tiny fake tree, EmoDB on the real corpus."""
+"""Every corpus preparer on a tiny fake tree, EmoDB on the real corpus."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from collections import Counter
 
 import pytest
 
-from vocalis.data import RECIPES, prepare, recipe_options
+from vocalis.data import CORPORA, corpus_options, prepare
 from vocalis.errors import ConfigError, DataError
 from vocalis.testing import make_audio_tree
 
 
-def test_registry_lists_all_recipes():
-    assert RECIPES.names() == [
+def test_registry_lists_all_corpora():
+    assert CORPORA.names() == [
         "crema-d",
         "emodb",
         "folder",
@@ -28,7 +28,7 @@ def test_registry_lists_all_recipes():
 @pytest.mark.parametrize(
     "name", ["emodb", "ravdess", "crema-d", "tess", "iemocap", "savee", "folder", "uid-folders"]
 )
-def test_recipes_refuse_wrong_roots(tmp_path, name):
+def test_corpora_refuse_wrong_roots(tmp_path, name):
     with pytest.raises(DataError, match="not a directory; expected"):
         prepare(name, tmp_path / "missing")
     make_audio_tree(tmp_path, {"random.txt": None})
@@ -36,12 +36,12 @@ def test_recipes_refuse_wrong_roots(tmp_path, name):
         prepare(name, tmp_path)
 
 
-def test_prepare_rejects_unknown_recipe_and_option(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown recipe 'emodbb'.*did you mean 'emodb'"):
+def test_prepare_rejects_unknown_corpus_and_option(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown corpus 'emodbb'.*did you mean 'emodb'"):
         prepare("emodbb", tmp_path)
     with pytest.raises(ConfigError, match=r"no option 'chanel'.*did you mean 'channel'"):
         prepare("ravdess", tmp_path, chanel="song")
-    assert recipe_options("ravdess") == {"channel": "speech"}
+    assert corpus_options("ravdess") == {"channel": "speech"}
 
 
 def test_emodb_fake_tree(tmp_path):

@@ -1,6 +1,6 @@
-"""Corpus recipes: turn a corpus folder into a :class:`~vocalis.data.manifest.Manifest`.
+"""Corpora: turn a corpus folder into a :class:`~vocalis.data.manifest.Manifest`.
 
-Each recipe lives in ``recipes/<corpus>.py`` and registers itself here, so
+Each corpus lives in ``corpora/<corpus>.py`` and registers itself here, so
 ``vocalis prepare --help`` and :func:`vocalis.data.prepare` list it:
 
 ==============  ===========================================================
@@ -14,7 +14,7 @@ Each recipe lives in ``recipes/<corpus>.py`` and registers itself here, so
 ``uid-folders`` ``<uid>/waveform.EXT`` + ``metadata.json`` + split CSVs of UIDs
 ==============  ===========================================================
 
-Register your own with ``@RECIPES.register("name")`` on a function
+Register your own with ``@CORPORA.register("name")`` on a function
 ``(root, **options) -> Manifest``.
 """
 
@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from vocalis.registry import Registry
 
-RECIPES: Registry = Registry("recipe")
+CORPORA: Registry = Registry("corpus")
 
-# Importing the modules registers the recipes (they only need the standard library).
-from vocalis.data.recipes import (  # noqa: E402, F401
+# Importing the modules registers the corpora (they only need the standard library).
+from vocalis.data.corpora import (  # noqa: E402, F401
     crema_d,
     emodb,
     folder,
@@ -36,4 +36,4 @@ from vocalis.data.recipes import (  # noqa: E402, F401
     uid_folders,
 )
 
-__all__ = ["RECIPES"]
+__all__ = ["CORPORA"]

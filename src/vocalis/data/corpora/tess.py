@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import re
 
+from vocalis.data.corpora import CORPORA
+from vocalis.data.corpora.base import check_root, find_files, match_files
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.recipes.base import check_root, find_files, match_files
 from vocalis.errors import DataError
 
 #: Spellings found in file and folder names -> label.
@@ -44,7 +44,7 @@ def _emotion(text: str) -> str | None:
     return EMOTIONS.get(text.strip().lower().replace(" ", "_"))
 
 
-@RECIPES.register("tess")
+@CORPORA.register("tess")
 def prepare_tess(root: str | os.PathLike) -> Manifest:
     """Manifest of TESS.
 

@@ -15,9 +15,9 @@ import csv
 import os
 import re
 
+from vocalis.data.corpora import CORPORA
+from vocalis.data.corpora.base import check_root, find_files, match_files
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.recipes.base import check_root, find_files, match_files
 from vocalis.errors import DataError
 
 EMOTIONS = {
@@ -46,7 +46,7 @@ def _demographics(root) -> dict[str, tuple[str, str]]:
     return {}
 
 
-@RECIPES.register("crema-d")
+@CORPORA.register("crema-d")
 def prepare_crema_d(root: str | os.PathLike) -> Manifest:
     """Manifest of CREMA-D.
 

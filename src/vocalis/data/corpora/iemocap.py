@@ -26,9 +26,9 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
+from vocalis.data.corpora import CORPORA
+from vocalis.data.corpora.base import check_root, log
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.recipes.base import check_root, log
 from vocalis.errors import DataError
 
 LABELS = ("neu", "hap", "sad", "ang", "sur", "fea", "dis", "fru", "exc", "oth", "xxx")
@@ -40,7 +40,7 @@ LINE = re.compile(
 UTT = re.compile(r"Ses(?P<session>\d\d)[FM]_(?P<method>impro|script)\S*_(?P<gender>[FM])\d+")
 
 
-@RECIPES.register("iemocap")
+@CORPORA.register("iemocap")
 def prepare_iemocap(
     root: str | os.PathLike,
     *,

@@ -1,7 +1,7 @@
-"""What every corpus recipe shares: root checks and file discovery.
+"""What every corpus preparer shares: root checks and file discovery.
 
-A recipe is a function ``prepare_<corpus>(root, **options) -> Manifest``
-registered in :data:`vocalis.data.recipes.RECIPES`. It validates that ``root``
+A corpus preparer is a function ``prepare_<corpus>(root, **options) -> Manifest``
+registered in :data:`vocalis.data.corpora.CORPORA`. It validates that ``root``
 looks like the corpus, walks it once and returns absolute paths.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from vocalis.errors import DataError
 
-log = logging.getLogger("vocalis.data.recipes")
+log = logging.getLogger("vocalis.data.corpora")
 
-#: File suffixes the generic recipes treat as audio (lower case).
+#: File suffixes the generic preparers treat as audio (lower case).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".m4a")
 
 

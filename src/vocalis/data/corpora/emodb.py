@@ -16,9 +16,9 @@ import os
 import re
 from pathlib import Path
 
+from vocalis.data.corpora import CORPORA
+from vocalis.data.corpora.base import check_root, find_files, match_files
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.recipes.base import check_root, find_files, match_files
 from vocalis.errors import DataError
 
 #: Emotion letter (German initial) -> English label.
@@ -61,7 +61,7 @@ def _perception(path: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-@RECIPES.register("emodb")
+@CORPORA.register("emodb")
 def prepare_emodb(root: str | os.PathLike, *, min_recognition: float | None = None) -> Manifest:
     """Manifest of EmoDB.
 

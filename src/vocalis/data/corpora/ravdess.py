@@ -18,9 +18,9 @@ import os
 import re
 from typing import Literal
 
+from vocalis.data.corpora import CORPORA
+from vocalis.data.corpora.base import check_root, find_files, match_files
 from vocalis.data.manifest import Manifest
-from vocalis.data.recipes import RECIPES
-from vocalis.data.recipes.base import check_root, find_files, match_files
 from vocalis.errors import DataError
 
 EMOTIONS = {
@@ -42,7 +42,7 @@ PATTERN = re.compile(
 )
 
 
-@RECIPES.register("ravdess")
+@CORPORA.register("ravdess")
 def prepare_ravdess(
     root: str | os.PathLike, *, channel: Literal["speech", "song", "both"] = "speech"
 ) -> Manifest:
