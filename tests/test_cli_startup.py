@@ -57,7 +57,7 @@ def test_help_still_lists_the_registry_choices_and_defaults(capsys):
             ["tier0"],
             ["spectral", "(default: 16000)", "denoiser: demucs, none, spectral (default: none)"],
         ),
-        (["prepare"], ["emodb", "ravdess", "recipe options", "4class"]),
+        (["prepare"], ["emodb", "ravdess", "corpus options", "4class"]),
         (["train"], ["ecapa", "mfcc"]),
         (["export"], ["onnx", "torchscript", "waveform"]),
         (["embed"], ["pt, ft, st", "mean, sum"]),
