@@ -43,7 +43,9 @@ _LAZY = {
 
 
 class _Package(types.ModuleType):
-    """``vocalis.audio.denoise`` names both a submodule and its function: the package
+    """The package module whose ``denoise`` attribute stays the function.
+
+    ``vocalis.audio.denoise`` names both a submodule and its function: the package
     attribute stays the function (as when this package imported it eagerly), even
     after the import system binds the submodule there on its first import.
     """

@@ -192,6 +192,7 @@ class Demucs(nn.Module):
         return -(-n // cfg.resample)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch of waveforms; see the class docstring for shapes."""
         cfg = self.config
         shape = wav.shape
         x = wav.reshape(1, 1, -1) if wav.dim() == 1 else wav

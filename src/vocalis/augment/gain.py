@@ -37,6 +37,7 @@ class Gain:
     def __call__(
         self, samples: torch.Tensor, sample_rate: int, generator: torch.Generator
     ) -> torch.Tensor:
+        """Scale ``samples`` by a random gain drawn from ``generator`` (same shape out)."""
         u = float(torch.rand((), generator=generator))
         gain_db = self.min_gain_db + u * (self.max_gain_db - self.min_gain_db)
         return samples * 10 ** (gain_db / 20)

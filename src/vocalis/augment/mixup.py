@@ -70,6 +70,7 @@ class Mixup(nn.Module):
         lengths: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> MixedBatch:
+        """Mix each item with a random partner; see the class docstring for shapes."""
         g = generator or self.generator
         b = features.shape[0]
         perm = torch.randperm(b, generator=g)

@@ -42,6 +42,7 @@ class AddNoise:
     def __call__(
         self, samples: torch.Tensor, sample_rate: int, generator: torch.Generator
     ) -> torch.Tensor:
+        """Add noise at a random SNR drawn from ``generator`` (same shape out)."""
         u = float(torch.rand((), generator=generator))
         snr_db = self.min_snr_db + u * (self.max_snr_db - self.min_snr_db)
         noise = torch.randn(samples.shape, generator=generator, dtype=torch.float64)

@@ -100,6 +100,7 @@ class SpecAugment(nn.Module):
         return features.masked_fill(mask.to(features.device), self.fill)
 
     def extra_repr(self) -> str:
+        """The masking parameters, shown by ``repr``."""
         return (
             f"time_masks={self.time_masks}, time_mask_frames={self.time_mask_frames}, "
             f"freq_masks={self.freq_masks}, freq_mask_bins={self.freq_mask_bins}"

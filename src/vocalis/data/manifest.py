@@ -337,7 +337,7 @@ def _resolve(cell: str, base: str) -> str:
 def read_manifest(
     path: str | os.PathLike, *, required: Sequence[str] = ("path", "label")
 ) -> Manifest:
-    """Read a manifest CSV (local path or fsspec URL).
+    r"""Read a manifest CSV (local path or fsspec URL).
 
     The CSV needs a header with at least ``path`` and ``label`` (or their
     aliases in :data:`COLUMN_ALIASES`, e.g. ``file_path,emotion_code``). Relative
@@ -363,7 +363,7 @@ def read_manifest(
     Example:
         >>> import tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (d / "m.csv").write_text("file_path,emotion_code\\nwav/a.wav,W\\n")
+        >>> _ = (d / "m.csv").write_text("file_path,emotion_code\nwav/a.wav,W\n")
         >>> m = read_manifest(d / "m.csv")
         >>> m.columns, m.paths == [str(d / "wav" / "a.wav")]
         (('path', 'label', 'id'), True)

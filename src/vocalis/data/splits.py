@@ -147,6 +147,7 @@ class LeaveOneSpeakerOut(_Splitter):
         return len(np.unique(_groups(X, groups, "LeaveOneSpeakerOut")))
 
     def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple]:
+        """Yield ``(train, test)`` index arrays, one pair per speaker."""
         g = _groups(X, groups, "LeaveOneSpeakerOut")
         speakers = np.unique(g)
         if len(speakers) < 2:
@@ -183,9 +184,11 @@ class GroupKFold(_Splitter):
         self.seed = seed
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """The number of folds, ``n_splits``."""
         return self.n_splits
 
     def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple]:
+        """Yield ``(train, test)`` index arrays of whole groups, ``n_splits`` times."""
         g = _groups(X, groups, "GroupKFold")
         speakers, inverse, sizes = np.unique(g, return_inverse=True, return_counts=True)
         if self.n_splits > len(speakers):
@@ -223,9 +226,11 @@ class StratifiedGroupKFold(_Splitter):
         self.seed = seed
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """The number of folds, ``n_splits``."""
         return self.n_splits
 
     def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple]:
+        """Yield ``(train, test)`` index arrays of whole groups with balanced labels."""
         from sklearn.model_selection import StratifiedGroupKFold as _SGKF
 
         g = _groups(X, groups, "StratifiedGroupKFold")
@@ -261,9 +266,11 @@ class StratifiedHoldout(_Splitter):
         self.seed = seed
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """Always 1: one train/validation split."""
         return 1
 
     def split(self, X: Any, y: Any = None, groups: Any = None) -> Iterator[tuple]:
+        """Yield one ``(train, test)`` pair of indices, stratified by label."""
         labels = _labels(X, y, "StratifiedHoldout")
         msg = (
             "StratifiedHoldout is a random split: the same speakers are in train and test, "
@@ -302,6 +309,7 @@ class SpeakerHoldout(_Splitter):
         self.seed = seed
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """Always 1: one train/validation split."""
         return 1
 
     def held_out(
@@ -339,6 +347,7 @@ class SpeakerHoldout(_Splitter):
     def split(
         self, X: Any, y: Any = None, groups: Any = None, strata: Any = None
     ) -> Iterator[tuple]:
+        """Yield one ``(train, test)`` pair of indices holding out whole speakers."""
         g = _groups(X, groups, "SpeakerHoldout")
         hold = self.held_out(X, groups, strata)
         mask = np.isin(g, hold)

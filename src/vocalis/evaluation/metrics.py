@@ -32,7 +32,7 @@ __all__ = [
 
 
 def _plain(label: Any) -> Any:
-    """numpy scalars -> Python scalars (so labels survive JSON)."""
+    """Turn numpy scalars into Python scalars (so labels survive JSON)."""
     return label.item() if isinstance(label, np.generic) else label
 
 

@@ -71,6 +71,7 @@ class InputNorm(nn.Module):
         self.std.copy_(std.clamp(min=eps))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Standardise ``x`` (B, F, T) with the stored per-feature mean and std."""
         return (x - self.mean[:, None]) / self.std[:, None]
 
 

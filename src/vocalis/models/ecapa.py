@@ -133,12 +133,15 @@ class TDNNBlock(nn.Module):
         self.norm = nn.BatchNorm1d(c_out)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Conv1d -> activation -> BatchNorm; (B, C_in, T) -> (B, C_out, T)."""
         return self.norm(self.act(self.conv(x)))
 
 
 class Res2NetBlock(nn.Module):
-    """Res2Net: split channels in ``scale`` groups; group i>0 is convolved after adding
-    the previous group's output (a hierarchy of growing receptive fields).
+    """Res2Net: channels split in ``scale`` groups, convolved as a hierarchy.
+
+    Group i>0 is convolved after adding the previous group's output (a
+    hierarchy of growing receptive fields).
 
     The dependency between groups is sequential by design, so a loop of
     ``scale - 1`` small convolutions remains.
@@ -156,6 +159,7 @@ class Res2NetBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """Hierarchical residual convolutions over channel groups; (B, C, T) -> (B, C, T)."""
         chunks = torch.chunk(x, self.scale, dim=1)
         outs = [chunks[0]]
         prev: Tensor | None = None
@@ -183,6 +187,7 @@ class SEBlock(nn.Module):
         )
 
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """Rescale channels by their masked mean's excitation; (B, C, T) -> (B, C, T)."""
         return x * self.fc(masked_mean(x, mask)).unsqueeze(2)
 
 
@@ -204,6 +209,7 @@ class SERes2NetBlock(nn.Module):
         self.shortcut = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else None
 
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """TDNN -> Res2Net -> TDNN -> SE with a residual; (B, C_in, T) -> (B, C_out, T)."""
         residual = x if self.shortcut is None else self.shortcut(x)
         # 1x1 convolutions never mix frames: only the input of the dilated convs is masked.
         y = apply_mask(self.tdnn1(x), mask)
@@ -253,6 +259,7 @@ class Ecapa(SpeechClassifier):
         self.head = MultiHead.from_config(c, c.embedding_dim, num_classes)
 
     def encode(self, features: Tensor, lengths: Tensor) -> Tensor:
+        """The utterance embedding of padded ``features`` (B, F, T) with frame ``lengths`` (B,)."""
         t = features.shape[2]
         short = self._mask_lengths(lengths, t)  # None when nothing is padding
         mask = None if short is None else lengths_to_mask(short, t)

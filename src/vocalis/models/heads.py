@@ -93,6 +93,7 @@ class CosineLinear(nn.Module):
         nn.init.xavier_uniform_(self.weight)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Cosine similarities between ``x`` (B, D) and the class weights: (B, K)."""
         return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
 
 
@@ -143,6 +144,7 @@ class DenseHead(nn.Module):
         return self.hidden(self.norm(x))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Logits (B, K) of pooled features ``x`` (B, D)."""
         x = self.norm(x)
         if self.hidden is not None:
             x = self.hidden(x)
@@ -240,6 +242,7 @@ class MultiHead(nn.Module):
         return stacked.mean(dim=0) if pooling == "mean" else stacked.sum(dim=0)
 
     def forward(self, x: Tensor) -> HeadOutput:
+        """Every head's output (and the shared layer's) for pooled features ``x`` (B, D)."""
         if self.shared is not None:
             x = self.shared(x)
         per_head = [head(x) for head in self.heads]
@@ -248,8 +251,9 @@ class MultiHead(nn.Module):
 
 
 def head_probs(per_head: list[Tensor], scale: float = 1.0) -> Tensor:
-    """Per-head probabilities, concatenated: softmax for heads with several outputs,
-    sigmoid for single-output heads.
+    """Per-head probabilities, concatenated.
+
+    Softmax for heads with several outputs, sigmoid for single-output heads.
 
     Shape:
         per_head: [(B, C_h)] -> (B, sum C_h)

@@ -64,9 +64,11 @@ class MeanPooling(nn.Module):
         super().__init__()
 
     def output_dim(self, input_dim: int) -> int:
+        """Size of the pooled vector for ``input_dim`` channels."""
         return input_dim
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Pool ``x`` (B, C, T) over its valid frames (``lengths`` (B,)): (B, output_dim)."""
         return self.pool(x, _mask(x, lengths))
 
     def pool(self, x: Tensor, mask: Tensor | None) -> Tensor:
@@ -91,9 +93,11 @@ class StatisticsPooling(nn.Module):
         self.eps = eps
 
     def output_dim(self, input_dim: int) -> int:
+        """Size of the pooled vector for ``input_dim`` channels."""
         return 2 * input_dim
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Pool ``x`` (B, C, T) over its valid frames (``lengths`` (B,)): (B, output_dim)."""
         return self.pool(x, _mask(x, lengths))
 
     def pool(self, x: Tensor, mask: Tensor | None) -> Tensor:
@@ -142,9 +146,11 @@ class AttentiveStatisticsPooling(nn.Module):
         self.attention = nn.Conv1d(attention_channels, input_dim, kernel_size=1)
 
     def output_dim(self, input_dim: int) -> int:
+        """Size of the pooled vector for ``input_dim`` channels."""
         return 2 * input_dim
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Pool ``x`` (B, C, T) over its valid frames (``lengths`` (B,)): (B, output_dim)."""
         return self.pool(x, _mask(x, lengths))
 
     def pool(self, x: Tensor, mask: Tensor | None) -> Tensor:
@@ -196,9 +202,11 @@ class AttentionPooling(nn.Module):
         self.score = nn.Conv1d(hidden, heads, kernel_size=1)
 
     def output_dim(self, input_dim: int) -> int:
+        """Size of the pooled vector for ``input_dim`` channels."""
         return self.heads * input_dim
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Pool ``x`` (B, C, T) over its valid frames (``lengths`` (B,)): (B, output_dim)."""
         return self.pool(x, _mask(x, lengths))
 
     def pool(self, x: Tensor, mask: Tensor | None) -> Tensor:

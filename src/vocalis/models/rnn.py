@@ -99,6 +99,7 @@ class LengthAwareBiLSTM(nn.Module):
         return out
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Run the BiLSTM over ``x`` (B, T, C) without letting padding reach valid frames."""
         for layer, (fwd, bwd) in enumerate(
             zip(self.forward_lstms, self.backward_lstms, strict=True)
         ):

@@ -128,6 +128,7 @@ class ChannelAttention(nn.Module):
         nn.init.zeros_(self.combine.bias)
 
     def forward(self, x: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Attend over channels of ``x`` (B, C, T); returns the reweighted input and the weights."""
         streams = torch.stack([masked_mean(x, mask), masked_max(x, mask)], dim=1)  # (B, 2, C)
         h = F.relu(torch.einsum("bsc,hcr->bshr", streams, self.w1) + self.b1)
         scores = torch.einsum("bshr,hrc->bshc", h, self.w2) + self.b2  # (B, 2, H, C)
@@ -161,6 +162,7 @@ class ResidualConvBlock(nn.Module):
         self.skip = nn.Conv1d(c_in, c_out, 1, bias=False) if c_in != c_out else nn.Identity()
 
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
+        """Depthwise-separable conv -> norm -> activation -> dropout, plus the residual."""
         y = self.dropout(self.act(self.norm(self.conv(x))))
         return apply_mask(y + self.skip(x), mask)
 
@@ -212,6 +214,7 @@ class Tier1(SpeechClassifier):
         self.va = nn.Linear(self.embedding_dim, 2) if c.va_head else None
 
     def encode(self, features: Tensor, lengths: Tensor) -> Tensor:
+        """The pooled utterance embedding of ``features`` (B, F, T) with frame ``lengths`` (B,)."""
         return self._encode(features, lengths)[0]
 
     def _encode(self, features: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,2 +1,6 @@
-"""Package data: builtin label maps (``label_maps/*.yaml``) and bundled sample audio
-(``samples/emodb_mini``). Read them with :mod:`importlib.resources`."""
+"""Package data: label maps, sample audio and the bundled models.
+
+Builtin label maps (``label_maps/*.yaml``), bundled sample audio
+(``samples/emodb_mini``) and models (``models/``). Read them with
+:mod:`importlib.resources`.
+"""

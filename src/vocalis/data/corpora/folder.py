@@ -25,14 +25,14 @@ def prepare_folder(
     speaker_regex: str | None = None,
     extensions: Sequence[str] = AUDIO_EXTENSIONS,
 ) -> Manifest:
-    """Manifest of a folder-per-label corpus.
+    r"""Manifest of a folder-per-label corpus.
 
     Args:
         root: folder whose sub-folders are the labels.
         speaker_regex: optional regular expression searched in each file's
             relative path (``happy/spk03_x.wav``); the speaker is its ``speaker``
             named group, else its first group, else the whole match. Example:
-            ``"(?P<speaker>spk\\d+)_"``.
+            ``"(?P<speaker>spk\d+)_"``.
         extensions: audio suffixes to collect (case-insensitive).
 
     Raises:
@@ -44,7 +44,7 @@ def prepare_folder(
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> for f in ["sad/s1_a.wav", "sad/s2_b.wav", "happy/s1_c.wav"]:
         ...     (d / f).parent.mkdir(exist_ok=True); (d / f).touch()
-        >>> m = prepare_folder(d, speaker_regex=r"(s\\d)_")
+        >>> m = prepare_folder(d, speaker_regex=r"(s\d)_")
         >>> m.column("id"), m.speakers
         (['happy/s1_c', 'sad/s1_a', 'sad/s2_b'], ['s1', 's1', 's2'])
     """
