@@ -217,14 +217,40 @@ def test_error_non_finite_samples(tmp_path, bad):
     assert "NaN or inf" in str(err.value)
 
 
-def test_truncated_wav_decodes_what_is_there(tmp_path):
-    path = tmp_path / "cut.wav"
-    sf.write(path, sine(100.0, 1.0, 16000), 16000)
+def test_truncated_wav_is_refused_with_both_durations(tmp_path):
+    path = tmp_path / "full.wav"
+    sf.write(path, sine(100.0, 1.0, 16000), 16000)  # PCM_16: 1 s = 32000 bytes
     data = path.read_bytes()
-    cut = tmp_path / "cut2.wav"
+    cut = tmp_path / "cut.wav"
     cut.write_bytes(data[: 44 + 2 * 8000])  # header + half the samples
-    samples, sr = decode(cut)
+    with pytest.raises(AudioError, match=r"truncated WAV.*declares 1\.00 s.*holds 0\.50 s") as err:
+        decode(cut)
+    _assert_one_line(err, "cut.wav")
+    with pytest.raises(AudioError, match="truncated WAV"):
+        decode_bytes(cut.read_bytes(), "upload.wav")
+    assert decode(path)[0].shape[0] == 16000  # the intact file still decodes
+
+
+def test_streamed_wav_without_patched_size_still_decodes(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, sine(100.0, 0.5, 16000), 16000)
+    data = bytearray(path.read_bytes())
+    pos = data.index(b"data")
+    data[pos + 4 : pos + 8] = b"\xff\xff\xff\xff"  # size never written by a streaming tool
+    samples, sr = decode_bytes(bytes(data), "stream.wav")
     assert sr == 16000 and samples.shape[0] == 8000
+
+
+def test_wav_with_extra_chunks_is_not_mistaken_for_truncated(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(path, sine(100.0, 0.25, 16000), 16000)
+    data = path.read_bytes()
+    pos = data.index(b"data")
+    extra = b"LIST" + (5).to_bytes(4, "little") + b"INFOx" + b"\x00"  # odd size + pad byte
+    body = data[12:pos] + extra + data[pos:]
+    riff = b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WAVE" + body
+    samples, _ = decode_bytes(riff, "list.wav")
+    assert samples.shape[0] == 4000
 
 
 def test_file_url(tmp_path):

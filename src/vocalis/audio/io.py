@@ -29,9 +29,53 @@ TARGET_SAMPLE_RATE = 16000
 Normalize = Literal["peak", "rms", "none"]
 
 
-def _decode_file(source: str | io.BytesIO, name: str) -> tuple[np.ndarray, int]:
+def _riff_shortfall(fh: io.BufferedIOBase | io.BytesIO) -> tuple[float, float] | None:
+    """``(declared, present)`` seconds of a WAV whose data chunk is cut short, else None.
+
+    libsndfile reads a truncated WAV silently (it returns the frames that are
+    there), so the RIFF chunk list is walked here: the ``data`` chunk's declared
+    size is compared with the bytes that follow it. A size of 0 or 0xFFFFFFFF
+    (streamed WAVs that never patched their header) is not a truncation. The
+    handle is left at offset 0.
+    """
+    import struct
+
+    try:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        byte_rate = 0
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                body = fh.read(size + (size & 1))
+                if len(body) >= 12:
+                    byte_rate = struct.unpack("<I", body[8:12])[0]
+                continue
+            if cid == b"data":
+                start = fh.tell()
+                end = fh.seek(0, io.SEEK_END)
+                present = end - start
+                if size in (0, 0xFFFFFFFF) or present >= size or byte_rate <= 0:
+                    return None
+                return size / byte_rate, present / byte_rate
+            fh.seek(size + (size & 1), io.SEEK_CUR)
+    finally:
+        fh.seek(0)
+
+
+def _decode_file(source: io.BufferedIOBase | io.BytesIO, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
+    short = _riff_shortfall(source)
+    if short is not None:
+        raise AudioError(
+            f"{name}: truncated WAV: its data chunk declares {short[0]:.2f} s but the file "
+            f"holds {short[1]:.2f} s; re-export it or remove it from the manifest"
+        )
     try:
         data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
