@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -42,7 +45,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_TAG}.", suffix=".part")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, mode) as fh:
@@ -63,6 +66,66 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()  # read once: os.umask is process-global and not thread-safe
+
+#: Writer tag in temporary names, ``<host>-<pid>``: a sweep removes only the
+#: parts of writers that are gone (no live process may lose its file).
+_HOST = socket.gethostname().replace(".", "_").replace("-", "_") or "host"
+_TAG = f"{_HOST}-{os.getpid()}"
+_PART = re.compile(r"^\..+\.(?P<host>[^.]+)-(?P<pid>\d+)\.[^.]+\.part$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_parts(folder: str | os.PathLike, max_age_s: float = 86400.0) -> list[Path]:
+    """Delete the temporary ``.part`` files that killed writers left in ``folder``.
+
+    :func:`atomic_open` names its temporary file ``.<name>.<host>-<pid>.<random>.part``.
+    A process killed with SIGKILL never removes it; the next run calls this on its
+    cache or run folder. A part is removed when its writer was on this host and
+    is no longer running, or (another host, or an untagged name from an older
+    Vocalis) when it is older than ``max_age_s``. Parts of live writers stay.
+    The folder is searched recursively; a missing folder or a URL is a no-op.
+
+    Args:
+        folder: a local folder (cache root, run folder).
+        max_age_s: age after which a part of an unknown writer counts as stale.
+
+    Returns:
+        The removed paths.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> _ = (d / f".a.json.{_HOST}-999999999.x1.part").write_text("{")
+        >>> [p.name for p in remove_stale_parts(d)] == [f".a.json.{_HOST}-999999999.x1.part"]
+        True
+    """
+    root = Path(folder)
+    if is_url(folder) or not root.is_dir():
+        return []
+    removed = []
+    now = time.time()
+    for part in root.rglob(".*.part"):
+        m = _PART.match(part.name)
+        try:
+            if m and m["host"] == _HOST:
+                stale = int(m["pid"]) != os.getpid() and not _alive(int(m["pid"]))
+            else:
+                stale = now - part.stat().st_mtime > max_age_s
+            if stale:
+                part.unlink()
+                removed.append(part)
+        except FileNotFoundError:  # its writer finished (renamed it) meanwhile
+            continue
+    return removed
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

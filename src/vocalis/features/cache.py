@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from vocalis import __version__
 from vocalis.errors import CacheError
 from vocalis.features.hashindex import HashIndex, file_sha256
-from vocalis.io import atomic_open, is_url, read_bytes, write_text
+from vocalis.io import atomic_open, is_url, read_bytes, remove_stale_parts, write_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -204,6 +204,9 @@ class FeatureCache:
         self._sidecars_written: set[str] = set()
         self._config_memo: dict[Any, tuple[str, str]] = {}
         self._lock = threading.Lock()
+        stale = remove_stale_parts(self.root)
+        if stale:
+            logger.info("%s: removed %d unfinished write(s) of killed runs", self.root, len(stale))
 
     def __repr__(self) -> str:
         return f"FeatureCache({self.root!r})"
