@@ -70,8 +70,10 @@ def test_loso_ensemble_writes_layout_and_skips_finished_folds(corpus, tmp_path, 
     for spk in SPEAKERS:
         fold = out / f"speaker_{spk}"
         metrics = json.loads((fold / "metrics.json").read_text())
-        assert len(metrics["ensemble"]["weights"]) == 2
-        assert abs(sum(metrics["ensemble"]["weights"]) - 1) < 1e-6
+        assert metrics["schema"] == 1 and metrics["model"] == "ensemble"
+        assert metrics["fold"] == f"speaker_{spk}" and metrics["n_rows"]["test"] == 6
+        weights = metrics["details"]["ensemble"]["weights"]
+        assert len(weights) == 2 and abs(sum(weights) - 1) < 1e-6
         with (fold / "predictions.csv").open() as fh:
             rows = list(csv.DictReader(fh))
         assert len(rows) == 6 and {r["speaker"] for r in rows} == {spk}

@@ -18,6 +18,7 @@ from vocalis.evaluation.predictions import (
     read_predictions,
     write_predictions,
 )
+from vocalis.training.runfolder import RunFolder
 
 CLASSES = ["ang", "hap", "neu"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -136,7 +137,9 @@ def test_assess_writes_the_record(tmp_path):
     for name in names:
         assert (out / name).is_file(), name
     stored = json.loads((out / "metrics.json").read_text())
-    assert stored["uar"] == pytest.approx(m["uar"]) and stored["checkpoint"] == str(ckpt)
+    assert stored["schema"] == 1 and stored["kind"] == "eval"
+    assert stored["test"]["uar"] == pytest.approx(m["uar"])
+    assert stored["details"]["checkpoint"] == str(ckpt)
     assert read_predictions(out / "predictions.csv").metrics()["uar"] == pytest.approx(m["uar"])
     m2 = assess(
         ckpt,
@@ -174,7 +177,9 @@ def make_run_folder(tmp_path: Path, name="run1", seed=0) -> Path:
     d = tmp_path / name
     d.mkdir()
     write_predictions(d / "predictions.csv", fake_rows(30, seed))
-    (d / "metrics.json").write_text(json.dumps({"best_epoch": 4, "seconds": 12.5}))
+    RunFolder(d).write_metrics(
+        kind="train", model="neural", best_epoch=4, epochs_run=2, seconds=12.5
+    )
     (d / "config.yaml").write_text(
         "dataset: {val_protocol: speaker}\nmodel: {name: ecapa}\n"
         "features: {extractor: {name: fbank}}\n"

@@ -41,12 +41,12 @@ def test_tier1_one_epoch_on_emodb_subset(tmp_path):
     assert seconds < 60, f"took {seconds:.1f} s"
     assert len(result.history) == 1 and len(result.classes) == 7
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["n_train"] + metrics["n_val"] == len(subset)
+    assert metrics["n_rows"]["train"] + metrics["n_rows"]["val"] == len(subset)
     log = (tmp_path / "run" / "log.txt").read_text()
     val_line = next(line for line in log.splitlines() if line.startswith("Validation speakers"))
     held = val_line.split(":")[1].split("(")[0].replace(",", " ").split()
     assert len(held) == 1  # one of five speakers held out, so validation is speaker-independent
     assert "none of them in training" in val_line
     spk = subset.speakers
-    assert metrics["n_val"] == sum(s == held[0] for s in spk)
+    assert metrics["n_rows"]["val"] == sum(s == held[0] for s in spk)
     assert 0.0 <= result.best_metrics["val_uar"] <= 1.0

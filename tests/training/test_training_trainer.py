@@ -37,7 +37,10 @@ def test_run_folder_has_every_file(corpus, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["best_epoch"] == result.best_epoch >= 1
     assert metrics["test"]["uar"] == pytest.approx(result.test_metrics["uar"])
-    assert metrics["n_test"] == 4 and "val_uar" in metrics["best"]
+    assert metrics["schema"] == 1 and metrics["kind"] == "train" and metrics["model"] == "neural"
+    assert metrics["n_rows"]["test"] == 4 and metrics["epochs_run"] == 2
+    assert metrics["val"]["uar"] == pytest.approx(result.best_metrics["val_uar"])
+    assert metrics["val"]["loss"] == pytest.approx(result.best_metrics["val_loss"])
     env = json.loads((out / "env.json").read_text())
     assert {"python", "torch", "vocalis", "device", "hostname", "world_size"} <= set(env)
     log = (out / "log.txt").read_text()
@@ -242,7 +245,7 @@ def test_unreadable_file_is_skipped_and_logged(tmp_path):
     log = (out / "log.txt").read_text()
     assert "skipped" in log and broken.rsplit("/", 1)[-1] in log
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["n_train"] + metrics["n_val"] == 17
+    assert metrics["n_rows"]["train"] + metrics["n_rows"]["val"] == 17
     # a resumed run keeps the first environment and records the new one
     train(_cfg(manifest, "features.max_failures=0.1", epochs=2), out, progress=False)
     env = json.loads((out / "env.json").read_text())

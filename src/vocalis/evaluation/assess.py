@@ -4,7 +4,7 @@
 training engine's :func:`vocalis.training.evaluate` and writes::
 
     out_dir/
-      metrics.json        # classification_metrics of the predictions (+ checkpoint, manifest)
+      metrics.json        # the run folder schema: test metrics, checkpoint and manifest
       predictions.csv     # path,speaker,true_label,pred_label,correct,confidence,p_<class>...
       errors.csv          # the most confident errors
       plots/confusion.png, confusion_normalized.png, per_class.png, reliability.png
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vocalis.errors import ModelError
-from vocalis.io import write_json, write_text
+from vocalis.io import write_text
 
 __all__ = ["assess", "default_out_dir", "write_error_table", "write_plots"]
 
@@ -112,6 +112,7 @@ def assess(
         read_predictions,
         write_predictions,
     )
+    from vocalis.training.runfolder import RunFolder
 
     if evaluate_fn is None:
         from vocalis.training import evaluate as evaluate_fn
@@ -147,6 +148,16 @@ def assess(
     if visualize:
         files.update(write_plots(out, metrics, pred))
     metrics["files"] = files
-    write_json(out / "metrics.json", metrics)
+    details = {
+        k: metrics[k] for k in ("checkpoint", "manifest", "n_failed", "files") if k in metrics
+    }
+    RunFolder(out).write_metrics(
+        kind="eval",
+        model="neural",
+        test={k: v for k, v in metrics.items() if k not in details},
+        n_rows={"test": len(pred)},
+        classes=list(pred.classes),
+        details=details,
+    )
     metrics["out_dir"] = str(out)
     return metrics

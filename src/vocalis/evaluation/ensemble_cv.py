@@ -64,6 +64,7 @@ def _ensemble_fold(
     """One ensemble fold: predictions.csv + metrics.json; a failure is recorded, not raised."""
     from vocalis.ensemble.recipe import run_fold_arrays
     from vocalis.evaluation.predictions import Predictions, write_predictions
+    from vocalis.training.runfolder import RunFolder
 
     t0 = time.perf_counter()
     record = _fold_record(plan, n_val=0)  # inner LOSO on the training rows, no held-out share
@@ -94,10 +95,11 @@ def _ensemble_fold(
             "fused_inner_uar": round(inner, 4),
         }
         seconds = round(time.perf_counter() - t0, 2)
-        write_json(
-            fold_dir / "metrics.json",
-            {"test": metrics, "ensemble": diagnostics, "seconds": seconds,
-             "test_groups": list(plan.test_groups), "n_train": len(plan.train)},
+        RunFolder(fold_dir).write_metrics(
+            kind="train", model="ensemble", test=metrics,
+            n_rows={"train": len(plan.train), "test": len(plan.test)}, classes=list(classes),
+            seconds=seconds, fold=plan.name,
+            details={"ensemble": diagnostics, "test_groups": list(plan.test_groups)},
         )  # fmt: skip
         write_predictions(fold_dir / "predictions.csv", predictions)  # last: marks it finished
         record.update(status="success", best_error=round(1.0 - inner, 6), **diagnostics)

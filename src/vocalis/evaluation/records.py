@@ -3,9 +3,10 @@
 Both :mod:`~vocalis.evaluation.compare` and :mod:`~vocalis.evaluation.report`
 work on these records. A **run folder** holds ``metrics.json`` and/or
 ``predictions.csv`` (plus ``config.yaml``, ``history.csv``); a **CV folder**
-holds ``cv_results.json`` and one run folder per fold. ``predictions.csv`` is
-the source of truth for the metrics when it exists; otherwise the stored
-metrics are used.
+holds ``cv_results.json`` and one run folder per fold. ``metrics.json`` is read
+as the run folder's one schema (:class:`~vocalis.training.runfolder.RunMetrics`).
+``predictions.csv`` is the source of truth for the test metrics when it exists;
+otherwise the stored ``test`` metrics are used.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vocalis.errors import DataError
+
+if TYPE_CHECKING:
+    from vocalis.training.runfolder import RunMetrics
 
 __all__ = ["RunRecord", "load_record"]
 
@@ -34,7 +38,7 @@ class RunRecord:
         metrics: test metrics (pooled for CV), a ``classification_metrics`` dict or {}.
         cv: ``cv_results.json`` content (CV only).
         training: ``training_results.json`` content (CV only).
-        stored: the raw ``metrics.json`` (run only).
+        stored: the run's ``metrics.json`` (run only; ``None`` without one).
         folds: fold name -> fold folder (CV only).
     """
 
@@ -44,25 +48,29 @@ class RunRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     cv: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
-    stored: dict[str, Any] = field(default_factory=dict)
+    stored: RunMetrics | None = None
     folds: dict[str, Path] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
+        """The folder's name."""
         return self.path.name
 
     @property
     def model(self) -> str | None:
+        """The model's name (``tier1``, ``ensemble``...), or ``None``."""
         return (self.config.get("model") or {}).get("name") or self.cv.get("model")
 
     @property
     def features(self) -> str | None:
+        """The feature extractor's name, or ``None``."""
         extractor = (self.config.get("features") or {}).get("extractor") or {}
         name = extractor.get("name") if isinstance(extractor, dict) else None
         return name or self.cv.get("features")  # ensembles: their members, in cv_results
 
     @property
     def protocol(self) -> str:
+        """How the numbers were obtained: ``loso``, ``loso fold``, ``holdout (speaker val)``..."""
         if self.kind == "cv":
             norm = (self.cv.get("normalization") or {}).get("protocol")
             return f"{self.cv.get('protocol', 'cv')}" + (f" ({norm})" if norm else "")
@@ -87,14 +95,10 @@ class RunRecord:
                 if isinstance(r, dict) and isinstance(r.get("best_epoch"), (int, float))
             ]
             return round(sum(best) / len(best), 1) if best else None
-        value = self.stored.get("epochs_run")
-        if isinstance(value, int):
-            return value
+        if self.stored is not None and self.stored.epochs_run is not None:
+            return self.stored.epochs_run
         rows = self._history()
-        if rows:
-            return len(rows)
-        value = self.stored.get("epochs") or self.stored.get("best_epoch")
-        return value if isinstance(value, (int, float)) else None
+        return len(rows) if rows else None
 
     def _history(self) -> list[dict[str, str]]:
         history = self.path / "history.csv"
@@ -111,11 +115,9 @@ class RunRecord:
                 if isinstance(r, dict) and isinstance(r.get("seconds"), (int, float))
             ]
             return round(sum(secs), 1) if secs else self.cv.get("seconds")
-        for key in ("seconds", "wall_seconds", "wall_time", "train_seconds", "elapsed_seconds"):
-            value = self.stored.get(key)
-            if isinstance(value, (int, float)):
-                return float(value)
-        try:  # the engine's history.csv has a per-epoch 'seconds' column
+        if self.stored is not None and self.stored.seconds is not None:
+            return float(self.stored.seconds)
+        try:  # a folder without metrics.json: the per-epoch 'seconds' of history.csv
             secs = [float(r["seconds"]) for r in self._history() if r.get("seconds")]
         except ValueError:
             secs = []
@@ -139,21 +141,15 @@ def _yaml(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _stored_test_metrics(stored: dict[str, Any]) -> dict[str, Any]:
-    for key in ("test", "test_metrics"):
-        if isinstance(stored.get(key), dict) and "uar" in stored[key]:
-            return stored[key]
-    return stored if "uar" in stored else {}
-
-
 def load_record(path: str | os.PathLike) -> RunRecord:
     """Read a run folder or a CV folder.
 
     Raises:
         DataError: the folder holds neither ``cv_results.json`` nor ``metrics.json``
-            / ``predictions.csv``.
+            / ``predictions.csv``, or its ``metrics.json`` is not the run folder schema.
     """
     from vocalis.evaluation.predictions import read_predictions
+    from vocalis.training.runfolder import read_metrics
 
     d = Path(path)
     if (d / "cv_results.json").is_file():
@@ -174,8 +170,8 @@ def load_record(path: str | os.PathLike) -> RunRecord:
             f"{d} is neither a run folder (metrics.json / predictions.csv) nor a "
             "cross-validation folder (cv_results.json); pass a finished run"
         )
-    stored = _json(d / "metrics.json") if has_metrics else {}
+    stored = read_metrics(d)
     metrics = read_predictions(d / "predictions.csv").metrics() if has_pred else {}
-    if not metrics:
-        metrics = _stored_test_metrics(stored)
+    if not metrics and stored is not None:
+        metrics = dict(stored.test or {})
     return RunRecord(d, "run", config=_yaml(d / "config.yaml"), metrics=metrics, stored=stored)

@@ -223,7 +223,8 @@ def report(
         ]
         parts.append(_table(["metric", "pooled", "fold mean", "fold std"], rows))
     else:
-        extra = {k: rec.stored.get(k) for k in ("best_epoch",) if rec.stored.get(k) is not None}
+        best = rec.stored.best_epoch if rec.stored is not None else None
+        extra = {"best_epoch": best} if best is not None else {}
         parts.append(_cards(metrics or {}, extra))
     if not metrics:
         parts.append("<p>No test metrics were found in this folder.</p>")

@@ -199,10 +199,10 @@ def evaluate(
     from vocalis.config import from_dict
     from vocalis.data import LabelEncoder
     from vocalis.evaluation.predictions import write_predictions
-    from vocalis.io import write_json
     from vocalis.training.config import DatasetConfig, FeaturesConfig
     from vocalis.training.data import FeatureDataset
     from vocalis.training.pipeline import Normalizer, compute_features, load_rows, speakers_of
+    from vocalis.training.runfolder import RunFolder
 
     ckpt = load_checkpoint(checkpoint)
     model = model_from_checkpoint(ckpt, str(checkpoint)).to(device)
@@ -245,7 +245,12 @@ def evaluate(
         write_predictions(
             out / "predictions.csv", prediction_rows(rows, targets, probs, classes), classes
         )
-        write_json(
-            out / "metrics.json", {**metrics, "checkpoint": str(checkpoint), "manifest": source}
+        RunFolder(out).write_metrics(
+            kind="eval",
+            model="neural",
+            test={k: v for k, v in metrics.items() if k != "n_failed"},
+            n_rows={"test": len(targets)},
+            classes=classes,
+            details={"checkpoint": str(checkpoint), "manifest": source, "n_failed": len(failures)},
         )
     return metrics

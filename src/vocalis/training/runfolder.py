@@ -8,12 +8,31 @@
       log.txt              everything the run printed
       history.csv          one row per epoch
       label_map.json       the label encoder
-      metrics.json         best epoch, best validation metrics, test metrics
+      metrics.json         one schema for every run (see :class:`RunMetrics`)
       predictions.csv      test predictions (when the run has test rows)
+      model.pt             the slim deployable checkpoint (best weights, no training state)
       checkpoints/best.pt  best epoch by ``train.monitor``
       checkpoints/last.pt  latest state, for resuming
 
 Every file is written atomically; only rank 0 writes.
+
+``metrics.json`` has one schema for every kind of run (a neural training run, an
+ensemble fit, a cross-validation fold, the evaluation of a checkpoint on a
+manifest), written only by :meth:`RunFolder.write_metrics` and read by
+:meth:`RunFolder.read_metrics` (:mod:`vocalis.evaluation.records` reads it too)::
+
+    {"schema": 1, "kind": "train", "model": "neural", "best_epoch": 7, "epochs_run": 10,
+     "val": {"uar": 0.61, ...} | null, "test": {"uar": 0.58, ...} | null,
+     "n_rows": {"train": 300, "val": 60, "test": 75}, "classes": ["anger", ...],
+     "seconds": 41.2, "fold": "speaker_03" | null, "details": {...}}
+
+Example:
+    >>> import tempfile
+    >>> run = RunFolder(tempfile.mkdtemp())
+    >>> m = run.write_metrics(kind="eval", model="neural", test={"uar": 0.5},
+    ...                       n_rows={"test": 4}, classes=["a", "b"])
+    >>> run.read_metrics().test, run.read_metrics().n_rows
+    ({'uar': 0.5}, {'train': 0, 'val': 0, 'test': 4})
 """
 
 from __future__ import annotations
@@ -26,9 +45,11 @@ import platform
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from vocalis.errors import DataError
 from vocalis.io import write_json, write_text
 
 #: Columns of ``history.csv``.
@@ -52,9 +73,142 @@ RUN_FILES = (
     "history.csv",
     "label_map.json",
     "metrics.json",
+    "model.pt",
     "checkpoints/best.pt",
     "checkpoints/last.pt",
 )
+
+
+#: Version of the ``metrics.json`` schema written by :meth:`RunFolder.write_metrics`.
+METRICS_SCHEMA = 1
+
+#: What a run folder records: ``train`` (fit a model on rows; a cross-validation
+#: fold is a ``train`` run with test rows and a ``fold`` name) or ``eval`` (score a
+#: trained model on a manifest).
+METRICS_KINDS = ("train", "eval")
+
+#: The kinds of model a run folder holds (the checkpoint's ``model.kind``).
+MODEL_KINDS = ("neural", "ensemble")
+
+#: The keys of ``RunMetrics.n_rows``.
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """The content of ``metrics.json`` (schema :data:`METRICS_SCHEMA`), for every kind of run.
+
+    Args:
+        kind: ``train`` or ``eval`` (see :data:`METRICS_KINDS`).
+        model: ``neural`` or ``ensemble``.
+        val: metrics of the best epoch on the validation rows
+            (:func:`vocalis.evaluation.metrics.classification_metrics` plus ``loss``),
+            or ``None`` (no validation rows, e.g. an ensemble fit or an evaluation).
+        test: metrics on the test rows (the same dict), or ``None``.
+        best_epoch: 1-based epoch whose weights were kept (neural), else ``None``.
+        epochs_run: epochs trained so far (neural), else ``None``.
+        n_rows: rows per split, ``{"train": n, "val": n, "test": n}`` (missing ones are 0).
+        classes: class names in id order.
+        seconds: wall time of the run, or ``None``.
+        fold: the cross-validation fold this run is (``speaker_03``), or ``None``.
+        details: what only one kind of run has (early stopping of a neural run, the
+            chosen ``C`` and fusion weights of an ensemble, the checkpoint and manifest
+            of an evaluation); plain JSON data.
+    """
+
+    kind: Literal["train", "eval"]
+    model: Literal["neural", "ensemble"]
+    val: dict[str, Any] | None = None
+    test: dict[str, Any] | None = None
+    best_epoch: int | None = None
+    epochs_run: int | None = None
+    n_rows: dict[str, int] = field(default_factory=dict)
+    classes: list[str] = field(default_factory=list)
+    seconds: float | None = None
+    fold: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in METRICS_KINDS:
+            raise ValueError(f"kind: got {self.kind!r}, expected one of {METRICS_KINDS}")
+        if self.model not in MODEL_KINDS:
+            raise ValueError(f"model: got {self.model!r}, expected one of {MODEL_KINDS}")
+        unknown = set(self.n_rows) - set(SPLITS)
+        if unknown:
+            raise ValueError(f"n_rows: unknown split(s) {sorted(unknown)}, expected {SPLITS}")
+        object.__setattr__(
+            self, "n_rows", {k: int(self.n_rows.get(k, 0)) for k in SPLITS}
+        )  # always all three, in order
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``metrics.json`` (``schema`` first)."""
+        return {
+            "schema": METRICS_SCHEMA,
+            "kind": self.kind,
+            "model": self.model,
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "val": _plain(self.val),
+            "test": _plain(self.test),
+            "n_rows": dict(self.n_rows),
+            "classes": [str(c) for c in self.classes],
+            "seconds": self.seconds,
+            "fold": self.fold,
+            "details": _plain(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "metrics.json") -> RunMetrics:
+        """Read the JSON object of a ``metrics.json``.
+
+        Raises:
+            DataError: not this schema (e.g. written by an older Vocalis), or malformed.
+        """
+        if not isinstance(data, dict) or data.get("schema") != METRICS_SCHEMA:
+            got = data.get("schema") if isinstance(data, dict) else None
+            raise DataError(
+                f"{where}: metrics schema {got!r}, this Vocalis reads schema {METRICS_SCHEMA} "
+                "(written by another Vocalis version); rerun the training or evaluation"
+            )
+        body = {k: v for k, v in data.items() if k != "schema"}
+        names = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(body) - names)
+        if unknown:
+            raise DataError(f"{where}: unknown key '{unknown[0]}' in a schema-1 metrics file")
+        try:
+            return cls(**body)
+        except (TypeError, ValueError) as err:
+            raise DataError(f"{where}: {err}") from None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy (numpy scalars and arrays become Python values, tuples lists)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _plain(value.tolist())  # numpy arrays and scalars, 0-d tensors
+    return value
+
+
+def read_metrics(path: str | os.PathLike) -> RunMetrics | None:
+    """The :class:`RunMetrics` of a folder's ``metrics.json``, or ``None`` when it has none.
+
+    Args:
+        path: a run, fold or evaluation folder.
+
+    Raises:
+        DataError: a ``metrics.json`` that is not valid JSON or not this schema.
+    """
+    file = Path(path) / "metrics.json"
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as err:
+        raise DataError(f"{file}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    return RunMetrics.from_dict(data, where=str(file))
 
 
 def git_revision() -> str | None:
@@ -123,17 +277,25 @@ class RunFolder:
         self.opened = False
 
     def file(self, name: str) -> Path:
+        """The path of ``name`` inside the folder (``ValueError`` without a folder)."""
         if self.path is None:
             raise ValueError("this run has no folder")
         return self.path / name
 
     @property
     def last(self) -> Path | None:
+        """``checkpoints/last.pt`` (the resumable latest state), or ``None`` without a folder."""
         return None if self.path is None else self.path / "checkpoints" / "last.pt"
 
     @property
     def best(self) -> Path | None:
+        """``checkpoints/best.pt`` (resumable best epoch), or ``None`` without a folder."""
         return None if self.path is None else self.path / "checkpoints" / "best.pt"
+
+    @property
+    def model(self) -> Path | None:
+        """``model.pt`` (the slim deployable checkpoint), or ``None`` without a folder."""
+        return None if self.path is None else self.path / "model.pt"
 
     def exists(self) -> bool:
         """True when the folder already holds a run (a config or a checkpoint)."""
@@ -195,10 +357,12 @@ class RunFolder:
                 fh.write(line + "\n")
 
     def write_text(self, name: str, text: str) -> None:
+        """Write ``text`` to ``name`` atomically (active folders only)."""
         if self.active:
             write_text(self.file(name), text)
 
     def write_json(self, name: str, data: Any) -> None:
+        """Write ``data`` as JSON to ``name`` atomically (active folders only)."""
         if self.active:
             write_json(self.file(name), data)
 
@@ -225,7 +389,64 @@ class RunFolder:
 
         return yaml.safe_load((self.path / "config.yaml").read_text())
 
-    def read_metrics(self) -> dict[str, Any]:
-        if self.path is None or not (self.path / "metrics.json").is_file():
-            return {}
-        return json.loads((self.path / "metrics.json").read_text())
+    def write_metrics(
+        self,
+        *,
+        kind: Literal["train", "eval"],
+        model: Literal["neural", "ensemble"],
+        val: dict[str, Any] | None = None,
+        test: dict[str, Any] | None = None,
+        best_epoch: int | None = None,
+        epochs_run: int | None = None,
+        n_rows: dict[str, int] | None = None,
+        classes: list[str] | tuple[str, ...] = (),
+        seconds: float | None = None,
+        fold: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> RunMetrics:
+        """Write ``metrics.json``: the one writer of the one schema (see :class:`RunMetrics`).
+
+        Every kind of run calls this: the trainer (after each epoch and at the end),
+        an ensemble fit, a cross-validation fold, the evaluation of a checkpoint.
+        Nothing is written on an inactive folder (rank > 0, or no path); the record
+        is returned either way.
+
+        Args:
+            kind: ``train`` or ``eval``.
+            model: ``neural`` or ``ensemble``.
+            val: validation metrics of the kept model, or ``None``.
+            test: test metrics, or ``None``.
+            best_epoch: 1-based epoch of the kept weights (neural).
+            epochs_run: epochs trained (neural).
+            n_rows: rows per split (``train``, ``val``, ``test``).
+            classes: class names in id order.
+            seconds: wall time.
+            fold: cross-validation fold name.
+            details: kind-specific plain data.
+
+        Returns:
+            The :class:`RunMetrics` written.
+
+        Raises:
+            ValueError: an unknown ``kind``, ``model`` or split name (a programming error).
+        """
+        record = RunMetrics(
+            kind=kind,
+            model=model,
+            val=val,
+            test=test,
+            best_epoch=best_epoch,
+            epochs_run=epochs_run,
+            n_rows=dict(n_rows or {}),
+            classes=list(classes),
+            seconds=seconds,
+            fold=fold,
+            details=dict(details or {}),
+        )
+        if self.active:
+            write_json(self.file("metrics.json"), record.to_dict())
+        return record
+
+    def read_metrics(self) -> RunMetrics | None:
+        """This folder's ``metrics.json`` (see :func:`read_metrics`), or ``None``."""
+        return None if self.path is None else read_metrics(self.path)

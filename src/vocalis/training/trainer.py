@@ -283,7 +283,8 @@ def _train(
     s.load_best()
     test_metrics = s.test()
     if run.active:
-        s.write_metrics({"test": test_metrics} if test_metrics is not None else None)
+        s.write_model()
+        s.write_metrics(test_metrics)
     barrier(dist)
     return s.result(test_metrics)
 
@@ -511,26 +512,31 @@ class _Session:
         """The history row of the best epoch (``{}`` before the first one)."""
         return next((h for h in self.history if h["epoch"] == self.stopper.best_epoch), {})
 
-    def write_metrics(self, extra: dict[str, Any] | None = None) -> None:
-        """Write ``metrics.json``: best epoch and its validation scores, sizes, ``extra``."""
+    def write_metrics(self, test: dict[str, Any] | None = None) -> None:
+        """Write ``metrics.json`` (the run folder's one schema): best epoch, scores, sizes."""
         best_row = self.best_row()
-        metrics = {
-            "monitor": self.cfg.train.monitor,
-            "mode": self.cfg.train.mode,
-            "best_epoch": self.stopper.best_epoch,
-            "best": {
-                k: best_row.get(k) for k in ("val_loss", "val_acc", "val_uar", "val_macro_f1")
+        val = {**self.best_val, "loss": best_row.get("val_loss")} if self.best_val else None
+        seconds = sum(float(h.get("seconds") or 0.0) for h in self.history)
+        self.run.write_metrics(
+            kind="train",
+            model="neural",
+            val=val,
+            test=test,
+            best_epoch=self.stopper.best_epoch or None,
+            epochs_run=len(self.history),
+            n_rows={
+                "train": len(self.data.train_idx),
+                "val": len(self.data.val_idx),
+                "test": len(self.data.test_idx),
             },
-            "epochs_run": len(self.history),
-            "stopped_early": self.stopper.should_stop,
-            "n_train": len(self.data.train_idx),
-            "n_val": len(self.data.val_idx),
-            "n_test": len(self.data.test_idx),
-            "classes": self.classes,
-            "val": self.best_val,
-        }
-        metrics.update(extra or {})
-        self.run.write_json("metrics.json", metrics)
+            classes=self.classes,
+            seconds=round(seconds, 3),
+            details={
+                "monitor": self.cfg.train.monitor,
+                "mode": self.cfg.train.mode,
+                "stopped_early": self.stopper.should_stop,
+            },
+        )
 
     def train_epoch(self, epoch: int, interrupt: GracefulInterrupt) -> tuple[list[float], float]:
         """Train this rank's batches of ``epoch`` from ``skip``: ``(sums, lr of last step)``.
@@ -714,6 +720,16 @@ class _Session:
             self.best_state = load_checkpoint(best)["model_state"]  # a resumed, finished run
         if self.best_state is not None:
             self.raw_model.load_state_dict(self.best_state)
+
+    def write_model(self) -> None:
+        """Write ``model.pt``: the slim deployable checkpoint of the best weights."""
+        from vocalis.checkpoint import save_checkpoint, slim_checkpoint
+
+        run = self.run
+        if run.best is not None and run.best.is_file():
+            slim_checkpoint(run.best, run.model)
+        else:  # no epoch ever improved: ship the weights there are, without training state
+            save_checkpoint(run.model, self.payload({}))
 
     def test(self) -> dict[str, Any] | None:
         """Test metrics of ``raw_model`` and ``predictions.csv`` (rank 0 with test rows)."""
