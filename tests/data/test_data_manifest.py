@@ -57,12 +57,31 @@ def test_read_strips_bom_and_skips_blank_lines(tmp_path):
         ("path,label\n", "no rows"),
         ("wav,emotion_x\na.wav,b\n", r"missing column\(s\) path, label; found: wav, emotion_x"),
         ("path,label\na.wav,x\n,y\n", r"row 2 \(line 3\) has an empty path"),
-        ("path,label\na.wav,x\nsub/a.wav,y\n", "share the id 'a'"),
+        ("path,label\na.wav,x\nsub/a.wav,y\n", "share the id 'a'.*add an 'id' column"),
+        ("id,path,label\nu1,a.wav,x\nu1,b.wav,y\n", "rows 1 and 2 share the id 'u1'.*own value in"),
     ],
 )
 def test_read_errors_name_the_problem(tmp_path, text, match):
     with pytest.raises(DataError, match=match):
         read_manifest(_csv(tmp_path, text))
+
+
+def test_exact_duplicate_rows_are_dropped_with_a_warning(tmp_path, caplog):
+    text = "id,path,label\nu1,a.wav,x\nu2,b.wav,y\nu1,a.wav,x\nu2,b.wav,y\n"
+    with caplog.at_level("WARNING", logger="vocalis.data.manifest"):
+        m = read_manifest(_csv(tmp_path, text))
+    assert m.ids == ["u1", "u2"] and m.duplicates == [(3, 1), (4, 2)]
+    assert "dropped 2 exact duplicate row(s): 3 (= 1), 4 (= 2)" in caplog.text
+    # the same path under two ids is two rows (e.g. two labels of one clip): both kept
+    two = read_manifest(_csv(tmp_path, "id,path,label\nu1,a.wav,x\nu2,a.wav,x\n"))
+    assert two.ids == ["u1", "u2"] and two.duplicates == []
+
+
+def test_select_refuses_a_repeated_index(tmp_path):
+    m = read_manifest(_csv(tmp_path, "path,label\na.wav,x\nb.wav,y\n"))
+    assert m.select([1, 0]).ids == ["b", "a"]
+    with pytest.raises(DataError, match="row index 1 more than once"):
+        m.select([1, 0, 1])
 
 
 def test_missing_file_is_a_data_error(tmp_path):

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import posixpath
 from collections import Counter
@@ -45,6 +46,8 @@ from typing import Any, overload
 
 from vocalis.errors import DataError
 from vocalis.io import atomic_open, is_url, read_bytes
+
+log = logging.getLogger(__name__)
 
 #: Canonical columns, in the order they are written.
 CORE_COLUMNS = ("path", "label", "id", "speaker", "split", "gender")
@@ -99,32 +102,62 @@ class Manifest:
         self.source = source
         #: Legacy column names renamed on reading (``{"file_path": "path"}``).
         self.renamed: dict[str, str] = {}
+        #: ``(row, first row)`` numbers (1-based) of exact duplicate rows that were dropped.
+        self.duplicates: list[tuple[int, int]] = []
         clean: list[Row] = []
+        numbers: list[int] = []
         seen: dict[str, None] = {}
+        given_ids = False
         for i, row in enumerate(rows):
             r = {str(k): "" if v is None else str(v) for k, v in row.items()}
             if not r.get("path"):
                 raise DataError(
                     f"{source}: row {i + 1} has an empty 'path'; every row needs the audio's path"
                 )
+            given_ids = given_ids or bool(r.get("id"))
             if not r.get("id"):
                 r["id"] = _stem(r["path"])
             seen.update(dict.fromkeys(r))
             clean.append(r)
+            numbers.append(i + 1)
         cols = _order(list(columns or []) + list(seen) + ["path", "id"])
-        self._rows = [{c: r.get(c, "") for c in cols} for r in clean]
+        rows_out: list[Row] = []
+        first_of: dict[tuple[str, ...], int] = {}
+        kept_numbers: list[int] = []
+        for n, r in zip(numbers, clean, strict=True):
+            full = {c: r.get(c, "") for c in cols}
+            key = tuple(full.values())
+            if key in first_of:  # the same recording listed twice: nothing to choose between
+                self.duplicates.append((n, first_of[key]))
+                continue
+            first_of[key] = n
+            rows_out.append(full)
+            kept_numbers.append(n)
+        if self.duplicates:
+            shown = ", ".join(f"{a} (= {b})" for a, b in self.duplicates[:5])
+            more = f" and {len(self.duplicates) - 5} more" if len(self.duplicates) > 5 else ""
+            log.warning(
+                "%s: dropped %d exact duplicate row(s): %s%s",
+                source, len(self.duplicates), shown, more,
+            )  # fmt: skip
+        self._rows = rows_out
         self._columns = cols
-        self._check_ids()
+        self._check_ids(kept_numbers, given_ids)
 
-    def _check_ids(self) -> None:
+    def _check_ids(self, numbers: Sequence[int], given_ids: bool) -> None:
         first: dict[str, int] = {}
         for i, r in enumerate(self._rows):
             j = first.setdefault(r["id"], i)
             if j != i:
+                hint = (
+                    "give each row its own value in the 'id' column"
+                    if given_ids
+                    else "add an 'id' column with a unique value per row"
+                )
                 raise DataError(
-                    f"{self.source}: rows {j + 1} and {i + 1} share the id '{r['id']}' "
-                    f"({self._rows[j]['path']}, {r['path']}); ids must be unique: add an "
-                    "'id' column or remove the duplicate"
+                    f"{self.source}: rows {numbers[j]} and {numbers[i]} share the id "
+                    f"'{r['id']}' ({self._rows[j]['path']}, {r['path']}); ids must be unique: "
+                    f"{hint}, or remove one of the rows"
                 )
 
     # -- container protocol -------------------------------------------------
@@ -232,8 +265,16 @@ class Manifest:
 
     # -- subsets and edits --------------------------------------------------
     def select(self, indices: Iterable[int]) -> Manifest:
-        """The rows at ``indices`` (ints, numpy ints or a numpy array), in that order."""
-        return self._new([self._rows[int(i)] for i in indices])
+        """The rows at ``indices`` (ints, numpy ints or a numpy array), in that order.
+
+        Raises:
+            DataError: an index is repeated (ids must stay unique).
+        """
+        picked = [int(i) for i in indices]
+        if len(set(picked)) != len(picked):
+            again = next(i for i in picked if picked.count(i) > 1)
+            raise DataError(f"{self.source}: select() got row index {again} more than once")
+        return self._new([self._rows[i] for i in picked])
 
     def filter(self, fn: Callable[[Row], bool]) -> Manifest:
         """The rows for which ``fn(row)`` is true."""
