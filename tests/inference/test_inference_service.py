@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,19 @@ def test_page_is_self_contained(client):
         assert not re.search(r"(src|href)=[\"']https?://|@import|//cdn", asset.text)
     assert not re.search(r"(src|href)=[\"']https?://", html)
     assert client.get("/static/../checkpoint.py").status_code == 404
+
+
+def test_bundled_model_serves_anger_for_an_angry_clip():
+    """``vocalis serve`` with no checkpoint: the shipped model labels shouted anger 'anger'."""
+    from fastapi.testclient import TestClient
+
+    from vocalis.inference.service import create_app
+    from vocalis.testing import sample_manifest
+
+    clip = next(r["path"] for r in sample_manifest() if r["label"] == "anger")
+    data = Path(clip).read_bytes()
+    with TestClient(create_app(None), raise_server_exceptions=False) as c:
+        r = c.post("/predict", files={"file": ("angry.wav", data, "audio/wav")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["probabilities"]) == 7 and body["label"] == "anger"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 
 import pytest
 import torch
@@ -112,11 +114,21 @@ def test_schedulers_build_and_step(name):
             sched.step(1.0)
         else:
             sched.step()
-    assert all(0.0 <= lr <= 1.0 + 1e-9 for lr in lrs)
-    if name in ("cosine", "step"):
-        assert lrs[-1] < lrs[0]
-    if name == "cosine_restarts":
-        assert lrs[4] == pytest.approx(0.1)  # restarted after one epoch
+    if name == "cosine":  # half a cosine from lr to 0 over the 12 steps
+        assert lrs == pytest.approx([0.05 * (1 + math.cos(math.pi * k / 12)) for k in range(12)])
+    if name == "cosine_restarts":  # the same within each epoch of 4 steps, then a restart
+        assert lrs == pytest.approx([0.05 * (1 + math.cos(math.pi * k / 4)) for k in range(4)] * 3)
+    if name == "step":  # halved after every epoch (step_epochs=1)
+        assert lrs == pytest.approx([0.1] * 4 + [0.05] * 4 + [0.025] * 4)
+    if name == "none":
+        assert lrs == [0.1] * 12
+    if name == "onecycle":  # from lr up to max_lr = 10 * lr, then down to ~0
+        peak = max(range(12), key=lrs.__getitem__)
+        assert lrs[0] == pytest.approx(0.1) and 2 <= peak <= 4 and lrs[peak] > 0.95
+        falling = lrs[peak:]
+        assert all(a > b for a, b in itertools.pairwise(falling)) and lrs[-1] < 1e-3
+    if name == "plateau":  # a metric that never improves: halved after patience (3) + 1 steps
+        assert lrs == pytest.approx([0.1] * 5 + [0.05] * 4 + [0.025] * 3)
 
 
 def test_warmup_is_linear():
