@@ -4,6 +4,7 @@ Writes ``work/research/emodb_<name>[_speed<f>].npy`` in ``list_corpus`` order,
 cached per file in ``work/research/featcache``.
 
     python bench/research/extract_vocalis.py --name lld_mfcc_pitch --lld mfcc_pitch
+    python bench/research/extract_vocalis.py --name ge2eL2v --functionals ge2e_stats --layers 2
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--functionals", default="lld_stats")
     ap.add_argument("--lld", default="mfcc")
+    ap.add_argument("--layers", type=int, nargs="+", default=[2], help="ge2e_stats layers")
     ap.add_argument("--speed", type=float, nargs="*", default=[1.0, 0.9, 1.1])
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     files, _, _ = list_corpus(DEFAULT_WAV)
-    cfg = FunctionalsConfig(args.functionals, lld=args.lld)
+    extra = {"layers": tuple(args.layers)} if args.functionals == "ge2e_stats" else {}
+    cfg = FunctionalsConfig(args.functionals, lld=args.lld, **extra)
     for f in args.speed:
         suffix = "" if f == 1.0 else f"_speed{f:g}"
         dest = Path("work/research") / f"emodb_{args.name}{suffix}.npy"
