@@ -1,8 +1,9 @@
 """GE2E speaker-encoder statistics of EmoDB (originals and speed copies).
 
 Research probe: does a pretrained speaker encoder that ships its weights inside
-a wheel (resemblyzer's GE2E via :mod:`vocalis.models.ge2e`, 3-layer LSTM on 40 mel bands, trained on
-LibriSpeech + VoxCeleb, never on EmoDB) add information to the functionals?
+a wheel (resemblyzer's GE2E via :mod:`vocalis.encoders.ge2e`, 3-layer LSTM on 40
+mel bands, trained on LibriSpeech + VoxCeleb, never on EmoDB) add information to
+the functionals?
 Per utterance: mean and std over frames of each LSTM layer's output plus the
 mean of the 1.6 s partial embeddings -> 3 * 512 + 256 = 1792 values.
 
@@ -24,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emodb_loso import DEFAULT_WAV, list_corpus
 
 from vocalis.audio.io import load_audio
+from vocalis.encoders.ge2e import GE2EEncoder, ge2e_mel
 from vocalis.ensemble.recipe import speed_perturb
-from vocalis.models.ge2e import GE2EEncoder, ge2e_mel
 
 
 def layer_stats(encoder, mel, window: int = 0) -> np.ndarray:
@@ -42,7 +43,7 @@ def layer_stats(encoder, mel, window: int = 0) -> np.ndarray:
             h = h.reshape(-1, h.shape[-1])
             feats += [h.mean(0), h.std(0)]
         starts = range(0, max(mel.shape[0] - 160, 0) + 1, 80)
-        emb = encoder(torch.stack([mel[s : s + 160] for s in starts])).mean(0)
+        emb = encoder.embed(torch.stack([mel[s : s + 160] for s in starts])).mean(0)
     return torch.cat([*feats, emb]).numpy().astype(np.float64)
 
 

@@ -62,7 +62,7 @@ class FeatureConfig:
         silence_db: frames whose RMS is this many dB below the loudest frame of the
             utterance are unvoiced.
         ge2e_layer: ``ge2e`` features are the outputs of this layer (1-3) of the
-            pretrained GE2E speaker encoder (:mod:`vocalis.models.ge2e`).
+            pretrained GE2E speaker encoder (:mod:`vocalis.encoders.ge2e`).
         ge2e_weights: its checkpoint (``""``: ``$VOCALIS_GE2E_WEIGHTS``, then the
             layers 1-2 shipped with Vocalis, then the installed ``resemblyzer`` wheel).
     """
@@ -198,7 +198,7 @@ def cache_identity(pipeline: PipelineConfig) -> PipelineConfig | dict:
     if pipeline.features.name != "ge2e":
         return pipeline
     from vocalis.config import to_dict
-    from vocalis.models.ge2e import weights_identity
+    from vocalis.encoders.ge2e import weights_identity
 
     return {
         "pipeline": to_dict(pipeline),

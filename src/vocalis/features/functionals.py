@@ -9,7 +9,7 @@ Three families, found by name in :data:`FUNCTIONALS`:
   mean, standard deviation, skewness, kurtosis, 1/25/50/75/99th percentiles,
   inter-quartile range and linear slope per descriptor, in pure torch;
 * ``ge2e_stats``: mean and standard deviation over frames of chosen layers of
-  the pretrained GE2E speaker encoder (:mod:`vocalis.models.ge2e`, weights from
+  the pretrained GE2E speaker encoder (:mod:`vocalis.encoders.ge2e`, weights from
   the ``resemblyzer`` wheel, layers 1-2 shipped with Vocalis), 512 values per layer.
 
 Functionals are what classic paralinguistics classifiers (SVM, logistic
@@ -269,7 +269,7 @@ def functionals_key(config: FunctionalsConfig) -> dict:
     """
     key = asdict(config)
     if config.name == "ge2e_stats":
-        from vocalis.models.ge2e import weights_identity
+        from vocalis.encoders.ge2e import weights_identity
 
         key["weights"] = weights_identity(config.weights, max(config.layers))
     return key

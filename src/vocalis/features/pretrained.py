@@ -1,7 +1,7 @@
 """Frame-level features from a frozen pretrained encoder: ``ge2e``.
 
 ``ge2e`` gives, every 10 ms, the 256 outputs of one LSTM layer of the GE2E
-speaker encoder (:mod:`vocalis.models.ge2e`; layer ``config.ge2e_layer``, the
+speaker encoder (:mod:`vocalis.encoders.ge2e`; layer ``config.ge2e_layer``, the
 middle one by default, which carries the most emotion in our EmoDB study). Any
 Vocalis model trains on them like on MFCCs (``--features ge2e``). The encoder
 is frozen and run without gradients. Its weights never come from the network
@@ -47,10 +47,9 @@ class GE2EFrames(FeatureExtractor):
                 f"features 'ge2e': got sample_rate={config.sample_rate}, "
                 f"hop_length={config.hop_length}; GE2E needs 16000 Hz and hop 160 (10 ms)"
             )
-        from vocalis.models.ge2e import GE2EEncoder
+        from vocalis.encoders.ge2e import GE2EEncoder
 
-        encoder = GE2EEncoder.from_pretrained(config.ge2e_weights or None, config.ge2e_layer)
-        self.layers = encoder.layers
+        self.encoder = GE2EEncoder.from_pretrained(config.ge2e_weights or None, config.ge2e_layer)
         self.requires_grad_(False)
         self.eval()
 
@@ -66,15 +65,9 @@ class GE2EFrames(FeatureExtractor):
         Shape:
             (B, T), (B,) -> ge2e_layer x (B, 1 + T // 160, 256).
         """
-        from vocalis.models.ge2e import ge2e_mel_batch
-
-        outs = []
+        self.encoder.export_friendly = self.export_friendly
         with torch.no_grad():
-            x = ge2e_mel_batch(wav, lengths, dft_conv=self.export_friendly)
-            for layer in self.layers:
-                x, _ = layer(x)
-                outs.append(x)
-        return outs
+            return list(self.encoder(wav, lengths).hidden_states)
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.layer_outputs(wav, lengths)[-1].transpose(1, 2)

@@ -1,4 +1,4 @@
-"""GE2E speaker encoder: front end vs librosa, checkpoint loading, ge2e_stats functionals."""
+"""GE2E speaker encoder: front end vs librosa, the encoder contract, checkpoints, ge2e features."""
 
 from __future__ import annotations
 
@@ -9,20 +9,22 @@ import numpy as np
 import pytest
 import torch
 
-from vocalis.errors import AudioError, ConfigError
-from vocalis.features.functionals import (
-    FunctionalsConfig,
-    compute_functionals,
-    functionals_dim,
-    functionals_key,
-)
-from vocalis.models.ge2e import (
+from vocalis.encoders.ge2e import (
+    BUNDLED_WEIGHTS,
     WEIGHTS_ENV,
     GE2EEncoder,
     find_weights,
     ge2e_mel,
     normalize_volume,
     save_checkpoint,
+    weights_digest,
+)
+from vocalis.errors import AudioError, ConfigError
+from vocalis.features.functionals import (
+    FunctionalsConfig,
+    compute_functionals,
+    functionals_dim,
+    functionals_key,
 )
 from vocalis.testing import synth_tone
 
@@ -63,8 +65,8 @@ def test_checkpoint_round_trip_gives_the_same_outputs(tiny_weights: Path):
     reference = GE2EEncoder().eval()
     loaded = GE2EEncoder.from_pretrained(tiny_weights)
     mel = ge2e_mel(synth_tone(220.0, 0.5))[None]
-    torch.testing.assert_close(loaded(mel), reference(mel))
-    emb = loaded(mel)
+    torch.testing.assert_close(loaded.embed(mel), reference.embed(mel))
+    emb = loaded.embed(mel)
     assert emb.shape == (1, 256) and (emb >= 0).all()
     assert abs(emb.norm().item() - 1.0) < 1e-5
     outs = loaded.layer_outputs(mel)
@@ -109,7 +111,9 @@ def test_ge2e_stats_shape_layers_and_validation(tiny_weights: Path):
         FunctionalsConfig("ge2e_stats", layers=(3,), weights=str(tiny_weights)),
     )
     torch.testing.assert_close(one, vec[512:])  # layer 3's mean and std
-    assert vec[256:512].min() >= 0  # stds
+    enc = GE2EEncoder.from_pretrained(tiny_weights)
+    h = enc(torch.as_tensor(synth_tone(220.0, 0.4))[None]).hidden_states[1][0]
+    torch.testing.assert_close(vec[:512], torch.cat([h.mean(0), h.std(0)]))  # layer 2
     with pytest.raises(ConfigError, match=r"functionals\.layers"):
         FunctionalsConfig("ge2e_stats", layers=(4,))
     with pytest.raises(ConfigError, match=r"functionals\.layers"):
@@ -126,8 +130,6 @@ def test_cache_key_follows_the_weights_content(tmp_path: Path):
     save_checkpoint(GE2EEncoder(), path)
     cfg = FunctionalsConfig("ge2e_stats", weights=str(path))
     first = functionals_key(cfg)
-    from vocalis.models.ge2e import weights_digest
-
     weights_digest.cache_clear()
     torch.manual_seed(1)
     save_checkpoint(GE2EEncoder(), path)  # same path, new weights: cached rows must not be reused
@@ -146,7 +148,7 @@ def test_pretrained_embeddings_separate_the_two_bundled_speakers():
     manifest = sample_manifest()
     enc = GE2EEncoder.from_pretrained()
     with torch.inference_mode():
-        emb = torch.cat([enc(ge2e_mel(load_audio(p, 16000))[None]) for p in manifest.paths])
+        emb = torch.cat([enc.embed(ge2e_mel(load_audio(p, 16000))[None]) for p in manifest.paths])
     sim = emb @ emb.T
     spk = np.array(manifest.speakers)
     same = spk[:, None] == spk[None, :]
@@ -185,7 +187,6 @@ def test_ge2e_frame_extractor_is_frozen_and_checks_its_grid(tiny_weights: Path):
 
 def test_ge2e_feature_cache_key_follows_the_weights(tmp_path: Path):
     from vocalis.features.config import FeatureConfig, PipelineConfig, cache_identity
-    from vocalis.models.ge2e import weights_digest
 
     path = tmp_path / "w.pt"
     torch.manual_seed(0)
@@ -211,12 +212,10 @@ def test_partial_checkpoints_load_only_the_layers_they_hold(tmp_path: Path):
     with pytest.raises(ConfigError, match="with 3 layers"):
         GE2EEncoder.from_pretrained(path, n_layers=3)
     with pytest.raises(ConfigError, match="needs all 3 layers"):
-        loaded(mel)
+        loaded.embed(mel)
 
 
 def test_layers_one_and_two_ship_with_vocalis(monkeypatch):
-    from vocalis.models.ge2e import BUNDLED_WEIGHTS
-
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     bundled = find_weights(None, n_layers=2)
     assert bundled.name == BUNDLED_WEIGHTS and bundled.stat().st_size < 4 * 2**20
@@ -226,3 +225,50 @@ def test_layers_one_and_two_ship_with_vocalis(monkeypatch):
         full = GE2EEncoder.from_pretrained(None, n_layers=3)
         for a, b in zip(enc.layers.parameters(), full.layers[:2].parameters(), strict=True):
             assert torch.equal(a, b)
+
+
+def test_ge2e_implements_the_encoder_contract(tiny_weights: Path):
+    enc = GE2EEncoder.from_pretrained(tiny_weights)
+    assert (enc.sample_rate, enc.num_layers, enc.hidden_size, enc.frame_shift) == (
+        16000,
+        3,
+        256,
+        0.01,
+    )
+    assert enc.identity == weights_digest(str(tiny_weights))
+    a, b = synth_tone(220.0, 0.5), synth_tone(440.0, 0.8, amplitude=0.01)
+    batch = torch.zeros(2, len(b))
+    batch[0, : len(a)], batch[1] = torch.as_tensor(a), torch.as_tensor(b)
+    lengths = torch.tensor([len(a), len(b)])
+    with torch.no_grad():
+        out = enc(batch, lengths)
+        alone = enc(torch.as_tensor(a)[None])
+    assert out.lengths.tolist() == [1 + len(a) // 160, 1 + len(b) // 160]
+    assert enc.frame_lengths(lengths).tolist() == out.lengths.tolist()
+    assert [h.shape for h in out.hidden_states] == [(2, 1 + len(b) // 160, 256)] * 3
+    n = int(out.lengths[0])
+    assert alone.lengths.tolist() == [n]
+    for k in (1, 2, 3):  # a padded item equals the item alone on its valid frames
+        torch.testing.assert_close(out.layer(k)[0, :n], alone.layer(k)[0], atol=1e-5, rtol=1e-4)
+    # the frames are the mel front end followed by the LSTM layers
+    mel = ge2e_mel(torch.as_tensor(a))[None]
+    torch.testing.assert_close(alone.last, enc.layer_outputs(mel)[-1])
+
+
+def test_identity_follows_the_weights(tmp_path: Path):
+    torch.manual_seed(0)
+    first, second = GE2EEncoder(1), GE2EEncoder(1)
+    assert first.identity != second.identity  # random weights: a hash of the tensors
+    second.load_state_dict(first.state_dict())
+    assert first.identity == second.identity and len(first.identity) == 64
+    path = tmp_path / "one.pt"
+    save_checkpoint(first, path)
+    assert GE2EEncoder.from_pretrained(path, n_layers=1).identity == weights_digest(str(path))
+
+
+def test_ge2e_is_found_by_name(tiny_weights: Path):
+    from vocalis.encoders import ENCODERS, load_encoder
+
+    assert ENCODERS.get("ge2e") is GE2EEncoder
+    enc = load_encoder("ge2e", str(tiny_weights), n_layers=2)
+    assert isinstance(enc, GE2EEncoder) and enc.num_layers == 2 and not enc.training

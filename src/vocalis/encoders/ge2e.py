@@ -1,4 +1,4 @@
-"""GE2E speaker encoder (Wan et al., 2018) as a frozen, pretrained feature extractor.
+"""GE2E speaker encoder (Wan et al., 2018): a frozen, pretrained :class:`PretrainedEncoder`.
 
 The network is the one of ``resemblyzer`` (3 LSTM layers of 256 units on 40
 mel bands, 10 ms frames, trained with the generalised end-to-end loss on
@@ -10,20 +10,22 @@ shipped with Vocalis (``resources/models/ge2e_layers12.pt``, 3.3 MB, the same
 tensors), so those features work without ``resemblyzer``; layer 3 and the speaker
 embedding need its wheel. Any checkpoint in the same format can be given by path.
 
-Only the encoder's frame-level layer outputs are used here: speaker encoders
-trained on thousands of voices keep much paralinguistic information in their
-middle layers, and their per-utterance statistics are strong emotion features
-(``ge2e_stats`` in :mod:`vocalis.features.functionals`).
+Speaker encoders trained on thousands of voices keep much paralinguistic
+information in their middle layers: the frame-level layer outputs are the
+``ge2e`` features (:mod:`vocalis.features.pretrained`) and their per-utterance
+statistics are strong emotion features (``ge2e_stats`` in
+:mod:`vocalis.features.functionals`).
 
 Front end, as the encoder was trained (``resemblyzer.audio``): 16 kHz audio,
 level raised to -30 dBFS (never lowered), power mel spectrogram with a 25 ms
 Hann window, 10 ms hop, 400-point FFT, 40 Slaney mel bands (librosa's defaults).
+Frames are centred on multiples of 160 samples: ``1 + T // 160`` of them.
 
 Example:
     >>> enc = GE2EEncoder().eval()  # random weights; GE2EEncoder.from_pretrained() loads real ones
-    >>> outs = enc.layer_outputs(ge2e_mel(torch.randn(16000))[None])
-    >>> len(outs), outs[1].shape
-    (3, torch.Size([1, 101, 256]))
+    >>> out = enc(torch.randn(2, 16000), torch.tensor([16000, 8000]))
+    >>> len(out.hidden_states), out.hidden_states[1].shape, out.lengths.tolist()
+    (3, torch.Size([2, 101, 256]), [101, 51])
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from vocalis.encoders.base import ENCODERS, EncoderOutput, PretrainedEncoder
 from vocalis.errors import ConfigError
 
 SAMPLE_RATE = 16000
+HOP = 160
 N_MELS = 40
 HIDDEN = 256
 N_LAYERS = 3
@@ -138,18 +142,30 @@ def _front_end():
 _FRONT_END, _WINDOW, _MEL = _front_end()
 
 
-class GE2EEncoder(nn.Module):
-    """The GE2E network, layer by layer so every layer's output can be read.
+@ENCODERS.register("ge2e")
+class GE2EEncoder(PretrainedEncoder):
+    """The GE2E network behind the encoder contract, layer by layer.
+
+    :meth:`forward` takes waveforms (front end included) and returns every
+    layer's output; :meth:`layer_outputs` and :meth:`embed` work on mel
+    spectrograms (:func:`ge2e_mel`). In a padded batch each item's level is
+    normalised on its own valid samples and the LSTMs run forward in time, so
+    valid frames equal the item computed alone.
 
     Args:
         n_layers: LSTM layers to build (1-3). Features need only the layers up to
-            the one they read; the speaker embedding (:meth:`forward`) needs all 3.
+            the one they read; the speaker embedding (:meth:`embed`) needs all 3.
 
     Attributes:
         layers: single-layer LSTMs (40 -> 256 -> 256 -> 256).
         linear: the embedding projection (256 -> 256) of the last hidden state
             (only with 3 layers).
+        export_friendly: compute the spectrum with a DFT convolution (ONNX export).
     """
+
+    sample_rate = SAMPLE_RATE
+    hidden_size = HIDDEN
+    frame_shift = HOP / SAMPLE_RATE
 
     def __init__(self, n_layers: int = N_LAYERS) -> None:
         super().__init__()
@@ -159,6 +175,8 @@ class GE2EEncoder(nn.Module):
             nn.LSTM(N_MELS if k == 0 else HIDDEN, HIDDEN, batch_first=True) for k in range(n_layers)
         )
         self.linear = nn.Linear(HIDDEN, HIDDEN) if n_layers == N_LAYERS else None
+        self.export_friendly = False
+        self._weights_sha256 = ""
 
     @classmethod
     def from_pretrained(
@@ -173,13 +191,59 @@ class GE2EEncoder(nn.Module):
         weights = find_weights(path, n_layers)
         model = cls(n_layers)
         model.load_state_dict(_state_dict(str(weights), n_layers))
+        model._weights_sha256 = weights_digest(str(weights))
         return model.eval()
 
-    def layer_outputs(self, mel: torch.Tensor) -> list[torch.Tensor]:
-        """Every LSTM layer's output sequence.
+    @property
+    def num_layers(self) -> int:  # type: ignore[override]
+        """LSTM layers built (1-3)."""
+        return len(self.layers)
+
+    @property
+    def identity(self) -> str:  # type: ignore[override]
+        """SHA-256 of the weights file read by :meth:`from_pretrained`, else of the tensors."""
+        if self._weights_sha256:
+            return self._weights_sha256
+        h = hashlib.sha256()
+        for name, tensor in self.state_dict().items():
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Centred 10 ms frames: ``1 + lengths // 160``.
 
         Shape:
-            (B, T, 40) -> n_layers x (B, T, 256).
+            (B,) samples -> (B,) int64 frames.
+
+        Example:
+            >>> GE2EEncoder(1).frame_lengths(torch.tensor([0, 159, 160, 16000])).tolist()
+            [1, 1, 2, 101]
+        """
+        return 1 + torch.div(torch.as_tensor(lengths).long(), HOP, rounding_mode="floor")
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> EncoderOutput:
+        """Every LSTM layer's output for a zero-padded 16 kHz batch.
+
+        Args:
+            waveform: ``(B, T)`` samples at 16 kHz.
+            lengths: ``(B,)`` valid samples (all ``T`` when None).
+
+        Returns:
+            ``num_layers`` tensors ``(B, 1 + T // 160, 256)`` and the valid frames.
+
+        Shape:
+            (B, T), (B,) -> num_layers x (B, N, 256), (B,); N = 1 + T // 160.
+        """
+        checked, filled = self.check_input(waveform, lengths)
+        mel = ge2e_mel_batch(checked, lengths, dft_conv=self.export_friendly)
+        return EncoderOutput(tuple(self.layer_outputs(mel)), self.frame_lengths(filled))
+
+    def layer_outputs(self, mel: torch.Tensor) -> list[torch.Tensor]:
+        """Every LSTM layer's output sequence, from the mel front end's output.
+
+        Shape:
+            (B, N, 40) -> n_layers x (B, N, 256).
         """
         outs, x = [], mel
         for layer in self.layers:
@@ -187,11 +251,14 @@ class GE2EEncoder(nn.Module):
             outs.append(x)
         return outs
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+    def embed(self, mel: torch.Tensor) -> torch.Tensor:
         """Speaker embedding: ReLU projection of the last state, L2-normalised.
 
         Shape:
-            (B, T, 40) -> (B, 256).
+            (B, N, 40) -> (B, 256).
+
+        Raises:
+            ConfigError: the encoder has fewer than 3 layers.
         """
         if self.linear is None:
             raise ConfigError("GE2E: the speaker embedding needs all 3 layers (n_layers=3)")

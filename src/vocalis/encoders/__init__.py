@@ -1,0 +1,45 @@
+"""Pretrained speech encoders behind one contract, found by name in :data:`ENCODERS`.
+
+Every encoder is a :class:`PretrainedEncoder` (an ``nn.Module``) with a
+``sample_rate``, ``num_layers``, ``hidden_size``, ``frame_shift``, an
+``identity`` string for cache keys (weights SHA-256, or repository@revision),
+its own ``frame_lengths(lengths)`` rule, and ``forward(waveform (B, T),
+lengths (B,)) -> EncoderOutput`` (every layer's ``(B, T', H)`` output and the
+valid frames). Built in: ``ge2e`` (:mod:`vocalis.encoders.ge2e`, the GE2E
+speaker encoder).
+
+Importing this package imports neither torch nor any optional package; names
+are loaded on first use, and loading :data:`ENCODERS` registers the built-ins.
+
+Example:
+    >>> import vocalis.encoders as enc
+    >>> "ge2e" in enc.ENCODERS
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from vocalis.lazy import lazy_exports
+
+_LAZY = {
+    "ENCODERS": "vocalis.encoders.base",
+    "EncoderOutput": "vocalis.encoders.base",
+    "PretrainedEncoder": "vocalis.encoders.base",
+    "load_encoder": "vocalis.encoders.base",
+    "GE2EEncoder": "vocalis.encoders.ge2e",
+}
+
+#: Modules that register built-in encoders (none of them imports an optional package).
+_BUILTINS = ("vocalis.encoders.ge2e",)
+
+
+def _register_builtins(module: str) -> None:
+    for name in _BUILTINS:
+        importlib.import_module(name)
+
+
+__all__ = ["ENCODERS", "EncoderOutput", "GE2EEncoder", "PretrainedEncoder", "load_encoder"]
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, before_import=_register_builtins)

@@ -1,0 +1,170 @@
+"""The pretrained-encoder contract: :class:`PretrainedEncoder`, :class:`EncoderOutput`, a registry.
+
+A pretrained speech encoder maps a zero-padded waveform batch and its integer
+lengths to the output of every layer and the number of valid frames per item.
+Features (frozen encoder frames, statistics of a layer) and models (an encoder
+fine-tuned inside a classifier) both code to this contract, so a new encoder
+(GE2E, wav2vec 2.0, HuBERT, WavLM) plugs into both by registering one class.
+
+Frame-count rules differ between encoders (GE2E: centred 10 ms frames,
+``1 + T // 160``; wav2vec 2.0: 20 ms frames of a strided convolution without
+padding), so every encoder answers :meth:`PretrainedEncoder.frame_lengths`
+itself and callers never assume a formula.
+
+Example:
+    >>> import torch
+    >>> class Mean(PretrainedEncoder):
+    ...     sample_rate, num_layers, hidden_size, frame_shift = 16000, 1, 1, 0.01
+    ...     identity = "mean"
+    ...     def frame_lengths(self, lengths):
+    ...         return lengths // 160
+    ...     def forward(self, waveform, lengths=None):
+    ...         waveform, lengths = self.check_input(waveform, lengths)
+    ...         n = waveform.shape[1] // 160
+    ...         blocks = waveform[:, : n * 160].reshape(len(waveform), n, 160)
+    ...         return EncoderOutput((blocks.mean(-1, keepdim=True),), self.frame_lengths(lengths))
+    >>> out = Mean()(torch.ones(2, 480), torch.tensor([480, 320]))
+    >>> out.last.shape, out.lengths.tolist()
+    (torch.Size([2, 3, 1]), [3, 2])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vocalis.errors import ModelError
+from vocalis.registry import Registry
+
+
+@dataclass(frozen=True)
+class EncoderOutput:
+    """Every layer's output of a :class:`PretrainedEncoder` and the valid frames per item.
+
+    Attributes:
+        hidden_states: one ``(B, T', H)`` tensor per layer, first layer first;
+            frames at or past ``lengths[i]`` of item ``i`` are padding (their values
+            are unspecified).
+        lengths: ``(B,)`` int64 valid frames per item.
+
+    Shape:
+        hidden_states: num_layers x (B, T', H); lengths: (B,).
+        B batch, T' frames, H hidden size.
+    """
+
+    hidden_states: tuple[torch.Tensor, ...]
+    lengths: torch.Tensor
+
+    @property
+    def last(self) -> torch.Tensor:
+        """The last layer's output ``(B, T', H)``."""
+        return self.hidden_states[-1]
+
+    def layer(self, k: int) -> torch.Tensor:
+        """The output of layer ``k`` (1-based, as configs count layers), ``(B, T', H)``.
+
+        Raises:
+            ModelError: ``k`` is not in ``1..len(hidden_states)``.
+        """
+        if not 1 <= k <= len(self.hidden_states):
+            raise ModelError(
+                f"encoder output: got layer {k}, expected 1..{len(self.hidden_states)}"
+            )
+        return self.hidden_states[k - 1]
+
+
+class PretrainedEncoder(nn.Module):
+    """Base class of pretrained speech encoders (subclasses fill in the attributes).
+
+    Attributes:
+        sample_rate: input rate in Hz the weights were trained at.
+        num_layers: number of layer outputs :meth:`forward` returns.
+        hidden_size: size ``H`` of each layer output.
+        frame_shift: seconds between output frames.
+        identity: what the weights are, for cache keys: the SHA-256 of a weights
+            file, or ``repository@revision``.
+    """
+
+    sample_rate: int = 16000
+    num_layers: int = 0
+    hidden_size: int = 0
+    frame_shift: float = 0.0
+    identity: str = ""
+
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Valid output frames for input lengths in samples (this encoder's own rule).
+
+        Shape:
+            (B,) integer samples -> (B,) int64 frames.
+        """
+        raise NotImplementedError
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> EncoderOutput:
+        """Every layer's output for a zero-padded batch.
+
+        Args:
+            waveform: ``(B, T)`` float samples at :attr:`sample_rate`.
+            lengths: ``(B,)`` valid samples per item (all ``T`` when None).
+
+        Returns:
+            :class:`EncoderOutput` with ``num_layers`` tensors ``(B, T', H)`` and
+            ``frame_lengths(lengths)``.
+
+        Shape:
+            (B, T), (B,) -> num_layers x (B, T', H), (B,).
+        """
+        raise NotImplementedError
+
+    def check_input(
+        self, waveform: torch.Tensor, lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate a batch and fill in ``lengths``: ``(B, T)`` float, ``(B,)`` int64.
+
+        Raises:
+            ModelError: the waveform is not ``(B, T)`` or ``lengths`` does not fit it.
+        """
+        if waveform.dim() != 2:
+            raise ModelError(
+                f"{type(self).__name__}: expected a zero-padded batch (B, T), got shape "
+                f"{tuple(waveform.shape)}; add a batch axis with waveform[None]"
+            )
+        if not waveform.is_floating_point():
+            waveform = waveform.float()
+        if lengths is None:
+            lengths = torch.full((waveform.shape[0],), waveform.shape[1], dtype=torch.long)
+        lengths = torch.as_tensor(lengths, device=waveform.device).reshape(-1).long()
+        if lengths.numel() != waveform.shape[0]:
+            raise ModelError(
+                f"{type(self).__name__}: {lengths.numel()} lengths for a batch of "
+                f"{waveform.shape[0]}; give one length in samples per item"
+            )
+        return waveform, lengths
+
+    def extra_repr(self) -> str:
+        return (
+            f"sample_rate={self.sample_rate}, num_layers={self.num_layers}, "
+            f"hidden_size={self.hidden_size}, frame_shift={self.frame_shift}"
+        )
+
+
+#: Registered encoder classes, by name; each has ``from_pretrained(source, **kwargs)``.
+ENCODERS: Registry[type[PretrainedEncoder]] = Registry("encoder")
+
+
+def load_encoder(name: str, source: str | None = None, **kwargs: object) -> PretrainedEncoder:
+    """The registered encoder ``name`` with its pretrained weights, in eval mode.
+
+    Args:
+        name: registry key (``ge2e``, ``hf``, or your own).
+        source: where the weights are (a file, a folder or a model id; the
+            encoder's default when None).
+        **kwargs: passed to the encoder's ``from_pretrained``.
+
+    Raises:
+        ConfigError: unknown name, or weights not found.
+    """
+    import vocalis.encoders.ge2e  # noqa: F401  (registers the built-ins)
+
+    return ENCODERS.get(name).from_pretrained(source, **kwargs)
