@@ -7,7 +7,8 @@ Example:
     >>> stop.should_stop, stop.best_epoch
     (True, 2)
 
-:class:`GracefulInterrupt` turns Ctrl-C into a stop at the next step boundary.
+:class:`GracefulInterrupt` turns Ctrl-C into a stop at the next step boundary;
+:class:`LoopState` holds the counters a checkpoint saves.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import random
 import signal
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -123,9 +125,11 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
+        """True once ``patience`` epochs in a row did not improve (never with patience 0)."""
         return self.patience > 0 and self.bad_epochs >= self.patience
 
     def state_dict(self) -> dict[str, Any]:
+        """The state a checkpoint keeps (best value and epoch, epochs without improvement)."""
         return {
             "monitor": self.monitor,
             "mode": self.mode,
@@ -135,6 +139,7 @@ class EarlyStopping:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
         self.best = state.get("best")
         self.best_epoch = int(state.get("best_epoch", 0))
         self.bad_epochs = int(state.get("bad_epochs", 0))
@@ -177,6 +182,32 @@ class GracefulInterrupt:
         self._old = {}
 
     def step(self) -> None:
+        """Count one step; ``VOCALIS_INTERRUPT_AFTER_STEPS`` turns into a stop request."""
         self.steps += 1
         if self.after and self.steps >= self.after:
             self.requested = True
+
+
+@dataclass
+class LoopState:
+    """The counters of a training run that a checkpoint saves and a resume restores.
+
+    Attributes:
+        history: one dict per finished epoch (the rows of ``history.csv``).
+        best_state: CPU copy of the best epoch's weights (``None`` before one).
+        best_val: validation metrics of the best epoch.
+        start_epoch: 0-based epoch the loop starts at.
+        skip: steps of ``start_epoch`` already done (a run stopped mid-epoch).
+        global_step: optimiser steps so far.
+        partial: ``[loss * n, correct, n]`` of the steps of an epoch stopped midway.
+        epoch_lr: learning rate at the start of the current epoch.
+    """
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    best_val: dict[str, Any] = field(default_factory=dict)
+    start_epoch: int = 0
+    skip: int = 0
+    global_step: int = 0
+    partial: list[float] | None = None
+    epoch_lr: float = 0.0

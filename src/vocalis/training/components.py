@@ -1,0 +1,216 @@
+"""The parts a training run is built from: model, loss, data loader, optimiser, schedule.
+
+:func:`build_components` is the one place that turns an
+:class:`~vocalis.training.config.ExperimentConfig` and the prepared data into
+the objects the step loop uses; :func:`vocalis.training.train` calls it, and so
+can a user who wants to change one part (optimiser parameter groups, another
+loss) and keep the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from vocalis.errors import ConfigError
+from vocalis.training.config import ExperimentConfig
+from vocalis.training.engine import Engine
+from vocalis.training.state import EarlyStopping
+
+if TYPE_CHECKING:
+    from vocalis.training.prepared import PreparedData
+
+
+@dataclass
+class Components:
+    """What :func:`build_components` builds; the step loop reads only these.
+
+    Attributes:
+        model: the classifier on the engine's device (not wrapped in DDP; the loop
+            wraps it).
+        loss: the classification loss (also the validation loss).
+        objective: ``loss`` plus the optional multi-task regression loss.
+        sampler: the epoch batch sampler (seeded, resumable mid-epoch).
+        loader: the training ``DataLoader`` over ``sampler``.
+        optimizer: the optimiser.
+        scheduler: the learning-rate schedule.
+        scaler: the AMP gradient scaler (disabled without fp16).
+        stopper: early stopping on ``train.monitor``.
+        specaug: SpecAugment, or ``None``.
+        mixup: mixup, or ``None``.
+    """
+
+    model: torch.nn.Module
+    loss: torch.nn.Module
+    objective: torch.nn.Module
+    sampler: Any
+    loader: Any
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    stopper: EarlyStopping
+    specaug: Any = None
+    mixup: Any = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps of one epoch on this rank."""
+        return len(self.sampler)
+
+    @property
+    def per_step(self) -> bool:
+        """True when the schedule steps every optimiser step (False: once per epoch)."""
+        from vocalis.training.optim import steps_per_epoch_schedule
+
+        return steps_per_epoch_schedule(self.scheduler)
+
+
+def class_weights_for(
+    cfg: ExperimentConfig, targets: list[int], classes: list[str]
+) -> torch.Tensor | None:
+    """The loss's class weights of ``train.class_weights`` (``None``: unweighted).
+
+    Args:
+        cfg: the experiment config.
+        targets: class ids of the training rows (for ``auto``).
+        classes: class names in id order.
+
+    Returns:
+        A (C,) float tensor, or ``None``.
+
+    Raises:
+        ConfigError: a list with another length than the number of classes.
+    """
+    from vocalis.training.losses import class_weights
+
+    cw = cfg.train.class_weights
+    if cw == "none":
+        return None
+    if cw == "auto":
+        return class_weights(targets, len(classes), classes=classes)
+    if len(cw) != len(classes):
+        raise ConfigError(
+            f"train.class_weights: got {len(cw)} weights for {len(classes)} classes "
+            f"({', '.join(classes)}); give one per class in that order, or use auto"
+        )
+    return torch.tensor(cw, dtype=torch.float32)
+
+
+def build_components(
+    cfg: ExperimentConfig,
+    data: PreparedData,
+    engine: Engine | None = None,
+    *,
+    param_groups: Callable[[torch.nn.Module], Iterable[Any]] | None = None,
+) -> Components:
+    """Build model, loss, sampler, loader, optimiser, schedule, scaler, stopping, augmenters.
+
+    Seeds torch with ``train.seed`` first, so the same config and data always give
+    the same initial weights (and a resumed run rebuilds exactly what it saved).
+
+    Args:
+        cfg: the experiment config.
+        data: the prepared data (:func:`vocalis.training.prepared.prepare_data`).
+        engine: device, ranks and precision (default: one CPU process).
+        param_groups: ``model -> parameters or parameter-group dicts`` for the
+            optimiser (default: all of ``model.parameters()`` in one group with
+            ``train.lr``). A group may set its own ``lr``: the ``cosine``, ``step``
+            and ``none`` schedules and warm-up scale each group's rate by the same
+            factor, ``plateau`` decays each one; ``onecycle`` drives all to ``max_lr``.
+
+    Returns:
+        The :class:`Components`.
+
+    Raises:
+        ConfigError: an invalid loss, optimiser, schedule or class-weight setting.
+
+    Example:
+        A smaller learning rate for the front end than for the classifier head::
+
+            from vocalis.training.components import build_components
+            from vocalis.training.engine import Engine
+
+            def groups(model):
+                head = [p for n, p in model.named_parameters() if n.startswith("head.")]
+                rest = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+                return [{"params": rest, "lr": cfg.train.lr / 10}, {"params": head}]
+
+            parts = build_components(cfg, data, Engine(torch.device("cpu")),
+                                     param_groups=groups)
+
+        To train with them, run the steps of :func:`vocalis.training.train` (listed
+        in :mod:`vocalis.training.trainer`) with ``parts`` in place of the default
+        components: :func:`vocalis.training.trainer.run_training` takes them as they are.
+    """
+    from vocalis.augment import Mixup, SpecAugment
+    from vocalis.models import build_model
+    from vocalis.training import optim
+    from vocalis.training.data import EpochBatchSampler, make_loader
+    from vocalis.training.losses import LOSSES, Objective, build_classification_loss
+
+    engine = engine or Engine(torch.device("cpu"))
+    device, dist, tc = engine.device, engine.dist, cfg.train
+    classes = list(data.encoder.classes)
+    torch.manual_seed(tc.seed)
+    model: torch.nn.Module = build_model(
+        cfg.model.name,
+        cfg.model.params,
+        data.feature_dim,
+        len(classes),
+        feature_name=cfg.features.extractor.get("name"),
+    ).to(device)
+    if data.model_norm is not None:
+        model.set_input_norm(*data.model_norm)
+    weights = class_weights_for(cfg, data.train.targets, classes)
+    loss = build_classification_loss(
+        tc.loss,
+        weight=None if weights is None else weights.to(device),
+        label_smoothing=tc.label_smoothing,
+        focal_gamma=tc.focal_gamma,
+        aam_margin=tc.aam_margin,
+        aam_scale=tc.aam_scale,
+    ).to(device)
+    reg_loss = LOSSES.get(tc.multitask_loss)() if tc.multitask_lambda > 0 else None
+    objective = Objective(loss, reg_loss, tc.multitask_lambda)
+
+    sampler = EpochBatchSampler(
+        [data.train.num_frames(i) for i in range(len(data.train))],
+        tc.batch_size,
+        shuffle=True,
+        bucketing=tc.bucketing,
+        seed=tc.seed,
+        crop=data.train.crop_frames is not None,
+        rank=dist.rank,
+        world_size=dist.world_size,
+    )
+    loader = make_loader(
+        data.train, sampler, num_workers=tc.num_workers, pin_memory=device.type == "cuda"
+    )
+    params = param_groups(model) if param_groups is not None else model.parameters()
+    optimizer = optim.build_optimizer(params, tc)
+    scheduler = optim.build_scheduler(optimizer, tc, len(sampler))
+    aug = tc.augment
+    specaug = (
+        SpecAugment(aug.time_masks, aug.time_mask_frames, aug.freq_masks, aug.freq_mask_bins)
+        if aug.specaugment
+        else None
+    )
+    return Components(
+        model=model,
+        loss=loss,
+        objective=objective,
+        sampler=sampler,
+        loader=loader,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=engine.grad_scaler(),
+        stopper=EarlyStopping(tc.monitor, tc.mode, tc.patience, tc.min_delta),
+        specaug=specaug,
+        mixup=Mixup(aug.mixup_alpha) if aug.mixup_alpha > 0 else None,
+    )
+
+
+__all__ = ["Components", "build_components", "class_weights_for"]
