@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from vocalis.dsp import mel_filterbank, mel_to_hz
 from vocalis.errors import ConfigError
 from vocalis.features import FEATURES, FeatureConfig, build_extractor, extract, num_frames
-from vocalis.features.spectral import mel_filterbank, mel_to_hz
 
 SR = 16000
 EXPECTED_DIMS = {

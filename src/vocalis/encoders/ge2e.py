@@ -40,10 +40,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from vocalis import dsp
 from vocalis.encoders.base import ENCODERS, EncoderOutput, PretrainedEncoder
 from vocalis.errors import ConfigError
 
 SAMPLE_RATE = 16000
+N_FFT = 400
 HOP = 160
 N_MELS = 40
 HIDDEN = 256
@@ -112,34 +114,14 @@ def ge2e_mel_batch(
     Shape:
         (B, T), (B,) -> (B, 1 + T // 160, 40).
     """
-    from vocalis.features.spectral import power_frames
-
     wav = wav * _gains(wav, lengths).to(wav.dtype)[:, None]
-    spec = power_frames(wav, _WINDOW.to(wav), _FRONT_END, dft_conv=dft_conv)
+    spec = dsp.power_frames(wav, _WINDOW.to(wav), N_FFT, HOP, dft_conv=dft_conv)
     return spec @ _MEL.to(spec).T
 
 
-def _front_end():
-    """The STFT config and window of the encoder's front end, and its mel matrix."""
-    from vocalis.features.config import FeatureConfig
-    from vocalis.features.spectral import make_window, mel_filterbank
-
-    cfg = FeatureConfig(
-        name="fbank",
-        n_fft=400,
-        win_length=400,
-        hop_length=160,
-        f_min=0.0,
-        f_max=SAMPLE_RATE / 2,
-        window="hann",
-        mel_scale="slaney",
-        mel_norm="slaney",
-    )
-    mel = mel_filterbank(SAMPLE_RATE, 400, N_MELS, 0.0, SAMPLE_RATE / 2, "slaney", "slaney")
-    return cfg, make_window(cfg), mel
-
-
-_FRONT_END, _WINDOW, _MEL = _front_end()
+#: The front end's window (25 ms Hann in a 400-point FFT) and mel matrix (40 Slaney bands).
+_WINDOW = dsp.make_window("hann", N_FFT, N_FFT)
+_MEL = dsp.mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS, 0.0, SAMPLE_RATE / 2, "slaney", "slaney")
 
 
 @ENCODERS.register("ge2e")
@@ -220,7 +202,7 @@ class GE2EEncoder(PretrainedEncoder):
             >>> GE2EEncoder(1).frame_lengths(torch.tensor([0, 159, 160, 16000])).tolist()
             [1, 1, 2, 101]
         """
-        return 1 + torch.div(torch.as_tensor(lengths).long(), HOP, rounding_mode="floor")
+        return dsp.centred_frame_lengths(lengths, HOP)
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor | None = None) -> EncoderOutput:
         """Every LSTM layer's output for a zero-padded 16 kHz batch.

@@ -3,7 +3,7 @@
 The exported graph is :class:`~vocalis.inference.pipeline.WaveformToProbs`, the
 module the :class:`~vocalis.inference.Predictor` runs: level normalisation
 (tier 0's last step), the feature front end (the STFT becomes a conv1d with a
-DFT basis for ONNX, see :func:`vocalis.features.spectral.power_frames`), the feature
+DFT basis for ONNX, see :func:`vocalis.dsp.power_frames`), the feature
 normalisation with its statistics, the model and its calibration temperature,
 and the softmax.
 
