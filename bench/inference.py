@@ -75,7 +75,13 @@ def make_checkpoint(path: Path, model: str, config: dict, features: str) -> Path
     save_checkpoint(
         path,
         {
-            "model": {"name": model, "config": config, "input_dim": dim, "num_classes": 4},
+            "model": {
+                "kind": "neural",
+                "name": model,
+                "config": config,
+                "input_dim": dim,
+                "num_classes": 4,
+            },
             "model_state": net.state_dict(),
             "pipeline": {"tier0": to_dict(Tier0Config()), "features": to_dict(fcfg)},
             "normalization": {"mode": "global", "state": mvn.state_dict()},

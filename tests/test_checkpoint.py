@@ -1,31 +1,60 @@
-"""The checkpoint format: atomic save, validated load, slim copies for shipping."""
+"""The checkpoint format: typed spec, atomic save, validated load, slim copies for shipping."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from vocalis.checkpoint import TRAINING_KEYS, load_checkpoint, save_checkpoint, slim_checkpoint
+from vocalis.checkpoint import (
+    FORMAT_VERSION,
+    TRAINING_KEYS,
+    Checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    slim_checkpoint,
+)
 from vocalis.errors import ModelError
 
 PAYLOAD = {
-    "model": {"name": "m", "config": {}, "input_dim": 2, "num_classes": 2},
+    "model": {"kind": "neural", "name": "m", "config": {}, "input_dim": 2, "num_classes": 2},
     "model_state": {"w": torch.ones(2)},
-    "pipeline": {"tier0": {}, "features": {}},
+    "pipeline": {"tier0": {"sample_rate": 8000}, "features": {"name": "mfcc"}},
     "normalization": {"mode": "none", "state": None},
     "labels": {"classes": ["a", "b"]},
 }
 
 
-def test_roundtrip_and_slim(tmp_path):
+def test_roundtrip_is_typed_and_slim_drops_training_state(tmp_path):
     full = dict(PAYLOAD, optimizer={"state": {}}, rng={"torch": torch.zeros(3)}, epoch=4)
     save_checkpoint(tmp_path / "run.pt", full)
-    assert load_checkpoint(tmp_path / "run.pt")["epoch"] == 4
+    ckpt = load_checkpoint(tmp_path / "run.pt")
+    assert isinstance(ckpt, Checkpoint) and ckpt.format_version == FORMAT_VERSION == 2
+    assert ckpt.kind == "neural" and ckpt.model.input_dim == 2 and ckpt.classes == ("a", "b")
+    assert ckpt.tier0.sample_rate == 8000 and ckpt.features.name == "mfcc"
+    assert ckpt.training["epoch"] == 4 and "optimizer" in ckpt.training
+    assert ckpt.source == str(tmp_path / "run.pt")
     slim = slim_checkpoint(tmp_path / "run.pt", tmp_path / "ship.pt")
     loaded = load_checkpoint(tmp_path / "ship.pt")
-    assert not set(TRAINING_KEYS) & set(loaded) and not set(TRAINING_KEYS) & set(slim)
-    assert torch.equal(loaded["model_state"]["w"], torch.ones(2)) and loaded["epoch"] == 4
+    assert not set(TRAINING_KEYS) & set(loaded.training) and not set(TRAINING_KEYS) & set(
+        slim.training
+    )
+    assert torch.equal(loaded.model_state["w"], torch.ones(2)) and loaded.training["epoch"] == 4
     assert (tmp_path / "ship.pt").stat().st_size < (tmp_path / "run.pt").stat().st_size
+    # a Checkpoint saves as itself
+    save_checkpoint(tmp_path / "again.pt", loaded)
+    again = load_checkpoint(tmp_path / "again.pt")
+    assert again.to_payload().keys() == loaded.to_payload().keys()
+
+
+def test_an_ensemble_needs_no_feature_config(tmp_path):
+    payload = dict(
+        PAYLOAD,
+        model={"kind": "ensemble", "name": "late_fusion", "config": {"members": 2}},
+        pipeline={"tier0": {}, "features": None},
+    )
+    save_checkpoint(tmp_path / "ens.pt", payload)
+    ckpt = load_checkpoint(tmp_path / "ens.pt")
+    assert ckpt.kind == "ensemble" and ckpt.features is None and ckpt.model.input_dim is None
 
 
 def test_bad_checkpoints_are_one_line_errors(tmp_path):
@@ -45,3 +74,18 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
         load_checkpoint(tmp_path / "new.pt")
     with pytest.raises(ModelError, match="lacks"):
         save_checkpoint(tmp_path / "x.pt", {"model": {}})
+    with pytest.raises(ModelError, match="needs 'kind' and 'name'"):
+        save_checkpoint(tmp_path / "x.pt", dict(PAYLOAD, model={"name": "m"}))
+
+
+def test_an_old_format_names_its_version_and_the_fix(tmp_path):
+    save_checkpoint(tmp_path / "v.pt", PAYLOAD)
+    data = torch.load(tmp_path / "v.pt", weights_only=True)
+    data["format_version"] = 1
+    data["vocalis_version"] = "0.0.9"
+    torch.save(data, tmp_path / "v1.pt")
+    with pytest.raises(ModelError) as err:
+        load_checkpoint(tmp_path / "v1.pt")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "format 1 (Vocalis 0.0.9)" in message and "convert_checkpoint_v1.py" in message

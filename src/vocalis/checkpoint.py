@@ -1,26 +1,41 @@
-"""The checkpoint format: everything needed to rebuild a model's whole pipeline.
+"""The checkpoint format: one typed, versioned spec of a model's whole pipeline.
 
-A checkpoint is a ``torch.save`` dict (loaded with ``weights_only=True``) with:
+:func:`save_checkpoint` is the only writer and :func:`load_checkpoint` the only
+reader; training evaluation, ``eval``, ``predict``, ``embed``, ``export`` and
+``serve`` all read a :class:`Checkpoint` and rebuild it with
+:func:`vocalis.inference.load_pipeline`.
 
-- ``format`` = ``"vocalis-checkpoint"``, ``format_version`` (int), ``vocalis_version``;
-- ``model``: ``{"name", "config", "input_dim", "num_classes"}`` for
-  :func:`vocalis.models.build_model`; ``model_state``: the state dict;
-- ``pipeline``: ``{"tier0": Tier0Config dict, "features": FeatureConfig dict}``;
-- ``normalization``: ``{"mode": "global"|"utterance"|"speaker"|"none", "state": dict|None}``;
+On disk a checkpoint is a ``torch.save`` dict (loaded with ``weights_only=True``):
+
+- ``format`` = ``"vocalis-checkpoint"``, ``format_version`` (2), ``vocalis_version``;
+- ``model``: ``{"kind", "name", "config", "input_dim", "num_classes"}``. ``kind`` picks
+  the builder in :data:`vocalis.inference.MODEL_KINDS`: ``"neural"`` (a
+  :func:`vocalis.models.build_model` classifier on the ``features``) or
+  ``"ensemble"`` (fitted parameters as tensors, see :mod:`vocalis.ensemble`);
+- ``model_state``: the state dict (tensors);
+- ``pipeline``: ``{"tier0": Tier0Config dict, "features": FeatureConfig dict | None}``;
+- ``normalization``: ``{"mode": "global"|"utterance"|"speaker"|"none", "state": dict|None}``
+  (see :class:`vocalis.features.normalize.FeatureNormalizer`);
 - ``labels``: :meth:`vocalis.data.LabelEncoder.to_dict` output;
 - ``config``: the resolved experiment config (plain dict);
-- training state, in run checkpoints only: ``optimizer``, ``scheduler``, ``scaler``,
-  ``epoch``, ``step``, ``rng``, ``best``, ``history``.
+- run facts and, in run checkpoints only, the training state (``epoch``, ``step``,
+  ``metrics``; ``optimizer``, ``scheduler``, ``scaler``, ``rng``, ``best``, ...).
 
-Prediction, export and the service read the same keys, so nothing is configured
-twice.
+A run folder's ``model.pt`` is the slim copy of its best checkpoint
+(:meth:`Checkpoint.slim`, :func:`slim_checkpoint`): it predicts everywhere but
+cannot resume training.
+
+Format history: 1 had no ``model.kind`` (neural only); 2 adds it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -28,51 +43,21 @@ from vocalis import __version__
 from vocalis.errors import ModelError
 from vocalis.io import atomic_open, read_bytes
 
+if TYPE_CHECKING:
+    from vocalis.audio import Tier0Config
+    from vocalis.data import LabelEncoder
+    from vocalis.features import FeatureConfig
+
 FORMAT = "vocalis-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: File name of the slim deployable checkpoint in every run folder.
+MODEL_FILE = "model.pt"
+
+#: Top-level keys every checkpoint has.
 REQUIRED_KEYS = ("model", "model_state", "pipeline", "normalization", "labels")
 
-
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write ``payload`` (see the module docstring) atomically to ``path``."""
-    missing = [k for k in REQUIRED_KEYS if k not in payload]
-    if missing:
-        raise ModelError(f"{path}: checkpoint payload lacks {', '.join(missing)}")
-    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "vocalis_version": __version__}
-    data.update(payload)
-    with atomic_open(path, "wb") as fh:
-        torch.save(data, fh)
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict[str, Any]:
-    """Read and validate a checkpoint written by :func:`save_checkpoint`.
-
-    Raises:
-        ModelError: the file is missing, not a Vocalis checkpoint, from a newer
-            format version, or lacks a required key.
-    """
-    try:
-        raw = read_bytes(path)
-    except (FileNotFoundError, IsADirectoryError):
-        raise ModelError(f"{path}: checkpoint not found") from None
-    try:
-        data = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise ModelError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a Vocalis checkpoint (no format marker)")
-    if int(data.get("format_version", 0)) > FORMAT_VERSION:
-        raise ModelError(
-            f"{path}: checkpoint format {data['format_version']} is newer than this Vocalis "
-            f"({__version__}, format {FORMAT_VERSION}); upgrade vocalis"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise ModelError(f"{path}: checkpoint lacks {', '.join(missing)}")
-    return data
-
-
-#: Keys a run checkpoint adds for resuming; prediction, export and serving never read them.
+#: Keys a run checkpoint adds for resuming; :meth:`Checkpoint.slim` drops them.
 TRAINING_KEYS = (
     "optimizer",
     "scheduler",
@@ -88,16 +73,239 @@ TRAINING_KEYS = (
     "early_stopping",
 )
 
+_MARKER_KEYS = ("format", "format_version", "vocalis_version")
 
-def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> dict[str, Any]:
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to build: the ``model`` entry of a checkpoint.
+
+    Attributes:
+        kind: the builder in :data:`vocalis.inference.MODEL_KINDS` (``neural``, ``ensemble``).
+        name: the model's registry name (``tier1``, ``ecapa``; an ensemble's name).
+        config: the model's resolved config (plain data).
+        input_dim: features per frame the model takes (``None`` when not applicable).
+        num_classes: classes of the first head (or a list, one per head).
+    """
+
+    kind: str
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    input_dim: int | None = None
+    num_classes: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as stored."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> ModelSpec:
+        """Read the ``model`` entry.
+
+        Raises:
+            ModelError: not a mapping, or no ``kind`` / ``name``.
+        """
+        if not isinstance(data, Mapping) or not data.get("name") or not data.get("kind"):
+            raise ModelError(
+                f"{source}: checkpoint 'model' entry needs 'kind' and 'name' (got "
+                f"{sorted(data) if isinstance(data, Mapping) else type(data).__name__})"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelError(f"{source}: checkpoint 'model' entry has unknown key(s) {unknown}")
+        dim = data.get("input_dim")
+        return cls(
+            kind=str(data["kind"]),
+            name=str(data["name"]),
+            config=dict(data.get("config") or {}),
+            input_dim=None if dim is None else int(dim),
+            num_classes=data.get("num_classes"),
+        )
+
+
+@dataclass(frozen=True)
+class NormSpec:
+    """The feature normalisation: a mode and its fitted statistics.
+
+    Attributes:
+        mode: ``global``, ``utterance``, ``speaker`` or ``none``.
+        state: :meth:`vocalis.features.normalize.FeatureNormalizer.state` ``["state"]``.
+    """
+
+    mode: str = "none"
+    state: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as stored."""
+        return {"mode": self.mode, "state": self.state}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A model's whole pipeline, as stored (format 2).
+
+    Attributes:
+        model: what to build (:class:`ModelSpec`).
+        model_state: the weights (or an ensemble's fitted parameters) as tensors.
+        labels: the classes of the first head, in output order.
+        tier0: the tier-0 config (decoding, resampling, denoise, VAD, level).
+        features: the feature extractor config (``None`` when the model computes its own).
+        normalization: the feature normalisation and its statistics.
+        config: the resolved experiment config (plain data; empty when unknown).
+        training: run facts (``epoch``, ``step``, ``metrics``) and, in run checkpoints,
+            the training state for resuming (:data:`TRAINING_KEYS`).
+        vocalis_version: the Vocalis that wrote it.
+        format_version: the format it was written in.
+        source: where it was read from (empty for one built in memory).
+    """
+
+    model: ModelSpec
+    model_state: dict[str, torch.Tensor]
+    labels: LabelEncoder
+    tier0: Tier0Config
+    features: FeatureConfig | None = None
+    normalization: NormSpec = field(default_factory=NormSpec)
+    config: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    vocalis_version: str = __version__
+    format_version: int = FORMAT_VERSION
+    source: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The model kind (``neural``, ``ensemble``)."""
+        return self.model.kind
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the first head, in output order."""
+        return tuple(str(c) for c in self.labels.classes)
+
+    @property
+    def sample_rate(self) -> int:
+        """The rate in Hz tier 0 resamples to."""
+        return int(self.tier0.sample_rate)
+
+    def slim(self) -> Checkpoint:
+        """This checkpoint without its training state (keeps ``epoch``, ``step``, ``metrics``)."""
+        kept = {k: v for k, v in self.training.items() if k not in TRAINING_KEYS}
+        return dataclasses.replace(self, training=kept)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The dict :func:`save_checkpoint` stores (format marker included)."""
+        from vocalis.config import to_dict
+
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "vocalis_version": __version__,
+            "model": self.model.to_dict(),
+            "model_state": dict(self.model_state),
+            "pipeline": {
+                "tier0": to_dict(self.tier0),
+                "features": None if self.features is None else to_dict(self.features),
+            },
+            "normalization": self.normalization.to_dict(),
+            "labels": self.labels.to_dict(),
+            "config": dict(self.config),
+            **self.training,
+        }
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any], source: str = "") -> Checkpoint:
+        """Build from a stored (or to-be-stored) dict; format markers are read if present.
+
+        Raises:
+            ModelError: a required key is missing or malformed.
+            ConfigError: a tier-0 or feature config this Vocalis does not understand.
+        """
+        from vocalis.audio import Tier0Config
+        from vocalis.config import from_dict
+        from vocalis.data import LabelEncoder
+        from vocalis.features import FeatureConfig
+
+        where = source or "checkpoint"
+        missing = [k for k in REQUIRED_KEYS if k not in data]
+        if missing:
+            raise ModelError(f"{where}: checkpoint lacks {', '.join(missing)}")
+        pipe = data["pipeline"] or {}
+        norm = data["normalization"] or {}
+        feats = pipe.get("features")
+        known = set(REQUIRED_KEYS) | {"config"} | set(_MARKER_KEYS)
+        return cls(
+            model=ModelSpec.from_dict(data["model"], where),
+            model_state=dict(data["model_state"]),
+            labels=LabelEncoder.from_dict(data["labels"]),
+            tier0=from_dict(Tier0Config, pipe.get("tier0") or {}, where="pipeline.tier0"),
+            features=None
+            if feats is None
+            else from_dict(FeatureConfig, feats, where="pipeline.features"),
+            normalization=NormSpec(str(norm.get("mode", "none")), norm.get("state")),
+            config=dict(data.get("config") or {}),
+            training={k: v for k, v in data.items() if k not in known},
+            vocalis_version=str(data.get("vocalis_version", __version__)),
+            format_version=int(data.get("format_version", FORMAT_VERSION)),
+            source=source,
+        )
+
+
+def save_checkpoint(path: str | os.PathLike, payload: Checkpoint | Mapping[str, Any]) -> None:
+    """Write a checkpoint atomically to ``path``.
+
+    Args:
+        path: the file to write.
+        payload: a :class:`Checkpoint`, or its stored dict (see the module docstring;
+            the format marker is added here).
+
+    Raises:
+        ModelError: the payload lacks a required key or ``model.kind``.
+    """
+    ckpt = payload
+    if not isinstance(ckpt, Checkpoint):
+        ckpt = Checkpoint.from_payload(payload, str(path))
+    with atomic_open(path, "wb") as fh:
+        torch.save(ckpt.to_payload(), fh)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> Checkpoint:
+    """Read and validate a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        ModelError: the file is missing, not a Vocalis checkpoint, from an older or
+            newer format version, or lacks a required key.
+    """
+    try:
+        raw = read_bytes(path)
+    except (FileNotFoundError, IsADirectoryError):
+        raise ModelError(f"{path}: checkpoint not found") from None
+    try:
+        data = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
+    except Exception as err:
+        raise ModelError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ModelError(f"{path}: not a Vocalis checkpoint (no format marker)")
+    version = int(data.get("format_version", 0))
+    if version > FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: checkpoint format {version} is newer than this Vocalis "
+            f"({__version__}, format {FORMAT_VERSION}); upgrade vocalis"
+        )
+    if version < FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: checkpoint format {version} (Vocalis {data.get('vocalis_version', '?')}) "
+            f"is older than this Vocalis reads (format {FORMAT_VERSION}); retrain the model, "
+            "or convert it with scripts/convert_checkpoint_v1.py from the Vocalis source tree"
+        )
+    return Checkpoint.from_payload(data, str(path))
+
+
+def slim_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> Checkpoint:
     """Write ``src`` without its training state to ``dst`` (a model to ship).
 
     The result loads everywhere a run checkpoint does (prediction, export, the
-    service) but cannot resume training. Returns the written payload.
+    service) but cannot resume training. Returns the written checkpoint.
     """
-    data = load_checkpoint(src)
-    slim = {k: v for k, v in data.items() if k not in TRAINING_KEYS}
-    for key in ("format", "format_version", "vocalis_version"):
-        slim.pop(key, None)
+    slim = load_checkpoint(src).slim()
     save_checkpoint(dst, slim)
     return slim

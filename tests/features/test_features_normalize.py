@@ -90,3 +90,50 @@ def test_speaker_mvn_uses_each_speakers_stats_and_falls_back_to_pooled():
     torch.testing.assert_close(restored.transform(b[0], "s2"), strict.transform(b[0], "s2"))
     with pytest.raises(DataError, match="3 feature arrays but 2 speakers"):
         SpeakerMVN(4).fit(a, ["s1", "s2"])
+
+
+def test_feature_normalizer_global_uses_training_stats_only():
+    from vocalis.features.normalize import FeatureNormalizer
+
+    train = [torch.full((2, 4), 2.0), torch.full((2, 4), 4.0)]
+    test = torch.full((2, 3), 100.0)
+    norm = FeatureNormalizer("global", 2).fit(train)
+    assert torch.allclose(norm.normalize(train[0]), torch.full((2, 4), -1.0))
+    assert torch.allclose(norm(test), torch.full((2, 3), 97.0))  # (100 - 3) / 1
+    again = FeatureNormalizer.from_state(norm.state(), 2)
+    assert torch.equal(again(test), norm(test))
+    batch = torch.stack([test, torch.full((2, 3), 7.0)])
+    out = again(batch, torch.tensor([3, 1]))
+    assert torch.allclose(out[0], norm(test)) and float(out[1, :, 1:].abs().sum()) == 0.0
+
+
+def test_feature_normalizer_speaker_own_stats_per_utterance_pooled_in_batches():
+    from vocalis.features.normalize import FeatureNormalizer
+
+    feats = [torch.randn(2, 50) + 5, torch.randn(2, 40) * 3 - 2]
+    spk = FeatureNormalizer("speaker", 2).fit([], feats, ["a", "b"])
+    for f, s in zip(feats, ["a", "b"], strict=True):
+        assert torch.allclose(spk.normalize(f, s).mean(1), torch.zeros(2), atol=1e-4)
+    pooled = GlobalMVN(2).fit(feats)
+    again = FeatureNormalizer.from_state(spk.state(), 2)
+    for norm in (spk, again):  # unknown speaker / batched forward: pooled statistics
+        assert torch.allclose(norm(feats[0]), pooled(feats[0]), atol=1e-6)
+        assert torch.allclose(norm.normalize(feats[0], "zz"), pooled(feats[0]), atol=1e-6)
+    assert torch.allclose(again.normalize(feats[1], "b"), spk.normalize(feats[1], "b"))
+
+
+def test_feature_normalizer_utterance_none_and_bad_states():
+    from vocalis.errors import ConfigError, ModelError
+    from vocalis.features.normalize import FeatureNormalizer
+
+    x = torch.randn(2, 40) * 3 - 2
+    utt = FeatureNormalizer("utterance", 2)
+    assert torch.allclose(utt(x).std(1, unbiased=False), torch.ones(2), atol=1e-3)
+    assert FeatureNormalizer("none", 2)(x) is x
+    with pytest.raises(ConfigError, match=r"features\.normalization: got 'cmvn'"):
+        FeatureNormalizer("cmvn", 2)
+    with pytest.raises(ModelError, match="state is empty"):
+        FeatureNormalizer.from_state({"mode": "global", "state": None}, 2)
+    state = FeatureNormalizer("global", 3).fit([torch.randn(3, 5)]).state()
+    with pytest.raises(ModelError, match="have 3 features, the feature extractor gives 2"):
+        FeatureNormalizer.from_state(state, 2)

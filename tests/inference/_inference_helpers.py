@@ -90,7 +90,13 @@ def build_checkpoint(
                 "speakers": {},
             }
     payload = {
-        "model": {"name": model, "config": cfg, "input_dim": dim, "num_classes": len(CLASSES)},
+        "model": {
+            "kind": "neural",
+            "name": model,
+            "config": cfg,
+            "input_dim": dim,
+            "num_classes": len(CLASSES),
+        },
         "model_state": net.state_dict(),
         "pipeline": {"tier0": to_dict(tcfg), "features": to_dict(fcfg)},
         "normalization": {"mode": norm, "state": state},

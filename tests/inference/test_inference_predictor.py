@@ -79,7 +79,8 @@ def test_global_normalisation_statistics_are_applied(ckpt_dir, clips_dir):
     path = build_checkpoint(ckpt_dir / "norm.pt", "tier1", "fbank", "global", seed=3)
     base = Predictor.from_checkpoint(path).predict_file(clips_dir / "a.wav")
     ckpt = load_checkpoint(path)
-    ckpt["normalization"]["state"]["sum"] += 5.0 * ckpt["normalization"]["state"]["count"]
+    state = ckpt.normalization.state
+    state["sum"] += 5.0 * state["count"]
     save_checkpoint(ckpt_dir / "norm_shifted.pt", ckpt)
     shifted = Predictor.from_checkpoint(ckpt_dir / "norm_shifted.pt").predict_file(
         clips_dir / "a.wav"
@@ -108,16 +109,22 @@ def test_missing_and_bad_checkpoints_raise_model_error(tmp_path, monkeypatch):
         Predictor.from_checkpoint(None)
 
 
-def test_a_run_folder_means_its_best_checkpoint(tier1_ckpt, tmp_path, clips_dir):
+def test_checkpoint_resolves_run_folder_run_model_and_file(tier1_ckpt, ecapa_ckpt, tmp_path):
     import shutil
+
+    from vocalis.inference import resolve_checkpoint
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(tier1_ckpt, run / "checkpoints" / "best.pt")
-    a = Predictor.from_checkpoint(run).predict_file(clips_dir / "a.wav")
-    b = Predictor.from_checkpoint(tier1_ckpt).predict_file(clips_dir / "a.wav")
-    assert a.probs == b.probs
-    with pytest.raises(ModelError, match=r"without checkpoints/best\.pt"):
+    assert resolve_checkpoint(run) == run / "checkpoints" / "best.pt"  # unfinished run
+    shutil.copy(ecapa_ckpt, run / "model.pt")
+    assert resolve_checkpoint(run) == run / "model.pt"  # model.pt wins
+    assert resolve_checkpoint(run / "model") == run / "model.pt"
+    assert resolve_checkpoint(str(run / "model.pt")) == str(run / "model.pt")
+    assert Predictor.from_checkpoint(run / "model").pipeline.model_name == "ecapa"
+    assert Predictor.from_checkpoint(run).pipeline.model_name == "ecapa"
+    with pytest.raises(ModelError, match=r"without model\.pt or checkpoints/best\.pt"):
         Predictor.from_checkpoint(tmp_path)
 
 
@@ -125,7 +132,7 @@ def test_inconsistent_weights_raise_model_error(ckpt_dir, tmp_path):
     from vocalis.checkpoint import load_checkpoint, save_checkpoint
 
     ckpt = load_checkpoint(build_checkpoint(ckpt_dir / "w.pt", "tier1"))
-    ckpt["model"]["config"]["lstm_hidden"] = 12
+    ckpt.model.config["lstm_hidden"] = 12
     save_checkpoint(tmp_path / "bad.pt", ckpt)
     with pytest.raises(ModelError, match="weights do not fit"):
         Predictor.from_checkpoint(tmp_path / "bad.pt")

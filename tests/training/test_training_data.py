@@ -9,7 +9,7 @@ import torch
 from vocalis.errors import DataError
 from vocalis.training.config import DatasetConfig
 from vocalis.training.data import EpochBatchSampler, FeatureDataset, collate, make_loader
-from vocalis.training.pipeline import Normalizer, split_rows
+from vocalis.training.pipeline import split_rows
 
 
 def _ds(lengths, crop=None):
@@ -98,27 +98,6 @@ def test_dataset_rejects_bad_input():
         FeatureDataset([], [])
     with pytest.raises(DataError, match="different dimensions"):
         FeatureDataset([torch.zeros(3, 4), torch.zeros(4, 4)], [0, 1])
-
-
-def test_global_normalizer_uses_training_stats_only():
-    train = [torch.full((2, 4), 2.0), torch.full((2, 4), 4.0)]
-    test = torch.full((2, 3), 100.0)
-    norm = Normalizer("global", 2).fit(train)
-    assert torch.allclose(norm(train[0]), torch.full((2, 4), -1.0))
-    assert torch.allclose(norm(test), torch.full((2, 3), 97.0))  # (100 - 3) / 1
-    again = Normalizer.from_state(norm.state(), 2)
-    assert torch.equal(again(test), norm(test))
-
-
-def test_speaker_and_utterance_normalizers():
-    feats = [torch.randn(2, 50) + 5, torch.randn(2, 40) * 3 - 2]
-    spk = Normalizer("speaker", 2).fit([], feats, ["a", "b"])
-    for f, s in zip(feats, ["a", "b"], strict=True):
-        out = spk(f, s)
-        assert torch.allclose(out.mean(1), torch.zeros(2), atol=1e-4)
-    utt = Normalizer("utterance", 2)
-    assert torch.allclose(utt(feats[1]).std(1, unbiased=False), torch.ones(2), atol=1e-3)
-    assert Normalizer("none", 2)(feats[0]) is feats[0]
 
 
 def _manifest(n_speakers=5, per=4, split=None):

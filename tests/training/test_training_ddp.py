@@ -38,11 +38,11 @@ def test_torchrun_two_processes_on_cpu(corpus, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
-    assert ckpt["epoch"] == 1
+    assert ckpt.training["epoch"] == 1
     env_json = (out / "env.json").read_text()
     assert '"world_size": 2' in env_json
     log = (out / "log.txt").read_text()
     assert log.count("Epoch 1/1") == 1  # only rank 0 writes
     assert "world size 2" in log
     # every DDP rank saw half of the 3 batches per epoch (padded to 2 each): 2 optimiser steps
-    assert ckpt["step"] == 2
+    assert ckpt.training["step"] == 2

@@ -68,7 +68,7 @@ def test_stratified_protocol_warns_speaker_dependent(corpus, tmp_path, caplog):
 def test_waveform_copies_enlarge_the_training_set(corpus, tmp_path):
     _run(corpus, tmp_path, "train.augment.waveform_copies=1")
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert ckpt["step"] == 6  # 12 utterances + 12 noisy copies, batch 4
+    assert ckpt.training["step"] == 6  # 12 utterances + 12 noisy copies, batch 4
 
 
 def test_multitask_regression_on_va_head(tmp_path):

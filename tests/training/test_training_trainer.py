@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -71,12 +72,16 @@ def test_run_folder_has_every_file(corpus, tmp_path):
         "pipeline",
     )
     for name in ("last.pt", "best.pt"):  # both can resume the run
-        ckpt = load_checkpoint(out / "checkpoints" / name)
-        assert all(key in ckpt for key in resume_keys), (name, set(resume_keys) - set(ckpt))
+        stored = load_checkpoint(out / "checkpoints" / name).to_payload()
+        assert all(key in stored for key in resume_keys), (name, set(resume_keys) - set(stored))
     best = load_checkpoint(out / "checkpoints" / "best.pt")
-    assert best["epoch"] == result.best_epoch and best["metrics"]["epoch"] == result.best_epoch
+    assert best.training["epoch"] == result.best_epoch
+    assert best.training["metrics"]["epoch"] == result.best_epoch
+    model = load_checkpoint(out / "model.pt")  # the deployable copy of best.pt
+    assert model.training["epoch"] == result.best_epoch and "optimizer" not in model.training
+    assert all(torch.equal(model.model_state[k], v) for k, v in best.model_state.items())
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
-    assert ckpt["normalization"]["mode"] == "global" and ckpt["epoch"] == 2
+    assert ckpt.normalization.mode == "global" and ckpt.training["epoch"] == 2
     assert json.loads((out / "label_map.json").read_text())["classes"] == ["high", "low"]
 
 
@@ -146,10 +151,7 @@ def test_checkpoint_of_another_model_is_refused(corpus, tmp_path):
     train(_cfg(corpus, epochs=1), out, progress=False)
     path = out / "checkpoints" / "best.pt"
     ckpt = load_checkpoint(path)
-    ckpt["model"]["name"] = "ecapa"
-    for k in ("format", "format_version", "vocalis_version"):
-        ckpt.pop(k)
-    save_checkpoint(tmp_path / "bad.pt", ckpt)
+    save_checkpoint(tmp_path / "bad.pt", replace(ckpt, model=replace(ckpt.model, name="ecapa")))
     with pytest.raises(ModelError, match="another model"):
         evaluate(tmp_path / "bad.pt", corpus, progress=False)
     raw = torch.load(path, weights_only=True)
@@ -279,7 +281,7 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(corpus, tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
-    assert 1 <= ckpt["epoch"] < 200
+    assert 1 <= ckpt.training["epoch"] < 200
     assert "Rerun the same command to resume" in (out / "log.txt").read_text()
 
 
@@ -300,9 +302,9 @@ def test_global_normalisation_moves_into_a_model_with_input_norm(corpus, tmp_pat
         progress=False,
     )
     ckpt = load_checkpoint(out / "checkpoints" / "best.pt")
-    assert ckpt["normalization"]["mode"] == "none"  # the model carries the statistics
-    mean = ckpt["model_state"]["input_norm.mean"]
-    assert mean.abs().max() > 0.1 and ckpt["model_state"]["input_norm.std"].min() > 0
+    assert ckpt.normalization.mode == "none"  # the model carries the statistics
+    mean = ckpt.model_state["input_norm.mean"]
+    assert mean.abs().max() > 0.1 and ckpt.model_state["input_norm.std"].min() > 0
     sub = read_manifest(corpus).select([0, 4, 9, 13])
     metrics = evaluate(out / "checkpoints" / "best.pt", sub, progress=False)
     assert metrics["accuracy"] == pytest.approx(res.test_metrics["accuracy"])

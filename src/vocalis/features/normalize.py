@@ -13,17 +13,19 @@ of utterances or on the same data as padded batches gives the same numbers.
   either raises :class:`~vocalis.errors.DataError` (``unknown="error"``) or falls
   back to the statistics pooled over all training speakers (``unknown="global"``,
   the default).
+* :class:`FeatureNormalizer`: the pipeline's normalisation by mode (one of the
+  above), fitted by training, stored in and rebuilt from checkpoints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from vocalis.errors import DataError, ModelError
+from vocalis.errors import ConfigError, DataError, ModelError
 
 
 def _as_batch(
@@ -262,3 +264,154 @@ class SpeakerMVN:
             self.speakers[key] = GlobalMVN(self.feature_dim, self.variance, self.eps)
             self.speakers[key].load_state_dict(sd)
         return self
+
+
+#: Normalisation modes of :class:`FeatureNormalizer`.
+MODES = ("global", "utterance", "speaker", "none")
+
+
+class FeatureNormalizer(nn.Module):
+    """The feature normalisation of a pipeline, fitted in training and stored in checkpoints.
+
+    One class for the training data path and for inference:
+
+    * ``global``: :class:`GlobalMVN` fitted on the training utterances only;
+      state = its ``state_dict`` (``count``, ``sum``, ``sum_sq``).
+    * ``speaker``: :class:`SpeakerMVN`, one set of statistics per speaker from that
+      speaker's own recordings (no labels used). :meth:`normalize` with a speaker
+      uses that speaker's statistics; the batched :meth:`forward` (prediction, the
+      exported graph), where the speaker is unknown, uses the statistics pooled
+      over all training speakers.
+    * ``utterance``: per-utterance CMVN (:func:`cmvn`); no state.
+    * ``none``: identity.
+
+    Args:
+        mode: one of the above.
+        feature_dim: F.
+        variance: also divide by the standard deviation.
+
+    Shape:
+        feats: (B, F, N) or (F, N), lengths: (B,) frames -> same shape; padded
+        frames stay zero.
+
+    Example:
+        >>> norm = FeatureNormalizer("global", 1).fit([torch.tensor([[1.0, 3.0]])])
+        >>> norm(torch.tensor([[[1.0, 3.0, 7.0]]]), torch.tensor([2])).tolist()
+        [[[-1.0, 1.0, 0.0]]]
+        >>> FeatureNormalizer.from_state(norm.state(), 1).mvn.mean.tolist()
+        [2.0]
+    """
+
+    def __init__(self, mode: str, feature_dim: int, variance: bool = True) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ConfigError(
+                f"features.normalization: got {mode!r}, expected global, utterance, speaker or none"
+            )
+        self.mode = mode
+        self.feature_dim = int(feature_dim)
+        self.variance = bool(variance)
+        #: The statistics :meth:`forward` uses (global: fitted; speaker: pooled).
+        self.mvn: GlobalMVN | None = None
+        self.speakers: SpeakerMVN | None = None
+
+    def fit(
+        self,
+        train_features: Sequence[torch.Tensor],
+        all_features: Sequence[torch.Tensor] = (),
+        speakers: Sequence[str] = (),
+    ) -> FeatureNormalizer:
+        """Fit ``global`` on ``train_features``; ``speaker`` on ``all_features``/``speakers``.
+
+        Shape:
+            each feature array (F, N).
+        """
+        if self.mode == "global":
+            self.mvn = GlobalMVN(self.feature_dim, self.variance).fit(list(train_features))
+        elif self.mode == "speaker":
+            self.speakers = SpeakerMVN(self.feature_dim, self.variance).fit(
+                list(all_features), list(speakers)
+            )
+            self.mvn = self.speakers.pooled
+        return self
+
+    def _require_stats(self) -> GlobalMVN:
+        if self.mvn is None:
+            raise DataError(f"normalization={self.mode} has no statistics; fit it first")
+        return self.mvn
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalise a padded batch (or one utterance) with the stored statistics."""
+        if self.mode == "none":
+            return feats
+        if self.mode == "utterance":
+            return cmvn(feats, lengths, variance=self.variance)
+        return self._require_stats()(feats, lengths)
+
+    def normalize(self, feats: torch.Tensor, speaker: str | None = None) -> torch.Tensor:
+        """Normalise one utterance, with its speaker's statistics in ``speaker`` mode.
+
+        Shape:
+            feats: (F, N) -> (F, N)
+        """
+        if self.mode == "speaker":
+            self._require_stats()
+            return self.speakers.transform(feats, speaker or "")
+        return self(feats)
+
+    def state(self) -> dict[str, Any]:
+        """``{"mode", "state"}``: the checkpoint's ``normalization`` entry."""
+        state = None
+        if self.speakers is not None:
+            state = self.speakers.state_dict()
+        elif self.mvn is not None:
+            state = dict(self.mvn.state_dict())
+        elif self.mode == "utterance" and not self.variance:
+            state = {"variance": False}
+        return {"mode": self.mode, "state": state}
+
+    @classmethod
+    def from_state(cls, data: Mapping[str, Any], feature_dim: int) -> FeatureNormalizer:
+        """Rebuild from :meth:`state` (a checkpoint's ``normalization`` entry).
+
+        Raises:
+            ModelError: an unknown mode, missing or malformed statistics, or statistics
+                of another feature size than ``feature_dim``.
+        """
+        mode = str(data.get("mode", "none"))
+        state = data.get("state") or {}
+        if mode not in MODES:
+            raise ModelError(
+                f"checkpoint normalization.mode={mode!r}: expected global, utterance, speaker "
+                "or none"
+            )
+        norm = cls(mode, feature_dim, variance=bool(state.get("variance", True)))
+        if mode not in ("global", "speaker"):
+            return norm
+        if not state:
+            raise ModelError(
+                f"checkpoint normalization.mode={mode!r} but normalization.state is empty; "
+                "the checkpoint is incomplete, save it again from the run"
+            )
+        stats = state.get("pooled", state) if mode == "speaker" else state
+        tensors = {k: v for k, v in stats.items() if isinstance(v, torch.Tensor)}
+        if "sum" not in tensors:
+            raise ModelError(
+                f"checkpoint normalization.state has keys {sorted(stats)}, expected the "
+                "GlobalMVN state (count, sum, sum_sq)"
+            )
+        if tensors["sum"].numel() != feature_dim:
+            raise ModelError(
+                f"normalisation statistics have {tensors['sum'].numel()} features, the feature "
+                f"extractor gives {feature_dim}; the checkpoint is inconsistent"
+            )
+        if mode == "speaker":
+            norm.speakers = SpeakerMVN(feature_dim).load_state_dict(dict(state))
+            norm.mvn = norm.speakers.pooled
+        else:
+            norm.mvn = GlobalMVN(feature_dim, norm.variance, float(state.get("eps", 1e-5)))
+            norm.mvn.load_state_dict(tensors)
+        return norm
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, feature_dim={self.feature_dim}"

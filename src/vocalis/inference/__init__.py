@@ -2,7 +2,9 @@
 
 Everything starts from a checkpoint (see :mod:`vocalis.checkpoint`), which
 rebuilds the training pipeline (tier 0, features, normalisation, model,
-labels; :mod:`~vocalis.inference.pipeline`):
+labels; :mod:`~vocalis.inference.pipeline`) with the builder that
+:data:`MODEL_KINDS` registers for the checkpoint's model kind; ``--checkpoint``
+(a run folder, ``RUN/model`` or a file) is resolved by :func:`resolve_checkpoint`:
 
 - :class:`Predictor` / :func:`predict`: classify files, folders, manifests;
 - :func:`predict_segments`: sliding windows over long audio, VAD-gated;
@@ -28,6 +30,8 @@ _EXPORTS = {
     "Pipeline": "vocalis.inference.pipeline",
     "load_pipeline": "vocalis.inference.pipeline",
     "bundled_checkpoint": "vocalis.inference.pipeline",
+    "resolve_checkpoint": "vocalis.inference.pipeline",
+    "MODEL_KINDS": "vocalis.inference.kinds",
     "Embeddings": "vocalis.inference.embed",
     "ExportReport": "vocalis.inference.export",
     "create_app": "vocalis.inference.service",

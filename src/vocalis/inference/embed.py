@@ -122,7 +122,7 @@ def embed(
         items += collect_inputs(list(inputs))
     if not items:
         raise DataError("nothing to embed: give --manifest or audio files")
-    front = pipe.waveform_to_probs(level=False)  # tier 0 already levelled the audio
+    front = pipe.neural  # tier 0 already levelled the audio
     ids, paths, vectors, failed = [], [], [], []
     bar = tqdm(total=len(items), disable=not progress, unit="file", desc="embed")
 

@@ -1,7 +1,8 @@
 """Export a trained model to TorchScript or ONNX, from waveform (or features) to probabilities.
 
-The exported graph is :class:`~vocalis.inference.pipeline.WaveformToProbs`, the
-module the :class:`~vocalis.inference.Predictor` runs: level normalisation
+The exported graph is the module the :class:`~vocalis.inference.Predictor` runs
+(:meth:`~vocalis.inference.Pipeline.waveform_to_probs`), for a neural model:
+level normalisation
 (tier 0's last step), the feature front end (the STFT becomes a conv1d with a
 DFT basis for ONNX, see :func:`vocalis.dsp.power_frames`), the feature
 normalisation with its statistics, the model and its calibration temperature,
@@ -95,13 +96,11 @@ def _inputs(pipe: Pipeline, graph_input: str, waves: list[Tensor]) -> tuple[Tens
     from vocalis.audio.level import normalize
 
     method = pipe.tier0.normalize
-    rms = float(getattr(pipe.tier0, "target_rms_db", -20.0))
+    rms = float(pipe.tier0.target_rms_db)
     levelled = [normalize(w, method, target_rms_db=rms) for w in waves]
     batch, lengths = pad_batch(levelled)
     with torch.no_grad():
-        feats = pipe.extractor(batch, lengths)
-    frames = 1 + torch.div(lengths, pipe.features.hop_length, rounding_mode="floor")
-    return feats, frames
+        return pipe.neural.features(batch, lengths)
 
 
 def _trace_torchscript(graph: nn.Module, example: tuple[Tensor, Tensor]) -> bytes:
@@ -318,9 +317,10 @@ def export(
         "inputs": [input, "lengths"],
         "output": "probs",
         "sample_rate": pipe.sample_rate,
-        "features": to_dict(pipe.features),
+        "kind": pipe.kind,
+        "features": None if pipe.features is None else to_dict(pipe.features),
         "tier0": to_dict(pipe.tier0),
-        "normalization": pipe.norm.mode,
+        "normalization": pipe.checkpoint.normalization.mode,
         "in_graph": ["level", "features", "normalization", "model", "temperature", "softmax"]
         if input == "waveform"
         else ["normalization", "model", "temperature", "softmax"],

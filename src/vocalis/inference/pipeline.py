@@ -6,10 +6,13 @@ labels. :func:`load_pipeline` turns it back into modules; prediction, segments,
 embeddings, export and the web service all start here, so nothing is configured
 twice and every consumer computes exactly what training computed.
 
-The part after tier 0 is one traceable module, :class:`WaveformToProbs`
-(waveform + lengths -> probabilities): the :class:`~vocalis.inference.Predictor`
-runs it eagerly and :mod:`vocalis.inference.export` traces it to TorchScript and
-ONNX, so the exported graph is the served one.
+The part after tier 0 is one traceable module (waveform + lengths ->
+probabilities) that the builder of the checkpoint's model kind makes
+(:data:`vocalis.inference.MODEL_KINDS`; ``neural``:
+:class:`~vocalis.inference.neural.WaveformToProbs`): the
+:class:`~vocalis.inference.Predictor` runs it eagerly and
+:mod:`vocalis.inference.export` traces it to TorchScript and ONNX, so the
+exported graph is the served one.
 
 Shape legend: B batch, T samples, F features, N frames, C classes.
 """
@@ -18,15 +21,19 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from vocalis.errors import ModelError
+
+if TYPE_CHECKING:
+    from vocalis.checkpoint import Checkpoint
+    from vocalis.inference.neural import WaveformToProbs
 
 logger = logging.getLogger(__name__)
 
@@ -52,31 +59,45 @@ def bundled_checkpoint() -> Path:
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
         pass
     raise ModelError(
-        "no bundled model in this install; pass --checkpoint runs/<name>/checkpoints/best.pt "
+        "no bundled model in this install; pass --checkpoint runs/<name> "
         f"(vocalis/resources/models/{BUNDLED_MODEL} is missing)"
     )
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str | os.PathLike:
-    """The checkpoint file to load.
+    """The checkpoint file ``--checkpoint`` names; every verb resolves it here.
 
-    None means the bundled model; a run folder means its ``checkpoints/best.pt``
-    (or ``best.pt`` directly inside it); anything else is returned as is.
+    Accepted: None (the bundled model); a run folder (its ``model.pt``, else the
+    ``checkpoints/best.pt`` of a run that has not finished); ``RUN/model`` (->
+    ``RUN/model.pt``); any checkpoint file or URL (returned as is).
 
     Raises:
-        ModelError: None and no bundled model, or a folder without ``best.pt``.
+        ModelError: None and no bundled model, or a folder holding no checkpoint.
+
+    Example:
+        >>> import tempfile
+        >>> run = Path(tempfile.mkdtemp())
+        >>> _ = (run / "model.pt").write_bytes(b"")
+        >>> resolve_checkpoint(run).name, resolve_checkpoint(run / "model").name
+        ('model.pt', 'model.pt')
     """
+    from vocalis.checkpoint import MODEL_FILE
+
     if checkpoint is None:
         return bundled_checkpoint()
-    folder = Path(checkpoint)
-    if "://" not in str(checkpoint) and folder.is_dir():
-        for candidate in (folder / "checkpoints" / "best.pt", folder / "best.pt"):
+    if "://" in str(checkpoint):
+        return checkpoint
+    path = Path(checkpoint)
+    if path.is_dir():
+        for candidate in (path / MODEL_FILE, path / "checkpoints" / "best.pt"):
             if candidate.is_file():
                 return candidate
         raise ModelError(
-            f"{checkpoint}: is a folder without checkpoints/best.pt; pass the checkpoint file "
-            "(e.g. runs/<name>/checkpoints/last.pt)"
+            f"{checkpoint}: is a folder without {MODEL_FILE} or checkpoints/best.pt; pass a run "
+            "folder, RUN/model or a checkpoint file (e.g. runs/<name>/checkpoints/last.pt)"
         )
+    if not path.exists() and path.with_suffix(".pt").is_file():
+        return path.with_suffix(".pt")
     return checkpoint
 
 
@@ -122,245 +143,142 @@ class LevelNorm(nn.Module):
         return wav * scale
 
 
-class FeatureNorm(nn.Module):
-    """The checkpoint's feature normalisation as a module of (features, lengths).
-
-    Args:
-        mode: ``global`` (training statistics), ``utterance`` (per-utterance CMVN),
-            ``speaker`` (per-speaker statistics: at inference the speaker is unknown,
-            so the statistics pooled over all training speakers are used) or ``none``.
-        state: the checkpoint's ``normalization.state``.
-        feature_dim: F, to size the global statistics.
-
-    Shape:
-        feats: (B, F, N), lengths: (B,) frames -> (B, F, N); padded frames stay zero.
-    """
-
-    def __init__(self, mode: str, state: dict[str, Any] | None, feature_dim: int) -> None:
-        super().__init__()
-        from vocalis.features.normalize import GlobalMVN
-
-        self.mode = mode
-        self.variance = bool((state or {}).get("variance", True))
-        self.mvn: nn.Module | None = None
-        if mode in ("global", "speaker"):
-            if not state:
-                raise ModelError(
-                    f"checkpoint normalization.mode={mode!r} but normalization.state is empty; "
-                    "the checkpoint is incomplete, save it again from the run"
-                )
-            stats = state.get("pooled", state) if mode == "speaker" else state
-            tensors = {k: v for k, v in stats.items() if isinstance(v, Tensor)}
-            if "sum" not in tensors:
-                raise ModelError(
-                    f"checkpoint normalization.state has keys {sorted(stats)}, expected the "
-                    "GlobalMVN state (count, sum, sum_sq)"
-                )
-            eps = float(stats.get("eps", state.get("eps", 1e-5)))
-            mvn = GlobalMVN(tensors["sum"].numel(), variance=self.variance, eps=eps)
-            mvn.load_state_dict(tensors)
-            if mvn.feature_dim != feature_dim:
-                raise ModelError(
-                    f"normalisation statistics have {mvn.feature_dim} features, the feature "
-                    f"extractor gives {feature_dim}; the checkpoint is inconsistent"
-                )
-            self.mvn = mvn
-        elif mode not in ("utterance", "none"):
-            raise ModelError(
-                f"checkpoint normalization.mode={mode!r}: expected global, utterance, speaker "
-                "or none"
-            )
-
-    def forward(self, feats: Tensor, lengths: Tensor) -> Tensor:
-        if self.mvn is not None:
-            return self.mvn(feats, lengths)
-        if self.mode == "utterance":
-            from vocalis.features.normalize import cmvn
-
-            return cmvn(feats, lengths, variance=self.variance)
-        return feats
-
-
-def first_head_probs(model: nn.Module, feats: Tensor, lengths: Tensor, num_classes: int) -> Tensor:
-    """Class probabilities of the model's first head (temperature included).
-
-    Shape:
-        feats: (B, F, N), lengths: (B,) -> (B, C)
-    """
-    out = model(feats, lengths)
-    probs = out.extras.get("probs") if out.extras else None
-    if probs is None:
-        probs = torch.softmax(out.logits[:, :num_classes], dim=1)
-    return probs[:, :num_classes]
-
-
-class FeaturesToProbs(nn.Module):
-    """Normalisation + model: features to probabilities.
-
-    Shape:
-        feats: (B, F, N), lengths: (B,) frames -> (B, C)
-    """
-
-    def __init__(self, norm: FeatureNorm, model: nn.Module, num_classes: int) -> None:
-        super().__init__()
-        self.norm = norm
-        self.model = model
-        self.num_classes = num_classes
-
-    def forward(self, feats: Tensor, lengths: Tensor) -> Tensor:
-        lengths = lengths.long()
-        return first_head_probs(self.model, self.norm(feats, lengths), lengths, self.num_classes)
-
-
-class WaveformToProbs(nn.Module):
-    """Level normalisation + features + normalisation + model.
-
-    The input is a mono waveform at the model's sample rate (tier 0 up to and
-    including resampling; denoising and VAD are not part of this module).
+class Levelled(nn.Module):
+    """Tier 0's level normalisation in front of a (waveform, lengths) -> probs module.
 
     Shape:
         wav: (B, T), lengths: (B,) samples -> (B, C)
     """
 
-    def __init__(self, level: LevelNorm, extractor: nn.Module, head: FeaturesToProbs) -> None:
+    def __init__(self, level: LevelNorm, graph: nn.Module) -> None:
         super().__init__()
         self.level = level
-        self.extractor = extractor
-        self.head = head
-        self.hop_length = int(extractor.config.hop_length)
-
-    def features(self, wav: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """Level-normalised features and their frame counts: (B, F, N), (B,)."""
-        lengths = lengths.long()
-        wav = self.level(wav, lengths)
-        feats = self.extractor(wav, lengths)
-        frames = 1 + torch.div(lengths, self.hop_length, rounding_mode="floor")
-        return feats, frames
+        self.graph = graph
 
     def forward(self, wav: Tensor, lengths: Tensor) -> Tensor:
-        feats, frames = self.features(wav, lengths)
-        return self.head(feats, frames)
+        lengths = lengths.long()
+        return self.graph(self.level(wav, lengths), lengths)
 
 
 @dataclass
 class Pipeline:
-    """Everything a checkpoint rebuilds.
+    """A checkpoint rebuilt: tier 0 and the (waveform, lengths) -> probs module.
 
     Attributes:
-        tier0: the tier-0 config (a :class:`vocalis.audio.Tier0Config`).
-        features: the :class:`vocalis.features.FeatureConfig`.
-        extractor: the feature module.
-        norm: the feature normalisation.
-        model: the classifier, in eval mode.
-        classes: class names of the first head, in output order.
-        model_name: registry name of the model.
+        checkpoint: the :class:`~vocalis.checkpoint.Checkpoint` it was built from.
+        graph: the module :data:`~vocalis.inference.MODEL_KINDS` built for the
+            checkpoint's kind (after tier 0), in eval mode.
         source: where the checkpoint came from.
-        meta: ``vocalis_version``, ``format_version``, ``epoch``, ``best`` when recorded.
     """
 
-    tier0: Any
-    features: Any
-    extractor: nn.Module
-    norm: FeatureNorm
-    model: nn.Module
-    classes: tuple[str, ...]
-    model_name: str
+    checkpoint: Checkpoint
+    graph: nn.Module
     source: str
-    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tier0(self) -> Any:
+        """The :class:`vocalis.audio.Tier0Config`."""
+        return self.checkpoint.tier0
+
+    @property
+    def features(self) -> Any:
+        """The :class:`vocalis.features.FeatureConfig` (None for a model without one)."""
+        return self.checkpoint.features
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the first head, in output order."""
+        return self.checkpoint.classes
+
+    @property
+    def kind(self) -> str:
+        """The model kind (``neural``, ``ensemble``)."""
+        return self.checkpoint.kind
+
+    @property
+    def model_name(self) -> str:
+        """Registry name of the model."""
+        return self.checkpoint.model.name
 
     @property
     def sample_rate(self) -> int:
-        return int(self.features.sample_rate)
+        """The rate in Hz the model expects (tier 0 resamples to it)."""
+        return self.checkpoint.sample_rate
 
-    def features_to_probs(self) -> FeaturesToProbs:
-        """The (features, frame lengths) -> probabilities module."""
-        return FeaturesToProbs(self.norm, self.model, len(self.classes)).eval()
+    @property
+    def meta(self) -> dict[str, Any]:
+        """``vocalis_version``, ``format_version`` and ``epoch`` when recorded."""
+        ckpt = self.checkpoint
+        meta = {"vocalis_version": ckpt.vocalis_version, "format_version": ckpt.format_version}
+        if "epoch" in ckpt.training:
+            meta["epoch"] = ckpt.training["epoch"]
+        return meta
 
-    def waveform_to_probs(self, level: bool = False) -> WaveformToProbs:
+    @property
+    def neural(self) -> WaveformToProbs:
+        """The neural graph (extractor, normalisation, model).
+
+        Raises:
+            ModelError: the model is not of kind ``neural`` (it has no feature front end).
+        """
+        from vocalis.inference.neural import WaveformToProbs
+
+        if not isinstance(self.graph, WaveformToProbs):
+            raise ModelError(
+                f"{self.source}: a {self.kind!r} model has no feature extractor or neural "
+                "layers; this needs a neural checkpoint"
+            )
+        return self.graph
+
+    @property
+    def extractor(self) -> nn.Module:
+        """The feature extractor of a neural model."""
+        return self.neural.extractor
+
+    @property
+    def norm(self) -> nn.Module:
+        """The :class:`~vocalis.features.normalize.FeatureNormalizer` of a neural model."""
+        return self.neural.head.norm
+
+    @property
+    def model(self) -> nn.Module:
+        """The classifier of a neural model."""
+        return self.neural.head.model
+
+    def features_to_probs(self) -> nn.Module:
+        """The (features, frame lengths) -> probabilities module of a neural model."""
+        return self.neural.head
+
+    def waveform_to_probs(self, level: bool = False) -> nn.Module:
         """The (waveform, lengths) -> probabilities module.
 
         Args:
-            level: include tier 0's level normalisation (True for exported graphs
-                fed with raw audio; False when tier 0 already ran).
+            level: put tier 0's level normalisation in front (True for exported
+                graphs fed with raw audio; False when tier 0 already ran).
         """
-        method = self.tier0.normalize if level else "none"
-        norm = LevelNorm(method, float(getattr(self.tier0, "target_rms_db", -20.0)))
-        return WaveformToProbs(norm, self.extractor, self.features_to_probs()).eval()
-
-
-def _load_state(model: nn.Module, state: dict[str, Tensor], source: str) -> None:
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        first = str(err).strip().splitlines()
-        detail = first[1].strip() if len(first) > 1 else first[0]
-        raise ModelError(
-            f"{source}: model weights do not fit the model config ({detail}); the checkpoint "
-            "is inconsistent or from another Vocalis version"
-        ) from None
+        if not level:
+            return self.graph
+        norm = LevelNorm(self.tier0.normalize, float(self.tier0.target_rms_db))
+        return Levelled(norm, self.graph).eval()
 
 
 def load_pipeline(checkpoint: str | os.PathLike | None = None, device: str = "cpu") -> Pipeline:
-    """Read a checkpoint and rebuild tier 0, features, normalisation, model and labels.
+    """Read a checkpoint and rebuild its pipeline with the builder of its model kind.
 
     Args:
-        checkpoint: path or URL of a Vocalis checkpoint; None = the bundled model.
-        device: torch device for the extractor and model.
+        checkpoint: anything :func:`resolve_checkpoint` takes (None = the bundled model).
+        device: torch device for the module.
 
     Raises:
-        ModelError: no bundled model, an unreadable or inconsistent checkpoint.
-        ConfigError: a config the installed Vocalis does not understand.
+        ModelError: no bundled model, an unreadable, old or inconsistent checkpoint.
+        ConfigError: a config or model kind the installed Vocalis does not know.
     """
-    from vocalis.audio import Tier0Config
     from vocalis.checkpoint import load_checkpoint
-    from vocalis.config import from_dict
-    from vocalis.data import LabelEncoder
-    from vocalis.features import FeatureConfig, build_extractor
-    from vocalis.models import build_model
+    from vocalis.inference.kinds import kind_builder
 
     path = resolve_checkpoint(checkpoint)
-    source = str(path)
     ckpt = load_checkpoint(path)
-    pipe = ckpt["pipeline"] or {}
-    tier0 = from_dict(Tier0Config, pipe.get("tier0") or {}, where="pipeline.tier0")
-    feats = from_dict(FeatureConfig, pipe.get("features") or {}, where="pipeline.features")
-    if tier0.sample_rate != feats.sample_rate:
-        raise ModelError(
-            f"{source}: tier0.sample_rate={tier0.sample_rate} but features.sample_rate="
-            f"{feats.sample_rate}; the checkpoint is inconsistent"
-        )
-    extractor = build_extractor(feats).to(device).eval()
-    spec = ckpt["model"]
-    labels = LabelEncoder.from_dict(ckpt["labels"])
-    classes = tuple(str(c) for c in labels.classes)
-    model = build_model(
-        spec["name"],
-        spec.get("config") or {},
-        int(spec["input_dim"]),
-        spec["num_classes"],
-        feature_name=feats.name,
-    )
-    _load_state(model, ckpt["model_state"], source)
-    model = model.to(device).eval()
-    if int(spec["input_dim"]) != extractor.feature_dim:
-        raise ModelError(
-            f"{source}: model input_dim={spec['input_dim']} but features '{feats.name}' give "
-            f"{extractor.feature_dim}; the checkpoint is inconsistent"
-        )
-    norm_spec = ckpt["normalization"] or {}
-    mode = str(norm_spec.get("mode", "none"))
-    if mode == "speaker":
-        logger.debug("%s: speaker normalisation uses pooled statistics at inference", source)
-    norm = FeatureNorm(mode, norm_spec.get("state"), extractor.feature_dim).to(device).eval()
-    meta = {k: ckpt[k] for k in ("vocalis_version", "format_version", "epoch") if k in ckpt}
-    return Pipeline(
-        tier0=tier0,
-        features=feats,
-        extractor=extractor,
-        norm=norm,
-        model=model,
-        classes=classes,
-        model_name=str(spec["name"]),
-        source=source,
-        meta=meta,
-    )
+    if ckpt.normalization.mode == "speaker":
+        logger.debug("%s: speaker normalisation uses pooled statistics at inference", path)
+    graph = kind_builder(ckpt.kind)(ckpt).to(device).eval()
+    return Pipeline(checkpoint=ckpt, graph=graph, source=str(path))

@@ -8,7 +8,7 @@ resumable CSV.
 
 Example:
     >>> from vocalis.inference import Predictor
-    >>> predictor = Predictor.from_checkpoint("runs/emodb/checkpoints/best.pt")  # doctest: +SKIP
+    >>> predictor = Predictor.from_checkpoint("runs/emodb")  # doctest: +SKIP
     >>> predictor.predict_file("clip.wav")  # doctest: +SKIP
     Prediction(path='clip.wav', label='angry', confidence=0.91, probs={...})
 """
@@ -158,7 +158,8 @@ class Predictor:
         return {
             "model": self.pipeline.model_name,
             "classes": list(self.classes),
-            "features": self.pipeline.features.name,
+            "kind": self.pipeline.kind,
+            "features": None if self.pipeline.features is None else self.pipeline.features.name,
             "sample_rate": self.sample_rate,
             "checkpoint": os.path.basename(self.pipeline.source),
             "checkpoint_vocalis_version": self.pipeline.meta.get("vocalis_version"),

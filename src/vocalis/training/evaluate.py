@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vocalis.errors import ConfigError, DataError, ModelError
+from vocalis.errors import DataError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -130,39 +130,6 @@ def encode_known(encoder: Any, labels: Sequence[str], source: str) -> list[int]:
     return [int(i) for i in encoder.encode(list(labels))]
 
 
-def model_from_checkpoint(ckpt: dict[str, Any], where: str = "checkpoint") -> torch.nn.Module:
-    """Rebuild the model stored in a checkpoint and load its weights.
-
-    Raises:
-        ModelError: the weights do not fit the stored model (another model or version).
-    """
-    from vocalis.models import build_model
-
-    spec = ckpt["model"]
-    try:
-        model = build_model(
-            spec["name"],
-            spec["config"],
-            int(spec["input_dim"]),
-            spec["num_classes"],
-            feature_name=ckpt.get("pipeline", {}).get("features", {}).get("name"),
-        )
-    except ConfigError as err:
-        raise ModelError(
-            f"{where}: its stored config does not build model '{spec['name']}' ({err}); the "
-            "checkpoint comes from another model or an incompatible Vocalis version: retrain it"
-        ) from None
-    try:
-        model.load_state_dict(ckpt["model_state"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[0]
-        raise ModelError(
-            f"{where}: its weights do not fit model '{spec['name']}' ({first}); the checkpoint "
-            "comes from another model or an incompatible Vocalis version: retrain it"
-        ) from None
-    return model
-
-
 def evaluate(
     checkpoint: str | os.PathLike,
     manifest: Any,
@@ -196,23 +163,24 @@ def evaluate(
         DataError: a label that training never saw (named with the known classes).
     """
     from vocalis.checkpoint import load_checkpoint
-    from vocalis.config import from_dict
-    from vocalis.data import LabelEncoder
+    from vocalis.config import from_dict, to_dict
     from vocalis.evaluation.predictions import write_predictions
+    from vocalis.features.normalize import FeatureNormalizer
+    from vocalis.inference.neural import model_from_checkpoint
     from vocalis.training.config import DatasetConfig, FeaturesConfig
     from vocalis.training.data import FeatureDataset
-    from vocalis.training.pipeline import Normalizer, compute_features, load_rows, speakers_of
+    from vocalis.training.pipeline import compute_features, load_rows, speakers_of
     from vocalis.training.runfolder import RunFolder
 
     ckpt = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(ckpt, str(checkpoint)).to(device)
-    encoder = LabelEncoder.from_dict(ckpt["labels"])
-    train_cfg = ckpt.get("config") or {}
+    model = model_from_checkpoint(ckpt).to(device)
+    encoder = ckpt.labels
+    train_cfg = ckpt.config
     dataset_cfg = from_dict(DatasetConfig, train_cfg.get("dataset", {}), where="dataset")
     features_cfg = FeaturesConfig(
-        tier0=dict(ckpt["pipeline"].get("tier0") or {}),
-        extractor=dict(ckpt["pipeline"]["features"]),
-        normalization=ckpt["normalization"].get("mode", "none"),
+        tier0=to_dict(ckpt.tier0),
+        extractor=to_dict(ckpt.features),
+        normalization=ckpt.normalization.mode,
         cache_dir=str(cache_dir) if cache_dir else None,
         workers=workers,
         max_failures=float(train_cfg.get("features", {}).get("max_failures", 0.1)),
@@ -228,14 +196,16 @@ def evaluate(
     targets = [targets[i] for i in keep]
     feats = [feats[i] for i in keep]
     dim = int(feats[0].shape[0])
-    if dim != int(ckpt["model"]["input_dim"]):
+    if dim != int(ckpt.model.input_dim or 0):
         raise ModelError(
-            f"{checkpoint}: the model expects {ckpt['model']['input_dim']} features per frame, "
+            f"{checkpoint}: the model expects {ckpt.model.input_dim} features per frame, "
             f"the checkpoint's pipeline gives {dim}; the checkpoint is inconsistent, retrain it"
         )
-    norm = Normalizer.from_state(ckpt["normalization"], dim)
+    norm = FeatureNormalizer.from_state(ckpt.normalization.to_dict(), dim)
     speakers = speakers_of(rows)
-    data = FeatureDataset([norm(f, s) for f, s in zip(feats, speakers, strict=True)], targets)
+    data = FeatureDataset(
+        [norm.normalize(f, s) for f, s in zip(feats, speakers, strict=True)], targets
+    )
     probs, _ = predict_dataset(model, data, batch_size=batch_size, device=device)
     classes = list(encoder.classes)
     metrics = score(targets, probs, classes)

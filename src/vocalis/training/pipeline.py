@@ -2,9 +2,8 @@
 
 The steps are plain functions: :func:`load_rows` (manifest + label map),
 :func:`split_rows` (train/val/test by the configured protocol),
-:func:`compute_features` (tier 0 + extractor, cached, failures dropped) and
-:class:`Normalizer` (global statistics from the training split only,
-per-speaker statistics from each speaker's own recordings, or per utterance).
+:func:`compute_features` (tier 0 + extractor, cached, failures dropped); the
+normalisation is :class:`vocalis.features.normalize.FeatureNormalizer`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,8 +21,6 @@ from vocalis.errors import ConfigError, DataError
 from vocalis.training.config import DatasetConfig, FeaturesConfig
 
 log = logging.getLogger(__name__)
-
-Mode = Literal["global", "utterance", "speaker", "none"]
 
 #: Values of ``dataset.split_column`` read as each part.
 SPLIT_NAMES = {
@@ -197,81 +194,6 @@ def compute_features(
         progress=progress,
     )
     return list(result.features), list(result.failures)
-
-
-class Normalizer:
-    """Feature normalisation by mode, with a checkpoint-friendly state.
-
-    * ``global``: :class:`~vocalis.features.normalize.GlobalMVN` fitted on the
-      training utterances only; state = its ``state_dict`` (``count``, ``sum``,
-      ``sum_sq``).
-    * ``speaker``: :class:`~vocalis.features.normalize.SpeakerMVN`, one set of
-      statistics per speaker from that speaker's own recordings (no labels used;
-      unknown speakers at inference fall back to the pooled statistics).
-    * ``utterance``: per-utterance CMVN; no state.
-    * ``none``: identity.
-
-    Args:
-        mode: one of the above.
-        feature_dim: F.
-    """
-
-    def __init__(self, mode: Mode, feature_dim: int) -> None:
-        if mode not in ("global", "utterance", "speaker", "none"):
-            raise ConfigError(
-                f"features.normalization: got {mode!r}, expected global, utterance, speaker or none"
-            )
-        self.mode = mode
-        self.feature_dim = int(feature_dim)
-        self._impl: Any = None
-
-    def fit(
-        self,
-        train_features: Sequence[torch.Tensor],
-        all_features: Sequence[torch.Tensor] = (),
-        speakers: Sequence[str] = (),
-    ) -> Normalizer:
-        """Fit ``global`` on ``train_features``; ``speaker`` on ``all_features``/``speakers``."""
-        from vocalis.features.normalize import GlobalMVN, SpeakerMVN
-
-        if self.mode == "global":
-            self._impl = GlobalMVN(self.feature_dim).fit(list(train_features))
-        elif self.mode == "speaker":
-            self._impl = SpeakerMVN(self.feature_dim).fit(list(all_features), list(speakers))
-        return self
-
-    def __call__(self, feats: torch.Tensor, speaker: str | None = None) -> torch.Tensor:
-        """Normalise one utterance. Shape: (F, T) -> (F, T)."""
-        if self.mode == "none":
-            return feats
-        if self.mode == "utterance":
-            from vocalis.features.normalize import cmvn
-
-            return cmvn(feats)
-        if self._impl is None:
-            raise DataError(f"normalization={self.mode} has no statistics; fit it first")
-        if self.mode == "global":
-            return self._impl(feats)
-        return self._impl.transform(feats, speaker or "")
-
-    def state(self) -> dict[str, Any]:
-        """``{"mode", "state"}`` for the checkpoint's ``normalization`` entry."""
-        state = None if self._impl is None else self._impl.state_dict()
-        return {"mode": self.mode, "state": state}
-
-    @classmethod
-    def from_state(cls, data: dict[str, Any], feature_dim: int) -> Normalizer:
-        """Rebuild from :meth:`state` (as stored in a checkpoint)."""
-        from vocalis.features.normalize import GlobalMVN, SpeakerMVN
-
-        norm = cls(data.get("mode", "none"), feature_dim)
-        state = data.get("state")
-        if norm.mode == "global":
-            norm._impl = GlobalMVN(feature_dim)
-            norm._impl.load_state_dict(state)
-        elif norm.mode == "speaker":
-            norm._impl = SpeakerMVN(feature_dim).load_state_dict(state)
-        return norm
 
 
 def speakers_of(manifest: Any) -> list[str]:

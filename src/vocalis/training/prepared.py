@@ -30,7 +30,7 @@ class PreparedData:
         rows: the manifest (label map applied).
         train_idx, val_idx, test_idx: manifest rows of each part (unreadable files dropped).
         encoder: the :class:`~vocalis.data.LabelEncoder` of the training labels.
-        normalizer: the fitted :class:`~vocalis.training.pipeline.Normalizer` applied to
+        normalizer: the fitted :class:`~vocalis.features.normalize.FeatureNormalizer` applied to
             the datasets (``none`` when the model normalises its own input).
         model_norm: ``(mean, std)`` (F,) each for the model's ``input_norm`` layer when
             ``features.normalization=global`` and ``model.params.input_norm`` is true:
@@ -86,10 +86,10 @@ def prepare_data(
 ) -> PreparedData:
     from vocalis.data import LabelEncoder
     from vocalis.features.config import FeatureConfig
+    from vocalis.features.normalize import FeatureNormalizer
     from vocalis.training.data import FeatureDataset, seconds_to_frames
     from vocalis.training.evaluate import encode_known
     from vocalis.training.pipeline import (
-        Normalizer,
         compute_features,
         load_rows,
         regression_targets,
@@ -150,7 +150,7 @@ def prepare_data(
         mvn = GlobalMVN(dim).fit([by_row[i] for i in train_idx.tolist()])
         model_norm = (mvn.mean, mvn.std)
         mode = "none"
-    normalizer = Normalizer(mode, dim)
+    normalizer = FeatureNormalizer(mode, dim)
     all_idx = np.concatenate([train_idx, val_idx, test_idx])
     normalizer.fit(
         [by_row[i] for i in train_idx.tolist()],
@@ -164,11 +164,11 @@ def prepare_data(
     )
 
     def dataset(idx: np.ndarray, crop_frames: int | None = None, extra=None) -> FeatureDataset:
-        feats_ = [normalizer(by_row[i], speakers[i]) for i in idx.tolist()]
+        feats_ = [normalizer.normalize(by_row[i], speakers[i]) for i in idx.tolist()]
         tgts = [targets[i] for i in idx.tolist()]
         r = reg[torch.as_tensor(idx)] if reg is not None else None
         if extra is not None:
-            feats_ += [normalizer(f, s) for f, s in zip(extra[0], extra[2], strict=True)]
+            feats_ += [normalizer.normalize(f, s) for f, s in zip(extra[0], extra[2], strict=True)]
             tgts += extra[1]
             if r is not None:
                 r = torch.cat([r, torch.full((len(extra[1]), r.shape[1]), float("nan"))])

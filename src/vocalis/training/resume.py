@@ -21,6 +21,7 @@ from vocalis.training.state import rng_state, set_rng_state
 if TYPE_CHECKING:
     import torch
 
+    from vocalis.checkpoint import Checkpoint
     from vocalis.training.distributed import DistInfo
     from vocalis.training.prepared import PreparedData
     from vocalis.training.session import Session
@@ -54,7 +55,7 @@ def check_resume(run: RunFolder, cfg: ExperimentConfig) -> None:
 
 def open_run(
     cfg: ExperimentConfig, out_dir: str | os.PathLike | None, overwrite: bool, dist: DistInfo
-) -> tuple[RunFolder, dict[str, Any] | None]:
+) -> tuple[RunFolder, Checkpoint | None]:
     """The run folder, and its ``last.pt`` when it resumes (checked against ``cfg``).
 
     Raises:
@@ -64,38 +65,39 @@ def open_run(
     from vocalis.checkpoint import load_checkpoint
 
     run = RunFolder(out_dir, active=dist.is_main)
-    resume: dict[str, Any] | None = None
+    resume: Checkpoint | None = None
     if run.exists() and not overwrite:
         check_resume(run, cfg)
         if run.last is not None and run.last.is_file():
             resume = load_checkpoint(run.last)
-            if resume["model"]["name"] != cfg.model.name:
+            if resume.model.name != cfg.model.name:
                 raise ModelError(
-                    f"{run.last}: checkpoint of model '{resume['model']['name']}', the config asks "
+                    f"{run.last}: checkpoint of model '{resume.model.name}', the config asks "
                     f"for '{cfg.model.name}'; pass --overwrite to start over"
                 )
     return run, resume
 
 
-def check_labels(run: RunFolder, resume: dict[str, Any] | None, data: PreparedData) -> None:
+def check_labels(run: RunFolder, resume: Checkpoint | None, data: PreparedData) -> None:
     """Raise :class:`DataError` when a resumed run was trained on other classes."""
-    if resume is not None and resume["labels"] != data.encoder.to_dict():
+    if resume is not None and resume.labels != data.encoder:
         raise DataError(
-            f"{run.last}: the run was trained on classes {resume['labels'].get('classes')}, "
+            f"{run.last}: the run was trained on classes {list(resume.classes)}, "
             f"the data now gives {list(data.encoder.classes)}; restore the manifest or pass "
             "--overwrite"
         )
 
 
-def restore(s: Session, resume: dict[str, Any]) -> None:
+def restore(s: Session, ckpt: Checkpoint) -> None:
     """Load weights, optimiser, schedule, counters and RNG state from a run checkpoint.
 
     Raises:
         ModelError: the checkpoint's weights or optimiser do not fit this model.
     """
     parts, st = s.parts, s.state
+    resume = ckpt.training
     try:
-        parts.model.load_state_dict(resume["model_state"])
+        parts.model.load_state_dict(ckpt.model_state)
         parts.optimizer.load_state_dict(resume["optimizer"])
     except (RuntimeError, ValueError, KeyError) as err:
         first = str(err).splitlines()[0]
@@ -122,6 +124,7 @@ def payload(s: Session, extra: dict[str, Any]) -> dict[str, Any]:
     cfg, data, model = s.cfg, s.data, s.raw_model
     return {
         "model": {
+            "kind": "neural",
             "name": cfg.model.name,
             "config": to_dict(model.config),
             "input_dim": data.feature_dim,
@@ -191,7 +194,7 @@ def load_best(s: Session) -> None:
 
     best, st = s.run.best, s.state
     if st.best_state is None and best is not None and best.is_file():
-        st.best_state = load_checkpoint(best)["model_state"]  # a resumed, finished run
+        st.best_state = load_checkpoint(best).model_state  # a resumed, finished run
     if st.best_state is not None:
         s.raw_model.load_state_dict(st.best_state)
 

@@ -58,6 +58,7 @@ from typing import Any
 
 import torch
 
+from vocalis.checkpoint import Checkpoint
 from vocalis.training import resume, validation
 from vocalis.training.components import build_components
 from vocalis.training.config import ExperimentConfig, config_to_yaml
@@ -176,7 +177,7 @@ def _train(
 
 def run_training(
     s: Session,
-    last: dict[str, Any] | None = None,
+    last: Checkpoint | None = None,
     *,
     overwrite: bool = False,
     caller_val: bool = False,

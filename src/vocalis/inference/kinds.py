@@ -1,0 +1,50 @@
+"""Model kinds: how a checkpoint's model becomes a waveform -> probabilities module.
+
+:data:`MODEL_KINDS` maps a checkpoint's ``model.kind`` to a builder
+``(ckpt: Checkpoint) -> nn.Module`` whose module takes a tier-0 waveform batch and
+its lengths and returns class probabilities::
+
+    waveform (B, T) float32, lengths (B,) int64 samples  ->  probs (B, K)
+
+with K = ``len(ckpt.classes)``, classes in checkpoint order. Tier 0 up to and
+including level normalisation has already run (level normalisation is added in
+front for exported graphs, see :meth:`vocalis.inference.Pipeline.waveform_to_probs`).
+
+Kinds shipped with Vocalis register themselves in the module named in
+:data:`PROVIDERS`, imported on first use; a plug-in registers its own::
+
+    >>> from vocalis.inference.kinds import MODEL_KINDS
+    >>> @MODEL_KINDS.register("my_kind")  # doctest: +SKIP
+    ... def build(ckpt):
+    ...     return MyModule(ckpt)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from vocalis.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from vocalis.checkpoint import Checkpoint
+
+#: ``model.kind`` -> builder ``(Checkpoint) -> nn.Module`` (waveform, lengths) -> probs.
+MODEL_KINDS: Registry[Callable[[Checkpoint], nn.Module]] = Registry("model kind")
+
+#: Module that registers each built-in kind, imported when the kind is first needed.
+PROVIDERS = {"neural": "vocalis.inference.neural", "ensemble": "vocalis.ensemble"}
+
+
+def kind_builder(kind: str) -> Callable[[Checkpoint], nn.Module]:
+    """The builder registered for ``kind`` (importing its provider first).
+
+    Raises:
+        ConfigError: no builder for that kind (the message lists the known kinds).
+    """
+    if kind not in MODEL_KINDS and kind in PROVIDERS:
+        importlib.import_module(PROVIDERS[kind])
+    return MODEL_KINDS.get(kind)
