@@ -56,7 +56,8 @@ def test_parameter_groups_reach_the_optimiser_and_the_schedule(corpus, tmp_path)
     assert lrs[0] == pytest.approx(lrs[1] / 10)  # the cosine schedule scales both groups
     assert lrs[1] < cfg.train.lr
     ckpt = load_checkpoint(tmp_path / "g" / "model.pt")
-    assert "optimizer" not in ckpt and ckpt["model_state"].keys() == parts.model.state_dict().keys()
+    assert "optimizer" not in ckpt.training
+    assert ckpt.model_state.keys() == parts.model.state_dict().keys()
 
 
 def test_engine_precision_follows_the_device():
