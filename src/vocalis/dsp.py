@@ -173,8 +173,15 @@ def dft_basis(n_fft: int, window: torch.Tensor) -> torch.Tensor:
     return basis.to(window.dtype)[:, None, :]
 
 
-def centred_frame_lengths(lengths: torch.Tensor, hop_length: int) -> torch.Tensor:
+def centred_frame_lengths(lengths: torch.Tensor | int, hop_length: int) -> torch.Tensor | int:
     """Frames of centred, zero-padded framing: ``1 + lengths // hop_length``.
+
+    Args:
+        lengths: samples, an ``int`` or an integer tensor.
+        hop_length: frame shift in samples.
+
+    Returns:
+        An ``int`` for an ``int``, else int64 frames of the same shape.
 
     Shape:
         (B,) integer samples -> (B,) int64 frames.
@@ -182,8 +189,12 @@ def centred_frame_lengths(lengths: torch.Tensor, hop_length: int) -> torch.Tenso
     Example:
         >>> centred_frame_lengths(torch.tensor([0, 160, 16000]), 160)
         tensor([  1,   2, 101])
+        >>> centred_frame_lengths(159, 160)
+        1
     """
-    return 1 + torch.div(torch.as_tensor(lengths).long(), hop_length, rounding_mode="floor")
+    if isinstance(lengths, torch.Tensor):
+        return 1 + torch.div(lengths.long(), hop_length, rounding_mode="floor")
+    return 1 + int(lengths) // hop_length
 
 
 def power_frames(

@@ -13,7 +13,7 @@ import torch
 
 from vocalis.audio import Tier0Config
 from vocalis.errors import ConfigError, DataError
-from vocalis.features import FeatureConfig, num_frames
+from vocalis.features import FeatureConfig
 from vocalis.features.cache import FeatureCache
 from vocalis.features.pipeline import PipelineConfig, compute_features, extract_many
 
@@ -39,10 +39,10 @@ def _bad_files(folder: Path) -> list[str]:
     return [str(folder / "missing.wav"), str(empty), str(text)]
 
 
-def test_compute_features_shape_matches_num_frames(tmp_path):
+def test_compute_features_shape_matches_the_frame_rule(tmp_path):
     (path,) = _write_tones(tmp_path, 1)
     feats = compute_features(path, PIPE)
-    assert feats.shape == (40, num_frames(SR // 2, PIPE.features))
+    assert feats.shape == (40, 1 + (SR // 2) // 160)
 
 
 def test_pipeline_config_round_trips_and_rejects_unknown_keys_and_names():
@@ -162,7 +162,7 @@ def test_cli_twice_then_corrupted(tmp_path, capsys, caplog):
     assert main([*argv, "--out", str(out), "--no-progress"]) == 0
     assert "3 files: 0 cache hits, 3 computed" in capsys.readouterr().out
     saved = np.load(out)
-    assert saved["000000"].shape == (40, num_frames(SR // 2, PIPE.features))
+    assert saved["000000"].shape == (40, 1 + (SR // 2) // 160)
     assert list(saved["paths"]) == paths
     assert main([*argv, "--no-progress"]) == 0
     assert "3 cache hits, 0 computed, 0 regenerated, 0 failed" in capsys.readouterr().out

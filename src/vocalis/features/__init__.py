@@ -1,7 +1,7 @@
 """Features: MFCC, log-mel energies, pitch, their combinations, and GE2E encoder frames.
 
-Pure torch, batched, on one 10 ms frame grid (``num_frames(T) = 1 + T // hop``),
-found by name in :data:`FEATURES`::
+Pure torch, batched, on one 10 ms frame grid (centred frames; each extractor
+answers ``frame_lengths(lengths)``), found by name in :data:`FEATURES`::
 
     >>> import torch
     >>> from vocalis.features import FEATURES, FeatureConfig, extract
@@ -52,7 +52,6 @@ _LAZY = {
     "feature_dim": "vocalis.features.base",
     "frame_lengths": "vocalis.features.base",
     "FeatureConfig": "vocalis.features.config",
-    "num_frames": "vocalis.features.config",
     "Pitch": "vocalis.features.pitch",
     "PitchOnly": "vocalis.features.pitch",
     "estimate_pitch": "vocalis.features.pitch",
@@ -100,7 +99,6 @@ __all__ = [
     "extract_many",
     "feature_dim",
     "frame_lengths",
-    "num_frames",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, before_import=_register_builtins)

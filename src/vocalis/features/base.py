@@ -3,7 +3,8 @@
 Every extractor is an :class:`torch.nn.Module` built from a
 :class:`~vocalis.features.config.FeatureConfig`, registered under a name, that
 maps a waveform batch ``(B, T)`` (or a single ``(T,)``) to ``(B, F, N)`` (or
-``(F, N)``), where ``F = feature_dim`` and ``N = num_frames(T, config)``.
+``(F, N)``), where ``F = feature_dim`` and ``N = frame_lengths(T)``: each
+extractor owns its frame-count rule (:meth:`FeatureExtractor.frame_lengths`).
 Register your own with ``@FEATURES.register("name")``.
 """
 
@@ -13,28 +14,16 @@ import torch
 from torch import nn
 
 from vocalis.errors import ConfigError, ModelError
-from vocalis.features.config import FeatureConfig, num_frames
+from vocalis.features.config import FeatureConfig
 from vocalis.registry import Registry
 
 #: Registered extractor classes, by name (also the CLI's ``--features`` choices).
 FEATURES: Registry[type[FeatureExtractor]] = Registry("feature")
 
 
-def frame_lengths(lengths: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
-    """Frame counts for signal lengths in samples: ``1 + lengths // hop_length``.
-
-    Shape:
-        lengths: (B,) integer samples. Returns (B,) int64 frames.
-
-    Example:
-        >>> frame_lengths(torch.tensor([0, 160, 16000]), FeatureConfig())
-        tensor([  1,   2, 101])
-    """
-    return 1 + torch.div(lengths.long(), config.hop_length, rounding_mode="floor")
-
-
 class FeatureExtractor(nn.Module):
-    """Base class: subclasses set ``feature_dim`` and implement :meth:`compute`.
+    """Base class: subclasses set ``feature_dim``, implement :meth:`compute` and
+    :meth:`frame_lengths` (their frame-count rule).
 
     Args:
         config: the feature config; ``config.sample_rate`` is the expected input rate.
@@ -54,6 +43,16 @@ class FeatureExtractor(nn.Module):
         """Seconds between frames."""
         return self.config.frame_shift
 
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Frames this extractor gives for signal lengths in samples.
+
+        Shape:
+            (B,) integer samples -> (B,) int64 frames.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} must define frame_lengths(lengths) (its frame-count rule)"
+        )
+
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Features of a zero-padded batch. Shape: (B, T), lengths (B,) -> (B, F, N).
 
@@ -69,12 +68,12 @@ class FeatureExtractor(nn.Module):
         Args:
             wav: waveform ``(T,)`` or zero-padded batch ``(B, T)`` at ``config.sample_rate``.
             lengths: optional ``(B,)`` valid samples per item; frames past
-                ``num_frames(lengths[i])`` are set to zero. Give it for padded
+                ``frame_lengths(lengths)[i]`` are set to zero. Give it for padded
                 batches: pitch then matches each item computed alone exactly.
 
         Returns:
             ``(F, N)`` for a single waveform, ``(B, F, N)`` for a batch,
-            with ``N = num_frames(T, config)``.
+            with ``N = frame_lengths(T)``.
         """
         single = wav.dim() == 1
         if wav.dim() not in (1, 2):
@@ -89,7 +88,7 @@ class FeatureExtractor(nn.Module):
             lengths = torch.as_tensor(lengths, device=batch.device).reshape(-1)
         feats = self.compute(batch, lengths)
         if lengths is not None:
-            n = frame_lengths(lengths.to(feats.device), self.config)
+            n = self.frame_lengths(lengths.to(feats.device))
             mask = torch.arange(feats.shape[-1], device=feats.device)[None, :] < n[:, None]
             feats = feats * mask[:, None, :].to(feats.dtype)
         return feats[0] if single else feats
@@ -145,7 +144,7 @@ def extract(
         lengths: optional ``(B,)`` valid samples; padded frames are zeroed.
 
     Returns:
-        ``(F, N)`` or ``(B, F, N)`` with ``N = num_frames(T, config)``.
+        ``(F, N)`` or ``(B, F, N)`` with ``N`` frames (:func:`frame_lengths` of ``T``).
 
     Shape:
         wav (B, T) -> (B, F, N); B batch, T samples, F features, N frames.
@@ -161,6 +160,22 @@ def extract(
     # forward() directly: no module hooks to run, and no autograd context here, so
     # gradients flow when ``wav`` requires them and nothing is recorded otherwise
     return cached_extractor(config, wav.device, wav.dtype).forward(wav, lengths)
+
+
+def frame_lengths(lengths: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
+    """Frames the extractor of ``config`` gives for signal lengths in samples.
+
+    Functional form of :meth:`FeatureExtractor.frame_lengths` (the extractor is
+    built once per config, as in :func:`extract`).
+
+    Shape:
+        lengths: (B,) integer samples. Returns (B,) int64 frames.
+
+    Example:
+        >>> frame_lengths(torch.tensor([0, 160, 16000]), FeatureConfig())
+        tensor([  1,   2, 101])
+    """
+    return cached_extractor(config).frame_lengths(torch.as_tensor(lengths))
 
 
 def feature_dim(config: FeatureConfig) -> int:
@@ -191,5 +206,4 @@ __all__ = [
     "extract",
     "feature_dim",
     "frame_lengths",
-    "num_frames",
 ]

@@ -23,6 +23,14 @@ class _Stacked(FeatureExtractor):
         self.pitch = PitchOnly(config)
         self.feature_dim = self.spectral.feature_dim + self.pitch.feature_dim
 
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """The frames of the spectral part (the pitch part shares its grid).
+
+        Shape:
+            (B,) samples -> (B,) int64 frames.
+        """
+        return self.spectral.frame_lengths(lengths)
+
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return torch.cat([self.spectral.compute(wav, lengths), self.pitch.compute(wav, lengths)], 1)
 

@@ -7,17 +7,17 @@ Frames follow one convention for every feature so that features can be stacked
 (``mfbe_pitch``) and lengths map exactly: frame ``k`` is centred on sample
 ``k * hop_length``; the signal is zero-padded by ``n_fft // 2`` on both sides
 (``center=True``, constant padding, as ``librosa`` >= 0.10 does), so a signal of
-``N`` samples has ``1 + N // hop_length`` frames (see :func:`num_frames`).
+``N`` samples has ``1 + N // hop_length`` frames. The extractor owns that rule
+(``extractor.frame_lengths(lengths)``, or :func:`vocalis.features.frame_lengths`):
+frame counts are never computed from a config alone.
 
 Because the padding is zeros, a batch padded with zeros gives the same frames
-for item ``i`` (up to ``num_frames(len_i)``) as item ``i`` alone.
+for item ``i`` (up to its frame count) as item ``i`` alone.
 
 Example:
     >>> cfg = FeatureConfig(name="fbank")
     >>> cfg.frame_shift
     0.01
-    >>> num_frames(16000, cfg)
-    101
 """
 
 from __future__ import annotations
@@ -125,19 +125,6 @@ class FeatureConfig:
     def frame_shift(self) -> float:
         """Seconds between frames."""
         return self.hop_length / self.sample_rate
-
-
-def num_frames(num_samples: int, config: FeatureConfig) -> int:
-    """Frames produced for a signal of ``num_samples`` samples (same for every feature).
-
-    Example:
-        >>> cfg = FeatureConfig()
-        >>> num_frames(0, cfg), num_frames(159, cfg), num_frames(160, cfg)
-        (1, 1, 2)
-    """
-    if num_samples < 0:
-        raise ValueError(f"num_samples must be >= 0, got {num_samples}")
-    return 1 + int(num_samples) // config.hop_length
 
 
 def _check_feature_name(name: str) -> None:

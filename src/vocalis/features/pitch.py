@@ -33,8 +33,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from vocalis import dsp
 from vocalis.features.base import FEATURES, FeatureExtractor
-from vocalis.features.base import frame_lengths as num_frames_tensor
 from vocalis.features.config import FeatureConfig
 
 
@@ -120,12 +120,12 @@ def estimate_pitch(
     Args:
         wav: ``(T,)`` or zero-padded ``(B, T)`` waveform at ``config.sample_rate``.
         config: uses ``pitch_*``, ``voicing_threshold``, ``silence_db``, ``hop_length``.
-        lengths: optional ``(B,)`` valid samples; frames past ``num_frames(lengths)``
+        lengths: optional ``(B,)`` valid samples; frames past ``1 + lengths // hop_length``
             are unvoiced, so each item matches its unpadded result exactly.
 
     Returns:
         ``(f0, voiced)``: float F0 in Hz (0.0 where unvoiced) and a bool mask, each
-        ``(N,)`` or ``(B, N)`` with ``N = num_frames(T, config)``.
+        ``(N,)`` or ``(B, N)`` with ``N = 1 + T // hop_length`` (centred frames).
 
     Example:
         >>> t = torch.arange(16000) / 16000
@@ -139,7 +139,7 @@ def estimate_pitch(
     tau_min = max(2, math.floor(sr / config.pitch_fmax))
     tau_max = math.ceil(sr / config.pitch_fmin)
     length, hop = config.pitch_frame_length, config.hop_length
-    n_frames = 1 + batch.shape[-1] // hop
+    n_frames = dsp.centred_frame_lengths(batch.shape[-1], hop)
     padded = F.pad(batch, (length // 2, length - length // 2))
     frames = padded.unfold(-1, length, hop)[:, :n_frames]
     energy = F.pad(torch.cumsum(padded.double() ** 2, -1), (1, 0))
@@ -171,7 +171,7 @@ def estimate_pitch(
     voiced = (val < config.voicing_threshold) & audible & steady
     voiced &= (f0 >= config.pitch_fmin * 0.97) & (f0 <= config.pitch_fmax * 1.03)
     if lengths is not None:
-        n = num_frames_tensor(lengths.to(voiced.device), config)
+        n = dsp.centred_frame_lengths(lengths.to(voiced.device), hop)
         frame = torch.arange(voiced.shape[-1], device=voiced.device)
         voiced &= frame[None, :] < n.reshape(-1, 1)
     f0 = _median3(f0, voiced)
@@ -212,6 +212,14 @@ def interpolate_log_f0(f0: torch.Tensor, voiced: torch.Tensor, fallback_hz: floa
 
 
 class _PitchBase(FeatureExtractor):
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Centred frames, as :func:`estimate_pitch` frames: ``1 + lengths // hop_length``.
+
+        Shape:
+            (B,) samples -> (B,) int64 frames.
+        """
+        return dsp.centred_frame_lengths(lengths, self.config.hop_length)
+
     def log_f0_and_voicing(
         self, wav: torch.Tensor, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:

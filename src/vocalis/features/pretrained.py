@@ -53,6 +53,14 @@ class GE2EFrames(FeatureExtractor):
         self.requires_grad_(False)
         self.eval()
 
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """The encoder's frames (:meth:`GE2EEncoder.frame_lengths`: ``1 + lengths // 160``).
+
+        Shape:
+            (B,) samples -> (B,) int64 frames.
+        """
+        return self.encoder.frame_lengths(lengths)
+
     def train(self, mode: bool = True) -> GE2EFrames:
         """Always in eval mode: the encoder is a frozen feature extractor."""
         return super().train(False)

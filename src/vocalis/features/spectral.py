@@ -43,6 +43,14 @@ class _MelBase(FeatureExtractor):
         )
         self.register_buffer("mel_fb_t", fb.T.contiguous(), persistent=False)  # (K, n_mels)
 
+    def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Centred frames, ``1 + lengths // hop_length`` (:mod:`vocalis.dsp`).
+
+        Shape:
+            (B,) samples -> (B,) int64 frames.
+        """
+        return dsp.centred_frame_lengths(lengths, self.config.hop_length)
+
     def mel_power(self, wav: torch.Tensor) -> torch.Tensor:
         """Mel power, frame-major. Shape: (B, T) -> (B, N, n_mels)."""
         power = dsp.power_frames(

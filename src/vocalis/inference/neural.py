@@ -66,14 +66,11 @@ class WaveformToProbs(nn.Module):
         super().__init__()
         self.extractor = extractor
         self.head = head
-        self.hop_length = int(extractor.config.hop_length)
 
     def features(self, wav: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Features and their frame counts: (B, F, N), (B,)."""
         lengths = lengths.long()
-        feats = self.extractor(wav, lengths)
-        frames = 1 + torch.div(lengths, self.hop_length, rounding_mode="floor")
-        return feats, frames
+        return self.extractor(wav, lengths), self.extractor.frame_lengths(lengths)
 
     def forward(self, wav: Tensor, lengths: Tensor) -> Tensor:
         feats, frames = self.features(wav, lengths)
