@@ -45,7 +45,7 @@ def compute_features(path: str | os.PathLike, pipeline: PipelineConfig) -> torch
         pipeline: tier-0 and feature configs.
 
     Returns:
-        ``(F, N)`` float32 features, ``N = num_frames(len(tier-0 waveform))``.
+        ``(F, N)`` float32 features, ``N = extractor.frame_lengths(len(tier-0 waveform))``.
 
     Raises:
         AudioError: the file is missing, empty or cannot be decoded.
