@@ -1,8 +1,9 @@
 """Outer LOSO of a functionals-ensemble recipe on EmoDB, from audio, timed.
 
-Runs :func:`vocalis.ensemble.loso.loso_ensemble` (features through
-``functional_table`` and the FeatureCache, so the first run includes the whole
-extraction) for each protocol and writes ``work/research/recipe_<name>.json``.
+Runs the one cross-validation runner, :func:`vocalis.evaluation.crossval.loso`
+(features through ``functional_table`` and the FeatureCache, so the first run
+includes the whole extraction; fold folders under ``work/research/loso_<name>/``)
+for each protocol and writes ``work/research/recipe_<name>.json``.
 
     python bench/research/run_recipe_loso.py configs/recipes/emodb_functionals_online.yaml
 """
@@ -20,9 +21,9 @@ import yaml
 
 from vocalis.config import from_dict, to_dict
 from vocalis.data import prepare
-from vocalis.ensemble.loso import loso_ensemble
 from vocalis.ensemble.recipe import EnsembleConfig
-from vocalis.ensemble.recipe_file import is_ensemble_recipe, recipe_from_dict
+from vocalis.ensemble.recipe_file import EnsembleRecipe, is_ensemble_recipe, recipe_from_dict
+from vocalis.evaluation.crossval import loso
 
 
 def main():
@@ -45,21 +46,23 @@ def main():
     out = {"recipe": to_dict(base), "n": len(manifest)}
     for protocol in args.protocols or [base.normalization]:
         config = dataclasses.replace(base, normalization=protocol)
+        recipe = EnsembleRecipe(ensemble=config, cache_dir=args.cache)
         t0 = time.perf_counter()
-        result = loso_ensemble(manifest, config, args.cache)
+        run_dir = Path("work/research") / f"loso_{args.recipe.stem}_{protocol}"
+        cv = loso(recipe, run_dir, manifest=manifest, overwrite=True)
         seconds = time.perf_counter() - t0
-        fold_uar = [f["uar"] for f in result.folds]
+        folds = json.loads((run_dir / "training_results.json").read_text())
         out[protocol] = {
-            "pooled_uar": round(result.pooled_uar, 4),
-            "accuracy": round(result.accuracy, 4),
-            "fold_uar_mean": round(sum(fold_uar) / len(fold_uar), 4),
+            "pooled_uar": round(cv["pooled"]["uar"], 4),
+            "accuracy": round(cv["pooled"]["accuracy"], 4),
+            "fold_uar_mean": round(cv["mean"]["uar"], 4),
             "inner_uar_mean_per_member": [
-                round(sum(f["inner_uar"][m] for f in result.folds) / len(result.folds), 4)
+                round(sum(f["inner_uar"][m] for f in folds.values()) / len(folds), 4)
                 for m in range(len(config.members))
             ],
             "seconds": round(seconds, 1),
-            "extract_seconds": result.extract_seconds,
-            "folds": result.folds,
+            "extract_seconds": cv["extract_seconds"],
+            "folds": folds,
         }
         print(json.dumps({k: v for k, v in out[protocol].items() if k != "folds"}), flush=True)
     dest = Path("work/research") / f"recipe_{args.recipe.stem}.json"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vocalis.ensemble.estimator import EnsembleEstimator
 from vocalis.ensemble.linear import LinearConfig, pooled_uar
-from vocalis.ensemble.recipe import EnsembleConfig, MemberConfig, run_fold
+from vocalis.ensemble.recipe import EnsembleConfig, MemberConfig
+from vocalis.ensemble.recipe_file import EnsembleRecipe
 from vocalis.features.functionals import FunctionalsConfig
 from vocalis.testing import emodb_root
 
@@ -21,9 +23,10 @@ def _unseen_speaker_uar(functionals: FunctionalsConfig, linear: LinearConfig) ->
     speakers = np.array(manifest.speakers)
     train, test = np.flatnonzero(speakers != "10"), np.flatnonzero(speakers == "10")
     member = MemberConfig(functionals, linear, speed_factors=())
-    result = run_fold(manifest, train, test, EnsembleConfig(members=(member,)))
-    truth = np.array([result.classes.index(manifest.labels()[i]) for i in test])
-    return pooled_uar(truth, result.proba.argmax(1))
+    recipe = EnsembleRecipe(ensemble=EnsembleConfig(members=(member,)))
+    fitted = EnsembleEstimator(recipe).fit(manifest, train, train[:0], None)
+    truth = np.array([fitted.classes.index(manifest.labels()[i]) for i in test])
+    return pooled_uar(truth, fitted.predict_proba(manifest, test).argmax(1))
 
 
 @pytest.mark.emodb

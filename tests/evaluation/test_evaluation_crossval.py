@@ -1,4 +1,4 @@
-"""The LOSO / CV runner, driven by a fake training function that writes predictions."""
+"""The one cross-validation runner, driven by a fake estimator, and the neural estimator."""
 
 from __future__ import annotations
 
@@ -14,107 +14,101 @@ import pytest
 
 from vocalis.errors import ConfigError, DataError
 from vocalis.evaluation.crossval import cross_validate, loso, plan_folds
-from vocalis.evaluation.predictions import concat_predictions, read_predictions, write_predictions
+from vocalis.evaluation.predictions import concat_predictions, read_predictions
 
 CLASSES = ["ang", "hap", "neu", "sad"]
 SPEAKERS = ["03", "08", "09", "10"]
 
 
-@dataclasses.dataclass(frozen=True)
-class FakeDataset:
-    manifest: str = ""
-    label_column: str = "label"
-    val_fraction: float = 0.2
-    seed: int | None = None
-    label_map: dict | None = None
-    unmapped: str = "error"
+@dataclasses.dataclass
+class FakeFitted:
+    classes: tuple
+    info: dict
+    on_predict: object = None
 
+    def predict_proba(self, rows, index):
+        """0.7 on the true class, except every third id (0.7 on the next class)."""
+        if self.on_predict is not None:
+            self.on_predict(np.asarray(index, dtype=int))
+        out = np.full((len(index), len(self.classes)), 0.1)
+        for k, i in enumerate(index):
+            r = rows[int(i)]
+            c = self.classes.index(r["label"])
+            if int(r["id"][1:]) % 3 == 0:
+                c = (c + 1) % len(self.classes)
+            out[k, c] = 0.7
+        return out
 
-@dataclasses.dataclass(frozen=True)
-class FakeFeatures:
-    normalization: str = "global"
-    extractor: dict = dataclasses.field(default_factory=lambda: {"name": "mfcc"})
-
-
-@dataclasses.dataclass(frozen=True)
-class FakeModel:
-    name: str = "tier1"
-
-
-@dataclasses.dataclass(frozen=True)
-class FakeTrain:
-    seed: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class FakeConfig:
-    dataset: FakeDataset = dataclasses.field(default_factory=FakeDataset)
-    features: FakeFeatures = dataclasses.field(default_factory=FakeFeatures)
-    model: FakeModel = dataclasses.field(default_factory=FakeModel)
-    train: FakeTrain = dataclasses.field(default_factory=FakeTrain)
+    def save(self, path):
+        Path(path).write_text("fake")
 
 
 @dataclasses.dataclass
-class FakeResult:
-    run_dir: str
-    best_epoch: int
-    best_metrics: dict
-    test_metrics: dict
-
-
-def fake_train(config, out_dir, *, manifest, train_indices, val_indices, test_indices, overwrite):
-    """Stands in for vocalis.training.train: writes the run folder (speaker 12 crashes)."""
-    out = Path(out_dir)
-    spk = np.array(manifest.speakers)
-    if "12" in set(spk[test_indices]):
-        raise RuntimeError("simulated crash on speaker 12")
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for i in test_indices:
-        r = manifest[int(i)]
-        k = CLASSES.index(r["label"])
-        pred = CLASSES[(k + 1) % 4] if int(r["id"][1:]) % 3 == 0 else r["label"]
-        probs = {f"p_{c}": (0.7 if c == pred else 0.1) for c in CLASSES}
-        rows.append({"path": r["path"], "speaker": r["speaker"], "true_label": r["label"],
-                     "pred_label": pred, **probs})  # fmt: skip
-    write_predictions(out / "predictions.csv", rows, classes=CLASSES)
-    with open(out / "history.csv", "w") as fh:
-        fh.write("epoch,train_loss,train_acc,val_loss,val_acc,val_uar,lr\n")
-        for e in range(1, 4):
-            fh.write(
-                f"{e},{1.5 / e},{0.4 + 0.1 * e},{1.6 / e},{0.3 + 0.1 * e},{0.3 + 0.1 * e},0.001\n"
-            )
-    (out / "metrics.json").write_text(
-        json.dumps({"best_epoch": 3, "norm": config.features.normalization})
-    )
-    calls = out.parent / "calls.txt"
-    with open(calls, "a") as fh:
-        fh.write(out.name + "\n")
-    return FakeResult(str(out), 3, {"uar": 0.6, "accuracy": 0.6}, {})
-
-
-class RecordingTrain:
-    """``fake_train`` that keeps every fold's split, for leak checks outside the runner.
+class FakeEstimator:
+    """Implements the Estimator protocol; records every fold's split (checked by the tests).
 
     The runner records an exception raised inside a fold as a failed fold and goes
-    on, so an ``assert`` inside the training function could never fail a test.
-    The splits are checked in the test body instead (:meth:`assert_no_leaks`).
+    on, so an ``assert`` inside ``fit`` could never fail a test: the splits are
+    checked in the test body instead (:meth:`assert_no_leaks`).
     """
 
-    def __init__(self) -> None:
-        self.splits: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    manifest: str = ""
+    normalization: str = "online"
+    crash_on: str = "12"
+    needs_validation: bool = True
+    val_fraction: float = 0.2
+    seed: int = 0
+    fits: list = dataclasses.field(default_factory=list)
+    splits: dict = dataclasses.field(default_factory=dict)
 
-    def __call__(self, config, out_dir, *, manifest, train_indices, val_indices, test_indices,
-                 overwrite):  # fmt: skip
-        parts = [np.asarray(i, dtype=int) for i in (train_indices, val_indices, test_indices)]
-        self.splits[Path(out_dir).name] = (np.array(manifest.speakers), *parts)
-        return fake_train(config, out_dir, manifest=manifest, train_indices=train_indices,
-                          val_indices=val_indices, test_indices=test_indices,
-                          overwrite=overwrite)  # fmt: skip
+    @property
+    def setup(self):
+        return {"normalization": {"protocol": self.normalization}, "model": "fake"}
 
-    def assert_no_leaks(self, n_rows: int, speaker_independent: bool = True) -> None:
-        """No row in two parts of a fold, every row tested once, no test speaker trained on."""
-        assert self.splits, "the training function was never called"
+    def with_normalization(self, protocol):
+        if protocol not in (None, "online", "speaker_norm"):
+            raise ConfigError(f"normalization={protocol!r}")
+        return dataclasses.replace(
+            self, normalization=protocol or "online", fits=self.fits, splits=self.splits
+        )
+
+    def rows(self, manifest):
+        return manifest, manifest
+
+    def prepare(self, rows):
+        pass
+
+    def fit(self, rows, train, val, run_dir):
+        spk = np.array(rows.speakers)
+        name = Path(run_dir).name
+        self.fits.append((name, set(spk[train]), set(spk[val]), train, val))
+        self.splits[name] = (spk, np.asarray(train), np.asarray(val), np.array([], int))
+        if self.crash_on in set(spk) and self.crash_on not in set(spk[train]) | set(spk[val]):
+            raise RuntimeError(f"simulated crash on speaker {self.crash_on}")
+        out = Path(run_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        from vocalis.training.runfolder import RunFolder
+
+        RunFolder(out).write_metrics(
+            kind="train", model="neural", best_epoch=3, n_rows={"train": len(train)},
+            details={"norm": self.normalization},
+        )  # fmt: skip
+        with open(out / "history.csv", "w") as fh:
+            fh.write("epoch,train_loss,train_acc,val_loss,val_acc,val_uar,lr\n")
+            for e in range(1, 4):
+                fh.write(f"{e},{1.5 / e},{0.4 + 0.1 * e},{1.6 / e},{0.3 + 0.1 * e},0.5,0.001\n")
+        with open(out.parent / "calls.txt", "a") as fh:
+            fh.write(out.name + "\n")
+
+        def tested(index):
+            self.splits[name] = (*self.splits[name][:3], index)
+
+        return FakeFitted(tuple(CLASSES), {"best_error": 0.4, "best_epoch": 3}, tested)
+
+    def assert_no_leaks(self, rows: int | list[int], speaker_independent: bool = True) -> None:
+        """No row in two parts of a fold, ``rows`` (all of ``range(rows)``) tested once each,
+        no test speaker trained on."""
+        assert self.splits, "the estimator was never fit"
         tested = []
         for name, (spk, *parts) in self.splits.items():
             train, val, test = (np.asarray(p, dtype=int) for p in parts)
@@ -126,10 +120,11 @@ class RecordingTrain:
                 seen = set(spk[train]) | set(spk[val])
                 assert not seen & set(spk[test]), f"{name}: test speaker in training"
             tested.extend(test.tolist())
-        assert sorted(tested) == list(range(n_rows))  # each row tested by exactly one fold
+        expected = list(range(rows)) if isinstance(rows, int) else sorted(rows)
+        assert sorted(tested) == expected  # each row tested by exactly one fold
 
 
-def test_recording_train_catches_a_leak():
+def test_the_leak_check_catches_a_leak():
     """The leak check itself fails on leaking splits (it is not a no-op)."""
     spk = np.array(["a", "a", "b", "b"])
     clean = (spk, np.array([0]), np.array([1]), np.array([2, 3]))
@@ -139,15 +134,15 @@ def test_recording_train_catches_a_leak():
         "a row in train and test": (spk, np.array([2, 0]), np.array([]), np.array([0, 1])),
     }
     for message, leak in leaks.items():
-        rec = RecordingTrain()
-        rec.splits = {"fold_0": clean, "fold_1": leak}
+        est = FakeEstimator()
+        est.splits.update(fold_0=clean, fold_1=leak)
         with pytest.raises(AssertionError, match=message):
-            rec.assert_no_leaks(4)
-    rec.splits = {"fold_0": clean, "fold_1": (spk, np.array([2]), np.array([3]), np.array([0]))}
+            est.assert_no_leaks(4)
+    est.splits.update(fold_0=clean, fold_1=(spk, np.array([2]), np.array([3]), np.array([0])))
     with pytest.raises(AssertionError):  # row 1 is never tested
-        rec.assert_no_leaks(4)
-    rec.splits = {"fold_0": clean, "fold_1": (spk, np.array([2]), np.array([3]), np.array([0, 1]))}
-    rec.assert_no_leaks(4)
+        est.assert_no_leaks(4)
+    est.splits["fold_1"] = (spk, np.array([2]), np.array([3]), np.array([0, 1]))
+    est.assert_no_leaks(4)
 
 
 def make_manifest(tmp_path: Path, speakers=SPEAKERS, with_speaker=True) -> Path:
@@ -173,28 +168,38 @@ def calls(out: Path) -> list[str]:
 def test_loso_layout_and_pooled_metrics(tmp_path):
     m = make_manifest(tmp_path)
     out = tmp_path / "cv"
-    rec = RecordingTrain()
-    cv = loso(FakeConfig(dataset=FakeDataset(str(m))), out, train_fn=rec)
-    rec.assert_no_leaks(48)
+    est = FakeEstimator(str(m))
+    cv = loso(est, out)
+    assert len(est.fits) == 4
+    est.assert_no_leaks(48)
     assert sorted(calls(out)) == [f"speaker_{s}" for s in SPEAKERS]
     for s in SPEAKERS:
         assert (out / f"speaker_{s}" / "predictions.csv").is_file()
+        fold = json.loads((out / f"speaker_{s}" / "metrics.json").read_text())
+        assert fold["details"]["norm"] == "online"  # the fit's own metrics are kept
+        assert fold["best_epoch"] == 3 and fold["fold"] == f"speaker_{s}"
+        assert fold["details"]["test_groups"] == [s] and fold["n_rows"]["test"] == 12
+        assert fold["test"]["uar"] == cv["folds"][f"speaker_{s}"]["uar"]
     tr = json.loads((out / "training_results.json").read_text())
     assert set(tr) == set(SPEAKERS)
     assert tr["03"]["status"] == "success"
     assert tr["03"]["best_error"] == pytest.approx(0.4)
     assert tr["03"]["best_epoch"] == 3 and tr["03"]["seconds"] >= 0
+    assert tr["03"]["n_train"] + tr["03"]["n_val"] == 36 and tr["03"]["n_test"] == 12
     on_disk = json.loads((out / "cv_results.json").read_text())
     assert on_disk["pooled"] == cv["pooled"]
     # pooled = metrics of the concatenated fold predictions, not the mean of folds
     parts = [read_predictions(out / f"speaker_{s}" / "predictions.csv") for s in SPEAKERS]
     assert cv["pooled"]["uar"] == pytest.approx(concat_predictions(parts).metrics()["uar"])
     assert cv["pooled"]["n"] == 48
+    # every third id is predicted as the next class: 16 of 48 wrong
+    assert cv["pooled"]["accuracy"] == pytest.approx(32 / 48)
     fold_uar = [cv["folds"][f"speaker_{s}"]["uar"] for s in SPEAKERS]
     assert cv["mean"]["uar"] == pytest.approx(np.mean(fold_uar))
     assert cv["std"]["uar"] == pytest.approx(np.std(fold_uar, ddof=1))
-    assert cv["normalization"]["protocol"] == "online"
+    assert cv["normalization"]["protocol"] == "online" and cv["model"] == "fake"
     assert cv["protocol"] == "loso" and not cv["speaker_dependent"]
+    assert cv["validation"] == {"protocol": "stratified", "fraction": 0.2, "seed": 0}
     assert read_predictions(out / "predictions.csv").metrics()["uar"] == pytest.approx(
         cv["pooled"]["uar"]
     )
@@ -203,24 +208,27 @@ def test_loso_layout_and_pooled_metrics(tmp_path):
 def test_rerun_skips_finished_and_single_speaker(tmp_path):
     m = make_manifest(tmp_path)
     out = tmp_path / "cv"
-    cfg = FakeConfig(dataset=FakeDataset(str(m)))
-    loso(cfg, out, speakers=["08"], train_fn=fake_train)
+    est = FakeEstimator(str(m))
+    loso(est, out, speakers=["08"])
     assert calls(out) == ["speaker_08"]
-    cv = loso(cfg, out, train_fn=fake_train)
+    cv = loso(est, out)
     assert sorted(calls(out)) == ["speaker_03", "speaker_08", "speaker_09", "speaker_10"]
     assert cv["n_finished"] == 4
-    loso(cfg, out, train_fn=fake_train)  # nothing left to do
+    loso(est, out)  # nothing left to do
     assert len(calls(out)) == 4
+    loso(est, out, speakers=["09"], overwrite=True)
+    assert calls(out)[-1] == "speaker_09" and len(calls(out)) == 5
     with pytest.raises(DataError, match="not in"):
-        loso(cfg, out, speakers=["77"], train_fn=fake_train)
+        loso(est, out, speakers=["77"])
 
 
 def test_failed_fold_is_recorded_and_others_go_on(tmp_path):
     m = make_manifest(tmp_path, speakers=["03", "12", "15"])
     out = tmp_path / "cv"
-    rec = RecordingTrain()
-    cv = loso(FakeConfig(dataset=FakeDataset(str(m))), out, train_fn=rec)
-    rec.assert_no_leaks(36)  # speaker 12's fold was planned without a leak, then crashed
+    est = FakeEstimator(str(m))
+    cv = loso(est, out)
+    del est.splits["speaker_12"]  # crashed in fit, before its test rows were predicted
+    est.assert_no_leaks([i for i in range(36) if i // 12 != 1])  # rows of 03 and 15
     tr = json.loads((out / "training_results.json").read_text())
     assert tr["12"]["status"] == "failed" and "simulated crash" in tr["12"]["error"]
     assert tr["03"]["status"] == tr["15"]["status"] == "success"
@@ -232,55 +240,82 @@ def test_failed_fold_is_recorded_and_others_go_on(tmp_path):
 def test_loso_refuses_manifest_without_speakers(tmp_path):
     m = make_manifest(tmp_path, with_speaker=False)
     with pytest.raises(DataError, match="no 'speaker' column"):
-        loso(FakeConfig(dataset=FakeDataset(str(m))), tmp_path / "cv", train_fn=fake_train)
+        loso(FakeEstimator(str(m)), tmp_path / "cv")
+
+
+def test_loso_refuses_a_recipe_without_manifest(tmp_path):
+    with pytest.raises(ConfigError, match="--manifest"):
+        loso(FakeEstimator(""), tmp_path / "cv")
 
 
 def test_normalization_protocols_are_recorded_and_never_mixed(tmp_path):
     m = make_manifest(tmp_path, speakers=["03", "08"])
-    cfg = FakeConfig(dataset=FakeDataset(str(m)))
-    cv = loso(cfg, tmp_path / "sn", normalization="speaker_norm", train_fn=fake_train)
+    est = FakeEstimator(str(m))
+    cv = loso(est, tmp_path / "sn", normalization="speaker_norm")
     assert cv["normalization"]["protocol"] == "speaker_norm"
-    assert cv["normalization"]["features.normalization"] == "speaker"
     stored = json.loads((tmp_path / "sn" / "speaker_03" / "metrics.json").read_text())
-    assert stored["norm"] == "speaker"  # the engine saw the per-speaker protocol
+    assert stored["details"]["norm"] == "speaker_norm"  # the estimator fit under that protocol
     with pytest.raises(ConfigError, match="never mixed"):
-        loso(cfg, tmp_path / "sn", normalization="online", train_fn=fake_train)
+        loso(est, tmp_path / "sn", normalization="online")
     with pytest.raises(ConfigError, match="normalization"):
-        loso(cfg, tmp_path / "x", normalization="cmvn", train_fn=fake_train)
+        loso(est, tmp_path / "x", normalization="cmvn")
 
 
-def test_label_map_drops_rows_before_indexing(tmp_path):
+def _neural_config(manifest: Path, *extra: str):
+    from vocalis.training import load_config
+
+    return load_config(None, [f"dataset.manifest={manifest}", *extra])
+
+
+def test_neural_estimator_protocols_and_label_map(tmp_path):
+    from vocalis.data import read_manifest
+    from vocalis.training.estimator import estimator_for
+
     m = make_manifest(tmp_path)
-    lmap = {"angry": ["ang"], "happy": ["hap"], "neutral": ["neu"]}  # 'sad' is dropped
-    cfg = FakeConfig(dataset=FakeDataset(str(m), label_map=lmap, unmapped="drop"))
-    rec = RecordingTrain()
-    cv = loso(cfg, tmp_path / "cv", train_fn=rec)
-    rec.assert_no_leaks(36)  # indices into the mapped manifest, not the original rows
-    assert cv["pooled"]["n"] == 36
-    pred = read_predictions(tmp_path / "cv" / "predictions.csv")
-    assert "sad" not in set(pred.true_label)
-    cfg = FakeConfig(dataset=FakeDataset(str(m), label_map=lmap, unmapped="error"))
+    est = estimator_for(_neural_config(m), normalization="speaker_norm")
+    assert est.config.features.normalization == "speaker" and est.needs_validation
+    assert est.setup["normalization"]["features.normalization"] == "speaker"
+    assert estimator_for(_neural_config(m)).config.features.normalization == "global"
+    with pytest.raises(ConfigError, match="normalization='cmvn'"):
+        estimator_for(_neural_config(m), normalization="cmvn")
+    lmap = tmp_path / "map.yaml"
+    lmap.write_text("angry: [ang]\nhappy: [hap]\nneutral: [neu]\n")  # 'sad' is dropped
+    est = estimator_for(_neural_config(m, f"dataset.label_map={lmap}", "dataset.unmapped=drop"))
+    raw, labelled = est.rows(read_manifest(m))
+    assert len(raw) == len(labelled) == 36 and raw.ids == labelled.ids
+    assert set(raw.labels()) == {"ang", "hap", "neu"}  # the engine maps these itself
+    assert set(labelled.labels()) == {"angry", "happy", "neutral"}  # folds stratify on these
+    est = estimator_for(_neural_config(m, f"dataset.label_map={lmap}"))
     with pytest.raises(DataError, match="'sad' is not in"):
-        loso(cfg, tmp_path / "cv2", train_fn=fake_train)
+        est.rows(read_manifest(m))
 
 
 def test_group_kfold_and_stratified_warning(tmp_path):
     m = make_manifest(tmp_path)
-    cfg = FakeConfig(dataset=FakeDataset(str(m)))
-    rec = RecordingTrain()
-    cv = cross_validate(cfg, tmp_path / "gkf", "group-kfold", folds=2, train_fn=rec)
-    rec.assert_no_leaks(48)
+    est = FakeEstimator(str(m))
+    cv = cross_validate(est, tmp_path / "gkf", "group-kfold", folds=2)
+    est.assert_no_leaks(48)
     assert cv["fold_names"] == ["fold_0", "fold_1"] and cv["pooled"]["n"] == 48
     from vocalis.data.splits import SpeakerDependentWarning
 
-    cfg99 = FakeConfig(dataset=FakeDataset(str(m), seed=99))
-    rec = RecordingTrain()
+    est = FakeEstimator(str(m))
     with pytest.warns(SpeakerDependentWarning, match="speaker-dependent"):
-        cv = cross_validate(cfg99, tmp_path / "strat", "stratified", folds=3, train_fn=rec)
-    rec.assert_no_leaks(48, speaker_independent=False)  # rows still never leak
+        cv = cross_validate(est, tmp_path / "strat", "stratified", folds=3)
+    est.assert_no_leaks(48, speaker_independent=False)  # rows still never leak
     assert cv["speaker_dependent"] and cv["pooled"]["n"] == 48
     with pytest.raises(ConfigError, match="did you mean 'loso'"):
-        cross_validate(cfg, tmp_path / "x", "losso", train_fn=fake_train)
+        cross_validate(FakeEstimator(str(m)), tmp_path / "x", "losso")
+
+
+def test_estimator_without_validation_gets_every_non_test_row(tmp_path):
+    m = make_manifest(tmp_path)
+    est = FakeEstimator(str(m), needs_validation=False)
+    cv = loso(est, tmp_path / "cv")
+    est.assert_no_leaks(48)
+    assert all(len(val) == 0 and len(train) == 36 for *_, train, val in est.fits)
+    assert cv["n_finished"] == 4
+    with pytest.raises(ConfigError, match="speaker-independent"):
+        cross_validate(est, tmp_path / "s", "stratified")
 
 
 def test_plan_folds_validation_choices(tmp_path):
@@ -300,20 +335,69 @@ def test_plan_folds_validation_choices(tmp_path):
     for p in plans:
         assert not set(spk[p.val]) & set(spk[p.train])  # held-out training speakers
         assert p.test_groups[0] not in set(spk[p.val])
+    plans = plan_folds(man, "loso", validation="none")
+    assert all(len(p.val) == 0 and len(p.train) + len(p.test) == len(man) for p in plans)
 
 
 @pytest.mark.slow
 def test_parallel_folds_match_serial(tmp_path):
     m = make_manifest(tmp_path, speakers=["03", "08", "09"])
-    cfg = FakeConfig(dataset=FakeDataset(str(m)))
-    serial = loso(cfg, tmp_path / "s", train_fn=fake_train)
-    par = loso(cfg, tmp_path / "p", parallel=2, train_fn=fake_train)
+    serial = loso(FakeEstimator(str(m)), tmp_path / "s")
+    par = loso(FakeEstimator(str(m)), tmp_path / "p", parallel=2)
     assert par["pooled"]["uar"] == serial["pooled"]["uar"]
     assert sorted(calls(tmp_path / "p")) == ["speaker_03", "speaker_08", "speaker_09"]
     assert all(
         v["status"] == "success"
         for v in json.loads((tmp_path / "p" / "training_results.json").read_text()).values()
     )
+
+
+def test_neural_estimator_predicts_as_the_trainer_tests(tmp_path):
+    """fit + predict_proba give the probabilities the trainer's own test step writes."""
+    from vocalis.data import read_manifest
+    from vocalis.training import train
+    from vocalis.training.estimator import estimator_for
+
+    m = make_tone_manifest(tmp_path)
+    tiny = [
+        "features.cache_dir=" + str(tmp_path / "cache"), "features.workers=1",
+        "features.extractor.name=mfcc", "features.extractor.n_mfcc=13",
+        "features.extractor.n_mels_mfcc=20", "model=tier1", "model.params.channels=[8]",
+        "model.params.lstm_hidden=8", "model.params.lstm_layers=1",
+        "model.params.pooling_hidden=8", "train.epochs=2", "train.batch_size=4",
+        "train.warmup_epochs=0", "train.patience=0",
+    ]  # fmt: skip
+    rows = read_manifest(m)
+    plan = plan_folds(rows, "loso", seed=0)[0]
+    for protocol in ("online", "speaker_norm"):
+        est = estimator_for(_neural_config(m, *tiny), normalization=protocol)
+        fitted = est.fit(rows, plan.train, plan.val, tmp_path / protocol / "fit")
+        proba = fitted.predict_proba(rows, plan.test)
+        train(
+            est.config, tmp_path / protocol / "ref", manifest=rows, train_indices=plan.train,
+            val_indices=plan.val, test_indices=plan.test, progress=False,
+        )  # fmt: skip
+        ref = read_predictions(tmp_path / protocol / "ref" / "predictions.csv")
+        assert list(ref.classes) == list(fitted.classes)
+        np.testing.assert_allclose(proba, ref.probs, atol=2e-6)
+        assert fitted.info["best_epoch"] in (1, 2)
+
+
+def make_tone_manifest(tmp_path: Path) -> Path:
+    """3 speakers x 2 labels (a 300 vs a 900 Hz tone) x 3 takes of 0.3-0.5 s."""
+    from vocalis.testing import synth_tone, write_wav
+
+    path = tmp_path / "tones.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "id", "speaker"])
+        for s, spk in enumerate(["s1", "s2", "s3"]):
+            for label, f0 in (("low", 300.0), ("high", 900.0)):
+                for k in range(3):
+                    wav = synth_tone(f0 * (1 + 0.05 * s), 0.3 + 0.1 * k)
+                    uid = f"{spk}_{label}_{k}"
+                    w.writerow([write_wav(tmp_path / f"{uid}.wav", wav), label, uid, spk])
+    return path
 
 
 EMODB = Path(os.environ.get("VOCALIS_EMODB", "/work/shared/data/emodb")) / "wav"
@@ -343,15 +427,28 @@ def test_emodb_loso_plan_is_speaker_independent():
 def test_cli_loso_and_cv_map_flags_to_overrides(tmp_path, monkeypatch, capsys):
     import vocalis.cli.main as cli
     import vocalis.training
+    from vocalis.training.estimator import NeuralFitted
 
     monkeypatch.setattr(cli, "COMMANDS", ("loso", "cv"))
     seen = []
 
     def spy_train(config, out_dir, **kwargs):
+        from vocalis.training.runfolder import RunFolder
+
         seen.append(config)
-        return fake_train(FakeConfig(dataset=FakeDataset(seed=0)), out_dir, **kwargs)
+        RunFolder(out_dir).write_metrics(kind="train", model="neural", best_epoch=2)
+        with open(Path(out_dir).parent / "calls.txt", "a") as fh:
+            fh.write(Path(out_dir).name + "\n")
+        return vocalis.training.TrainResult(
+            out_dir=Path(out_dir), best_epoch=2, best_metrics={"val_uar": 0.5},
+            test_metrics=None, history=[], stopped_early=False, classes=tuple(CLASSES),
+        )  # fmt: skip
 
     monkeypatch.setattr(vocalis.training, "train", spy_train)
+    monkeypatch.setattr(
+        NeuralFitted, "predict_proba", lambda self, rows, index: FakeFitted(
+            tuple(CLASSES), {}).predict_proba(rows, index)
+    )  # fmt: skip
     m = make_manifest(tmp_path, speakers=["03", "08"])
     out = tmp_path / "t1"
     argv = ["loso", "--manifest", str(m), "--model", "tier1", "--features", "mfcc",
@@ -364,6 +461,8 @@ def test_cli_loso_and_cv_map_flags_to_overrides(tmp_path, monkeypatch, capsys):
     assert cfg.features.normalization == "global"  # online protocol
     assert "pooled" in capsys.readouterr().out
     assert calls(out) == ["speaker_03"]
+    tr = json.loads((out / "training_results.json").read_text())
+    assert tr["03"]["best_error"] == pytest.approx(0.5) and tr["03"]["best_epoch"] == 2
     argv = ["cv", "--manifest", str(m), "--protocol", "group-kfold", "--folds", "2",
             "--normalization", "speaker_norm", "--out", str(tmp_path / "gkf")]  # fmt: skip
     assert cli.main(argv) == 0

@@ -162,14 +162,14 @@ def test_assess_writes_the_record(tmp_path):
 
 
 def make_cv_folder(tmp_path: Path) -> Path:
-    """A LOSO folder as the runner writes it, with a fake training function."""
-    from test_evaluation_crossval import FakeConfig, FakeDataset, fake_train, make_manifest
+    """A LOSO folder as the runner writes it, with a fake estimator (fold 12 fails)."""
+    from test_evaluation_crossval import FakeEstimator, make_manifest
 
     from vocalis.evaluation.crossval import loso
 
     m = make_manifest(tmp_path, speakers=["03", "08", "12"])
     out = tmp_path / "cv"
-    loso(FakeConfig(dataset=FakeDataset(str(m))), out, train_fn=fake_train)
+    loso(FakeEstimator(str(m)), out)
     return out
 
 

@@ -16,12 +16,9 @@ any further ``section.key=value`` or ``group=name`` words are passed on as they 
 from __future__ import annotations
 
 import argparse
-import logging
 from typing import Any
 
 from vocalis.cli.choices import LazyChoices
-
-log = logging.getLogger(__name__)
 
 
 def _normalizations() -> list[str]:
@@ -129,8 +126,6 @@ def _ensemble_from_args(recipe: Any, args: argparse.Namespace) -> Any:
             f"{args.config} is an ensemble recipe; {', '.join(given)} only apply to neural "
             "recipes: edit the recipe's ensemble section instead"
         )
-    if args.parallel != 1:
-        log.warning("ensemble folds run one after the other; --parallel is ignored")
     return dataclasses.replace(recipe, manifest=args.manifest) if args.manifest else recipe
 
 

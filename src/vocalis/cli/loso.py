@@ -8,9 +8,9 @@ Example::
     vocalis loso --config configs/recipes/emodb_functionals_online.yaml \\
         --manifest work/emodb.csv --out runs/emodb-ens-online
 
-An ensemble recipe (``kind: ensemble``) runs the functionals ensemble fold by
-fold (:func:`vocalis.evaluation.ensemble_cv.cross_validate_ensemble`) into the
-same layout; its normalisation protocol is fixed by the recipe.
+Neural and ensemble recipes (``kind: ensemble``) go through the same runner
+(:func:`vocalis.evaluation.crossval.loso`) into the same layout; an ensemble
+recipe fixes its normalisation protocol and validates by inner LOSO.
 
 One run folder per speaker (``speaker_<id>/``), ``training_results.json`` and
 ``cv_results.json`` (pooled and per-fold metrics). Finished folds are skipped on

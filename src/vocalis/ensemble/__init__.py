@@ -8,9 +8,12 @@ leave-one-speaker-out on the training speakers.
   logistic regression, ``C`` by inner LOSO, out-of-fold probabilities kept);
 * :mod:`~vocalis.ensemble.fusion`: :func:`fuse`, :func:`choose_weights`;
 * :mod:`~vocalis.ensemble.recipe`: :class:`EnsembleConfig` (members = functionals
-  + classifier, speed perturbation, normalisation protocol) and :func:`run_fold`,
-  one outer fold on a manifest;
-* :mod:`~vocalis.ensemble.loso`: :func:`loso_ensemble`, the whole LOSO.
+  + classifier, speed perturbation, normalisation protocol) and
+  :func:`fit_ensemble` on functionals arrays;
+* :mod:`~vocalis.ensemble.estimator`: :class:`EnsembleEstimator`, the ensemble on
+  manifest rows (cross-validation and ``vocalis train``);
+* :mod:`~vocalis.ensemble.model`: :class:`EnsembleModel`, a fitted ensemble as a
+  torch module of waveforms (the ``ensemble`` checkpoint kind).
 
 Example:
     >>> import numpy as np
@@ -25,32 +28,40 @@ from vocalis.ensemble.linear import (
     pooled_uar,
     speaker_standardise,
 )
-from vocalis.ensemble.loso import LosoResult, loso_ensemble
 from vocalis.ensemble.recipe import (
     EnsembleConfig,
-    FoldResult,
+    EnsembleFit,
     MemberConfig,
+    fit_ensemble,
     functional_table,
-    run_fold,
-    run_fold_arrays,
     speed_perturb,
 )
+from vocalis.lazy import lazy_exports
 
 __all__ = [
     "EnsembleConfig",
-    "FoldResult",
+    "EnsembleEstimator",
+    "EnsembleFit",
+    "EnsembleModel",
+    "FittedEnsemble",
     "FunctionalClassifier",
     "LinearConfig",
-    "LosoResult",
     "MemberConfig",
     "choose_weights",
+    "fit_ensemble",
     "functional_table",
     "fuse",
-    "loso_ensemble",
     "pooled_uar",
-    "run_fold",
-    "run_fold_arrays",
     "simplex_grid",
     "speaker_standardise",
     "speed_perturb",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "EnsembleEstimator": "vocalis.ensemble.estimator",
+        "FittedEnsemble": "vocalis.ensemble.estimator",
+        "EnsembleModel": "vocalis.ensemble.model",
+    },
+)

@@ -14,7 +14,9 @@ training speakers only:
 4. members are fused with weights chosen on their inner out-of-fold
    probabilities (:func:`~vocalis.ensemble.fusion.choose_weights`).
 
-:func:`run_fold` returns the test probabilities; a LOSO runner concatenates them.
+:func:`fit_ensemble` fits on the training rows and returns an :class:`EnsembleFit`
+whose ``predict_proba`` scores new rows; :class:`~vocalis.ensemble.EnsembleEstimator`
+does the same on manifest rows (the estimator of cross-validation and ``vocalis train``).
 
 Example:
     >>> cfg = EnsembleConfig(members=(MemberConfig(FunctionalsConfig("lld_stats")),))
@@ -164,93 +166,130 @@ def functional_table(
 
 
 @dataclass
-class FoldResult:
-    """What :func:`run_fold` returns.
+class EnsembleFit:
+    """The fitted members and fusion weights of :func:`fit_ensemble`.
 
     Attributes:
-        proba: ``(M, K)`` fused test probabilities, columns in ``classes`` order.
-        classes: the class names.
-        weights: fusion weights, one per member.
+        config: the recipe.
+        members: one fitted :class:`~vocalis.ensemble.linear.FunctionalClassifier`
+            per member.
+        weights: fusion weights, one per member (sum 1).
+        n_classes: ``K``, the columns of :meth:`predict_proba`.
         chosen_c: the ``C`` each member chose.
         inner_uar: each member's inner LOSO pooled UAR at its ``C``.
         fused_inner_uar: pooled UAR of the fused inner out-of-fold probabilities
             (optimistic: the weights were fit on them).
     """
 
-    proba: np.ndarray
-    classes: tuple[str, ...]
+    config: EnsembleConfig
+    members: list[FunctionalClassifier]
     weights: tuple[float, ...]
+    n_classes: int
     chosen_c: list[float]
     inner_uar: list[float]
     fused_inner_uar: float
 
+    def predict_proba(
+        self, tables: Sequence[np.ndarray], speakers: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Fused class probabilities of new rows.
 
-def run_fold_arrays(
+        Args:
+            tables: per member, ``(N, D_m)`` functionals of the rows.
+            speakers: ``(N,)`` speaker of each row; needed under ``speaker_norm``,
+                where each speaker is standardised with its own statistics (its
+                rows here, unlabelled).
+
+        Returns:
+            ``(N, K)`` probabilities.
+
+        Raises:
+            DataError: ``speaker_norm`` without speakers.
+        """
+        if self.config.normalization == "speaker_norm" and speakers is None:
+            raise DataError(
+                "ensemble.normalization=speaker_norm standardises each speaker with its own "
+                "statistics: give the rows' speakers (a manifest with a speaker column)"
+            )
+        member_proba = []
+        for m, clf in enumerate(self.members):
+            x = np.asarray(tables[m], dtype=np.float64)
+            if self.config.normalization == "speaker_norm":
+                x = speaker_standardise(x, np.asarray(speakers).astype(str))
+            member_proba.append(_pad(clf.predict_proba(x), self.n_classes))
+        return fuse(member_proba, self.weights)
+
+    @property
+    def diagnostics(self) -> dict:
+        """Fusion weights, chosen ``C``, inner UARs, rounded for records."""
+        return {
+            "weights": [round(float(w), 4) for w in self.weights],
+            "chosen_c": [float(c) for c in self.chosen_c],
+            "inner_uar": [round(float(u), 4) for u in self.inner_uar],
+            "fused_inner_uar": round(float(self.fused_inner_uar), 4),
+        }
+
+
+def fit_ensemble(
     tables: Sequence[np.ndarray],
     augmented: Sequence[Sequence[np.ndarray]],
     y: np.ndarray,
     speakers: np.ndarray,
-    train: np.ndarray,
-    test: np.ndarray,
     config: EnsembleConfig,
     n_classes: int | None = None,
-) -> tuple[np.ndarray, dict]:
-    """:func:`run_fold` on precomputed functionals (what the LOSO loop calls).
+) -> EnsembleFit:
+    """Fit every member (``C`` by inner LOSO) and the fusion weights on training rows.
 
     Args:
-        tables: per member, ``(N, D_m)`` functionals of all N utterances.
+        tables: per member, ``(N, D_m)`` functionals of the N training rows.
         augmented: per member, one ``(N, D_m)`` table per speed factor of that member
-            (only the training rows are read).
-        y: ``(N,)`` integer labels (only ``y[train]`` is read).
-        speakers: ``(N,)`` speaker ids.
-        train: indices of training rows; test: indices of test rows.
+            (the speed-perturbed copies of the same rows).
+        y: ``(N,)`` integer labels ``0..K-1``.
+        speakers: ``(N,)`` speaker ids (the inner leave-one-speaker-out groups).
         config: the recipe.
-        n_classes: ``K`` (default ``max(y[train]) + 1``).
+        n_classes: ``K`` (default ``max(y) + 1``).
 
     Returns:
-        ``(len(test), K)`` probabilities and a dict of fold diagnostics.
+        An :class:`EnsembleFit`.
+
+    Raises:
+        DataError: fewer than 2 speakers for the inner leave-one-speaker-out.
     """
     from vocalis.ensemble.linear import pooled_uar
 
-    train, test = np.asarray(train), np.asarray(test)
+    y = np.asarray(y)
     speakers = np.asarray(speakers).astype(str)
-    if set(speakers[train]) & set(speakers[test]):
-        raise DataError(
-            "ensemble.run_fold: a speaker is in both train and test; use a speaker-independent "
-            "split (LeaveOneSpeakerOut)"
-        )
-    k = int(np.max(y[train])) + 1 if n_classes is None else int(n_classes)
-    member_test, member_inner, chosen, inner_uar = [], [], [], []
+    k = int(np.max(y)) + 1 if n_classes is None else int(n_classes)
+    fitted, member_inner, chosen, inner_uar = [], [], [], []
     for m, member in enumerate(config.members):
         copies = len(member.speed_factors)
-        parts = [tables[m][train]] + [augmented[m][j][train] for j in range(copies)]
-        x = np.vstack(parts)
-        spk = np.tile(speakers[train], 1 + copies)
-        flag = np.repeat(np.arange(1 + copies), len(train)) > 0
-        ytr = np.tile(y[train], 1 + copies)
-        xte = tables[m][test]
+        x = np.vstack([tables[m]] + [augmented[m][j] for j in range(copies)])
+        spk = np.tile(speakers, 1 + copies)
+        flag = np.repeat(np.arange(1 + copies), len(y)) > 0
+        ytr = np.tile(y, 1 + copies)
         if config.normalization == "speaker_norm":
-            copy_id = np.repeat(np.arange(1 + copies), len(train))
+            copy_id = np.repeat(np.arange(1 + copies), len(y))
             pseudo = np.array([f"{s}/{c}" for s, c in zip(spk, copy_id, strict=True)])
             x = speaker_standardise(x, pseudo)
-            xte = speaker_standardise(xte, speakers[test])
         clf = FunctionalClassifier(member.linear).fit(x, ytr, spk, flag, n_classes=k)
-        member_test.append(_pad(clf.predict_proba(xte), k))
+        fitted.append(clf)
         member_inner.append(_pad(clf.inner_proba_[~flag], k))
         chosen.append(float(clf.c_))
         inner_uar.append(float(clf.inner_uar_[clf.c_]))
-    if len(member_test) == 1 or config.fusion_resolution == 0:
-        weights: tuple[float, ...] = tuple([1.0 / len(member_test)] * len(member_test))
+    if len(fitted) == 1 or config.fusion_resolution == 0:
+        weights: tuple[float, ...] = tuple([1.0 / len(fitted)] * len(fitted))
     else:
-        weights = choose_weights(member_inner, y[train], config.fusion_resolution)
+        weights = choose_weights(member_inner, y, config.fusion_resolution)
     fused_inner = fuse(member_inner, weights)
-    info = {
-        "weights": weights,
-        "chosen_c": chosen,
-        "inner_uar": inner_uar,
-        "fused_inner_uar": pooled_uar(y[train], fused_inner.argmax(1)),
-    }
-    return fuse(member_test, weights), info
+    return EnsembleFit(
+        config=config,
+        members=fitted,
+        weights=tuple(float(w) for w in weights),
+        n_classes=k,
+        chosen_c=chosen,
+        inner_uar=inner_uar,
+        fused_inner_uar=pooled_uar(y, fused_inner.argmax(1)),
+    )
 
 
 def _pad(p: np.ndarray, k: int) -> np.ndarray:
@@ -259,70 +298,3 @@ def _pad(p: np.ndarray, k: int) -> np.ndarray:
     out = np.zeros((len(p), k))
     out[:, : p.shape[1]] = p
     return out
-
-
-def run_fold(
-    manifest,
-    train: Sequence[int],
-    test: Sequence[int],
-    config: EnsembleConfig | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    classes: Sequence[str] | None = None,
-) -> FoldResult:
-    """One outer fold of the recipe on a manifest: train on ``train``, predict ``test``.
-
-    Args:
-        manifest: a :class:`vocalis.data.Manifest` with ``path``, ``label`` and
-            ``speaker`` columns.
-        train: row indices to train on; test: row indices to predict (their labels
-            are never read; under ``speaker_norm`` their audio is).
-        config: the recipe (default :class:`EnsembleConfig`).
-        cache_dir: feature-cache root (recommended: ComParE takes ~0.2 s per file).
-        classes: class order of the output (default: sorted labels of the manifest).
-
-    Returns:
-        A :class:`FoldResult`.
-
-    Raises:
-        DataError: a speaker in both train and test, or a missing column.
-    """
-    config = config or EnsembleConfig()
-    labels = manifest.labels()
-    classes = tuple(classes) if classes is not None else tuple(sorted(set(labels)))
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = sorted({labels[i] for i in train} - set(index))
-    if unknown:
-        raise DataError(
-            f"ensemble.run_fold: training labels {unknown} are not in classes {list(classes)}"
-        )
-    y = np.array([index.get(v, -1) for v in labels])
-    speakers = np.array(manifest.speakers)
-    paths = manifest.paths
-    rows = np.concatenate([np.asarray(train), np.asarray(test)])
-    sub_paths = [paths[i] for i in rows]
-    n_tr = len(train)
-    tables, augmented = [], []
-    for member in config.members:
-        t = functional_table(sub_paths, member.functionals, 1.0, cache_dir)
-        full = np.zeros((len(paths), t.shape[1]))
-        full[rows] = t
-        tables.append(full)
-        aug = []
-        for f in member.speed_factors:
-            a = np.zeros_like(full)
-            a[np.asarray(train)] = functional_table(
-                sub_paths[:n_tr], member.functionals, f, cache_dir
-            )
-            aug.append(a)
-        augmented.append(aug)
-    y_fit = np.where(y < 0, 0, y)
-    k = len(classes)
-    proba, info = run_fold_arrays(tables, augmented, y_fit, speakers, train, test, config, k)
-    return FoldResult(
-        proba=_pad(proba, k)[:, :k],
-        classes=classes,
-        weights=tuple(info["weights"]),
-        chosen_c=info["chosen_c"],
-        inner_uar=info["inner_uar"],
-        fused_inner_uar=info["fused_inner_uar"],
-    )

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from vocalis.ensemble.recipe import EnsembleConfig
 from vocalis.errors import ConfigError
@@ -45,6 +45,11 @@ class EnsembleRecipe:
         manifest: manifest CSV (``""``: give it with ``--manifest``).
         cache_dir: feature-cache folder of the functionals (``null``: no cache;
             ComParE takes ~0.2 s per file, so a cache is recommended).
+        label_column: manifest column with the class label.
+        label_map: a builtin label map (``4class``), a YAML path or a
+            ``{target: [source, ...]}`` mapping applied to ``label_column``
+            (:func:`vocalis.data.apply_label_map`), or ``null``.
+        unmapped: a label the map does not list: ``error``, ``drop`` or ``keep``.
         source: the file it was read from (filled in by :func:`load_ensemble_recipe`).
     """
 
@@ -52,6 +57,9 @@ class EnsembleRecipe:
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
     manifest: str = ""
     cache_dir: str | None = None
+    label_column: str = "label"
+    label_map: str | dict | None = None
+    unmapped: Literal["error", "drop", "keep"] = "error"
     source: str = ""
 
     def __post_init__(self) -> None:

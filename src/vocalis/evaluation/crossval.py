@@ -1,10 +1,14 @@
-"""Speaker-independent cross-validation: LOSO and group k-fold over the training engine.
+"""Speaker-independent cross-validation of any estimator: LOSO and group k-fold.
 
-:func:`loso` trains one model per speaker on all the other speakers and tests
-it on the left-out speaker; :func:`cross_validate` also offers group k-fold and
-(with a warning) speaker-dependent stratified k-fold. Each fold is an ordinary
-run folder made by :func:`vocalis.training.train`; the runner only chooses the
-indices, records what happened and pools the predictions::
+:func:`loso` fits one model per speaker on all the other speakers and tests it
+on the left-out speaker; :func:`cross_validate` also offers group k-fold and
+(with a warning) speaker-dependent stratified k-fold. The runner works on the
+:class:`~vocalis.training.estimator.Estimator` contract, so a neural recipe
+(:class:`~vocalis.training.estimator.NeuralEstimator`, each fold an ordinary
+training run folder) and a functionals ensemble
+(:class:`~vocalis.ensemble.EnsembleEstimator`) go through the same code: fold
+planning (:func:`plan_folds`, on :mod:`vocalis.data.splits`), one fold writer
+(:func:`write_fold`) and one ``cv_results.json`` writer (:func:`write_cv_results`)::
 
     out_dir/
       speaker_03/  speaker_08/ ...   # run folders (LOSO); fold_0/ ... for k-fold
@@ -20,9 +24,10 @@ Feature normalisation protocols (recorded in the results, never mixed in one
 output folder):
 
 * ``online``: statistics from the training speakers only
-  (``features.normalization=global``);
+  (neural: ``features.normalization=global``);
 * ``speaker_norm``: each speaker, the test speaker included, standardised with
-  its own statistics from its unlabelled audio (``features.normalization=speaker``).
+  its own statistics from its unlabelled audio (neural:
+  ``features.normalization=speaker``). An ensemble recipe fixes its protocol.
 
 A failed fold is recorded with its error and the others go on; running again
 skips finished folds (a fold is finished when its ``metrics.json`` and
@@ -38,14 +43,19 @@ import os
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from vocalis.errors import ConfigError, DataError
 from vocalis.io import write_json, write_text
+from vocalis.training.estimator import NORMALIZATIONS, estimator_for
+
+if TYPE_CHECKING:
+    from vocalis.data import Manifest
+    from vocalis.training.estimator import Estimator, Fitted
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +67,9 @@ __all__ = [
     "loso",
     "plan_folds",
     "summarize",
+    "write_cv_results",
+    "write_fold",
 ]
-
-#: Normalisation protocol -> ``features.normalization`` of the training engine.
-NORMALIZATIONS = {"online": "global", "speaker_norm": "speaker"}
 
 #: Cross-validation protocols of :func:`cross_validate`.
 PROTOCOLS = ("loso", "group-kfold", "stratified")
@@ -69,7 +78,7 @@ PROTOCOLS = ("loso", "group-kfold", "stratified")
 SUMMARY_KEYS = ("uar", "accuracy", "macro_f1", "weighted_f1", "ece")
 
 Protocol = Literal["loso", "group-kfold", "stratified"]
-Validation = Literal["stratified", "speaker"]
+Validation = Literal["stratified", "speaker", "none"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +88,8 @@ class FoldPlan:
     Attributes:
         name: folder name (``speaker_03``, ``fold_2``).
         train: training rows.
-        val: validation rows (held out from the training rows).
+        val: validation rows (held out from the training rows; empty for
+            estimators that validate inside their training rows).
         test: test rows.
         test_groups: groups (speakers) in ``test``.
     """
@@ -94,7 +104,7 @@ class FoldPlan:
 # --------------------------------------------------------------------------- planning
 
 
-def _groups(manifest: Any, group: str) -> np.ndarray:
+def _groups(manifest: Manifest, group: str) -> np.ndarray:
     if group == "speaker":
         return np.asarray(manifest.speakers)  # DataError when there is no speaker column
     if group not in manifest.columns:
@@ -115,6 +125,8 @@ def _val_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     from vocalis.data.splits import SpeakerHoldout, stratified_val_split
 
+    if validation == "none":
+        return np.sort(train), train[:0]
     if validation == "speaker":
         if groups is None:
             raise DataError("validation='speaker' needs speaker ids; use validation='stratified'")
@@ -123,13 +135,13 @@ def _val_split(
     if validation != "stratified":
         raise ConfigError(
             f"validation={validation!r}; expected 'stratified' (held-out share of the training "
-            "rows, stratified by label) or 'speaker' (held-out training speakers)"
+            "rows, stratified by label), 'speaker' (held-out training speakers) or 'none'"
         )
     return stratified_val_split(train, labels[train], fraction, seed)
 
 
 def plan_folds(
-    manifest: Any,
+    manifest: Manifest,
     protocol: Protocol = "loso",
     folds: int = 5,
     group: str = "speaker",
@@ -143,14 +155,16 @@ def plan_folds(
 
     Args:
         manifest: a :class:`vocalis.data.Manifest`.
-        protocol: ``loso`` (one fold per group), ``group-kfold`` (``folds`` folds of
-            whole groups) or ``stratified`` (random stratified k-fold; speaker-
-            dependent: warns).
+        protocol: ``loso`` (one fold per group,
+            :class:`~vocalis.data.splits.LeaveOneSpeakerOut`), ``group-kfold``
+            (``folds`` folds of whole groups, :class:`~vocalis.data.splits.GroupKFold`)
+            or ``stratified`` (random stratified k-fold; speaker-dependent: warns).
         folds: number of folds for the k-fold protocols.
         group: manifest column whose values are kept together (``speaker``).
         label_column: column with the labels (stratification).
         validation: ``stratified`` (``val_fraction`` of the training rows, stratified
-            by label) or ``speaker`` (``val_fraction`` of the training speakers).
+            by label), ``speaker`` (``val_fraction`` of the training speakers) or
+            ``none`` (every non-test row trains).
         val_fraction: share held out for validation.
         seed: seed of the validation split and of the random protocols.
 
@@ -161,22 +175,27 @@ def plan_folds(
         DataError: no speaker (group) column for a speaker-based protocol, too few
             groups, or an unknown protocol.
     """
-    from vocalis.data.splits import GroupKFold, SpeakerDependentWarning
+    from vocalis.data.splits import GroupKFold, LeaveOneSpeakerOut, SpeakerDependentWarning
 
     labels = np.asarray(manifest.labels(label_column))
-    n = len(labels)
     groups: np.ndarray | None = None
     if protocol in ("loso", "group-kfold") or validation == "speaker":
         groups = _groups(manifest, group)
     elif "speaker" in manifest.columns and manifest.has("speaker"):
         groups = np.asarray(manifest.speakers)
-    plans: list[FoldPlan] = []
-    idx = np.arange(n, dtype=np.int64)
+    idx = np.arange(len(labels), dtype=np.int64)
     if protocol == "loso":
-        names = sorted(set(groups.tolist()))
-        if len(names) < 2:
-            raise DataError(f"LOSO needs at least 2 {group}s, {manifest.source} has {len(names)}")
-        splits = [(f"speaker_{g}", idx[groups != g], idx[groups == g]) for g in names]
+        splitter = LeaveOneSpeakerOut()
+        if len(np.unique(groups)) < 2:
+            raise DataError(
+                f"LOSO needs at least 2 {group}s, {manifest.source} has {len(np.unique(groups))}"
+            )
+        splits = [
+            (f"speaker_{g}", tr, te)
+            for g, (tr, te) in zip(
+                splitter.speakers(idx, groups), splitter.split(idx, groups=groups), strict=True
+            )
+        ]
     elif protocol == "group-kfold":
         splits = [
             (f"fold_{k}", tr, te)
@@ -202,6 +221,7 @@ def plan_folds(
             f"unknown cross-validation protocol {protocol!r}; expected one of: "
             f"{', '.join(PROTOCOLS)}"
         )
+    plans = []
     for name, train, test in splits:
         tr, va = _val_split(train, labels, groups, validation, val_fraction, seed)
         test_groups = tuple(sorted(set(groups[test].tolist()))) if groups is not None else ()
@@ -216,22 +236,71 @@ def _fold_finished(fold_dir: Path) -> bool:
     return (fold_dir / "metrics.json").is_file() and (fold_dir / "predictions.csv").is_file()
 
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(key, default)
-    return getattr(obj, key, default)
+def write_fold(
+    fold_dir: Path,
+    rows: Manifest,
+    plan: FoldPlan,
+    proba: np.ndarray,
+    fitted: Fitted,
+    seconds: float,
+) -> dict[str, Any]:
+    """Write a fold's test results: ``metrics.json`` (test section) and ``predictions.csv``.
+
+    The fit's own ``metrics.json`` (training run, or ensemble fit) is kept and
+    gets the test metrics, the fold's name, its test groups (``details``) and
+    the fold's time (fit + predict); ``predictions.csv``
+    is written last, since it marks the fold finished. Rows with NaN
+    probabilities (unreadable audio) are left out.
+
+    Args:
+        fold_dir: the fold's run folder.
+        rows: the manifest the plan indexes.
+        plan: the fold.
+        proba: ``(len(plan.test), K)`` test probabilities, columns ``fitted.classes``.
+        fitted: the fitted model.
+        seconds: fit + predict time.
+
+    Returns:
+        The test metrics.
+    """
+    from vocalis.evaluation.predictions import Predictions, write_predictions
+    from vocalis.training.runfolder import RunFolder
+
+    keep = ~np.isnan(proba).any(axis=1)
+    idx, proba = plan.test[keep], proba[keep]
+    if not len(idx):
+        raise DataError(f"{fold_dir}: no test row of fold {plan.name} could be predicted")
+    classes = list(fitted.classes)
+    pred = proba.argmax(1)
+    speakers = rows.column("speaker") if "speaker" in rows.columns else [""] * len(rows)
+    predictions = Predictions(
+        path=np.asarray(rows.paths, dtype=object)[idx],
+        speaker=np.asarray(speakers, dtype=object)[idx],
+        true_label=np.asarray(rows.labels(), dtype=object)[idx],
+        pred_label=np.asarray(classes, dtype=object)[pred],
+        confidence=proba[np.arange(len(pred)), pred],
+        probs=proba,
+        classes=classes,
+    )
+    metrics = predictions.metrics()
+    run = RunFolder(fold_dir)
+    fit = run.read_metrics()
+    if fit is None:
+        raise DataError(f"{fold_dir}: the fit wrote no metrics.json")
+    record = dataclasses.asdict(fit)
+    record.update(
+        test=metrics,
+        n_rows={**fit.n_rows, "test": len(idx)},
+        fold=plan.name,
+        seconds=round(seconds, 2),
+        details={**fit.details, "test_groups": list(plan.test_groups)},
+    )
+    run.write_metrics(**record)
+    write_predictions(fold_dir / "predictions.csv", predictions)  # last: marks it finished
+    return metrics
 
 
-def _best_uar(best_metrics: Any) -> float | None:
-    if not isinstance(best_metrics, dict):
-        return None
-    for key in ("uar", "val_uar"):
-        if isinstance(best_metrics.get(key), (int, float)):
-            return float(best_metrics[key])
-    return None
-
-
-def _fold_record(plan: FoldPlan, n_val: int) -> dict[str, Any]:
+def _fold_record(plan: FoldPlan) -> dict[str, Any]:
     """A fold's ``training_results.json`` entry before it runs (status ``failed``)."""
     return {
         "status": "failed",
@@ -240,42 +309,23 @@ def _fold_record(plan: FoldPlan, n_val: int) -> dict[str, Any]:
         "seconds": None,
         "test_groups": list(plan.test_groups),
         "n_train": len(plan.train),
-        "n_val": n_val,
+        "n_val": len(plan.val),
         "n_test": len(plan.test),
     }
 
 
 def _run_fold(
-    config: Any,
-    manifest: Any,
-    plan: FoldPlan,
-    fold_dir: Path,
-    train_fn: Callable[..., Any],
-    overwrite: bool,
+    estimator: Estimator, rows: Manifest, plan: FoldPlan, fold_dir: Path
 ) -> dict[str, Any]:
-    """Train one fold; never raises for a training failure (recorded instead)."""
+    """Fit, predict and write one fold; never raises for a failure (recorded instead)."""
     t0 = time.perf_counter()
-    record = _fold_record(plan, n_val=len(plan.val))
+    record = _fold_record(plan)
     try:
-        result = train_fn(
-            config,
-            fold_dir,
-            manifest=manifest,
-            train_indices=plan.train,
-            val_indices=plan.val,
-            test_indices=plan.test,
-            overwrite=overwrite,
-        )
-        uar = _best_uar(_get(result, "best_metrics"))
-        record.update(
-            status="success",
-            best_error=None if uar is None else round(1.0 - uar, 6),
-            best_epoch=_get(result, "best_epoch"),
-        )
-        if not (fold_dir / "predictions.csv").is_file():
-            raise DataError(
-                f"{fold_dir}: training finished but wrote no predictions.csv for the test rows"
-            )
+        fitted = estimator.fit(rows, plan.train, plan.val, fold_dir)
+        proba = fitted.predict_proba(rows, plan.test)
+        metrics = write_fold(fold_dir, rows, plan, proba, fitted, time.perf_counter() - t0)
+        record.update(status="success", **fitted.info)
+        log.info("fold %s: UAR %.4f (%.0f s)", plan.name, metrics["uar"], time.perf_counter() - t0)
     except Exception as err:  # one failed fold must not stop the others
         record["status"] = "failed"
         record["error"] = f"{type(err).__name__}: {err}"
@@ -288,15 +338,48 @@ def _run_fold(
 
 def _fold_worker(args: tuple) -> tuple[str, dict[str, Any]]:
     """Process-pool entry: limit torch threads, then run one fold."""
-    threads, config, manifest, plan, fold_dir, train_fn, overwrite = args
+    threads, estimator, rows, plan, fold_dir = args
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
-        import torch
+    import torch
 
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        pass
-    return plan.name, _run_fold(config, manifest, plan, fold_dir, train_fn, overwrite)
+    torch.set_num_threads(threads)
+    return plan.name, _run_fold(estimator, rows, plan, fold_dir)
+
+
+def _run_folds(
+    estimator: Estimator,
+    rows: Manifest,
+    pending: list[FoldPlan],
+    out: Path,
+    parallel: int,
+    on_done: Any,
+) -> None:
+    """Run ``pending`` folds, ``parallel`` at a time; ``on_done(plan, record)`` after each."""
+    if parallel <= 1 or len(pending) <= 1:
+        for plan in pending:
+            log.info(
+                "fold %s: train %d, val %d, test %d",
+                plan.name,
+                *map(len, (plan.train, plan.val, plan.test)),
+            )
+            on_done(plan, _run_fold(estimator, rows, plan, out / plan.name))
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // parallel)
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(min(parallel, len(pending)), mp_context=ctx) as pool:
+        futures = {
+            pool.submit(_fold_worker, (threads, estimator, rows, p, out / p.name)): p
+            for p in pending
+        }
+        for fut in as_completed(futures):
+            try:
+                _, record = fut.result()
+            except Exception as err:  # the worker process itself died
+                record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+            on_done(futures[fut], record)
 
 
 # --------------------------------------------------------------------------- summary
@@ -336,259 +419,6 @@ def summarize(out_dir: str | os.PathLike, fold_names: Sequence[str]) -> dict[str
             std[key] = float(np.nanstd(vals, ddof=1)) if vals.size > 1 else 0.0
     result.update(mean=mean, std=std, _pooled_predictions=pooled)
     return result
-
-
-# --------------------------------------------------------------------------- runners
-
-
-def _load(config: Any) -> Any:
-    if isinstance(config, (str, os.PathLike)):
-        from vocalis.ensemble.recipe_file import load_ensemble_recipe
-
-        recipe = load_ensemble_recipe(config)
-        if recipe is not None:
-            return recipe
-        try:
-            from vocalis.training import load_config
-        except ImportError:  # engine package not wired yet: the config module has it
-            from vocalis.training.config import load_config
-
-        return load_config(config, [])
-    return config
-
-
-def _manifest(config: Any, manifest: Any) -> tuple[Any, str]:
-    from vocalis.data import read_manifest
-
-    if manifest is None:
-        path = getattr(getattr(config, "dataset", None), "manifest", "")
-        if not path:
-            raise ConfigError(
-                "dataset.manifest is empty; set it in the recipe or pass --manifest m.csv"
-            )
-        manifest = path
-    if isinstance(manifest, (str, os.PathLike)):
-        return read_manifest(manifest), str(manifest)
-    return manifest, str(getattr(manifest, "source", "manifest"))
-
-
-def _mapped(config: Any, rows: Any) -> tuple[Any, Any]:
-    """``(rows the engine will keep, the same rows with mapped labels)``.
-
-    The training engine applies ``dataset.label_map`` itself, and indices refer to
-    the rows it keeps; so rows a map drops are removed here first (the engine
-    then maps every remaining row, dropping none), and the folds are stratified
-    on the mapped labels.
-    """
-    dataset = getattr(config, "dataset", None)
-    label_map = getattr(dataset, "label_map", None)
-    if label_map is None:
-        return rows, rows
-    from vocalis.data import apply_label_map
-
-    column = getattr(dataset, "label_column", "label")
-    mapped = apply_label_map(
-        rows, label_map, column=column, unmapped=getattr(dataset, "unmapped", "error")
-    )
-    kept = set(mapped.ids)
-    raw = rows.select([i for i, uid in enumerate(rows.ids) if uid in kept])
-    if raw.ids != mapped.ids:  # pragma: no cover - apply_label_map keeps row order
-        raise DataError(f"{rows.source}: label map changed the row order")
-    return raw, mapped
-
-
-def _with_normalization(config: Any, normalization: str) -> Any:
-    if normalization not in NORMALIZATIONS:
-        raise ConfigError(
-            f"normalization={normalization!r}; expected one of: {', '.join(NORMALIZATIONS)}"
-        )
-    features = getattr(config, "features", None)
-    if features is None or not dataclasses.is_dataclass(features):
-        return config
-    features = dataclasses.replace(features, normalization=NORMALIZATIONS[normalization])
-    return dataclasses.replace(config, features=features)
-
-
-def _check_protocol_matches(out: Path, protocol: str, normalization: str) -> None:
-    path = out / "cv_results.json"
-    if not path.is_file():
-        return
-    try:
-        old = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return
-    old_norm = (old.get("normalization") or {}).get("protocol")
-    if (old_norm and old_norm != normalization) or old.get("protocol", protocol) != protocol:
-        raise ConfigError(
-            f"{out} holds a {old.get('protocol')}/{old_norm} cross-validation; this run is "
-            f"{protocol}/{normalization}: results are never mixed, choose another --out"
-        )
-
-
-def cross_validate(
-    config: Any,
-    out_dir: str | os.PathLike,
-    protocol: Protocol = "group-kfold",
-    folds: int = 5,
-    group: str = "speaker",
-    *,
-    only: Sequence[str] | None = None,
-    parallel: int = 1,
-    normalization: str | None = None,
-    validation: Validation = "stratified",
-    val_fraction: float | None = None,
-    manifest: Any = None,
-    overwrite: bool = False,
-    train_fn: Callable[..., Any] | None = None,
-) -> dict[str, Any]:
-    """Run every fold of a cross-validation and pool the results.
-
-    Args:
-        config: an :class:`~vocalis.training.ExperimentConfig`, an
-            :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe` or a recipe path
-            (an ensemble recipe runs
-            :func:`vocalis.evaluation.ensemble_cv.cross_validate_ensemble`).
-        out_dir: output folder (one run folder per fold + the JSON summaries).
-        protocol: ``loso``, ``group-kfold`` or ``stratified`` (speaker-dependent).
-        folds: number of folds of the k-fold protocols.
-        group: manifest column kept together in a fold (``speaker``).
-        only: run only these folds (group ids for LOSO, e.g. ``["03"]``, or fold
-            names ``fold_2``); the summary covers every finished fold.
-        parallel: folds trained at once, in separate processes, each with
-            ``cpu_count // parallel`` torch threads.
-        normalization: ``online`` or ``speaker_norm`` (module docstring); None:
-            ``online``, or the ensemble recipe's own protocol.
-        validation: ``stratified`` or ``speaker`` validation split inside each
-            fold's training rows (neural recipes; ensembles validate by inner LOSO).
-        val_fraction: validation share (default ``config.dataset.val_fraction``).
-        manifest: a Manifest or CSV path overriding ``config.dataset.manifest``.
-        overwrite: passed to the training engine (start folds from scratch).
-        train_fn: training function (default :func:`vocalis.training.train`).
-
-    Returns:
-        The content of ``cv_results.json``.
-
-    Raises:
-        DataError: a speaker-based protocol on a manifest without speakers.
-        ConfigError: bad protocol/normalisation, or an ``out_dir`` holding results
-            of another protocol.
-    """
-    config = _load(config)
-    if protocol not in PROTOCOLS:
-        raise ConfigError(
-            f"protocol={protocol!r}{_suggest(protocol)}; expected one of: {', '.join(PROTOCOLS)}"
-        )
-    if parallel < 1:
-        raise ConfigError(f"parallel={parallel}; expected at least 1 fold at a time")
-    if getattr(config, "kind", None) == "ensemble":
-        from vocalis.evaluation.ensemble_cv import cross_validate_ensemble
-
-        return cross_validate_ensemble(
-            config, out_dir, protocol, folds, group, only=only, normalization=normalization,
-            manifest=manifest, overwrite=overwrite,
-        )  # fmt: skip
-    normalization = normalization or "online"
-    config = _with_normalization(config, normalization)
-    rows, source = _manifest(config, manifest)
-    rows, labelled = _mapped(config, rows)
-    dataset = getattr(config, "dataset", None)
-    label_column = getattr(dataset, "label_column", "label")
-    fraction = val_fraction if val_fraction is not None else getattr(dataset, "val_fraction", 0.2)
-    seed = getattr(dataset, "seed", None)
-    if seed is None:
-        seed = getattr(getattr(config, "train", None), "seed", 0)
-    plans = plan_folds(
-        labelled,
-        protocol,
-        folds,
-        group,
-        label_column=label_column,
-        validation=validation,
-        val_fraction=fraction,
-        seed=int(seed),
-    )
-    out = Path(out_dir)
-    _check_protocol_matches(out, protocol, normalization)
-    out.mkdir(parents=True, exist_ok=True)
-    pending = _pending(_select(plans, only, source), out, overwrite)
-    results_path = out / "training_results.json"
-    records = _read_records(results_path)
-    if train_fn is None:
-        from vocalis.training import train as train_fn
-    t0 = time.perf_counter()
-    if parallel > 1 and len(pending) > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        threads = max(1, (os.cpu_count() or 1) // parallel)
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(min(parallel, len(pending)), mp_context=ctx) as pool:
-            futures = {
-                pool.submit(
-                    _fold_worker,
-                    (threads, config, rows, p, out / p.name, train_fn, overwrite),
-                ): p
-                for p in pending
-            }
-            for fut in as_completed(futures):
-                plan = futures[fut]
-                try:
-                    _, record = fut.result()
-                except Exception as err:  # the worker process itself died
-                    record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-                records[_fold_key(plan, protocol)] = record
-                write_json(results_path, records)
-    else:
-        for plan in pending:
-            log.info(
-                "fold %s: train %d, val %d, test %d",
-                plan.name,
-                *map(len, (plan.train, plan.val, plan.test)),
-            )
-            record = _run_fold(config, rows, plan, out / plan.name, train_fn, overwrite)
-            records[_fold_key(plan, protocol)] = record
-            write_json(results_path, records)
-    from vocalis.config import to_dict
-
-    setup = {
-        "protocol": protocol,
-        "group": group,
-        "n_folds": len(plans),
-        "normalization": {
-            "protocol": normalization,
-            "features.normalization": NORMALIZATIONS[normalization],
-            "description": (
-                "train-speaker statistics only"
-                if normalization == "online"
-                else "per-speaker standardisation of every speaker, test speaker included "
-                "(its unlabelled audio)"
-            ),
-        },
-        "speaker_dependent": protocol == "stratified",
-        "validation": {"protocol": validation, "fraction": fraction, "seed": int(seed)},
-        "manifest": source,
-        "model": getattr(getattr(config, "model", None), "name", None),
-        "features": _feature_name(config),
-        "config": to_dict(config) if dataclasses.is_dataclass(config) else None,
-    }
-    timing = {"seconds": round(time.perf_counter() - t0, 2)}
-    return write_cv_results(out, plans, records, setup, timing, f"{protocol} ({normalization})")
-
-
-def _read_records(path: Path) -> dict[str, Any]:
-    """``training_results.json`` of an earlier run, or an empty record."""
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def _pending(todo: list[FoldPlan], out: Path, overwrite: bool) -> list[FoldPlan]:
-    """The folds of ``todo`` still to run (finished ones are skipped unless ``overwrite``)."""
-    pending = []
-    for plan in todo:
-        if _fold_finished(out / plan.name) and not overwrite:
-            log.info("fold %s: finished earlier, skipped", plan.name)
-            continue
-        pending.append(plan)
-    return pending
 
 
 def write_cv_results(
@@ -644,6 +474,179 @@ def write_cv_results(
     return cv
 
 
+# --------------------------------------------------------------------------- runners
+
+
+def _check_protocol_matches(out: Path, protocol: str, normalization: str) -> None:
+    path = out / "cv_results.json"
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return
+    old_norm = (old.get("normalization") or {}).get("protocol")
+    if (old_norm and old_norm != normalization) or old.get("protocol", protocol) != protocol:
+        raise ConfigError(
+            f"{out} holds a {old.get('protocol')}/{old_norm} cross-validation; this run is "
+            f"{protocol}/{normalization}: results are never mixed, choose another --out"
+        )
+
+
+def _manifest(estimator: Estimator, manifest: Any) -> Manifest:
+    from vocalis.data import Manifest, read_manifest
+
+    manifest = manifest if manifest is not None else estimator.manifest
+    if manifest is None or (isinstance(manifest, str) and not manifest):
+        raise ConfigError(
+            "the recipe gives no manifest (dataset.manifest / manifest is empty); set it in "
+            "the recipe or pass --manifest m.csv"
+        )
+    if isinstance(manifest, Manifest):
+        return manifest
+    return read_manifest(manifest)
+
+
+def _select(plans: list[FoldPlan], only: Sequence[str] | None, source: str) -> list[FoldPlan]:
+    if not only:
+        return plans
+    wanted = {str(s) for s in only}
+    known = {p.name for p in plans} | {g for p in plans for g in p.test_groups}
+    unknown = sorted(wanted - known)
+    if unknown:
+        available = sorted(g for p in plans for g in p.test_groups) or [p.name for p in plans]
+        raise DataError(
+            f"fold(s) {', '.join(unknown)} not in {source}; available: {', '.join(available)}"
+        )
+    return [p for p in plans if p.name in wanted or set(p.test_groups) & wanted]
+
+
+def _fold_key(plan: FoldPlan, protocol: str) -> str:
+    return plan.test_groups[0] if protocol == "loso" and plan.test_groups else plan.name
+
+
+def _suggest(name: str) -> str:
+    from vocalis.registry import did_you_mean
+
+    return did_you_mean(name, PROTOCOLS)
+
+
+def cross_validate(
+    config: Any,
+    out_dir: str | os.PathLike,
+    protocol: Protocol = "group-kfold",
+    folds: int = 5,
+    group: str = "speaker",
+    *,
+    only: Sequence[str] | None = None,
+    parallel: int = 1,
+    normalization: str | None = None,
+    validation: Validation = "stratified",
+    val_fraction: float | None = None,
+    manifest: Any = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Run every fold of a cross-validation and pool the results.
+
+    Args:
+        config: a recipe path, an :class:`~vocalis.training.ExperimentConfig`, an
+            :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe` or an
+            :class:`~vocalis.training.estimator.Estimator` (see
+            :func:`~vocalis.training.estimator.estimator_for`).
+        out_dir: output folder (one run folder per fold + the JSON summaries).
+        protocol: ``loso``, ``group-kfold`` or ``stratified`` (speaker-dependent).
+        folds: number of folds of the k-fold protocols.
+        group: manifest column kept together in a fold (``speaker``).
+        only: run only these folds (group ids for LOSO, e.g. ``["03"]``, or fold
+            names ``fold_2``); the summary covers every finished fold.
+        parallel: folds fitted at once, in separate processes, each with
+            ``cpu_count // parallel`` torch threads.
+        normalization: ``online`` or ``speaker_norm`` (module docstring); None:
+            ``online``, or the ensemble recipe's own protocol.
+        validation: ``stratified`` or ``speaker`` validation split inside each
+            fold's training rows, for estimators that need one (neural recipes;
+            ensembles validate by inner LOSO).
+        val_fraction: validation share (default ``config.dataset.val_fraction``).
+        manifest: a Manifest or CSV path overriding the recipe's manifest.
+        overwrite: refit finished folds (neural runs start over).
+
+    Returns:
+        The content of ``cv_results.json``.
+
+    Raises:
+        DataError: a speaker-based protocol on a manifest without speakers.
+        ConfigError: bad protocol/normalisation, or an ``out_dir`` holding results
+            of another protocol.
+    """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(
+            f"protocol={protocol!r}{_suggest(protocol)}; expected one of: {', '.join(PROTOCOLS)}"
+        )
+    if parallel < 1:
+        raise ConfigError(f"parallel={parallel}; expected at least 1 fold at a time")
+    estimator = estimator_for(config, normalization=normalization, overwrite=overwrite)
+    if not estimator.needs_validation and protocol == "stratified":
+        raise ConfigError(
+            f"protocol={protocol!r}: ensemble recipes support only speaker-independent "
+            "protocols (their C and fusion weights are chosen by inner LOSO); use loso or "
+            "group-kfold"
+        )
+    setup = estimator.setup
+    norm = setup["normalization"]["protocol"]
+    rows, labelled = estimator.rows(_manifest(estimator, manifest))
+    if estimator.needs_validation:
+        fraction = estimator.val_fraction if val_fraction is None else val_fraction
+        split = {"protocol": validation, "fraction": fraction, "seed": estimator.seed}
+    else:
+        validation, fraction = "none", 0.0
+        split = setup.get("validation", {"protocol": "inside the training rows"})
+    plans = plan_folds(
+        labelled,
+        protocol,
+        folds,
+        group,
+        validation=validation,
+        val_fraction=fraction,
+        seed=estimator.seed,
+    )
+    out = Path(out_dir)
+    _check_protocol_matches(out, protocol, norm)
+    out.mkdir(parents=True, exist_ok=True)
+    pending = []
+    for plan in _select(plans, only, str(rows.source)):
+        if _fold_finished(out / plan.name) and not overwrite:
+            log.info("fold %s: finished earlier, skipped", plan.name)
+        else:
+            pending.append(plan)
+    results_path = out / "training_results.json"
+    records = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    t0 = time.perf_counter()
+    if pending:
+        estimator.prepare(rows)
+    prepare_seconds = time.perf_counter() - t0
+
+    def done(plan: FoldPlan, record: dict[str, Any]) -> None:
+        records[_fold_key(plan, protocol)] = record
+        write_json(results_path, records)
+
+    _run_folds(estimator, rows, pending, out, parallel, done)
+    head = {
+        "protocol": protocol,
+        "group": group,
+        "n_folds": len(plans),
+        "normalization": setup["normalization"],
+        "speaker_dependent": protocol == "stratified",
+        "validation": split,
+        "manifest": str(rows.source),
+    }
+    head.update({k: v for k, v in setup.items() if k not in ("normalization", "validation")})
+    timing = {
+        "seconds": round(time.perf_counter() - t0, 2),
+        "extract_seconds": round(prepare_seconds, 2),
+    }
+    return write_cv_results(out, plans, records, head, timing, f"{protocol} ({norm})")
+
+
 def loso(
     config: Any,
     out_dir: str | os.PathLike,
@@ -655,9 +658,8 @@ def loso(
     val_fraction: float | None = None,
     manifest: Any = None,
     overwrite: bool = False,
-    train_fn: Callable[..., Any] | None = None,
 ) -> dict[str, Any]:
-    """Leave-one-speaker-out: train on all speakers but one, test on that one, for each.
+    """Leave-one-speaker-out: fit on all speakers but one, test on that one, for each.
 
     Folders are named ``speaker_<id>``. See :func:`cross_validate` for the
     arguments (``speakers`` = the speakers whose folds to run, default all).
@@ -677,37 +679,4 @@ def loso(
         val_fraction=val_fraction,
         manifest=manifest,
         overwrite=overwrite,
-        train_fn=train_fn,
     )
-
-
-def _feature_name(config: Any) -> str | None:
-    extractor = getattr(getattr(config, "features", None), "extractor", None)
-    return extractor.get("name") if isinstance(extractor, dict) else None
-
-
-def _suggest(name: str) -> str:
-    from vocalis.registry import did_you_mean
-
-    return did_you_mean(name, PROTOCOLS)
-
-
-# --------------------------------------------------------------------------- ensembles
-
-
-def _select(plans: list[FoldPlan], only: Sequence[str] | None, source: str) -> list[FoldPlan]:
-    if not only:
-        return plans
-    wanted = {str(s) for s in only}
-    known = {p.name for p in plans} | {g for p in plans for g in p.test_groups}
-    unknown = sorted(wanted - known)
-    if unknown:
-        available = sorted(g for p in plans for g in p.test_groups) or [p.name for p in plans]
-        raise DataError(
-            f"fold(s) {', '.join(unknown)} not in {source}; available: {', '.join(available)}"
-        )
-    return [p for p in plans if p.name in wanted or set(p.test_groups) & wanted]
-
-
-def _fold_key(plan: FoldPlan, protocol: str) -> str:
-    return plan.test_groups[0] if protocol == "loso" and plan.test_groups else plan.name

@@ -1,4 +1,4 @@
-"""An ensemble recipe through ``vocalis loso`` / ``vocalis cv``: layout, skip on re-run, errors."""
+"""An ensemble recipe through the one runner (``vocalis loso`` / ``cv``): layout, skip, parallel."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -117,3 +118,19 @@ def test_ensemble_group_kfold(corpus, tmp_path):
     assert main([*argv, "--manifest", str(manifest), "--out", str(out)]) == 0
     cv = json.loads((out / "cv_results.json").read_text())
     assert cv["protocol"] == "group-kfold" and cv["n_finished"] == 3
+
+
+@pytest.mark.slow
+def test_ensemble_parallel_folds_match_serial(corpus, tmp_path):
+    from vocalis.evaluation.predictions import read_predictions
+
+    manifest, recipe = corpus
+    base = ["loso", "--config", str(recipe), "--manifest", str(manifest)]
+    assert main([*base, "--out", str(tmp_path / "s")]) == 0
+    assert main([*base, "--out", str(tmp_path / "p"), "--parallel", "2"]) == 0
+    serial = read_predictions(tmp_path / "s" / "predictions.csv")
+    par = read_predictions(tmp_path / "p" / "predictions.csv")
+    order = np.argsort(par.path)
+    np.testing.assert_allclose(par.probs[order], serial.probs[np.argsort(serial.path)], atol=1e-6)
+    records = json.loads((tmp_path / "p" / "training_results.json").read_text())
+    assert all(r["status"] == "success" for r in records.values())

@@ -1,0 +1,349 @@
+"""The estimator contract: fit on some manifest rows, then give class probabilities.
+
+Every kind of model Vocalis can cross-validate or train on a whole manifest
+implements :class:`Estimator`; the cross-validation runner
+(:mod:`vocalis.evaluation.crossval`) and ``vocalis train`` know nothing else::
+
+    estimator.rows(manifest)                      -> (rows, labelled rows)
+    estimator.prepare(rows)                       # shared work before the folds
+    fitted = estimator.fit(rows, train, val, run_dir)
+    fitted.predict_proba(rows, index)             -> (N, K), columns = fitted.classes
+    fitted.save(path)                             # the deployable model.pt
+
+Implementations:
+
+* :class:`NeuralEstimator` (here): a thin adapter over :func:`vocalis.training.train`;
+* :class:`vocalis.ensemble.EnsembleEstimator`: the functionals ensemble.
+
+Indices are int64 positions into ``rows``; ``val`` is empty for estimators
+whose ``needs_validation`` is False (they validate internally, e.g. by inner
+leave-one-speaker-out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from vocalis.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from vocalis.data import Manifest
+    from vocalis.training.config import ExperimentConfig
+
+__all__ = [
+    "NORMALIZATIONS",
+    "Estimator",
+    "Fitted",
+    "NeuralEstimator",
+    "NeuralFitted",
+    "estimator_for",
+]
+
+#: Normalisation protocol -> ``features.normalization`` of the neural training engine.
+NORMALIZATIONS = {"online": "global", "speaker_norm": "speaker"}
+
+
+class Fitted(Protocol):
+    """A model fitted on some rows.
+
+    Attributes:
+        classes: class names, the columns of :meth:`predict_proba`.
+        info: what the fit reports (``best_error``, ``best_epoch``, an ensemble's
+            chosen ``C`` and fusion weights...), recorded per fold by the runner.
+    """
+
+    classes: tuple[str, ...]
+    info: dict[str, Any]
+
+    def predict_proba(self, rows: Manifest, index: np.ndarray) -> np.ndarray:
+        """``(len(index), K)`` class probabilities of ``rows[index]`` (NaN rows: unreadable)."""
+        ...
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the deployable checkpoint (``model.pt``) to ``path``."""
+        ...
+
+
+@runtime_checkable
+class Estimator(Protocol):
+    """Something that fits on manifest rows.
+
+    Attributes:
+        needs_validation: True when :meth:`fit` needs held-out validation rows
+            (early stopping of a neural net); False when it validates inside the
+            training rows (the ensemble's inner LOSO), so ``val`` is empty.
+        setup: what ``cv_results.json`` records about it (``model``, ``features``,
+            ``normalization`` with its ``protocol``, ``config``...).
+        manifest: the recipe's manifest CSV (``""``: none, give one).
+        val_fraction: default share of training rows held out for validation.
+        seed: seed of validation splits and random protocols.
+    """
+
+    needs_validation: bool
+    setup: dict[str, Any]
+    manifest: str
+    val_fraction: float
+    seed: int
+
+    def with_normalization(self, protocol: str | None) -> Estimator:
+        """The estimator under the ``online`` / ``speaker_norm`` protocol (None: default)."""
+        ...
+
+    def rows(self, manifest: Manifest) -> tuple[Manifest, Manifest]:
+        """``(rows indices refer to, the same rows with their final labels)``."""
+        ...
+
+    def prepare(self, rows: Manifest) -> None:
+        """Work every fold shares (feature caches), done once before folds run."""
+        ...
+
+    def fit(
+        self,
+        rows: Manifest,
+        train: np.ndarray,
+        val: np.ndarray,
+        run_dir: str | os.PathLike | None,
+    ) -> Fitted:
+        """Fit on ``rows[train]`` (validating on ``rows[val]``); write ``run_dir``."""
+        ...
+
+
+# --------------------------------------------------------------------------- neural
+
+
+@dataclasses.dataclass
+class NeuralFitted:
+    """A neural run trained by :func:`vocalis.training.train`.
+
+    Attributes:
+        config: the experiment config it was trained with.
+        result: the :class:`~vocalis.training.TrainResult` (best weights loaded).
+        train, val: the rows it was trained and validated on.
+        classes: class names.
+        info: ``best_error`` (1 - validation UAR) and ``best_epoch``.
+    """
+
+    config: ExperimentConfig
+    result: Any
+    train: np.ndarray
+    val: np.ndarray
+    classes: tuple[str, ...]
+    info: dict[str, Any]
+
+    def predict_proba(self, rows: Manifest, index: np.ndarray) -> np.ndarray:
+        """Probabilities of ``rows[index]`` exactly as the trainer tests its best weights.
+
+        The data of the run is prepared again (features from the feature cache)
+        with ``index`` as the test rows, so the normaliser is fit as in training:
+        global statistics from the training rows, or, under ``speaker``
+        normalisation, each speaker's own statistics (the predicted speakers'
+        unlabelled audio included). Rows whose audio cannot be read are NaN.
+        """
+        from vocalis.training.distributed import DistInfo
+        from vocalis.training.engine import amp_dtype, resolve_device
+        from vocalis.training.evaluate import predict_dataset
+        from vocalis.training.prepared import prepare_data
+        from vocalis.training.runfolder import RunFolder
+
+        index = np.asarray(index, dtype=np.int64)
+        cfg = self.config
+        no_copies = dataclasses.replace(  # the training copies are not needed to predict
+            cfg.train, augment=dataclasses.replace(cfg.train.augment, waveform_copies=0)
+        )
+        cfg = dataclasses.replace(cfg, train=no_copies)
+        data = prepare_data(
+            cfg, rows, (self.train, self.val, index), DistInfo(), RunFolder(None), False
+        )
+        out = np.full((len(index), len(self.classes)), np.nan)
+        if data.test is None:
+            return out
+        device = resolve_device(cfg.train.device)
+        probs, _ = predict_dataset(
+            self.result.model.to(device),
+            data.test,
+            batch_size=cfg.train.batch_size,
+            device=device,
+            amp_dtype=amp_dtype(cfg.train.amp, device),
+        )
+        position = {int(i): k for k, i in enumerate(index.tolist())}
+        out[[position[int(i)] for i in data.test_idx.tolist()]] = probs
+        return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Copy the best checkpoint, without its training state, to ``path``."""
+        from vocalis.checkpoint import slim_checkpoint
+
+        run_dir = self.result.out_dir
+        if run_dir is None:
+            raise DataError("a neural run trained without a run folder has no checkpoint to save")
+        slim_checkpoint(Path(run_dir) / "checkpoints" / "best.pt", path)
+
+
+@dataclasses.dataclass
+class NeuralEstimator:
+    """:func:`vocalis.training.train` as an :class:`Estimator`.
+
+    Args:
+        config: the experiment config.
+        overwrite: start existing run folders over instead of resuming them.
+        progress: progress bars while training.
+    """
+
+    config: ExperimentConfig
+    overwrite: bool = False
+    progress: bool = False
+    needs_validation: bool = dataclasses.field(default=True, init=False)
+
+    @property
+    def manifest(self) -> str:
+        """``dataset.manifest``."""
+        return self.config.dataset.manifest
+
+    @property
+    def val_fraction(self) -> float:
+        """``dataset.val_fraction``."""
+        return self.config.dataset.val_fraction
+
+    @property
+    def seed(self) -> int:
+        """``dataset.seed``, else ``train.seed``."""
+        seed = self.config.dataset.seed
+        return int(self.config.train.seed if seed is None else seed)
+
+    @property
+    def setup(self) -> dict[str, Any]:
+        """Model, features, normalisation and the resolved config."""
+        from vocalis.config import to_dict
+
+        mode = self.config.features.normalization
+        protocol = {v: k for k, v in NORMALIZATIONS.items()}.get(mode, mode)
+        return {
+            "normalization": {
+                "protocol": protocol,
+                "features.normalization": mode,
+                "description": _describe(protocol),
+            },
+            "model": self.config.model.name,
+            "features": self.config.features.extractor.get("name"),
+            "config": to_dict(self.config),
+        }
+
+    def rows(self, manifest: Manifest) -> tuple[Manifest, Manifest]:
+        """Rows a label map drops are removed first (the engine then maps the rest).
+
+        The labelled rows carry the final labels in their ``label`` column.
+        """
+        dataset = self.config.dataset
+        manifest.require(dataset.label_column)
+        mapped = manifest
+        if dataset.label_map is not None:
+            from vocalis.data import apply_label_map
+
+            mapped = apply_label_map(
+                manifest, dataset.label_map, column=dataset.label_column, unmapped=dataset.unmapped
+            )
+            kept = set(mapped.ids)
+            manifest = manifest.select([i for i, uid in enumerate(manifest.ids) if uid in kept])
+        if dataset.label_column != "label":
+            mapped = mapped.with_column("label", mapped.column(dataset.label_column))
+        return manifest, mapped
+
+    def prepare(self, rows: Manifest) -> None:
+        """Nothing: every fold computes (or reads cached) features in :func:`train`."""
+
+    def fit(
+        self,
+        rows: Manifest,
+        train: np.ndarray,
+        val: np.ndarray,
+        run_dir: str | os.PathLike | None,
+    ) -> NeuralFitted:
+        """Train on ``rows[train]``, early-stop on ``rows[val]``; resumes ``run_dir``."""
+        from vocalis.training import train as train_fn
+
+        train, val = np.asarray(train, np.int64), np.asarray(val, np.int64)
+        result = train_fn(
+            self.config,
+            run_dir,
+            manifest=rows,
+            train_indices=train,
+            val_indices=val,
+            overwrite=self.overwrite,
+            progress=self.progress,
+        )
+        uar = (result.best_metrics or {}).get("val_uar")
+        info = {
+            "best_error": None if uar is None else round(1.0 - float(uar), 6),
+            "best_epoch": result.best_epoch,
+        }
+        return NeuralFitted(self.config, result, train, val, tuple(result.classes), info)
+
+    def with_normalization(self, protocol: str | None) -> NeuralEstimator:
+        """The same experiment under the ``online`` or ``speaker_norm`` protocol.
+
+        Raises:
+            ConfigError: an unknown protocol.
+        """
+        protocol = protocol or "online"
+        if protocol not in NORMALIZATIONS:
+            raise ConfigError(
+                f"normalization={protocol!r}; expected one of: {', '.join(NORMALIZATIONS)}"
+            )
+        features = dataclasses.replace(self.config.features, normalization=NORMALIZATIONS[protocol])
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, features=features))
+
+
+def _describe(protocol: str) -> str:
+    if protocol == "online":
+        return "train-speaker statistics only"
+    if protocol == "speaker_norm":
+        return (
+            "per-speaker standardisation of every speaker, test speaker included "
+            "(its unlabelled audio)"
+        )
+    return protocol
+
+
+def estimator_for(
+    config: Any,
+    *,
+    normalization: str | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> Estimator:
+    """The estimator of a recipe path, an experiment config or an ensemble recipe.
+
+    Args:
+        config: a recipe YAML path, an :class:`~vocalis.training.ExperimentConfig`,
+            an :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe`, or an
+            :class:`Estimator` (returned under ``normalization``).
+        normalization: ``online`` / ``speaker_norm`` (None: ``online``, or the
+            protocol an ensemble recipe fixes).
+        overwrite: neural runs start over instead of resuming.
+        progress: progress bars while training.
+
+    Raises:
+        ConfigError: an unknown protocol, or one an ensemble recipe contradicts.
+    """
+    from vocalis.ensemble.recipe_file import EnsembleRecipe, load_ensemble_recipe
+    from vocalis.training.config import ExperimentConfig, load_config
+
+    if isinstance(config, (str, os.PathLike)):
+        config = load_ensemble_recipe(config) or load_config(config, [])
+    if isinstance(config, EnsembleRecipe):
+        from vocalis.ensemble.estimator import EnsembleEstimator
+
+        return EnsembleEstimator(config).with_normalization(normalization)
+    if isinstance(config, Estimator):
+        return config.with_normalization(normalization)
+    if not isinstance(config, ExperimentConfig):
+        raise ConfigError(
+            f"expected a recipe path, an ExperimentConfig or an EnsembleRecipe, got "
+            f"{type(config).__name__}"
+        )
+    return NeuralEstimator(config, overwrite, progress).with_normalization(normalization)
