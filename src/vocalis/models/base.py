@@ -84,10 +84,8 @@ class SpeechClassifier(nn.Module):
         num_classes: classes of the single head, or a list with one entry per head.
         feature_name: name of the features it was built for (for error messages).
 
-    Attributes:
-        config, input_dim, num_classes, feature_name, embedding_dim, head.
-
-    Subclasses implement :meth:`encode` and build ``self.head``; if
+    The arguments are kept as attributes of the same names, beside ``embedding_dim`` and
+    ``head``. Subclasses implement :meth:`encode` and build ``self.head``; if
     ``config.input_norm`` is true an :class:`InputNorm` is applied first. With
     ``config.temperature`` the logits are divided by a stored temperature.
     """

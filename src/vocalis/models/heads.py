@@ -170,7 +170,8 @@ class MultiHead(nn.Module):
     Args:
         in_dim: embedding size E.
         num_classes: classes of one head, or a list with one entry per head.
-        hidden, activation, dropout, layernorm, cosine: see :class:`DenseHead`.
+        hidden: see :class:`DenseHead`, as for ``activation``, ``dropout``, ``layernorm``
+            and ``cosine``.
         shared_dim: size of the shared dense layer; 0 = none.
 
     Shape:

@@ -1,0 +1,148 @@
+"""MkDocs hook: the benchmark tables of ``docs/benchmarks.md``, read from ``bench/results/*.json``.
+
+Each marker ``<!-- bench:NAME -->`` on that page is replaced by the table that
+:data:`TABLES` builds from the committed JSON, so the page shows exactly the numbers the
+benchmark scripts wrote. A missing file or key fails the build with its name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+Row = list[str]
+
+
+def _table(header: Row, rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _f3(x: float) -> str:
+    return f"{x:.3f}"
+
+
+def emodb_loso(results: Path) -> str:
+    """Quality: EmoDB leave-one-speaker-out, Vocalis recipes and the openSMILE peers."""
+    d = _load(results / "emodb_loso.json")
+    systems = [
+        ("vocalis", "Vocalis functionals ensemble (GE2E stats + ComParE, linear SVMs)"),
+        ("compare_svm", "openSMILE ComParE_2016 + linear SVM (peer)"),
+        ("egemaps_svm", "openSMILE eGeMAPSv02 + linear SVM (peer)"),
+    ]
+    rows = []
+    for protocol in ("online", "speaker_norm"):
+        for key, name in systems:
+            r = d[key][protocol]
+            rows.append(
+                [
+                    name,
+                    f"`{protocol}`",
+                    f"**{_f3(r['pooled_uar'])}**" if key == "vocalis" else _f3(r["pooled_uar"]),
+                    _f3(r["accuracy"]),
+                    f"{_f3(r['fold_uar_mean'])} ± {_f3(r['fold_uar_std'])}",
+                    f"{r['seconds']:.0f}",
+                ]
+            )
+    n = _load(results / "emodb_loso_neural.json")
+    rows.append(
+        [
+            f"Vocalis `{Path(n['recipe']).stem}` (neural)",
+            f"`{n['normalization']['protocol']}`",
+            _f3(n["pooled"]["uar"]),
+            _f3(n["pooled"]["accuracy"]),
+            f"{_f3(n['fold_mean']['uar'])} ± {_f3(n['fold_std']['uar'])}",
+            f"{n['seconds']:.0f}",
+        ]
+    )
+    header = ["system", "protocol", "pooled UAR", "accuracy", "fold UAR mean ± std", "seconds"]
+    return _table(header, rows)
+
+
+def features(results: Path) -> str:
+    """Speed of tier 0 and the feature extractors against librosa, in x real time."""
+    d = _load(results / "features.json")
+    st = d["stages"]
+    names = {
+        "decode": "decode",
+        "resample_44k1_to_16k": "resample 44.1 -> 16 kHz",
+        "denoise_spectral": "spectral denoise",
+        "vad": "VAD (Silero)",
+        "mfcc": "MFCC-40",
+        "fbank": "fbank-80",
+        "pitch": "pitch (YIN)",
+    }
+    peers = {"mfcc": "librosa_mfcc", "fbank": "librosa_fbank", "pitch": "librosa_yin"}
+    rows = []
+    for key, name in names.items():
+        peer = peers.get(key)
+        ratio = f"{st[key]['x_realtime'] / st[peer]['x_realtime']:.1f}x" if peer else ""
+        rows.append(
+            [name, f"{st[key]['x_realtime']:,.0f}x", f"{st[peer]['x_realtime']:,.0f}x" if peer else "",
+             ratio]
+        )
+    return _table(["stage (1 thread)", "Vocalis", "librosa", "Vocalis / librosa"], rows)
+
+
+def cache(results: Path) -> str:
+    """``vocalis features`` with an empty, then a warm cache."""
+    d = _load(results / "cache.json")
+    rows = [[str(d["files"]), d["features"], f"{d['cold_s']:.2f} s", f"{d['warm_s']:.3f} s",
+             f"{d['speedup']:.0f}x"]]
+    return _table(["files", "features", "cold", "cached", "speed-up"], rows)
+
+
+def train_speed(results: Path) -> str:
+    """Training throughput per model (batches of 16 two-second crops)."""
+    d = _load(results / "train_speed.json")
+    rows = [
+        [f"`{name}`", f"{r['params'] / 1e6:.1f} M", f"{r['x_realtime']:.1f}x", f"{r['step_s']:.2f} s",
+         f"{r['peak_rss_mb']:.0f} MB"]
+        for name, r in d.items()
+        if isinstance(r, dict) and "x_realtime" in r and not name.endswith("_utterances")
+    ]
+    return _table(["model", "parameters", "x real time", "seconds per step", "peak RSS"], rows)
+
+
+def inference(results: Path) -> str:
+    """Latency on one clip: eager PyTorch, TorchScript and ONNX Runtime, one thread."""
+    d = _load(results / "inference.json")
+    rows = []
+    for model in ("tier1", "ecapa_c512"):
+        for backend in ("eager", "torchscript", "onnx"):
+            r = d[model][f"{backend}_1thread"]
+            rows.append([f"`{model}`", backend, f"{r['p50_ms']:.1f} ms", f"{r['rtf']:.4f}"])
+    header = [f"model ({d['clip']['seconds']:g} s clip)", "backend", "p50 latency", "RTF"]
+    return _table(header, rows)
+
+
+TABLES: dict[str, Callable[[Path], str]] = {
+    "emodb_loso": emodb_loso,
+    "features": features,
+    "cache": cache,
+    "train_speed": train_speed,
+    "inference": inference,
+}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise FileNotFoundError(f"benchmarks page: {path} is missing (run the benchmark)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 (mkdocs API)
+    """Replace every ``<!-- bench:NAME -->`` marker with its table."""
+    results = Path(config["config_file_path"]).parent / "bench" / "results"
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in TABLES:
+            raise KeyError(f"benchmarks page: unknown table '{name}' (known: {', '.join(TABLES)})")
+        return TABLES[name](results)
+
+    return re.sub(r"<!-- bench:(\w+) -->", fill, markdown)
