@@ -5,4 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 ruff check src tests bench
+# the documentation site in strict mode: a broken cross-reference or link fails the run
+site=$(mktemp -d)
+NO_MKDOCS_2_WARNING=1 python -m mkdocs build --strict --quiet --site-dir "$site"
+rm -rf "$site"
 python -m pytest "$@"

@@ -82,8 +82,12 @@ def features(results: Path) -> str:
         peer = peers.get(key)
         ratio = f"{st[key]['x_realtime'] / st[peer]['x_realtime']:.1f}x" if peer else ""
         rows.append(
-            [name, f"{st[key]['x_realtime']:,.0f}x", f"{st[peer]['x_realtime']:,.0f}x" if peer else "",
-             ratio]
+            [
+                name,
+                f"{st[key]['x_realtime']:,.0f}x",
+                f"{st[peer]['x_realtime']:,.0f}x" if peer else "",
+                ratio,
+            ]
         )
     return _table(["stage (1 thread)", "Vocalis", "librosa", "Vocalis / librosa"], rows)
 
@@ -91,8 +95,15 @@ def features(results: Path) -> str:
 def cache(results: Path) -> str:
     """``vocalis features`` with an empty, then a warm cache."""
     d = _load(results / "cache.json")
-    rows = [[str(d["files"]), d["features"], f"{d['cold_s']:.2f} s", f"{d['warm_s']:.3f} s",
-             f"{d['speedup']:.0f}x"]]
+    rows = [
+        [
+            str(d["files"]),
+            d["features"],
+            f"{d['cold_s']:.2f} s",
+            f"{d['warm_s']:.3f} s",
+            f"{d['speedup']:.0f}x",
+        ]
+    ]
     return _table(["files", "features", "cold", "cached", "speed-up"], rows)
 
 
@@ -100,10 +111,15 @@ def train_speed(results: Path) -> str:
     """Training throughput per model (batches of 16 two-second crops)."""
     d = _load(results / "train_speed.json")
     rows = [
-        [f"`{name}`", f"{r['params'] / 1e6:.1f} M", f"{r['x_realtime']:.1f}x", f"{r['step_s']:.2f} s",
-         f"{r['peak_rss_mb']:.0f} MB"]
+        [
+            f"`{name}`",
+            f"{r['params'] / 1e6:.1f} M",
+            f"{r['x_realtime']:.1f}x",
+            f"{r['step_s']:.2f} s",
+            f"{r['peak_rss_mb']:.0f} MB",
+        ]
         for name, r in d.items()
-        if isinstance(r, dict) and "x_realtime" in r and not name.endswith("_utterances")
+        if isinstance(r, dict) and "params" in r and not name.endswith("_utterances")
     ]
     return _table(["model", "parameters", "x real time", "seconds per step", "peak RSS"], rows)
 
@@ -135,7 +151,7 @@ def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 (mkdocs API)
+def on_page_markdown(markdown: str, page, config, files) -> str:
     """Replace every ``<!-- bench:NAME -->`` marker with its table."""
     results = Path(config["config_file_path"]).parent / "bench" / "results"
 

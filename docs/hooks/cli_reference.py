@@ -72,7 +72,7 @@ def api_table(readme: Path) -> str:
     return match.group(1).strip()
 
 
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 (mkdocs API)
+def on_page_markdown(markdown: str, page, config, files) -> str:
     """Fill the markers of the page being built."""
     if CLI_MARKER in markdown:
         markdown = markdown.replace(CLI_MARKER, cli_reference())

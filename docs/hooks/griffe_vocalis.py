@@ -29,7 +29,9 @@ log = logging.getLogger("mkdocs.plugins.vocalis.refs")
 
 ROLE = re.compile(r":(?:py:)?(func|class|mod|meth|data|attr|exc|obj|const):`(~?)([\w.]+)(?:\(\))?`")
 EXAMPLE = re.compile(r"^(\s*)Example:\s*$", re.M)
-SHAPE = re.compile(r"^(?P<indent>[ \t]*)Shape:[ \t]*\n(?P<body>(?:(?P=indent)[ \t]+\S.*\n?|[ \t]*\n)+)", re.M)
+SHAPE = re.compile(
+    r"^(?P<indent>[ \t]*)Shape:[ \t]*\n(?P<body>(?:(?P=indent)[ \t]+\S.*\n?|[ \t]*\n)+)", re.M
+)
 #: Names of the lazy-export tables in package ``__init__`` files (see ``vocalis.lazy``).
 LAZY_TABLES = ("_LAZY", "_EXPORTS")
 
@@ -55,7 +57,9 @@ def _shape_block(match: re.Match[str]) -> str:
     body = raw.rstrip("\n")
     tail = "\n" * (len(raw) - len(body))
     inner = indent + "    "
-    lines = [line[len(inner) :] if line.startswith(inner) else line.strip() for line in body.splitlines()]
+    lines = [
+        line[len(inner) :] if line.startswith(inner) else line.strip() for line in body.splitlines()
+    ]
     block = "\n".join(f"{inner}{line}" if line else "" for line in ["```text", *lines, "```"])
     return f"{indent}Shape:\n{block}{tail}"
 
@@ -63,7 +67,11 @@ def _shape_block(match: re.Match[str]) -> str:
 def _comment_above(obj: griffe.Object) -> str:
     """The ``#:`` comment lines right above an attribute's definition, joined."""
     path = obj.filepath
-    lines = obj.lines_collection[path] if isinstance(path, Path) and path in obj.lines_collection else None
+    lines = (
+        obj.lines_collection[path]
+        if isinstance(path, Path) and path in obj.lines_collection
+        else None
+    )
     if not lines or not obj.lineno:
         return ""
     found: list[str] = []
@@ -101,7 +109,7 @@ class VocalisDocstrings(griffe.Extension):
         text = SHAPE.sub(_shape_block, text)
 
         def ref(match: re.Match[str]) -> str:
-            role, tilde, target = match.groups()
+            _role, tilde, target = match.groups()
             shown = target.rsplit(".", 1)[-1] if tilde else target
             path = self.resolve(target, scope)
             if path is None:

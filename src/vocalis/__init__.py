@@ -1,9 +1,72 @@
 """Vocalis: train, evaluate and serve speech classifiers.
 
-``import vocalis`` is cheap: heavy optional packages are imported inside the
-functions that need them.
+The main entry points are importable from the package itself, one per CLI verb
+(the README maps every verb to its function):
+
+- data: :func:`read_manifest`, :class:`Manifest`, :func:`prepare` (a corpus folder
+  to a manifest), :class:`LabelEncoder`;
+- tier 0 and features: :func:`run_tier0`, :class:`Tier0Config`, :func:`extract`,
+  :func:`extract_many`, :class:`FeatureConfig`, :class:`PipelineConfig`;
+- training: :func:`load_config`, :class:`ExperimentConfig`, :func:`train`,
+  :func:`evaluate`;
+- speaker-independent evaluation: :func:`loso`, :func:`cross_validate`,
+  :func:`assess`, :func:`compare`, :func:`report`;
+- using a model: :class:`Predictor`, :func:`predict`, :func:`predict_segments`,
+  :func:`embed`, :func:`export`, :func:`serve`;
+- :class:`VocalisError`, the base of every error meant for the user.
+
+``import vocalis`` is cheap: it imports no torch, numpy or any other heavy
+package; each name is imported from its module on first use (PEP 562, see
+:mod:`vocalis.lazy`) and is the very object of that module.
+
+Example:
+    >>> import vocalis
+    >>> vocalis.read_manifest is vocalis.data.read_manifest
+    True
+    >>> "train" in dir(vocalis) and "loso" in vocalis.__all__
+    True
 """
+
+from vocalis.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+#: Public name -> the module it is imported from on first use.
+_EXPORTS = {
+    # data
+    "Manifest": "vocalis.data",
+    "read_manifest": "vocalis.data",
+    "prepare": "vocalis.data",
+    "LabelEncoder": "vocalis.data",
+    # tier 0 and features
+    "Tier0Config": "vocalis.audio",
+    "run_tier0": "vocalis.audio",
+    "FeatureConfig": "vocalis.features",
+    "PipelineConfig": "vocalis.features",
+    "extract": "vocalis.features",
+    "extract_many": "vocalis.features",
+    # training
+    "ExperimentConfig": "vocalis.training",
+    "load_config": "vocalis.training",
+    "train": "vocalis.training",
+    "evaluate": "vocalis.training",
+    # speaker-independent evaluation
+    "loso": "vocalis.evaluation.crossval",
+    "cross_validate": "vocalis.evaluation.crossval",
+    "assess": "vocalis.evaluation.assess",
+    "compare": "vocalis.evaluation.compare",
+    "report": "vocalis.evaluation.report",
+    # using a model
+    "Predictor": "vocalis.inference",
+    "predict": "vocalis.inference",
+    "predict_segments": "vocalis.inference",
+    "embed": "vocalis.inference.embed",
+    "export": "vocalis.inference.export",
+    "serve": "vocalis.inference.service",
+    # errors
+    "VocalisError": "vocalis.errors",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

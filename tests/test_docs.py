@@ -1,0 +1,119 @@
+"""The documentation hooks: generated CLI reference, benchmark tables, checked cross-references.
+
+``scripts/test.sh`` builds the whole site with ``mkdocs build --strict``; these tests pin the
+pieces that make a stale page impossible (they need the ``docs`` extra and skip without it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from vocalis.cli.main import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS = ROOT / "docs" / "hooks"
+
+
+def _hook(name: str):
+    spec = importlib.util.spec_from_file_location(f"docs_hook_{name}", HOOKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_reference_has_one_section_per_verb_with_its_help():
+    pytest.importorskip("mkdocs")
+    text = _hook("cli_reference").cli_reference()
+    for verb in COMMANDS:
+        assert f"## `vocalis {verb}`\n" in text, verb
+    assert "usage: vocalis train" in text and "--overwrite" in text
+
+
+def test_nested_sub_commands_get_their_own_sections():
+    pytest.importorskip("mkdocs")
+    parser = argparse.ArgumentParser(prog="tool")
+    outer = parser.add_subparsers().add_parser("sv", help="speaker verification")
+    outer.add_subparsers().add_parser("score", help="score trials").add_argument("--norm")
+    text = "".join(_hook("cli_reference")._sections(parser, "tool", 2))
+    assert "## `tool sv`" in text and "### `tool sv score`" in text and "--norm NORM" in text
+
+
+def test_cli_page_table_is_the_readmes():
+    pytest.importorskip("mkdocs")
+    table = _hook("cli_reference").api_table(ROOT / "README.md")
+    assert table.startswith("| CLI verb | Python function |")
+    assert all(f"`vocalis {verb}" in table for verb in COMMANDS)
+
+
+def test_benchmark_tables_show_the_committed_numbers():
+    bench = _hook("benchmarks")
+    results = ROOT / "bench" / "results"
+    for name, build in bench.TABLES.items():
+        assert build(results).count("\n") >= 2, name
+    online = json.loads((results / "emodb_loso.json").read_text())["vocalis"]["online"]
+    assert f"**{online['pooled_uar']:.3f}**" in bench.emodb_loso(results)
+
+
+def test_unknown_table_name_fails_the_page():
+    bench = _hook("benchmarks")
+    config = {"config_file_path": str(ROOT / "mkdocs.yml")}
+    with pytest.raises(KeyError, match="unknown table 'nope'"):
+        bench.on_page_markdown("<!-- bench:nope -->", None, config, None)
+
+
+@pytest.fixture(scope="module")
+def vocalis_tree():
+    griffe = pytest.importorskip("griffe")
+    sys.path.insert(0, str(HOOKS))
+    try:
+        from griffe_vocalis import VocalisDocstrings
+    finally:
+        sys.path.remove(str(HOOKS))
+    ext = VocalisDocstrings()
+    pkg = griffe.load(
+        "vocalis", search_paths=[str(ROOT / "src")], extensions=griffe.load_extensions(ext)
+    )
+    return pkg, ext
+
+
+def test_roles_become_links_to_the_canonical_path(vocalis_tree):
+    pkg, ext = vocalis_tree
+    scope = pkg["evaluation.crossval"]
+    # a lazy re-export, a re-export in __init__ and a name relative to the module
+    assert ext.resolve("vocalis.train", scope) == "vocalis.training.trainer.train"
+    assert ext.resolve("vocalis.data.read_manifest", scope) == "vocalis.data.manifest.read_manifest"
+    assert ext.resolve("cross_validate", pkg["evaluation.crossval.loso"]) == (
+        "vocalis.evaluation.crossval.cross_validate"
+    )
+    text = ext._rewrite("See :func:`~vocalis.train` and :class:`torch.Tensor`.", scope)
+    assert text == "See [`train`][vocalis.training.trainer.train] and `torch.Tensor`."
+
+
+def test_a_reference_to_a_missing_object_is_a_warning(vocalis_tree, caplog):
+    pkg, ext = vocalis_tree
+    with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.vocalis.refs"):
+        text = ext._rewrite("Use :func:`vocalis.training.trian`.", pkg["training"])
+    assert text == "Use `vocalis.training.trian`."
+    assert "refers to 'vocalis.training.trian', which does not exist" in caplog.text
+
+
+def test_example_and_shape_sections_become_code():
+    sys.path.insert(0, str(HOOKS))
+    try:
+        pytest.importorskip("griffe")
+        from griffe_vocalis import EXAMPLE, SHAPE, _shape_block
+    finally:
+        sys.path.remove(str(HOOKS))
+    doc = 'Sum.\n\nShape:\n    x[i]["a"]: (B, T)\n\nExample:\n    >>> 1\n'
+    out = SHAPE.sub(_shape_block, EXAMPLE.sub(r"\1Examples:", doc))
+    assert (
+        out
+        == 'Sum.\n\nShape:\n    ```text\n    x[i]["a"]: (B, T)\n    ```\n\nExamples:\n    >>> 1\n'
+    )
