@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vocalis.ensemble.estimator import EnsembleEstimator
 from vocalis.ensemble.linear import LinearConfig, pooled_uar
 from vocalis.ensemble.recipe import EnsembleConfig, MemberConfig
 from vocalis.ensemble.recipe_file import EnsembleRecipe
 from vocalis.features.functionals import FunctionalsConfig
 from vocalis.testing import emodb_root
+from vocalis.training.ensemble_estimator import EnsembleEstimator
 
 
 def _unseen_speaker_uar(functionals: FunctionalsConfig, linear: LinearConfig) -> float:

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from vocalis.data import Manifest
-from vocalis.ensemble.estimator import EnsembleEstimator
 from vocalis.ensemble.linear import LinearConfig, speaker_standardise
 from vocalis.ensemble.recipe import EnsembleConfig, MemberConfig, fit_ensemble, speed_perturb
 from vocalis.ensemble.recipe_file import EnsembleRecipe
 from vocalis.errors import ConfigError, DataError
 from vocalis.features.functionals import FunctionalsConfig
 from vocalis.testing import synth_speechlike, write_wav
+from vocalis.training.ensemble_estimator import EnsembleEstimator
 
 MEMBERS = (
     MemberConfig(
@@ -75,7 +75,7 @@ def test_fit_predicts_held_out_speaker_and_writes_a_run_folder(corpus, tmp_path)
 
 
 def test_fit_reads_only_the_training_rows(corpus, monkeypatch):
-    import vocalis.ensemble.estimator as estimator_module
+    import vocalis.training.ensemble_estimator as estimator_module
 
     seen = []
     real = estimator_module.functional_table

@@ -10,10 +10,12 @@ leave-one-speaker-out on the training speakers.
 * :mod:`~vocalis.ensemble.recipe`: :class:`EnsembleConfig` (members = functionals
   + classifier, speed perturbation, normalisation protocol) and
   :func:`fit_ensemble` on functionals arrays;
-* :mod:`~vocalis.ensemble.estimator`: :class:`EnsembleEstimator`, the ensemble on
-  manifest rows (cross-validation and ``vocalis train``);
 * :mod:`~vocalis.ensemble.model`: :class:`EnsembleModel`, a fitted ensemble as a
   torch module of waveforms (the ``ensemble`` checkpoint kind).
+
+The ensemble on manifest rows, as an estimator for cross-validation and
+``vocalis train``, is :class:`vocalis.training.ensemble_estimator.EnsembleEstimator`
+(this package knows no training loop or run folder).
 
 Example:
     >>> import numpy as np
@@ -40,10 +42,8 @@ from vocalis.lazy import lazy_exports
 
 __all__ = [
     "EnsembleConfig",
-    "EnsembleEstimator",
     "EnsembleFit",
     "EnsembleModel",
-    "FittedEnsemble",
     "FunctionalClassifier",
     "LinearConfig",
     "MemberConfig",
@@ -60,8 +60,6 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "EnsembleEstimator": "vocalis.ensemble.estimator",
-        "FittedEnsemble": "vocalis.ensemble.estimator",
         "EnsembleModel": "vocalis.ensemble.model",
     },
 )

@@ -15,8 +15,9 @@ training speakers only:
    probabilities (:func:`~vocalis.ensemble.fusion.choose_weights`).
 
 :func:`fit_ensemble` fits on the training rows and returns an :class:`EnsembleFit`
-whose ``predict_proba`` scores new rows; :class:`~vocalis.ensemble.EnsembleEstimator`
-does the same on manifest rows (the estimator of cross-validation and ``vocalis train``).
+whose ``predict_proba`` scores new rows;
+:class:`~vocalis.training.ensemble_estimator.EnsembleEstimator` does the same on
+manifest rows (the estimator of cross-validation and ``vocalis train``).
 
 Example:
     >>> cfg = EnsembleConfig(members=(MemberConfig(FunctionalsConfig("lld_stats")),))

@@ -6,7 +6,7 @@ on the left-out speaker; :func:`cross_validate` also offers group k-fold and
 :class:`~vocalis.training.estimator.Estimator` contract, so a neural recipe
 (:class:`~vocalis.training.estimator.NeuralEstimator`, each fold an ordinary
 training run folder) and a functionals ensemble
-(:class:`~vocalis.ensemble.EnsembleEstimator`) go through the same code: fold
+(:class:`~vocalis.training.ensemble_estimator.EnsembleEstimator`) go through the same code: fold
 planning (:func:`plan_folds`, on :mod:`vocalis.data.splits`), one fold writer
 (:func:`write_fold`) and one ``cv_results.json`` writer (:func:`write_cv_results`)::
 

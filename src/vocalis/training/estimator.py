@@ -13,7 +13,7 @@ implements :class:`Estimator`; the cross-validation runner
 Implementations:
 
 * :class:`NeuralEstimator` (here): a thin adapter over :func:`vocalis.training.train`;
-* :class:`vocalis.ensemble.EnsembleEstimator`: the functionals ensemble.
+* :class:`vocalis.training.ensemble_estimator.EnsembleEstimator`: the functionals ensemble.
 
 Indices are int64 positions into ``rows``; ``val`` is empty for estimators
 whose ``needs_validation`` is False (they validate internally, e.g. by inner
@@ -336,7 +336,7 @@ def estimator_for(
     if isinstance(config, (str, os.PathLike)):
         config = load_ensemble_recipe(config) or load_config(config, [])
     if isinstance(config, EnsembleRecipe):
-        from vocalis.ensemble.estimator import EnsembleEstimator
+        from vocalis.training.ensemble_estimator import EnsembleEstimator
 
         return EnsembleEstimator(config).with_normalization(normalization)
     if isinstance(config, Estimator):

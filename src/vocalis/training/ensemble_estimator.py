@@ -1,4 +1,4 @@
-"""The functionals ensemble as an estimator: fit on manifest rows, predict, save.
+"""The functionals ensemble (:mod:`vocalis.ensemble`) as an estimator: fit on manifest rows.
 
 :class:`EnsembleEstimator` implements :class:`vocalis.training.estimator.Estimator`
 for an :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe`: the same object is
