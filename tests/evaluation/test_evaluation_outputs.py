@@ -1,4 +1,4 @@
-"""Predictions tables, plots, assess, compare and the HTML report on fake run folders."""
+"""Predictions tables, plots, evaluate, compare and the HTML report on fake run folders."""
 
 from __future__ import annotations
 
@@ -107,58 +107,74 @@ def test_plots_write_pngs(tmp_path):
         plots.plot_confusion([[1, 2], [3, 4]], CLASSES, tmp_path / "x.png")
 
 
-def fake_eval(checkpoint, manifest, out=None):
-    """The contract of the brief: rows returned under "predictions"."""
-    rows = fake_rows(24)
-    return {"metrics": {}, "predictions": rows, "classes": CLASSES}
+def _anger_sadness(tmp_path):
+    """The bundled clips of the tiny run's two classes (4 rows, 2 speakers)."""
+    from vocalis.testing import sample_manifest
+
+    rows = sample_manifest()
+    keep = [i for i, lab in enumerate(rows.labels()) if lab in ("anger", "sadness")]
+    return rows.select(keep)
 
 
-def fake_engine_eval(checkpoint, manifest, *, out=None):
-    """The engine's behaviour: metrics returned, predictions.csv written into ``out``."""
-    from vocalis.evaluation.metrics import classification_metrics
+def test_evaluate_scores_a_model_and_writes_the_record(tmp_path):
+    from vocalis.evaluation import evaluate
+    from vocalis.inference import Predictor
+    from vocalis.testing import tiny_run
 
-    rows = fake_rows(24)
-    if out is not None:
-        write_predictions(Path(out) / "predictions.csv", rows, classes=CLASSES)
-    m = classification_metrics([r["true_label"] for r in rows], [r["pred_label"] for r in rows])
-    return {**m, "n_failed": 1}
-
-
-def test_assess_writes_the_record(tmp_path):
-    from vocalis.evaluation.assess import assess, default_out_dir
-
-    ckpt = tmp_path / "run" / "checkpoints" / "best.pt"
-    assert default_out_dir(ckpt, "work/test.csv") == tmp_path / "run" / "test_test"
-    m = assess(ckpt, "test.csv", tmp_path / "out", evaluate_fn=fake_eval)
+    run = tiny_run()
+    rows = _anger_sadness(tmp_path)
+    m = evaluate(run / "model", rows, tmp_path / "out", progress=False)
     out = tmp_path / "out"
     names = ["metrics.json", "predictions.csv", "errors.csv"] + [
         f"plots/{p}.png" for p in ("confusion", "confusion_normalized", "per_class", "reliability")
     ]
     for name in names:
         assert (out / name).is_file(), name
+    # the numbers are the Predictor's on the same clips
+    preds = Predictor.from_checkpoint(run).predict_many(rows.paths, progress=False)
+    expected = np.mean([p.label == t for p, t in zip(preds, rows.labels(), strict=True)])
+    assert m["n"] == 4 and m["n_failed"] == 0 and m["accuracy"] == pytest.approx(expected)
     stored = json.loads((out / "metrics.json").read_text())
-    assert stored["schema"] == 1 and stored["kind"] == "eval"
-    assert stored["test"]["uar"] == pytest.approx(m["uar"])
-    assert stored["details"]["checkpoint"] == str(ckpt)
-    assert read_predictions(out / "predictions.csv").metrics()["uar"] == pytest.approx(m["uar"])
-    m2 = assess(
-        ckpt,
-        "t.csv",
-        tmp_path / "o2",
-        visualize=False,
-        save_predictions=False,
-        evaluate_fn=fake_eval,
+    assert stored["schema"] == 1 and stored["kind"] == "eval" and stored["model"] == "neural"
+    assert stored["test"]["uar"] == pytest.approx(m["uar"]) and stored["n_rows"]["test"] == 4
+    assert stored["details"]["checkpoint"] == str(run / "model.pt")
+    table = read_predictions(out / "predictions.csv")
+    assert table.metrics()["uar"] == pytest.approx(m["uar"])
+    assert [p.probs["anger"] for p in preds] == pytest.approx(table.probs[:, 0].tolist())
+    m2 = evaluate(
+        run, rows, tmp_path / "o2", visualize=False, save_predictions=False, progress=False
     )
     assert not (tmp_path / "o2" / "plots").exists() and (tmp_path / "o2" / "metrics.json").is_file()
-    assert m2["uar"] == pytest.approx(m["uar"])
     assert not (tmp_path / "o2" / "predictions.csv").exists()
-    m3 = assess(ckpt, "t.csv", tmp_path / "o3", evaluate_fn=fake_engine_eval)
-    assert m3["uar"] == pytest.approx(m["uar"]) and m3["n_failed"] == 1
-    assert (tmp_path / "o3" / "plots" / "reliability.png").is_file()
-    m4 = assess(ckpt, "t.csv", tmp_path / "o4", save_predictions=False, visualize=False,
-                evaluate_fn=fake_engine_eval)  # fmt: skip
-    assert m4["uar"] == pytest.approx(m["uar"])
-    assert not (tmp_path / "o4" / "predictions.csv").exists()
+    assert m2["uar"] == pytest.approx(m["uar"])
+    assert "out_dir" not in evaluate(run, rows, progress=False)  # no out: nothing written
+
+
+def test_evaluate_refuses_labels_the_model_never_saw(tmp_path):
+    from vocalis.evaluation import evaluate
+    from vocalis.testing import sample_manifest_path, tiny_run
+
+    with pytest.raises(DataError, match=r"never seen in training \(known classes: anger, sadness"):
+        evaluate(tiny_run(), sample_manifest_path(), progress=False)
+
+
+def test_cli_eval_and_its_alias_test(tmp_path, capsys):
+    from vocalis.cli.main import main
+    from vocalis.testing import tiny_run
+
+    csv_path = tmp_path / "m.csv"
+    _anger_sadness(tmp_path).write(csv_path)
+    run = str(tiny_run())
+    assert main(["eval", run, "--manifest", str(csv_path), "--no-progress"]) == 0
+    first = capsys.readouterr().out
+    assert "UAR" in first and "anger" in first
+    out = tmp_path / "tst"
+    assert main(["test", run, "--manifest", str(csv_path), "--out", str(out), "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith(first)  # the same command, same numbers
+    assert (out / "plots" / "confusion.png").is_file() and (out / "metrics.json").is_file()
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "alias: test" in capsys.readouterr().out
 
 
 def make_cv_folder(tmp_path: Path) -> Path:
@@ -246,23 +262,17 @@ def test_compare_runs_and_cv(tmp_path):
         compare([tmp_path / "missing"])
 
 
-def test_cli_compare_report_test(tmp_path, monkeypatch, capsys):
+def test_cli_compare_report(tmp_path, monkeypatch, capsys):
     import vocalis.cli.main as cli
-    import vocalis.training
     from vocalis.cli.main import main
 
     # only this area's verbs: other subcommands import torch, which this test does not need
-    monkeypatch.setattr(cli, "COMMANDS", ("test", "compare", "report"))
+    monkeypatch.setattr(cli, "COMMANDS", ("compare", "report"))
     r1 = make_run_folder(tmp_path, "run1")
     assert main(["compare", str(r1), "--out", str(tmp_path / "t.md")]) == 0
     assert "| run1" in capsys.readouterr().out.replace(str(tmp_path) + "/", "")
     assert (tmp_path / "t.md").is_file()
     assert main(["report", str(r1)]) == 0
     assert (r1 / "report.html").is_file()
-    monkeypatch.setattr(vocalis.training, "evaluate", fake_eval, raising=False)
-    ckpt = tmp_path / "run1" / "checkpoints" / "best.pt"
-    assert main(["test", str(ckpt), "--manifest", "m.csv", "--out", str(tmp_path / "tst")]) == 0
-    assert "UAR" in capsys.readouterr().out
-    assert (tmp_path / "tst" / "plots" / "confusion.png").is_file()
     assert main(["compare", str(tmp_path / "nothing")]) == 1  # one-line error, no traceback
     assert "error: none of" in capsys.readouterr().err

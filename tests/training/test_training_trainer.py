@@ -13,7 +13,8 @@ from _training_helpers import tiny_overrides, write_corpus
 
 from vocalis.checkpoint import load_checkpoint, save_checkpoint
 from vocalis.errors import ConfigError, DataError, ModelError
-from vocalis.training import evaluate, load_config, train
+from vocalis.evaluation import evaluate
+from vocalis.training import load_config, train
 from vocalis.training.runfolder import HISTORY_COLUMNS, RUN_FILES
 
 

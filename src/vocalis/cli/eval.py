@@ -1,4 +1,9 @@
-"""``vocalis eval``: score a checkpoint on a labelled manifest."""
+"""``vocalis eval`` (alias ``vocalis test``): score a model on a labelled manifest.
+
+Example::
+
+    vocalis eval runs/t1 --manifest work/test.csv --out runs/t1/test
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,38 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``eval`` subcommand (and its alias ``test``)."""
     p = subparsers.add_parser(
         "eval",
-        help="evaluate a checkpoint on a labelled manifest",
+        aliases=["test"],
+        help="score a model on a labelled manifest (alias: test)",
         description=(
-            "Rebuild the checkpoint's pipeline (tier 0, features, normalisation, labels), "
-            "predict every row of the manifest and print accuracy, UAR and per-class recall."
+            "Rebuild the checkpoint's pipeline (tier 0, features, normalisation, model, labels), "
+            "predict every row of the manifest and print accuracy, UAR and per-class recall; "
+            "with --out, write metrics.json, predictions.csv, errors.csv and plots. "
+            "`vocalis test` is the same command."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("checkpoint", help="e.g. runs/x/checkpoints/best.pt")
+    p.add_argument(
+        "checkpoint", metavar="CKPT", help="a run folder, RUN/model, or a checkpoint file"
+    )
     p.add_argument("--manifest", required=True, help="manifest CSV with labels")
-    p.add_argument("--out", help="folder for predictions.csv and metrics.json")
+    p.add_argument("--out", help="folder for the record (default: print only)")
+    p.add_argument(
+        "--visualize",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --out: write confusion, per-class and reliability plots",
+    )
+    p.add_argument(
+        "--save-predictions",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --out: write predictions.csv and errors.csv",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--cache-dir", help="feature cache folder")
-    p.add_argument("--workers", type=int, default=2, help="feature extraction processes")
+    p.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -38,6 +59,8 @@ def format_table(metrics: dict) -> str:
     ]
     if metrics.get("ece") is not None:
         lines.append(f"{'ECE':<14}{metrics['ece']:.4f}")
+    if metrics.get("n_failed"):
+        lines.append(f"{'unreadable':<14}{metrics['n_failed']}")
     per_class = metrics.get("per_class") or {}
     if per_class:
         lines += ["", f"{'class':<14}{'recall':>8}{'precision':>11}{'f1':>8}{'support':>9}"]
@@ -50,19 +73,20 @@ def format_table(metrics: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vocalis.training import evaluate
+    """Run ``vocalis eval``."""
+    from vocalis.evaluation import evaluate
 
     metrics = evaluate(
         args.checkpoint,
         args.manifest,
-        out=args.out,
+        args.out,
+        visualize=args.visualize,
+        save_predictions=args.save_predictions,
         batch_size=args.batch_size,
         device=args.device,
-        cache_dir=args.cache_dir,
-        workers=args.workers,
         progress=not args.no_progress,
     )
     print(format_table(metrics))
     if args.out:
-        print(f"wrote {args.out}/predictions.csv and {args.out}/metrics.json")
+        print(f"written to {metrics['out_dir']}")
     return 0

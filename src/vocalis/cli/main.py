@@ -27,7 +27,6 @@ COMMANDS = (
     "config",
     "loso",
     "cv",
-    "test",
     "compare",
     "report",
     "predict",

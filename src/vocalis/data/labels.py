@@ -347,3 +347,23 @@ class LabelEncoder:
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
         return cls.from_dict(data)
+
+
+def encode_known(encoder: LabelEncoder, labels: Sequence[str], source: str) -> list[int]:
+    """Class ids of ``labels`` under a trained model's ``encoder``.
+
+    Raises:
+        DataError: a label the model was not trained on (naming it and the known classes).
+
+    Example:
+        >>> encode_known(LabelEncoder(["a", "b"]), ["b", "a"], "m.csv")
+        [1, 0]
+    """
+    known = set(encoder.classes)
+    for label in labels:
+        if label not in known:
+            raise DataError(
+                f"{source}: label '{label}' was never seen in training (known classes: "
+                f"{', '.join(encoder.classes)}); map it with dataset.label_map or remove those rows"
+            )
+    return [int(i) for i in encoder.encode(list(labels))]

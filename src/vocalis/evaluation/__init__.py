@@ -1,11 +1,13 @@
 """Evaluation: metrics, predictions tables, plots, cross-validation, comparison and reports.
 
 The light pieces are importable from here; the runners live in their modules
-(:mod:`~vocalis.evaluation.crossval`, :mod:`~vocalis.evaluation.assess`,
+(:mod:`~vocalis.evaluation.crossval`, :mod:`~vocalis.evaluation.assess` with
+:func:`evaluate`, the function behind ``vocalis eval``,
 :mod:`~vocalis.evaluation.compare`, :mod:`~vocalis.evaluation.report`) and
 import the training engine and matplotlib only when called.
 """
 
+from vocalis.evaluation.assess import evaluate
 from vocalis.evaluation.metrics import (
     ccc,
     classification_metrics,
@@ -31,6 +33,7 @@ __all__ = [
     "compute_min_dcf",
     "concat_predictions",
     "error_analysis",
+    "evaluate",
     "expected_calibration_error",
     "mae",
     "multilabel_metrics",

@@ -1,9 +1,12 @@
-"""Test a trained checkpoint on a manifest and write the evaluation record.
+"""Score a model on a labelled manifest and write the evaluation record.
 
-``assess`` is what ``vocalis test CKPT --manifest m.csv`` calls. It runs the
-training engine's :func:`vocalis.training.evaluate` and writes::
+:func:`evaluate` is what ``vocalis eval CKPT --manifest m.csv`` (alias ``vocalis
+test``) calls. It predicts every row with the checkpoint's own pipeline, read by
+the one reader and rebuilt by the one builder (:class:`vocalis.inference.Predictor`:
+tier 0, features, normalisation, model; any model kind), scores the predictions
+and, given ``out``, writes::
 
-    out_dir/
+    out/
       metrics.json        # the run folder schema: test metrics, checkpoint and manifest
       predictions.csv     # path,speaker,true_label,pred_label,correct,confidence,p_<class>...
       errors.csv          # the most confident errors
@@ -15,22 +18,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from vocalis.errors import ModelError
+import numpy as np
+
+from vocalis.errors import DataError
 from vocalis.io import write_text
 
-__all__ = ["assess", "default_out_dir", "write_error_table", "write_plots"]
-
-
-def default_out_dir(checkpoint: str | os.PathLike, manifest: str | os.PathLike | None) -> Path:
-    """``<run>/test_<manifest stem>`` for ``<run>/checkpoints/best.pt``."""
-    ckpt = Path(checkpoint)
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    stem = Path(str(manifest)).stem if manifest is not None else "manifest"
-    return run / f"test_{stem}"
+__all__ = ["evaluate", "write_error_table", "write_plots"]
 
 
 def write_plots(
@@ -76,88 +73,118 @@ def write_error_table(path: str | os.PathLike, errors: Sequence[Mapping[str, Any
     return str(path)
 
 
-def assess(
-    checkpoint: str | os.PathLike,
-    manifest: str | os.PathLike,
-    out_dir: str | os.PathLike | None = None,
+def _labelled_rows(checkpoint: Any, manifest: Any) -> tuple[Any, str]:
+    """The manifest with the training run's label map applied, and its label column."""
+    from vocalis.data import Manifest, apply_label_map, read_manifest
+
+    rows = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
+    dataset = checkpoint.config.get("dataset") or {}
+    column = str(dataset.get("label_column") or "label")
+    rows.require(column)
+    if dataset.get("label_map") is not None:
+        rows = apply_label_map(
+            rows, dataset["label_map"], column=column, unmapped=dataset.get("unmapped", "error")
+        )
+    return rows, column
+
+
+def evaluate(
+    checkpoint: str | os.PathLike | None,
+    manifest: str | os.PathLike | Any,
+    out: str | os.PathLike | None = None,
+    *,
     visualize: bool = True,
     save_predictions: bool = True,
-    *,
     top_errors: int = 20,
-    evaluate_fn: Callable[..., Mapping[str, Any]] | None = None,
+    batch_size: int = 16,
+    device: str = "cpu",
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate ``checkpoint`` on every row of ``manifest`` and write the record.
+    """Score a model on every row of a labelled manifest.
 
     Args:
-        checkpoint: a ``best.pt`` / ``last.pt`` written by training.
-        manifest: manifest CSV with the test rows (labels required).
-        out_dir: output folder (default :func:`default_out_dir`).
-        visualize: write the plots.
-        save_predictions: write ``predictions.csv`` and ``errors.csv``.
+        checkpoint: a run folder, ``RUN/model``, a checkpoint file, or None for the
+            bundled model (see :func:`vocalis.inference.resolve_checkpoint`).
+        manifest: manifest CSV path or :class:`~vocalis.data.Manifest`; the training
+            run's ``dataset.label_map`` is applied to it.
+        out: folder for the record (``None``: write nothing).
+        visualize: write the plots (with ``out``).
+        save_predictions: write ``predictions.csv`` and ``errors.csv`` (with ``out``).
         top_errors: rows of the most-confident-errors table.
-        evaluate_fn: the engine's evaluate (default :func:`vocalis.training.evaluate`).
-            It is called as ``evaluate_fn(checkpoint, manifest, out=out_dir)`` and
-            either returns the prediction rows under ``"predictions"`` or writes
-            ``out_dir/predictions.csv`` itself (the engine does the latter).
+        batch_size: files per forward pass.
+        device: ``cpu``, ``cuda``...
+        progress: progress bar.
 
     Returns:
-        The metrics dict (also in ``metrics.json``) with ``out_dir`` and ``files``.
+        :func:`vocalis.evaluation.metrics.classification_metrics` of the predictions,
+        plus ``n`` (scored rows), ``n_failed`` (unreadable files), ``checkpoint``,
+        ``manifest`` and, with ``out``, ``out_dir`` and ``files``.
 
     Raises:
-        ModelError: the engine returned no predictions.
+        ModelError: a missing, old or inconsistent checkpoint.
+        DataError: a label the model was never trained on (named, with the known
+            classes), or no readable file.
     """
+    from vocalis.data import encode_known
     from vocalis.evaluation.predictions import (
         Predictions,
         error_analysis,
-        read_predictions,
+        prediction_rows,
         write_predictions,
     )
-    from vocalis.training.runfolder import RunFolder
+    from vocalis.inference import Predictor
 
-    if evaluate_fn is None:
-        from vocalis.training import evaluate as evaluate_fn
-    out = Path(out_dir) if out_dir is not None else default_out_dir(checkpoint, manifest)
-    written = out / "predictions.csv"
-    if written.is_file():
-        written.unlink()  # never read a stale file from an earlier call
-    result = evaluate_fn(str(checkpoint), str(manifest), out=str(out))
-    rows = list(result.get("predictions") or [])
-    if rows:
-        pred = Predictions.from_rows(rows, result.get("classes"))
-    elif written.is_file():
-        pred = read_predictions(written)
-    else:
-        raise ModelError(
-            f"evaluating {checkpoint} on {manifest} produced no predictions; check that the "
-            "manifest has rows with labels"
-        )
-    if len(pred) == 0:
-        raise ModelError(f"evaluating {checkpoint} on {manifest} produced no predictions")
+    predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    ckpt = predictor.pipeline.checkpoint
+    rows, column = _labelled_rows(ckpt, manifest)
+    source = str(rows.source)
+    targets = encode_known(ckpt.labels, rows.labels(column), source)
+    batch = predictor.predict_many(
+        rows.paths, batch_size=batch_size, progress=progress, ids=[str(i) for i in range(len(rows))]
+    )
+    if not len(batch):
+        raise DataError(f"{source}: no file could be read; nothing to evaluate")
+    keep = [int(p.id) for p in batch]
+    classes = list(predictor.classes)
+    probs = np.array([[p.probs[c] for c in classes] for p in batch], dtype=np.float64)
+    kept = rows.select(keep)
+    pred = Predictions.from_rows(
+        prediction_rows(kept, [targets[i] for i in keep], probs, classes), classes
+    )
     metrics = pred.metrics()
-    metrics["checkpoint"] = str(checkpoint)
-    metrics["manifest"] = str(manifest)
-    for key in ("n_failed",):
-        if key in result:
-            metrics[key] = result[key]
+    metrics.update(
+        n=len(pred),
+        n_failed=len(batch.failures),
+        checkpoint=predictor.pipeline.source,
+        manifest=source,
+    )
+    if out is None:
+        return metrics
+    out = Path(out)
     files: dict[str, str] = {}
     if save_predictions:
-        files["predictions"] = write_predictions(written, pred)
+        files["predictions"] = write_predictions(out / "predictions.csv", pred)
         files["errors"] = write_error_table(out / "errors.csv", error_analysis(pred, top_errors))
-    elif written.is_file():
-        written.unlink()
     if visualize:
         files.update(write_plots(out, metrics, pred))
+    _write_record(out, metrics, files, ckpt.kind, classes)
     metrics["files"] = files
-    details = {
-        k: metrics[k] for k in ("checkpoint", "manifest", "n_failed", "files") if k in metrics
-    }
-    RunFolder(out).write_metrics(
-        kind="eval",
-        model="neural",
-        test={k: v for k, v in metrics.items() if k not in details},
-        n_rows={"test": len(pred)},
-        classes=list(pred.classes),
-        details=details,
-    )
     metrics["out_dir"] = str(out)
     return metrics
+
+
+def _write_record(
+    out: Path, metrics: dict[str, Any], files: dict[str, str], kind: str, classes: list[str]
+) -> None:
+    """``metrics.json`` in the run-folder schema (kind ``eval``)."""
+    from vocalis.training.runfolder import RunFolder
+
+    details = {k: metrics[k] for k in ("checkpoint", "manifest", "n_failed")}
+    RunFolder(out).write_metrics(
+        kind="eval",
+        model=kind,
+        test={k: v for k, v in metrics.items() if k not in details and k != "n"},
+        n_rows={"test": int(metrics["n"])},
+        classes=classes,
+        details={**details, "files": files},
+    )

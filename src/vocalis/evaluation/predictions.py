@@ -38,7 +38,9 @@ __all__ = [
     "Predictions",
     "concat_predictions",
     "error_analysis",
+    "prediction_rows",
     "read_predictions",
+    "score",
     "write_predictions",
 ]
 
@@ -274,3 +276,46 @@ def error_analysis(predictions: Predictions, top: int = 20) -> list[dict[str, An
             }
         )
     return out
+
+
+def score(targets: Sequence[int], probs: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
+    """Classification metrics of ``probs`` (N, C) against class ids ``targets`` (N,)."""
+    from vocalis.evaluation.metrics import classification_metrics
+
+    pred = probs.argmax(axis=1)
+    names = list(classes)
+    return classification_metrics(
+        [names[int(t)] for t in targets], [names[int(p)] for p in pred], probs, classes=names
+    )
+
+
+def prediction_rows(
+    manifest: Any, targets: Sequence[int], probs: np.ndarray, classes: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of ``predictions.csv`` for the rows of ``manifest`` (a :class:`~vocalis.data.Manifest`).
+
+    Args:
+        manifest: the N scored rows (``path``; ``speaker`` when present).
+        targets: (N,) class ids of the reference labels.
+        probs: (N, C) class probabilities, columns in ``classes`` order.
+        classes: the C class names.
+
+    Returns:
+        Dicts with the :data:`BASE_COLUMNS` and one ``p_<class>`` column per class.
+    """
+    speakers = manifest.column("speaker") if "speaker" in manifest.columns else [""] * len(manifest)
+    rows = []
+    for i, path in enumerate(manifest.paths):
+        k = int(probs[i].argmax())
+        true = classes[int(targets[i])]
+        row: dict[str, Any] = {
+            "path": path,
+            "speaker": speakers[i],
+            "true_label": true,
+            "pred_label": classes[k],
+            "correct": classes[k] == true,
+            "confidence": float(probs[i, k]),
+        }
+        row.update({f"p_{c}": float(probs[i, j]) for j, c in enumerate(classes)})
+        rows.append(row)
+    return rows

@@ -1,8 +1,10 @@
 """Test helpers: where the real data is, the bundled samples, synthetic signals.
 
 Shipped with the package (like ``lhotse.testing``) so that plug-ins can test
-against the same fixtures. Signals are float32 numpy arrays of shape ``(T,)``
-with ``T = round(seconds * sample_rate)``; everything random takes a ``seed``.
+against the same fixtures, including a tiny real checkpoint trained by
+:func:`vocalis.training.train` (:func:`tiny_run`). Signals are float32 numpy
+arrays of shape ``(T,)`` with ``T = round(seconds * sample_rate)``; everything
+random takes a ``seed``.
 
 Example:
     >>> x = synth_tone(440.0, 0.5, 16000)
@@ -21,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vocalis.testing.checkpoints import tiny_run, train_tiny
+
 #: Skip reason for tests marked ``emodb`` when the corpus is absent.
 EMODB_SKIP_REASON = "EmoDB not found at ../shared/data/emodb (set VOCALIS_EMODB)"
 
@@ -36,6 +40,8 @@ __all__ = [
     "synth_noise",
     "synth_speechlike",
     "synth_tone",
+    "tiny_run",
+    "train_tiny",
     "write_wav",
 ]
 

@@ -84,11 +84,10 @@ def prepare_data(
     run: RunFolder,
     progress: bool,
 ) -> PreparedData:
-    from vocalis.data import LabelEncoder
+    from vocalis.data import LabelEncoder, encode_known
     from vocalis.features.config import FeatureConfig
     from vocalis.features.normalize import FeatureNormalizer
     from vocalis.training.data import FeatureDataset, seconds_to_frames
-    from vocalis.training.evaluate import encode_known
     from vocalis.training.pipeline import (
         compute_features,
         load_rows,

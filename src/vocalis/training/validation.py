@@ -22,7 +22,7 @@ VAL_KEYS = ("val_loss", "val_acc", "val_uar", "val_macro_f1")
 
 def predict(s: Session, dataset: Any) -> tuple[np.ndarray, float]:
     """Class probabilities (N, C) and mean loss of the unwrapped model on ``dataset``."""
-    from vocalis.training.evaluate import predict_dataset
+    from vocalis.training.predict import predict_dataset
 
     return predict_dataset(
         s.raw_model,
@@ -48,9 +48,9 @@ def validate(
 
     Returns:
         The history row (``HISTORY_COLUMNS``) and the validation scores
-        (:func:`vocalis.training.evaluate.score`), the same on every rank.
+        (:func:`vocalis.evaluation.predictions.score`), the same on every rank.
     """
-    from vocalis.training.evaluate import score
+    from vocalis.evaluation.predictions import score
 
     tot = s.engine.sum(sums)
     train_loss, train_acc = tot[0] / max(tot[2], 1), tot[1] / max(tot[2], 1)
@@ -118,8 +118,7 @@ def test(s: Session) -> dict[str, Any] | None:
     data, run, classes = s.data, s.run, s.classes
     if not (s.engine.is_main and data.test is not None):
         return None
-    from vocalis.evaluation.predictions import write_predictions
-    from vocalis.training.evaluate import prediction_rows, score
+    from vocalis.evaluation.predictions import prediction_rows, score, write_predictions
 
     probs, test_loss = predict(s, data.test)
     test_metrics = plain(score(data.test.targets, probs, classes))

@@ -1,0 +1,74 @@
+"""Predict with a model in training: class probabilities of a feature dataset.
+
+:func:`predict_dataset` is what the trainer runs on its validation and test
+data. Scoring a saved model on a manifest is :func:`vocalis.evaluation.evaluate`
+(through the checkpoint's own pipeline, :class:`vocalis.inference.Predictor`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+
+from vocalis.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def predict_dataset(
+    model: torch.nn.Module,
+    dataset: Any,
+    *,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    loss_fn: Any = None,
+    amp_dtype: torch.dtype | None = None,
+) -> tuple[np.ndarray, float]:
+    """Class probabilities for every item of a :class:`~vocalis.training.data.FeatureDataset`.
+
+    Args:
+        model: a :class:`~vocalis.models.SpeechClassifier` (put in eval mode here).
+        dataset: whole utterances, no crops.
+        batch_size: items per forward pass (batched by length).
+        device: where to run.
+        loss_fn: optional ``(logits, targets) -> loss`` for the mean loss.
+        amp_dtype: autocast dtype, or ``None`` for full precision.
+
+    Returns:
+        ``(probs, mean_loss)``: (N, C) probabilities in dataset order (the model's
+        ``extras["probs"]`` when it gives them, else the softmax of the logits) and
+        the mean loss (NaN without ``loss_fn``).
+    """
+    from vocalis.training.data import EpochBatchSampler, make_loader
+
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    frames = [dataset.num_frames(i) for i in range(len(dataset))]
+    sampler = EpochBatchSampler(frames, batch_size, shuffle=False, bucketing=True)
+    probs: np.ndarray | None = None
+    total, count = 0.0, 0
+    for batch in make_loader(dataset, sampler):
+        batch = batch.to(device)
+        with torch.autocast(
+            device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+        ):
+            out = model(batch.features, batch.lengths)
+        logits = out.logits.float()
+        p = out.extras.get("probs")
+        p = torch.softmax(logits, dim=-1) if p is None else p.float()
+        if probs is None:
+            probs = np.zeros((len(dataset), p.shape[-1]), dtype=np.float64)
+        probs[batch.indices.numpy()] = p.cpu().double().numpy()
+        if loss_fn is not None:
+            loss = loss_fn(logits, batch.targets)
+            total += float(loss) * len(batch)
+            count += len(batch)
+    model.train(was_training)
+    if probs is None:
+        raise DataError("nothing to predict: the dataset has no utterance")
+    return probs, (total / count if count else float("nan"))
