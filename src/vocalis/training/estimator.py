@@ -146,7 +146,7 @@ class NeuralFitted:
         """
         from vocalis.training.distributed import DistInfo
         from vocalis.training.engine import amp_dtype, resolve_device
-        from vocalis.training.evaluate import predict_dataset
+        from vocalis.training.predict import predict_dataset
         from vocalis.training.prepared import prepare_data
         from vocalis.training.runfolder import RunFolder
 
