@@ -7,10 +7,9 @@ The main entry points are importable from the package itself, one per CLI verb
   to a manifest), :class:`LabelEncoder`;
 - tier 0 and features: :func:`run_tier0`, :class:`Tier0Config`, :func:`extract`,
   :func:`extract_many`, :class:`FeatureConfig`, :class:`PipelineConfig`;
-- training: :func:`load_config`, :class:`ExperimentConfig`, :func:`train`,
-  :func:`evaluate`;
-- speaker-independent evaluation: :func:`loso`, :func:`cross_validate`,
-  :func:`assess`, :func:`compare`, :func:`report`;
+- training: :func:`load_config`, :class:`ExperimentConfig`, :func:`train`;
+- evaluation: :func:`evaluate` (score a model on a manifest), and speaker-independent
+  :func:`loso`, :func:`cross_validate`, :func:`compare`, :func:`report`;
 - using a model: :class:`Predictor`, :func:`predict`, :func:`predict_segments`,
   :func:`embed`, :func:`export`, :func:`serve`;
 - :class:`VocalisError`, the base of every error meant for the user.
@@ -49,11 +48,10 @@ _EXPORTS = {
     "ExperimentConfig": "vocalis.training",
     "load_config": "vocalis.training",
     "train": "vocalis.training",
-    "evaluate": "vocalis.training",
     # speaker-independent evaluation
     "loso": "vocalis.evaluation.crossval",
     "cross_validate": "vocalis.evaluation.crossval",
-    "assess": "vocalis.evaluation.assess",
+    "evaluate": "vocalis.evaluation",
     "compare": "vocalis.evaluation.compare",
     "report": "vocalis.evaluation.report",
     # using a model
