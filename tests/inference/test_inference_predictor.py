@@ -209,3 +209,43 @@ def test_real_clips_batch_equals_single(tier1, emodb_path):
     for pred in batch:
         alone = tier1.predict_file(pred.path)
         assert np.allclose(list(pred.probs.values()), list(alone.probs.values()), atol=1e-5)
+
+
+def test_model_kinds_registry_builds_the_checkpoints_kind(tmp_path, monkeypatch):
+    from vocalis.checkpoint import save_checkpoint
+    from vocalis.errors import ConfigError
+    from vocalis.inference import MODEL_KINDS
+
+    class Constant(torch.nn.Module):
+        def __init__(self, probs: torch.Tensor) -> None:
+            super().__init__()
+            self.register_buffer("probs", probs)
+
+        def forward(self, wav: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            return self.probs.expand(wav.shape[0], -1)
+
+    seen = []
+
+    def build(ckpt):
+        seen.append(ckpt.model.config)
+        return Constant(ckpt.model_state["probs"])
+
+    monkeypatch.setitem(MODEL_KINDS._items, "constant", build)
+    payload = {
+        "model": {"kind": "constant", "name": "always", "config": {"k": 2}},
+        "model_state": {"probs": torch.tensor([0.25, 0.75])},
+        "pipeline": {"tier0": {}, "features": None},
+        "normalization": {"mode": "none", "state": None},
+        "labels": {"classes": ["no", "yes"]},
+    }
+    save_checkpoint(tmp_path / "c.pt", payload)
+    predictor = Predictor.from_checkpoint(tmp_path / "c.pt")
+    pred = predictor.predict_waveform(synth_clip(0.5), 16000)
+    assert pred.label == "yes" and pred.probs == {"no": 0.25, "yes": 0.75}
+    assert seen == [{"k": 2}] and predictor.info()["kind"] == "constant"
+    assert predictor.info()["features"] is None
+    with pytest.raises(ModelError, match="'constant' model has no feature extractor"):
+        predictor.pipeline.features_to_probs()
+    save_checkpoint(tmp_path / "u.pt", {**payload, "model": {"kind": "nope", "name": "x"}})
+    with pytest.raises(ConfigError, match=r"unknown model kind 'nope'.*constant.*neural"):
+        Predictor.from_checkpoint(tmp_path / "u.pt")

@@ -2,7 +2,7 @@
 
 Example::
 
-    vocalis embed --checkpoint best.pt --manifest test.csv --type pt --out emb.npz
+    vocalis embed --checkpoint runs/x --manifest test.csv --type pt --out emb.npz
 """
 
 from __future__ import annotations
@@ -29,7 +29,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="audio files or folders")
-    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: bundled)")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a run folder, RUN/model or a checkpoint file (default: the bundled model)",
+    )
     parser.add_argument("--manifest", default=None, help="manifest CSV (path, id, label)")
     parser.add_argument(
         "--type",

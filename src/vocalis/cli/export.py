@@ -2,7 +2,7 @@
 
 Example::
 
-    vocalis export --checkpoint best.pt --format onnx --out model.onnx
+    vocalis export --checkpoint runs/x --format onnx --out model.onnx
 """
 
 from __future__ import annotations
@@ -27,7 +27,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: bundled)")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a run folder, RUN/model or a checkpoint file (default: the bundled model)",
+    )
     parser.add_argument(
         "--format",
         default="onnx",

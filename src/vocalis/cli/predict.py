@@ -3,7 +3,7 @@
 Examples::
 
     vocalis predict clip.wav                                  # bundled model, table
-    vocalis predict clip.wav --checkpoint runs/x/checkpoints/best.pt --json
+    vocalis predict clip.wav --checkpoint runs/x --json
     vocalis predict folder/ --out preds.csv                   # resumable
     vocalis predict long.wav --segments --window 3 --hop 1 --vad --out segs.csv
 """
@@ -30,7 +30,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "inputs", nargs="+", metavar="INPUT", help="audio files, folders or manifest CSVs"
     )
     parser.add_argument(
-        "--checkpoint", default=None, help="model checkpoint (default: the bundled model)"
+        "--checkpoint",
+        default=None,
+        help="a run folder, RUN/model or a checkpoint file (default: the bundled model)",
     )
     parser.add_argument("--out", default=None, help="write a CSV (resumable: done rows skipped)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -2,7 +2,7 @@
 
 Example::
 
-    vocalis serve --checkpoint best.pt --port 8000    # then open http://127.0.0.1:8000
+    vocalis serve --checkpoint runs/x/model --port 8000    # then open http://127.0.0.1:8000
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--checkpoint", default=None, help="model checkpoint (default: bundled)")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a run folder, RUN/model or a checkpoint file (default: the bundled model)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
     parser.add_argument(

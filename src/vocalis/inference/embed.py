@@ -10,7 +10,7 @@ when the manifest has labels, ``labels`` (N,); plus ``kind``, ``pooling``,
 ``model`` and ``failed`` (paths that could not be read).
 
 Example:
-    >>> result = embed("best.pt", manifest="test.csv", kind="pt", out="emb.npz")  # doctest: +SKIP
+    >>> result = embed("runs/x", manifest="test.csv", kind="pt", out="emb.npz")  # doctest: +SKIP
     >>> result.embeddings.shape  # doctest: +SKIP
     (107, 192)
 """

@@ -22,7 +22,7 @@ exact) is stored in the ONNX ``metadata_props`` (key ``vocalis``) or the
 TorchScript extra file ``vocalis.json``.
 
 Example:
-    >>> report = export("best.pt", "model.onnx")  # doctest: +SKIP
+    >>> report = export("runs/x", "model.onnx")  # doctest: +SKIP
     >>> report.max_abs_diff < 1e-4  # doctest: +SKIP
     True
 """

@@ -9,7 +9,7 @@ confidence, p_<class>...``) and a timeline plot.
 
 Example:
     >>> from vocalis.inference import Predictor
-    >>> segs = predict_segments(Predictor.from_checkpoint("best.pt"), "talk.wav")  # doctest: +SKIP
+    >>> segs = predict_segments(Predictor.from_checkpoint("runs/x"), "talk.wav")  # doctest: +SKIP
     >>> segs[0].start, segs[0].end  # doctest: +SKIP
     (0.0, 3.0)
 """

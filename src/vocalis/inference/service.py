@@ -12,7 +12,7 @@ Routes:
   clip in the browser (encoded to 16-bit WAV in JavaScript) and see the
   probabilities as a bar chart.
 
-Run it with ``vocalis serve --checkpoint best.pt`` (uvicorn).
+Run it with ``vocalis serve --checkpoint runs/x`` (uvicorn).
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoint
