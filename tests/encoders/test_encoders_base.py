@@ -27,12 +27,10 @@ class _Frames(PretrainedEncoder):
         return EncoderOutput((h, 2 * h), self.frame_lengths(lengths))
 
 
-def test_output_layers_count_from_one():
+def test_output_holds_every_layer_and_the_frame_counts():
     out = _Frames()(torch.ones(2, 480), torch.tensor([480, 200]))
     assert out.lengths.tolist() == [3, 1]
-    assert torch.equal(out.layer(2), out.last) and torch.equal(out.layer(1) * 2, out.last)
-    with pytest.raises(ModelError, match=r"got layer 3, expected 1\.\.2"):
-        out.layer(3)
+    assert len(out.hidden_states) == 2 and torch.equal(out.hidden_states[0] * 2, out.last)
 
 
 def test_input_checks_are_one_line_model_errors():
@@ -49,7 +47,7 @@ def test_input_checks_are_one_line_model_errors():
 def test_registry_names_unknown_encoders():
     from vocalis.encoders import load_encoder
 
-    assert "ge2e" in ENCODERS
+    assert "ge2e" in ENCODERS and "hf" in ENCODERS
     with pytest.raises(ConfigError, match=r"unknown encoder 'ge2f'.*did you mean 'ge2e'"):
         load_encoder("ge2f")
 
@@ -63,3 +61,15 @@ def test_importing_the_package_is_cheap():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_registering_the_builtins_does_not_import_transformers():
+    probe = (
+        "import sys, vocalis.encoders as e\n"
+        "assert e.ENCODERS.names() == ['ge2e', 'hf'], e.ENCODERS.names()\n"
+        "print('transformers' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"

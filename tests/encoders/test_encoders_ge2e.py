@@ -249,7 +249,9 @@ def test_ge2e_implements_the_encoder_contract(tiny_weights: Path):
     n = int(out.lengths[0])
     assert alone.lengths.tolist() == [n]
     for k in (1, 2, 3):  # a padded item equals the item alone on its valid frames
-        torch.testing.assert_close(out.layer(k)[0, :n], alone.layer(k)[0], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            out.hidden_states[k - 1][0, :n], alone.hidden_states[k - 1][0], atol=1e-5, rtol=1e-4
+        )
     # the frames are the mel front end followed by the LSTM layers
     mel = ge2e_mel(torch.as_tensor(a))[None]
     torch.testing.assert_close(alone.last, enc.layer_outputs(mel)[-1])

@@ -6,15 +6,17 @@ Every encoder is a :class:`PretrainedEncoder` (an ``nn.Module``) with a
 its own ``frame_lengths(lengths)`` rule, and ``forward(waveform (B, T),
 lengths (B,)) -> EncoderOutput`` (every layer's ``(B, T', H)`` output and the
 valid frames). Built in: ``ge2e`` (:mod:`vocalis.encoders.ge2e`, the GE2E
-speaker encoder).
+speaker encoder) and ``hf`` (:mod:`vocalis.encoders.hf`: wav2vec 2.0, HuBERT,
+WavLM and other ``transformers`` audio encoders, from a local folder or the
+Hugging Face cache; ``pip install 'vocalis[ssl]'``).
 
 Importing this package imports neither torch nor any optional package; names
 are loaded on first use, and loading :data:`ENCODERS` registers the built-ins.
 
 Example:
     >>> import vocalis.encoders as enc
-    >>> "ge2e" in enc.ENCODERS
-    True
+    >>> enc.ENCODERS.names()
+    ['ge2e', 'hf']
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ _LAZY = {
     "PretrainedEncoder": "vocalis.encoders.base",
     "load_encoder": "vocalis.encoders.base",
     "GE2EEncoder": "vocalis.encoders.ge2e",
+    "HFEncoder": "vocalis.encoders.hf",
 }
 
 #: Modules that register built-in encoders (none of them imports an optional package).
-_BUILTINS = ("vocalis.encoders.ge2e",)
+_BUILTINS = ("vocalis.encoders.ge2e", "vocalis.encoders.hf")
 
 
 def _register_builtins(module: str) -> None:
@@ -40,6 +43,13 @@ def _register_builtins(module: str) -> None:
         importlib.import_module(name)
 
 
-__all__ = ["ENCODERS", "EncoderOutput", "GE2EEncoder", "PretrainedEncoder", "load_encoder"]
+__all__ = [
+    "ENCODERS",
+    "EncoderOutput",
+    "GE2EEncoder",
+    "HFEncoder",
+    "PretrainedEncoder",
+    "load_encoder",
+]
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, before_import=_register_builtins)

@@ -44,9 +44,10 @@ class EncoderOutput:
     """Every layer's output of a :class:`PretrainedEncoder` and the valid frames per item.
 
     Attributes:
-        hidden_states: one ``(B, T', H)`` tensor per layer, first layer first;
-            frames at or past ``lengths[i]`` of item ``i`` are padding (their values
-            are unspecified).
+        hidden_states: one ``(B, T', H)`` tensor per layer, first layer first (what
+            "layer" means is the encoder's: GE2E's LSTM layers; for ``transformers``
+            models the transformer input, then each transformer layer); frames at
+            or past ``lengths[i]`` of item ``i`` are padding (values unspecified).
         lengths: ``(B,)`` int64 valid frames per item.
 
     Shape:
@@ -61,18 +62,6 @@ class EncoderOutput:
     def last(self) -> torch.Tensor:
         """The last layer's output ``(B, T', H)``."""
         return self.hidden_states[-1]
-
-    def layer(self, k: int) -> torch.Tensor:
-        """The output of layer ``k`` (1-based, as configs count layers), ``(B, T', H)``.
-
-        Raises:
-            ModelError: ``k`` is not in ``1..len(hidden_states)``.
-        """
-        if not 1 <= k <= len(self.hidden_states):
-            raise ModelError(
-                f"encoder output: got layer {k}, expected 1..{len(self.hidden_states)}"
-            )
-        return self.hidden_states[k - 1]
 
 
 class PretrainedEncoder(nn.Module):
@@ -158,13 +147,14 @@ def load_encoder(name: str, source: str | None = None, **kwargs: object) -> Pret
 
     Args:
         name: registry key (``ge2e``, ``hf``, or your own).
-        source: where the weights are (a file, a folder or a model id; the
+        source: where the weights are (a file, a folder or a cached model id; the
             encoder's default when None).
         **kwargs: passed to the encoder's ``from_pretrained``.
 
     Raises:
         ConfigError: unknown name, or weights not found.
     """
-    import vocalis.encoders.ge2e  # noqa: F401  (registers the built-ins)
+    import vocalis.encoders.ge2e  # registers the built-ins (and so does the next line)
+    import vocalis.encoders.hf  # noqa: F401  (transformers is imported only on load)
 
     return ENCODERS.get(name).from_pretrained(source, **kwargs)
