@@ -11,7 +11,8 @@ leave-one-speaker-out on the training speakers.
   + classifier, speed perturbation, normalisation protocol) and
   :func:`fit_ensemble` on functionals arrays;
 * :mod:`~vocalis.ensemble.model`: :class:`EnsembleModel`, a fitted ensemble as a
-  torch module of waveforms (the ``ensemble`` checkpoint kind).
+  torch module of waveforms; importing this package registers its builder as the
+  ``ensemble`` kind of :data:`vocalis.inference.MODEL_KINDS`.
 
 The ensemble on manifest rows, as an estimator for cross-validation and
 ``vocalis train``, is :class:`vocalis.training.ensemble_estimator.EnsembleEstimator`
@@ -38,6 +39,7 @@ from vocalis.ensemble.recipe import (
     functional_table,
     speed_perturb,
 )
+from vocalis.inference.kinds import MODEL_KINDS
 from vocalis.lazy import lazy_exports
 
 __all__ = [
@@ -56,6 +58,16 @@ __all__ = [
     "speaker_standardise",
     "speed_perturb",
 ]
+
+
+def _build_ensemble(ckpt):  # the ``ensemble`` kind of vocalis.inference.MODEL_KINDS
+    from vocalis.ensemble.model import build_ensemble
+
+    return build_ensemble(ckpt)
+
+
+if "ensemble" not in MODEL_KINDS:
+    MODEL_KINDS.register("ensemble", _build_ensemble)
 
 __getattr__, __dir__ = lazy_exports(
     __name__,

@@ -121,11 +121,82 @@ class _Scaler:
         return np.clip(z, -self.clip, self.clip) if self.clip > 0 else z
 
 
+@dataclass(frozen=True)
+class LinearPrimal:
+    """A fitted linear member in primal form: every parameter an array.
+
+    ``z = clip((x - mean) / std, -clip, clip)``, then ``scores = z @ weight.T + bias``:
+
+    * ``svm``: ``P = K'(K'-1)/2`` one-vs-one decision values (pair order (0,1),
+      (0,2), ..., (1,2), ...); for ``K' = 2`` the single margin gives ``[-s, s]``,
+      otherwise scikit-learn's one-vs-rest transform (votes + confidences); then
+      ``softmax(scores / temperature)``;
+    * ``logreg``: ``P = K'`` logits (``[0, s]`` for two classes), ``softmax(scores)``.
+
+    The ``K'`` columns go to ``columns`` of the ``K`` outputs (classes absent in
+    training stay 0).
+
+    Attributes:
+        classifier: ``svm`` or ``logreg``.
+        mean, std: ``(D,)`` train-only z-normalisation.
+        clip: clip value after scaling (``0``: none).
+        weight: ``(P, D)``; bias: ``(P,)``.
+        columns: ``(K',)`` output column of each of the model's classes.
+        n_classes: ``K``.
+        temperature: softmax temperature of ``svm`` scores.
+    """
+
+    classifier: str
+    mean: np.ndarray
+    std: np.ndarray
+    clip: float
+    weight: np.ndarray
+    bias: np.ndarray
+    columns: np.ndarray
+    n_classes: int
+    temperature: float = 1.0
+
+
+def _ovo_weights(model, support_vectors: np.ndarray) -> np.ndarray:
+    """``(P, D)`` primal weights of a libsvm one-vs-one SVC with a linear kernel."""
+    coef, n = model.dual_coef_, model.n_support_
+    locs = np.cumsum(np.r_[0, n])
+    rows = []
+    for i in range(len(n)):
+        for j in range(i + 1, len(n)):
+            si, sj = slice(locs[i], locs[i + 1]), slice(locs[j], locs[j + 1])
+            rows.append(coef[j - 1, si] @ support_vectors[si] + coef[i, sj] @ support_vectors[sj])
+    return np.stack(rows)
+
+
 class _Fitted:
     """One linear model at one ``C``: z-normalisation, then SVM or logistic regression."""
 
     def __init__(self, scaler: _Scaler, basis: np.ndarray, model, config: LinearConfig, k: int):
         self.scaler, self.basis, self.model, self.config, self.k = scaler, basis, model, config, k
+
+    def primal(self) -> LinearPrimal:
+        """The same model as arrays (see :class:`LinearPrimal`)."""
+        if self.config.classifier == "svm":  # basis = the scaled training rows
+            weight = _ovo_weights(self.model, self.basis[self.model.support_])
+            bias = np.asarray(self.model.intercept_, dtype=np.float64)
+        else:  # logits = (z @ basis) @ coef.T + intercept
+            weight = self.model.coef_ @ self.basis.T
+            bias = np.asarray(self.model.intercept_, dtype=np.float64)
+            if len(self.model.classes_) == 2:  # sigmoid = softmax of [0, s]
+                weight = np.vstack([np.zeros_like(weight), weight])
+                bias = np.r_[0.0, bias]
+        return LinearPrimal(
+            classifier=self.config.classifier,
+            mean=self.scaler.mu.astype(np.float64),
+            std=self.scaler.sd.astype(np.float64),
+            clip=float(self.scaler.clip),
+            weight=np.asarray(weight, dtype=np.float64),
+            bias=bias,
+            columns=np.asarray(self.model.classes_, dtype=np.int64),
+            n_classes=int(self.k),
+            temperature=float(self.config.temperature),
+        )
 
     def proba(self, x: np.ndarray) -> np.ndarray:
         z = self.scaler(x)
@@ -254,3 +325,7 @@ class FunctionalClassifier:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """``(M,)`` predicted labels."""
         return self.predict_proba(x).argmax(1)
+
+    def primal(self) -> LinearPrimal:
+        """The fitted model at ``c_`` in primal form (what :mod:`vocalis.ensemble.model` runs)."""
+        return self._model.primal()

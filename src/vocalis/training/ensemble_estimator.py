@@ -85,10 +85,11 @@ class FittedEnsemble:
         return EnsembleModel.from_fit(self.fit)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write ``model.pt``: the module's tensors, its config, labels and tier 0."""
+        """Write ``model.pt``: the module's tensors, its config, labels, tier 0 and recipe."""
+        from vocalis.config import to_dict
         from vocalis.ensemble.model import save_ensemble
 
-        save_ensemble(path, self.to_module(), self.encoder, self.estimator.recipe)
+        save_ensemble(path, self.to_module(), self.encoder, to_dict(self.estimator.recipe))
 
 
 @dataclasses.dataclass
