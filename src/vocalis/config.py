@@ -4,7 +4,14 @@ Every config in Vocalis (tier 0, features, model, training, ...) is a frozen
 dataclass. :func:`from_dict` builds one from a dict (read from YAML, a
 checkpoint or the command line), rejects unknown keys with the nearest valid
 key suggested, and checks simple types; :func:`to_dict` turns it back into
-plain data for YAML, JSON or a checkpoint.
+plain data for YAML, JSON or a checkpoint. A config check that rejects a value
+raises :class:`~vocalis.errors.ConfigValueError` with the field's name, and
+:func:`from_dict` puts the dotted path in front of it (``model.params.dropout``).
+
+:func:`compose_groups` composes the YAML of a recipe from config groups
+(``configs/<group>/<name>.yaml``) with hydra's compose API, then applies
+``key=value`` overrides with OmegaConf; :func:`find_recipe` finds a recipe by
+path or by name (``emodb_tier1`` -> ``configs/recipes/emodb_tier1.yaml``).
 
 Example:
     >>> from dataclasses import dataclass
@@ -23,11 +30,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-from vocalis.errors import ConfigError
+from vocalis.errors import ConfigError, ConfigValueError
 from vocalis.registry import did_you_mean
 
 C = TypeVar("C")
@@ -133,6 +143,8 @@ def from_dict(cls: type[C], data: dict[str, Any] | None, where: str = "") -> C:
             raise ConfigError(f"missing required key '{at}'")
     try:
         return cls(**kwargs)
+    except ConfigValueError as err:
+        raise err.at(where) from None
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{where or cls.__name__}: {err}") from None
 
@@ -150,3 +162,239 @@ def to_dict(config: Any) -> dict[str, Any]:
         return v
 
     return plain(config)
+
+
+# --------------------------------------------------------------------------- composition
+
+#: The folder of experiment recipes inside a config root.
+RECIPES = "recipes"
+
+#: Name of the primary config node that :func:`compose_groups` hands to hydra.
+_PRIMARY = "__vocalis_recipe__"
+
+
+def config_dir() -> Path:
+    """The ``configs/`` folder: ``$VOCALIS_CONFIG_DIR``, ``./configs`` or the source tree's.
+
+    The configs are not package data: outside a checkout, set ``$VOCALIS_CONFIG_DIR``
+    or run from a folder that holds ``configs/``.
+    """
+    env = os.environ.get("VOCALIS_CONFIG_DIR")
+    if env:
+        return Path(env)
+    here = Path("configs")
+    if (here / "train").is_dir():
+        return here
+    return Path(__file__).resolve().parents[2] / "configs"
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """A YAML file's top-level mapping (``{}`` for an empty file).
+
+    Raises:
+        ConfigError: a missing file, invalid YAML or a top level that is not a mapping.
+    """
+    from omegaconf import OmegaConf
+
+    path = Path(path)
+    try:
+        data = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except Exception as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{path}: not valid YAML ({first})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def find_recipe(recipe: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """The recipe file ``recipe`` names: a YAML path, or a name in ``<root>/recipes/``.
+
+    Args:
+        recipe: ``configs/recipes/emodb_tier1.yaml``, or just ``emodb_tier1``.
+        root: the config root (default: :func:`config_dir`).
+
+    Returns:
+        The path of an existing file.
+
+    Raises:
+        ConfigError: no such file; for a name, the nearest recipe names are suggested.
+
+    Example:
+        >>> find_recipe("emodb_tier1").name
+        'emodb_tier1.yaml'
+    """
+    path = Path(recipe)
+    if path.is_file():
+        return path
+    text = str(recipe)
+    if path.suffix in (".yaml", ".yml") or os.sep in text or "/" in text:
+        raise ConfigError(f"recipe {text}: file not found; pass an existing --config")
+    folder = Path(root if root is not None else config_dir()) / RECIPES
+    candidate = folder / f"{text}.yaml"
+    if candidate.is_file():
+        return candidate
+    names = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    raise ConfigError(
+        f"recipe '{text}': no such file and no {candidate}{did_you_mean(text, names)}; "
+        f"recipes: {', '.join(names) or 'none'}"
+    )
+
+
+def config_groups(root: str | os.PathLike) -> list[str]:
+    """The config groups of a root: its sub-folders other than ``recipes``."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and p.name != RECIPES)
+
+
+def _parse_defaults(raw: Any, where: str, groups: Sequence[str]) -> dict[str, str]:
+    choices: dict[str, str] = {}
+    items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else None
+    if items is None:
+        raise ConfigError(f"{where}: 'defaults' must be a list like [dataset: emodb, model: tier1]")
+    for item in items:
+        if item == "_self_":
+            continue  # the recipe's own body always comes last
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: defaults entry {item!r} is not 'group: name'")
+        for group, name in item.items():
+            group = str(group).lstrip("/")
+            if group not in groups:
+                raise ConfigError(
+                    f"{where}: unknown config group '{group}'{did_you_mean(group, groups)}; "
+                    f"groups: {', '.join(groups)}"
+                )
+            choices[group] = str(name)
+    return choices
+
+
+def compose_groups(
+    recipe: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    root: str | os.PathLike | None = None,
+    default_groups: Mapping[str, str] | None = None,
+    sections: Sequence[str] | None = None,
+    fallbacks: Mapping[str, Callable[[str], dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """Compose a recipe's raw config: group files, the recipe's body, then overrides.
+
+    The group choices (``default_groups``, then the recipe's ``defaults`` list,
+    then ``group=name`` overrides) are composed by hydra from ``<root>/<group>/``
+    (their own ``defaults`` lists, packages and interpolations included); the
+    recipe's body is merged over them, and dotted ``section.key=value`` overrides
+    over that (OmegaConf's dot-list syntax: ``train.lr=3e-4``, ``a.b=[1,2]``).
+
+    Args:
+        recipe: a recipe path or name (:func:`find_recipe`), or ``None``.
+        overrides: ``group=name`` choices and dotted (or top-level) ``key=value``.
+        root: the config root (default: the recipe's ``configs/`` folder when it is
+            in one, else :func:`config_dir`).
+        default_groups: group choices used when neither the recipe nor the
+            overrides make one.
+        sections: the recipe's allowed top-level keys (``None``: any; the typed
+            config checks them). With sections, a bare ``key=value`` must name a group.
+        fallbacks: ``group -> (name -> section)`` for a choice without a file (a
+            registered model or extractor name: ``model=ecapa`` -> ``{"name": "ecapa"}``).
+
+    Returns:
+        Plain data (interpolations resolved).
+
+    Raises:
+        ConfigError: a missing file, an unknown group, section or choice (with the
+            nearest one suggested), or a malformed override.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    path = find_recipe(recipe, root) if recipe is not None else None
+    base = Path(root) if root is not None else None
+    body: dict[str, Any] = read_yaml(path) if path is not None else {}
+    if base is None and path is not None:
+        own = path.resolve().parent.parent
+        if own.joinpath("train").is_dir() and path.resolve().parent.name == RECIPES:
+            base = own
+    base = (base or config_dir()).resolve()
+    groups = config_groups(base)
+    where = str(path) if path is not None else "config"
+    choices = dict(default_groups or {})
+    if "defaults" in body:
+        choices.update(_parse_defaults(body.pop("defaults"), where, groups))
+    if sections is not None:
+        unknown = [k for k in body if k not in sections]
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown section '{unknown[0]}'{did_you_mean(unknown[0], sections)}; "
+                f"sections: {', '.join(sections)}"
+            )
+    dotted: list[str] = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.epochs=30")
+        key, value = item.split("=", 1)
+        key = key.strip().lstrip("+")
+        if "." not in key and key in groups:
+            choices[key] = value.strip()
+        elif "." not in key and sections is not None:
+            raise ConfigError(
+                f"override {item!r}: '{key}' is not a config group"
+                f"{did_you_mean(key, groups)}; use group=name or section.key=value"
+            )
+        else:
+            dotted.append(f"{key}={value}")
+    composed = _hydra_compose(base, choices, body, fallbacks or {})
+    item = ""
+    try:
+        merged = OmegaConf.create(composed)
+        for item in dotted:  # one at a time, so list items can be addressed: a.members.1.x=2
+            key, _, text = item.partition("=")
+            value = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))["v"]
+            OmegaConf.update(merged, key, value, merge=True, force_add=True)
+        item = ""
+        return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as err:
+        first = str(err).splitlines()[0]
+        what = f"override {item!r}" if item else "the config"
+        raise ConfigError(f"{where}: cannot apply {what} ({first})") from None
+
+
+def _hydra_compose(
+    base: Path,
+    choices: Mapping[str, str],
+    body: dict[str, Any],
+    fallbacks: Mapping[str, Callable[[str], dict[str, Any]]],
+) -> dict[str, Any]:
+    """Hydra's composition of ``choices`` from ``base`` with ``body`` last (``_self_``)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.config_store import ConfigStore
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    store = ConfigStore.instance()
+    defaults: list[Any] = []
+    for group, name in choices.items():
+        if not (base / group / f"{name}.yaml").is_file():
+            if group not in fallbacks:
+                folder = base / group
+                available = sorted(p.stem for p in folder.glob("*.yaml"))
+                raise ConfigError(
+                    f"{group}={name}: no {folder / (name + '.yaml')}"
+                    f"{did_you_mean(name, available)}; available: {', '.join(available) or 'none'}"
+                )
+            store.store(group=group, name=name, node=fallbacks[group](name))
+        defaults.append({group: name})
+    store.store(name=_PRIMARY, node={"defaults": [*defaults, "_self_"], **body})
+    try:
+        with initialize_config_dir(config_dir=str(base), version_base=None):
+            cfg = compose(config_name=_PRIMARY)
+        return OmegaConf.to_container(cfg, resolve=False)  # type: ignore[return-value]
+    except (HydraException, OmegaConfBaseException) as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigError(f"cannot compose the config from {base} ({first})") from None

@@ -24,6 +24,33 @@ class ConfigError(VocalisError):
     """A configuration key or value that is unknown or invalid."""
 
 
+class ConfigValueError(ConfigError):
+    """A config field with a value it does not allow: names the field, the value and the rule.
+
+    Config dataclasses raise it from ``__post_init__`` with their own field name;
+    :func:`vocalis.config.from_dict` re-raises it with the dotted path in front.
+
+    Args:
+        key: the field (or dotted path).
+        value: the value received.
+        expected: what is allowed (``"a positive odd number"``).
+
+    Example:
+        >>> err = ConfigValueError("kernel_size", 4, "a positive odd number")
+        >>> str(err.at("model.params"))
+        'model.params.kernel_size: got 4, expected a positive odd number'
+    """
+
+    def __init__(self, key: str, value: object, expected: str) -> None:
+        self.key, self.value, self.expected = key, value, expected
+        super().__init__(f"{key}: got {value!r}, expected {expected}")
+
+    def at(self, prefix: str) -> ConfigValueError:
+        """The same error with ``prefix.`` in front of its key (``prefix`` may be empty)."""
+        key = f"{prefix}.{self.key}" if prefix else self.key
+        return ConfigValueError(key, self.value, self.expected)
+
+
 class CacheError(VocalisError):
     """A feature-cache entry that cannot be read or written."""
 

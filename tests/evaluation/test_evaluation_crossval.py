@@ -456,7 +456,7 @@ def test_cli_loso_and_cv_map_flags_to_overrides(tmp_path, monkeypatch, capsys):
     assert cli.main(argv) == 0
     cfg = seen[0]
     assert cfg.dataset.manifest == str(m) and cfg.model.name == "tier1"
-    assert cfg.features.extractor["name"] == "mfcc"
+    assert cfg.features.extractor.name == "mfcc"
     assert cfg.train.epochs == 2 and cfg.train.lr == 0.01
     assert cfg.features.normalization == "global"  # online protocol
     assert "pooled" in capsys.readouterr().out

@@ -18,14 +18,14 @@ RECIPES = [p for p in ALL_RECIPES if "kind: ensemble" not in p.read_text()]
 def test_defaults_compose_groups():
     cfg = load_config(None, [])
     assert cfg.model.name == "tier1"
-    assert cfg.features.extractor["name"] == "mfcc"
+    assert cfg.features.extractor.name == "mfcc"
     assert cfg.dataset.val_protocol == "speaker"
     assert cfg.dataset.val_fraction == 0.2
     assert cfg.train.monitor == "val_uar" and cfg.train.mode == "max"
     assert cfg.train.grad_clip == 1.0
     # tier1/extractor params are expanded to every default, so the saved config is complete
     assert "lstm_hidden" in cfg.model.params
-    assert "hop_length" in cfg.features.extractor
+    assert cfg.features.extractor.hop_length == 160
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
@@ -47,7 +47,7 @@ def test_group_choice_swaps_a_whole_section():
     assert cfg.model.name == "ecapa"
     assert cfg.model.params["preset"] == "c512"
     # a bare registered name with no YAML file is a valid choice too
-    assert load_config(None, ["features=fbank"]).features.extractor["name"] == "fbank"
+    assert load_config(None, ["features=fbank"]).features.extractor.name == "fbank"
 
 
 def test_typo_in_override_suggests_the_key():

@@ -1,4 +1,4 @@
-"""``vocalis config``: print a resolved experiment config, or list the config groups."""
+"""``vocalis config``: print a resolved recipe (neural or ensemble), or list the config groups."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import argparse
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``vocalis config``."""
     p = subparsers.add_parser(
         "config",
         help="show a resolved config (a default to edit) or list config groups",
         description=(
             "`vocalis config show [--config RECIPE] [model=ecapa train.lr=3e-4 ...]` prints "
-            "the resolved YAML with every default filled in; `vocalis config list` lists "
-            "the groups and recipes in configs/."
+            "the resolved YAML with every default filled in (a neural or a kind: ensemble "
+            "recipe, by path or by name); `vocalis config list` lists the groups and recipes "
+            "in configs/."
         ),
     )
     p.add_argument("action", choices=("show", "list"), help="show or list")
@@ -22,19 +24,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="KEY=VALUE",
         help="group choices (model=ecapa) and dotted overrides (train.lr=3e-4)",
     )
-    p.add_argument("--config", help="recipe YAML to start from")
+    p.add_argument(
+        "--config", help="recipe to start from: a YAML path or a name in configs/recipes/"
+    )
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from vocalis.training.config import GROUPS, config_dir, config_to_yaml, load_config
+    """List the groups and recipes, or print the resolved recipe as YAML."""
+    from vocalis.config import RECIPES, config_dir, config_groups
 
     if args.action == "list":
         root = config_dir()
-        for group in (*GROUPS, "recipes"):
+        for group in (*config_groups(root), RECIPES):
             names = sorted(p.stem for p in (root / group).glob("*.yaml"))
             print(f"{group}: {', '.join(names) or '-'}")
         return 0
-    print(config_to_yaml(load_config(args.config, args.overrides)), end="")
+    import yaml
+
+    from vocalis.config import to_dict
+    from vocalis.training.config import load_recipe
+
+    data = to_dict(load_recipe(args.config, args.overrides))
+    print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False), end="")
     return 0

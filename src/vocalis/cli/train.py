@@ -58,7 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _choices() -> tuple[str, str]:
     """Names offered by the config groups and the registries (for --help)."""
-    from vocalis.training.config import config_dir
+    from vocalis.config import config_dir
 
     root = config_dir()
 
@@ -109,7 +109,7 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
 def default_out(args: argparse.Namespace, config) -> str:
     if args.config:
         return str(Path("runs") / Path(args.config).stem)
-    return str(Path("runs") / f"{config.model.name}-{config.features.extractor.get('name')}")
+    return str(Path("runs") / f"{config.model.name}-{config.features.extractor.name}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
+from vocalis.errors import ConfigValueError
 from vocalis.models.base import SpeechClassifier
 from vocalis.models.heads import HeadFields, MultiHead
 from vocalis.models.masking import apply_mask, lengths_to_mask, masked_mean
@@ -89,28 +90,34 @@ class EcapaConfig(HeadFields):
         super().__post_init__()
         if self.preset is not None:
             if self.preset not in PRESETS:
-                raise ValueError(f"preset={self.preset!r}; expected one of: {', '.join(PRESETS)}")
+                raise ConfigValueError("preset", self.preset, f"one of: {', '.join(PRESETS)}")
             chosen = PRESETS[self.preset]
             if list(self.channels) not in (_DEFAULT_CHANNELS, chosen):
-                raise ValueError(
-                    f"preset={self.preset!r} and channels={list(self.channels)} disagree: "
-                    "set one or the other"
+                raise ConfigValueError(
+                    "channels",
+                    list(self.channels),
+                    f"those of preset {self.preset!r} ({chosen}); preset and channels "
+                    "disagree: set one or the other",
                 )
         chans = self.resolved_channels
         n = len(chans)
         if n < 3 or len(self.kernel_sizes) != n or len(self.dilations) != n:
-            raise ValueError(
-                f"channels ({n}), kernel_sizes ({len(self.kernel_sizes)}) and dilations "
-                f"({len(self.dilations)}) need the same length, at least 3"
+            raise ConfigValueError(
+                "channels",
+                chans,
+                f"at least 3 entries, the same length as kernel_sizes "
+                f"({len(self.kernel_sizes)}) and dilations ({len(self.dilations)})",
             )
         for c in chans[1:-1]:
             if c % self.res2net_scale:
-                raise ValueError(
-                    f"SE-Res2Net channels {c} must be divisible by res2net_scale="
-                    f"{self.res2net_scale}"
+                raise ConfigValueError(
+                    "channels",
+                    chans,
+                    f"SE-Res2Net sizes (all but the first and last) divisible by "
+                    f"res2net_scale={self.res2net_scale}",
                 )
         if any(k < 1 or k % 2 == 0 for k in self.kernel_sizes):
-            raise ValueError(f"kernel_sizes={list(self.kernel_sizes)} must be positive odd numbers")
+            raise ConfigValueError("kernel_sizes", list(self.kernel_sizes), "positive odd numbers")
 
     @property
     def resolved_channels(self) -> list[int]:

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from vocalis.errors import ConfigError, ModelError
+from vocalis.errors import ConfigError, ConfigValueError, ModelError
 
 Activation = Literal["relu", "gelu", "leaky_relu"]
 
@@ -74,10 +74,11 @@ class HeadFields:
     cosine_scale: float = 30.0
 
     def __post_init__(self) -> None:
-        if self.head_hidden < 0 or self.shared_dim < 0:
-            raise ValueError("head_hidden and shared_dim must be >= 0 (0 disables the layer)")
+        for key in ("head_hidden", "shared_dim"):
+            if getattr(self, key) < 0:
+                raise ConfigValueError(key, getattr(self, key), ">= 0 (0 disables the layer)")
         if not 0.0 <= self.head_dropout < 1.0:
-            raise ValueError(f"head_dropout={self.head_dropout} must lie in [0, 1)")
+            raise ConfigValueError("head_dropout", self.head_dropout, "a value in [0, 1)")
 
 
 class CosineLinear(nn.Module):

@@ -107,7 +107,7 @@ def build_model(
     config_cls = model_config_class(name)
     if config is None or isinstance(config, dict):
         data = {k: v for k, v in (config or {}).items() if k != "name"}
-        config = from_dict(config_cls, data, where="model")
+        config = from_dict(config_cls, data, where="model.params")
     elif not isinstance(config, config_cls):
         raise ConfigError(
             f"model '{name}' expects a {config_cls.__name__} or a dict, got {type(config).__name__}"

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vocalis.errors import ConfigValueError
 from vocalis.models.base import ModelOutput, SpeechClassifier
 from vocalis.models.heads import HeadFields, MultiHead
 from vocalis.models.masking import (
@@ -94,11 +95,14 @@ class Tier1Config(HeadFields):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size={self.kernel_size} must be a positive odd number")
+            raise ConfigValueError("kernel_size", self.kernel_size, "a positive odd number")
         if not self.channels or min(self.channels) < 1:
-            raise ValueError(f"channels={self.channels} must be a non-empty list of sizes >= 1")
-        if self.attention_heads < 1 or self.lstm_layers < 1 or self.lstm_hidden < 1:
-            raise ValueError("attention_heads, lstm_layers and lstm_hidden must be >= 1")
+            raise ConfigValueError(
+                "channels", list(self.channels), "a non-empty list of sizes >= 1, e.g. [128, 256]"
+            )
+        for key in ("attention_heads", "lstm_layers", "lstm_hidden"):
+            if getattr(self, key) < 1:
+                raise ConfigValueError(key, getattr(self, key), "an integer >= 1")
 
 
 class ChannelAttention(nn.Module):

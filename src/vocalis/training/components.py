@@ -160,7 +160,7 @@ def build_components(
         cfg.model.params,
         data.feature_dim,
         len(classes),
-        feature_name=cfg.features.extractor.get("name"),
+        feature_name=cfg.features.extractor.name,
     ).to(device)
     if data.model_norm is not None:
         model.set_input_norm(*data.model_norm)

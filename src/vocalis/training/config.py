@@ -18,9 +18,16 @@ A recipe picks one file per group and adds its own overrides::
       epochs: 30
 
 Command-line overrides are either a group choice (``model=ecapa``) or a dotted
-key (``train.lr=3e-4``). OmegaConf does the merging; the result is validated once
+key (``train.lr=3e-4``). Hydra's compose API composes the groups, OmegaConf applies
+the overrides (:func:`vocalis.config.compose_groups`); the result is validated once
 into frozen dataclasses whose unknown keys raise :class:`~vocalis.errors.ConfigError`
-with the nearest valid key.
+with the nearest valid key. The features section is typed all the way down
+(:class:`~vocalis.audio.Tier0Config`, :class:`~vocalis.features.FeatureConfig`).
+
+:func:`load_recipe` is the one loader of every recipe kind: a neural experiment
+(an :class:`ExperimentConfig`) or a ``kind: ensemble`` recipe (an
+:class:`~vocalis.ensemble.recipe_file.EnsembleRecipe`), both with groups and
+``key=value`` overrides, found by path or by name (``emodb_tier1``).
 
 Example:
     >>> cfg = load_config(None, ["train.epochs=3", "train.lr=0.01"])
@@ -37,12 +44,16 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from vocalis.config import from_dict, to_dict
+from vocalis.audio.config import Tier0Config
+from vocalis.config import compose_groups, find_recipe, from_dict, read_yaml, to_dict
 from vocalis.errors import ConfigError
+from vocalis.features.config import FeatureConfig, PipelineConfig
 from vocalis.registry import did_you_mean
+
+if TYPE_CHECKING:
+    from vocalis.ensemble.recipe_file import EnsembleRecipe
 
 #: Config groups, in the order they are composed.
 GROUPS = ("dataset", "features", "model", "train")
@@ -105,8 +116,8 @@ class FeaturesConfig:
     """Tier 0, the feature extractor and normalisation.
 
     Args:
-        tier0: :class:`vocalis.audio.Tier0Config` fields.
-        extractor: :class:`vocalis.features.FeatureConfig` fields (``name`` picks it).
+        tier0: decoding, resampling, denoising and VAD.
+        extractor: the feature extractor (``name`` picks it) and its parameters.
         normalization: ``global`` (mean/variance fit on the training split only),
             ``speaker`` (per-speaker statistics), ``utterance`` (per-utterance CMVN)
             or ``none``. With ``global`` and a model built with ``input_norm: true``
@@ -115,27 +126,37 @@ class FeaturesConfig:
         cache_dir: feature cache folder (``null``: no cache).
         workers: processes used for feature extraction.
         max_failures: share of unreadable files tolerated before training stops.
+
+    Raises:
+        ConfigError: an unknown extractor, tier 0 and extractor at different sample
+            rates, or a value out of range.
+
+    Example:
+        >>> cfg = from_dict(FeaturesConfig, {"extractor": {"name": "fbank", "n_fbank": 40}})
+        >>> cfg.extractor.n_fbank, cfg.tier0.sample_rate, cfg.pipeline.features.name
+        (40, 16000, 'fbank')
     """
 
-    tier0: dict = field(default_factory=dict)
-    extractor: dict = field(default_factory=lambda: {"name": "mfcc"})
+    tier0: Tier0Config = field(default_factory=Tier0Config)
+    extractor: FeatureConfig = field(default_factory=lambda: FeatureConfig(name="mfcc"))
     normalization: Literal["global", "utterance", "speaker", "none"] = "global"
     cache_dir: str | None = None
     workers: int = 2
     max_failures: float = 0.1
 
     def __post_init__(self) -> None:
-        from vocalis.audio import Tier0Config
-        from vocalis.features.config import FeatureConfig
-
-        from_dict(Tier0Config, self.tier0, where="features.tier0")
-        from_dict(FeatureConfig, self.extractor, where="features.extractor")
+        self.pipeline  # noqa: B018  (checks the extractor name and the sample rates)
         if self.workers < 0:
             raise ConfigError(f"features.workers: got {self.workers}, expected >= 0")
         if not 0.0 <= self.max_failures < 1.0:
             raise ConfigError(
                 f"features.max_failures: got {self.max_failures}, expected a fraction in [0, 1)"
             )
+
+    @property
+    def pipeline(self) -> PipelineConfig:
+        """Tier 0 + extractor: what the feature cache is keyed on and checkpoints carry."""
+        return PipelineConfig(tier0=self.tier0, features=self.extractor)
 
 
 @dataclass(frozen=True)
@@ -335,74 +356,12 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def config_dir() -> Path:
-    """The ``configs/`` folder: ``$VOCALIS_CONFIG_DIR``, ``./configs`` or the source tree's."""
-    env = os.environ.get("VOCALIS_CONFIG_DIR")
-    if env:
-        return Path(env)
-    here = Path("configs")
-    if (here / "train").is_dir():
-        return here
-    return Path(__file__).resolve().parents[3] / "configs"
+def _bare_model(name: str) -> dict[str, Any]:
+    return {"name": name}
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    try:
-        data = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except Exception as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"{path}: not valid YAML ({first})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return data
-
-
-def _group_file(root: Path, group: str, name: str) -> Path | None:
-    path = root / group / f"{name}.yaml"
-    return path if path.is_file() else None
-
-
-def _group_body(root: Path, group: str, name: str) -> dict[str, Any]:
-    """The section a group choice stands for (``model=ecapa`` -> configs/model/ecapa.yaml)."""
-    path = _group_file(root, group, name)
-    if path is not None:
-        body = _read_yaml(path)
-        body.pop("defaults", None)
-        return body
-    # No file: a bare registry name is still a valid choice for models and features.
-    if group == "model":
-        return {"name": name}
-    if group == "features":
-        return {"extractor": {"name": name}}
-    available = sorted(p.stem for p in (root / group).glob("*.yaml")) if root.is_dir() else []
-    raise ConfigError(
-        f"{group}={name}: no {root / group / (name + '.yaml')}{did_you_mean(name, available)}; "
-        f"available: {', '.join(available) or 'none'}"
-    )
-
-
-def _parse_defaults(raw: Any, where: str) -> dict[str, str]:
-    choices: dict[str, str] = {}
-    items = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else None
-    if items is None:
-        raise ConfigError(f"{where}: 'defaults' must be a list like [dataset: emodb, model: tier1]")
-    for item in items:
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where}: defaults entry {item!r} is not 'group: name'")
-        for group, name in item.items():
-            if group not in GROUPS:
-                raise ConfigError(
-                    f"{where}: unknown config group '{group}'{did_you_mean(str(group), GROUPS)}; "
-                    f"groups: {', '.join(GROUPS)}"
-                )
-            choices[str(group)] = str(name)
-    return choices
+def _bare_features(name: str) -> dict[str, Any]:
+    return {"extractor": {"name": name}}
 
 
 def compose(
@@ -411,113 +370,84 @@ def compose(
     *,
     root: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
-    """Compose the raw config dict: group defaults, recipe body, command-line overrides.
+    """Compose the raw config dict of a neural recipe: groups, recipe body, overrides.
 
     Args:
-        recipe: a recipe YAML (``defaults`` + overrides) or ``None``.
+        recipe: a recipe path or name (``defaults`` + overrides), or ``None``.
         overrides: ``group=name`` choices and dotted ``section.key=value`` overrides.
-        root: the ``configs/`` folder (default: :func:`config_dir`).
+        root: the ``configs/`` folder (default: :func:`vocalis.config.config_dir`).
 
     Returns:
         A plain dict with the sections ``dataset``, ``features``, ``model``, ``train``.
 
     Raises:
-        ConfigError: a missing file, an unknown group or a malformed override.
+        ConfigError: a missing file, an unknown group or section, a malformed
+            override, or an ensemble recipe (with the command that runs it).
     """
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    base = Path(root) if root is not None else None
-    body: dict[str, Any] = {}
-    choices = dict(DEFAULT_GROUPS)
     if recipe is not None:
-        path = Path(recipe)
-        body = _read_yaml(path)
-        if body.get("kind") == "ensemble" or "ensemble" in body:
+        path = find_recipe(recipe, root)
+        if _is_ensemble(read_yaml(path)):
             raise ConfigError(
                 f"{path} is an ensemble recipe (functional features + linear SVM fusion), "
                 f"not a neural training config; run it with `vocalis loso --config {path}`"
             )
-        if base is None and path.resolve().parent.parent.joinpath("train").is_dir():
-            base = path.resolve().parent.parent
-        if "defaults" in body:
-            choices.update(_parse_defaults(body.pop("defaults"), str(path)))
-        unknown = [k for k in body if k not in GROUPS]
-        if unknown:
-            raise ConfigError(
-                f"{path}: unknown section '{unknown[0]}'{did_you_mean(unknown[0], GROUPS)}; "
-                f"sections: {', '.join(GROUPS)}"
-            )
-    base = base or config_dir()
-    dotted: list[str] = []
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.epochs=30")
-        key, value = item.split("=", 1)
-        key = key.strip().lstrip("+")
-        if "." not in key:
-            if key not in GROUPS:
-                raise ConfigError(
-                    f"override {item!r}: '{key}' is not a config group"
-                    f"{did_you_mean(key, GROUPS)}; use group=name or section.key=value"
-                )
-            choices[key] = value.strip()
-        else:
-            dotted.append(f"{key}={value}")
-    # A new model choice must not inherit the recipe's params for another model.
-    merged = OmegaConf.create({g: {} for g in GROUPS})
-    for group in GROUPS:
-        if group in choices:
-            merged = OmegaConf.merge(merged, {group: _group_body(base, group, choices[group])})
-    try:
-        if body:
-            merged = OmegaConf.merge(merged, body)
-        if dotted:
-            merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(dotted))
-    except OmegaConfBaseException as err:
-        first = str(err).splitlines()[0]
-        raise ConfigError(f"cannot merge config overrides ({first})") from None
-    return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
+        recipe = path
+    return compose_groups(
+        recipe,
+        overrides,
+        root=root,
+        default_groups=DEFAULT_GROUPS,
+        sections=GROUPS,
+        fallbacks={"model": _bare_model, "features": _bare_features},
+    )
+
+
+def _is_ensemble(body: dict[str, Any]) -> bool:
+    return body.get("kind") == "ensemble" or "ensemble" in body
 
 
 def validate_model_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Check ``model.params`` against the model's own config class; returns full params.
 
-    Falls back to returning ``params`` unchanged when the model registry is not
-    importable (the model is validated again when it is built).
+    Args:
+        name: the registered model name.
+        params: the recipe's ``model.params``.
+
+    Returns:
+        Every field of the model's config, defaults filled in (plain data).
+
+    Raises:
+        ConfigError: an unknown model, an unknown key (with the nearest one) or a value
+            the model does not allow, named ``model.params.<key>`` with the value and
+            what is allowed.
+
+    Example:
+        >>> validate_model_params("tier1", {"kernel_size": 4})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vocalis.errors.ConfigValueError: model.params.kernel_size: got 4, expected a positive ...
     """
-    try:
-        from vocalis.models import MODELS, default_model_config
-    except ImportError:
-        return dict(params)
-    MODELS.get(name)  # unknown model -> ConfigError with suggestion
-    default = default_model_config(name)
-    if dataclasses.is_dataclass(default):
-        return to_dict(from_dict(type(default), params, where="model.params"))
-    if isinstance(default, dict):
-        valid = list(default)
-        for key in params:
-            if key not in default:
-                raise ConfigError(
-                    f"unknown key 'model.params.{key}'{did_you_mean(str(key), valid)}; "
-                    f"valid keys: {', '.join(valid)}"
-                )
-        return {**default, **params}
-    return dict(params)
+    from vocalis.models import model_config_class
+
+    config_cls = model_config_class(name)  # unknown model -> ConfigError with a suggestion
+    data = {k: v for k, v in params.items() if k != "name"}
+    return to_dict(from_dict(config_cls, data, where="model.params"))
 
 
 def from_raw(raw: dict[str, Any], *, check_model: bool = True) -> ExperimentConfig:
-    """Validate a composed dict into an :class:`ExperimentConfig`."""
-    cfg = from_dict(ExperimentConfig, raw)
-    from vocalis.audio import Tier0Config
-    from vocalis.features.config import FeatureConfig
+    """Validate a composed dict into an :class:`ExperimentConfig`.
 
-    features = dataclasses.replace(
-        cfg.features,
-        tier0=to_dict(from_dict(Tier0Config, cfg.features.tier0)),
-        extractor=to_dict(from_dict(FeatureConfig, cfg.features.extractor)),
-    )
-    cfg = dataclasses.replace(cfg, features=features)
+    Args:
+        raw: plain data with the sections ``dataset``, ``features``, ``model``, ``train``
+            (a composed recipe, or a run folder's ``config.yaml``).
+        check_model: validate ``model.params`` against the model's config class and
+            fill in its defaults.
+
+    Raises:
+        ConfigError: an unknown key (with the nearest one) or an invalid value, named
+            by its dotted path (``model.params.dropout``).
+    """
+    cfg = from_dict(ExperimentConfig, raw)
     if check_model:
         full = validate_model_params(cfg.model.name, cfg.model.params)
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, params=full))
@@ -530,11 +460,12 @@ def load_config(
     *,
     root: str | os.PathLike | None = None,
 ) -> ExperimentConfig:
-    """Compose, override and validate an experiment config.
+    """Compose, override and validate a neural experiment config.
 
     Args:
-        path: recipe YAML (``configs/recipes/emodb_tier1.yaml``) or ``None`` for the
-            default groups (``features=mfcc model=tier1 train=default``).
+        path: recipe path or name (``configs/recipes/emodb_tier1.yaml`` or
+            ``emodb_tier1``), or ``None`` for the default groups
+            (``features=mfcc model=tier1 train=default``).
         overrides: ``group=name`` and ``section.key=value`` strings.
         root: the ``configs/`` folder (default: next to the recipe, else
             ``$VOCALIS_CONFIG_DIR``, ``./configs`` or the source tree's).
@@ -543,9 +474,57 @@ def load_config(
         The validated config.
 
     Raises:
-        ConfigError: unknown key (with the nearest valid one), bad value or file.
+        ConfigError: unknown key (with the nearest valid one), bad value or file, or
+            an ensemble recipe (load it with :func:`load_recipe`).
     """
     return from_raw(compose(path, overrides, root=root))
+
+
+def load_recipe(
+    recipe: str | os.PathLike | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    root: str | os.PathLike | None = None,
+) -> ExperimentConfig | EnsembleRecipe:
+    """Load any recipe: a neural experiment or a ``kind: ensemble`` recipe.
+
+    Both kinds take config groups (a ``defaults`` list) and ``key=value``
+    overrides; an ensemble's overrides address its own keys
+    (``manifest=work/emodb.csv``, ``ensemble.fusion_resolution=0``,
+    ``cache_dir=null``).
+
+    Args:
+        recipe: recipe path or name, or ``None`` (the default neural groups).
+        overrides: ``group=name`` and ``key=value`` strings.
+        root: the ``configs/`` folder (see :func:`load_config`).
+
+    Returns:
+        An :class:`ExperimentConfig`, or an
+        :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe` (its ``source`` is the file).
+
+    Raises:
+        ConfigError: an unknown key (with the nearest one), bad value or missing file;
+            the message names the recipe file.
+
+    Example:
+        >>> recipe = load_recipe("emodb_functionals_online", ["ensemble.fusion_resolution=0"])
+        >>> type(recipe).__name__, recipe.ensemble.fusion_resolution
+        ('EnsembleRecipe', 0)
+        >>> load_recipe("emodb_tier1", ["train.epochs=2"]).train.epochs
+        2
+    """
+    if recipe is None:
+        return load_config(None, overrides, root=root)
+    path = find_recipe(recipe, root)
+    if not _is_ensemble(read_yaml(path)):
+        return load_config(path, overrides, root=root)
+    from vocalis.ensemble.recipe_file import recipe_from_dict
+
+    raw = compose_groups(path, overrides, root=root)
+    try:
+        return recipe_from_dict(raw, str(path))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def config_to_yaml(config: ExperimentConfig) -> str:

@@ -229,7 +229,7 @@ class NeuralEstimator:
                 "description": _describe(protocol),
             },
             "model": self.config.model.name,
-            "features": self.config.features.extractor.get("name"),
+            "features": self.config.features.extractor.name,
             "config": to_dict(self.config),
         }
 

@@ -32,14 +32,7 @@ SPLIT_NAMES = {
 
 def pipeline_config(features: FeaturesConfig) -> Any:
     """The :class:`vocalis.features.pipeline.PipelineConfig` of a features section."""
-    from vocalis.audio import Tier0Config
-    from vocalis.config import from_dict
-    from vocalis.features.config import FeatureConfig
-    from vocalis.features.pipeline import PipelineConfig
-
-    tier0 = from_dict(Tier0Config, features.tier0, where="features.tier0")
-    extractor = from_dict(FeatureConfig, features.extractor, where="features.extractor")
-    return PipelineConfig(tier0=tier0, features=extractor)
+    return features.pipeline
 
 
 def load_rows(dataset: DatasetConfig, manifest: Any = None) -> Any:

@@ -85,7 +85,6 @@ def prepare_data(
     progress: bool,
 ) -> PreparedData:
     from vocalis.data import LabelEncoder, encode_known
-    from vocalis.features.config import FeatureConfig
     from vocalis.features.normalize import FeatureNormalizer
     from vocalis.training.data import FeatureDataset, seconds_to_frames
     from vocalis.training.pipeline import (
@@ -157,7 +156,7 @@ def prepare_data(
         [speakers[i] for i in all_idx.tolist()],
     )
     reg = regression_targets(rows, cfg.dataset.regression_columns)
-    frame_shift = FeatureConfig(**cfg.features.extractor).frame_shift
+    frame_shift = cfg.features.extractor.frame_shift
     crop = (
         seconds_to_frames(cfg.train.crop_seconds, frame_shift) if cfg.train.crop_seconds else None
     )

@@ -131,7 +131,7 @@ def payload(s: Session, extra: dict[str, Any]) -> dict[str, Any]:
             "num_classes": len(data.encoder.classes),
         },
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "pipeline": {"tier0": dict(cfg.features.tier0), "features": dict(cfg.features.extractor)},
+        "pipeline": to_dict(cfg.features.pipeline),
         "normalization": data.normalizer.state(),
         "labels": data.encoder.to_dict(),
         "config": to_dict(cfg),

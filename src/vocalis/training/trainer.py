@@ -225,7 +225,7 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
     n_params = sum(p.numel() for p in s.raw_model.parameters())
     run.log(
         ("Resuming" if resumed else "Training") + f" {cfg.model.name} ({n_params:,} parameters) on "
-        f"{cfg.features.extractor.get('name')} features (F={data.feature_dim}, "
+        f"{cfg.features.extractor.name} features (F={data.feature_dim}, "
         f"normalization={cfg.features.normalization}"
         f"{' in the model' if data.model_norm is not None else ''}); "
         f"device {device}, world size {world}"
