@@ -1,4 +1,9 @@
-"""``vocalis train``: train a classifier from a recipe or from flags; rerunning resumes."""
+"""``vocalis train``: train a classifier from a recipe or from flags; rerunning resumes.
+
+An ensemble recipe (``kind: ensemble``) is fitted on every row of the manifest
+(:func:`vocalis.training.ensemble_estimator.train_ensemble`) into the same run
+folder layout, ``model.pt`` included.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "Train a classifier. Settings come from a recipe (--config), the config groups "
             "in configs/ and dotted overrides such as train.epochs=30 model=ecapa. An "
             "existing --out folder resumes from its last.pt; --overwrite starts over. Flags "
-            "left out take the config's values: see `vocalis config show`."
+            "left out take the config's values: see `vocalis config show`. An ensemble recipe "
+            "(kind: ensemble) is fitted on all rows of --manifest and saved as RUN/model.pt."
         ),
     )
     p.add_argument(
@@ -112,9 +118,40 @@ def default_out(args: argparse.Namespace, config) -> str:
     return str(Path("runs") / f"{config.model.name}-{config.features.extractor.name}")
 
 
+def _train_ensemble(recipe, args: argparse.Namespace) -> int:
+    """``vocalis train`` of an ensemble recipe: fit on all rows, save ``model.pt``."""
+    from vocalis.errors import ConfigError
+    from vocalis.training.ensemble_estimator import train_ensemble
+
+    neural = ("model", "features", "val_split", "epochs", "batch_size", "lr", "device", "seed")
+    given = [f"--{k.replace('_', '-')}" for k in neural if getattr(args, k) is not None]
+    given += ["--amp"] * bool(args.amp) + list(args.overrides or [])
+    if given:
+        raise ConfigError(
+            f"{args.config} is an ensemble recipe; {', '.join(given)} only apply to neural "
+            "recipes: edit the recipe's ensemble section instead"
+        )
+    out = args.out or default_out(args, recipe)
+    fitted = train_ensemble(recipe, out, manifest=args.manifest, overwrite=args.overwrite)
+    info = fitted.info
+    print(
+        f"ensemble of {len(info['weights'])} members on {fitted.fit.n_classes} classes: C "
+        f"{info['chosen_c']}, fusion weights {info['weights']}, inner LOSO UAR "
+        f"{info['fused_inner_uar']:.4f}; run folder {out} (model: {Path(out) / 'model.pt'})"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    """Run ``vocalis train`` (neural recipe or flags; an ensemble recipe fits on all rows)."""
     from vocalis.training import load_config, train
 
+    if args.config:
+        from vocalis.ensemble.recipe_file import load_ensemble_recipe
+
+        recipe = load_ensemble_recipe(args.config)
+        if recipe is not None:
+            return _train_ensemble(recipe, args)
     config = load_config(args.config, overrides_from_args(args))
     out = args.out or default_out(args, config)
     result = train(config, out, overwrite=args.overwrite, progress=not args.no_progress)

@@ -389,7 +389,8 @@ def compose(
         if _is_ensemble(read_yaml(path)):
             raise ConfigError(
                 f"{path} is an ensemble recipe (functional features + linear SVM fusion), "
-                f"not a neural training config; run it with `vocalis loso --config {path}`"
+                f"not a neural training config; run it with `vocalis train --config {path}` "
+                f"(fits on all rows) or `vocalis loso --config {path}`"
             )
         recipe = path
     return compose_groups(

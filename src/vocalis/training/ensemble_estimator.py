@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EnsembleEstimator", "FittedEnsemble", "member_names"]
+__all__ = ["EnsembleEstimator", "FittedEnsemble", "member_names", "train_ensemble"]
 
 
 def member_names(recipe: EnsembleRecipe) -> str:
@@ -288,3 +288,56 @@ def _write_run(
             "validation": "inner leave-one-speaker-out on the training speakers",
         },
     )
+
+
+def train_ensemble(
+    recipe: EnsembleRecipe,
+    out_dir: str | os.PathLike,
+    *,
+    manifest: Any = None,
+    overwrite: bool = False,
+) -> FittedEnsemble:
+    """Fit the ensemble of ``recipe`` on every row of a manifest and save the run folder.
+
+    ``C`` and the fusion weights are chosen by inner leave-one-speaker-out on all
+    rows, as inside every cross-validation fold. The run folder gets
+    ``config.yaml``, ``env.json``, ``log.txt``, ``label_map.json``,
+    ``metrics.json`` and ``model.pt`` (what ``vocalis predict``, ``eval`` and
+    ``serve`` load).
+
+    Args:
+        recipe: the ensemble recipe.
+        out_dir: the run folder.
+        manifest: a :class:`~vocalis.data.Manifest` or CSV path (default: the recipe's).
+        overwrite: refit when ``out_dir`` already holds a trained ensemble.
+
+    Returns:
+        The :class:`FittedEnsemble`.
+
+    Raises:
+        ConfigError: no manifest, or ``out_dir`` holds a model and not ``overwrite``.
+        DataError: a single class, fewer than 2 speakers, or no speaker column.
+    """
+    from vocalis.checkpoint import MODEL_FILE
+    from vocalis.data import Manifest, read_manifest
+
+    out = Path(out_dir)
+    if (out / MODEL_FILE).is_file() and not overwrite:
+        raise ConfigError(
+            f"{out} already holds a trained model ({MODEL_FILE}); pass --overwrite to fit the "
+            "ensemble again, or choose another --out"
+        )
+    manifest = recipe.manifest if manifest is None else manifest
+    if isinstance(manifest, str) and not manifest:
+        raise ConfigError(
+            f"{recipe.source or 'ensemble recipe'}: manifest is empty; set it in the recipe or "
+            "pass --manifest m.csv"
+        )
+    if not isinstance(manifest, Manifest):
+        manifest = read_manifest(manifest)
+    estimator = EnsembleEstimator(recipe)
+    rows, _ = estimator.rows(manifest)
+    everything = np.arange(len(rows), dtype=np.int64)
+    fitted = estimator.fit(rows, everything, everything[:0], out)
+    fitted.save(out / MODEL_FILE)
+    return fitted

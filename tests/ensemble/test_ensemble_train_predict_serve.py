@@ -1,0 +1,122 @@
+"""A functionals recipe through ``vocalis train``, ``predict``, ``eval`` and ``serve``.
+
+A small recipe (lld_stats and ge2e_stats members, one C each) on the bundled
+EmoDB excerpt (14 clips, 2 speakers, 7 emotions).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vocalis.cli.main import main
+from vocalis.testing import sample_manifest, sample_manifest_path
+
+RECIPE = {
+    "kind": "ensemble",
+    "ensemble": {
+        "normalization": "online",
+        "fusion_resolution": 2,
+        "members": [
+            {
+                "functionals": {"name": "lld_stats", "lld": "mfcc", "deltas": False},
+                "linear": {"classifier": "svm", "balanced": True, "c_grid": [0.01]},
+                "speed_factors": [],
+            },
+            {
+                "functionals": {"name": "ge2e_stats", "layers": [2]},
+                "linear": {"classifier": "svm", "balanced": True, "c_grid": [0.001]},
+                "speed_factors": [],
+            },
+        ],
+    },
+}
+
+RUN_FILES = ("config.yaml", "env.json", "log.txt", "label_map.json", "metrics.json", "model.pt")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """``vocalis train`` of the recipe on the sample clips; the run folder."""
+    root = tmp_path_factory.mktemp("ens")
+    recipe = root / "ens.yaml"
+    recipe.write_text(yaml.safe_dump(dict(RECIPE, cache_dir=str(root / "cache"))))
+    out = root / "run"
+    argv = ["train", "--config", str(recipe), "--manifest", str(sample_manifest_path())]
+    assert main([*argv, "--out", str(out)]) == 0
+    return out
+
+
+def test_train_writes_the_run_folder(run, capsys):
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    classes = sorted(set(sample_manifest().labels()))
+    assert json.loads((run / "label_map.json").read_text())["classes"] == classes
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert (metrics["schema"], metrics["kind"], metrics["model"]) == (1, "train", "ensemble")
+    assert metrics["n_rows"]["train"] == 14 and metrics["classes"] == classes
+    weights = metrics["details"]["ensemble"]["weights"]
+    assert len(weights) == 2 and math.isclose(sum(weights), 1.0, abs_tol=1e-3)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["ensemble"]["members"][1]["functionals"]["name"] == "ge2e_stats"
+    assert "inner LOSO UAR" in (run / "log.txt").read_text()
+    # a second train into the same folder refuses in one line; --overwrite refits
+    recipe = run.parent / "ens.yaml"
+    argv = ["train", "--config", str(recipe), "--manifest", str(sample_manifest_path())]
+    assert main([*argv, "--out", str(run)]) != 0
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "Traceback" not in err
+    assert main([*argv, "--out", str(run), "--epochs", "3"]) != 0
+    assert "only apply to neural recipes" in capsys.readouterr().err
+
+
+def test_predict_a_clip_and_eval_the_manifest(run, tmp_path, capsys):
+    rows = sample_manifest()
+    capsys.readouterr()
+    assert main(["predict", rows.paths[0], "--checkpoint", str(run / "model"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert math.isclose(sum(out["probs"].values()), 1.0, abs_tol=1e-5) and len(out["probs"]) == 7
+    assert out["label"] == rows.labels()[0]  # a training clip: the fit gets it right
+    assert main(["eval", str(run), "--manifest", str(sample_manifest_path()), "--out",
+                 str(tmp_path / "ev")]) == 0  # fmt: skip
+    record = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert record["model"] == "ensemble" and record["n_rows"]["test"] == 14
+    # the training clips themselves: the fitted SVMs separate them well above chance (1/7)
+    assert record["test"]["uar"] > 0.5
+
+
+def test_the_saved_model_equals_the_fit(run):
+    from vocalis.ensemble.recipe_file import load_ensemble_recipe
+    from vocalis.inference import Predictor
+    from vocalis.training.ensemble_estimator import EnsembleEstimator
+
+    rows = sample_manifest()
+    idx = np.arange(len(rows))
+    recipe = load_ensemble_recipe(run.parent / "ens.yaml")
+    fitted = EnsembleEstimator(recipe).fit(rows, idx, idx[:0], None)
+    predictor = Predictor.from_checkpoint(run)
+    batch = predictor.predict_many(rows.paths, batch_size=5, progress=False)
+    got = np.array([[p.probs[c] for c in predictor.classes] for p in batch])
+    np.testing.assert_allclose(got, fitted.predict_proba(rows, idx), atol=1e-6, rtol=0)
+
+
+def test_serve(run):
+    pytest.importorskip("httpx", reason="FastAPI's TestClient needs httpx")
+    from fastapi.testclient import TestClient
+
+    from vocalis.inference.service import create_app
+
+    clip = Path(sample_manifest().paths[3])
+    with TestClient(create_app(run / "model"), raise_server_exceptions=False) as client:
+        health = client.get("/health").json()
+        assert health["kind"] == "ensemble" and len(health["classes"]) == 7
+        r = client.post("/predict", files={"file": (clip.name, clip.read_bytes(), "audio/wav")})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert math.isclose(sum(body["probabilities"].values()), 1.0, abs_tol=1e-5)
+        assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
