@@ -404,7 +404,9 @@ def compose(
 
 
 def _is_ensemble(body: dict[str, Any]) -> bool:
-    return body.get("kind") == "ensemble" or "ensemble" in body
+    from vocalis.ensemble.recipe_file import is_ensemble_recipe
+
+    return is_ensemble_recipe(body)
 
 
 def validate_model_params(name: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -30,11 +30,6 @@ SPLIT_NAMES = {
 }
 
 
-def pipeline_config(features: FeaturesConfig) -> Any:
-    """The :class:`vocalis.features.pipeline.PipelineConfig` of a features section."""
-    return features.pipeline
-
-
 def load_rows(dataset: DatasetConfig, manifest: Any = None) -> Any:
     """Read the manifest (or take the given one) and apply ``dataset.label_map``.
 
@@ -180,7 +175,7 @@ def compute_features(
 
     result = extract_many(
         list(paths),
-        pipeline_config(features),
+        features.pipeline,
         cache=features.cache_dir or None,
         workers=features.workers if workers is None else workers,
         max_failures=features.max_failures,

@@ -58,10 +58,9 @@ def _waveform_copies(cfg: ExperimentConfig, rows: Any, targets: list[int], speak
     from vocalis.augment import AddNoise, Gain
     from vocalis.features import extract
     from vocalis.training.data import epoch_seed
-    from vocalis.training.pipeline import pipeline_config
 
     aug = cfg.train.augment
-    pipe = pipeline_config(cfg.features)
+    pipe = cfg.features.pipeline
     noise = AddNoise(aug.min_snr_db, aug.max_snr_db)
     gain = Gain(-aug.max_gain_db, aug.max_gain_db)
     feats, tgts, spks = [], [], []
