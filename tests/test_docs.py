@@ -10,6 +10,8 @@ import argparse
 import importlib.util
 import json
 import logging
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -117,3 +119,39 @@ def test_example_and_shape_sections_become_code():
         out
         == 'Sum.\n\nShape:\n    ```text\n    x[i]["a"]: (B, T)\n    ```\n\nExamples:\n    >>> 1\n'
     )
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """``(page, command)`` of every ``vocalis ...`` line in the bash blocks of ``docs/``."""
+    found = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        for block in re.findall(r"```bash\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            for line in block.splitlines():
+                command = line.split(" #")[0].strip()
+                if command.startswith("vocalis "):
+                    found.append((str(page.relative_to(ROOT)), command))
+    return found
+
+
+@pytest.mark.parametrize(("page", "command"), _documented_commands())
+def test_documented_commands_exist(page, command, monkeypatch):
+    """Every command on a docs page parses, and its recipe and overrides are valid configs."""
+    from vocalis.cli.main import build_parser
+
+    monkeypatch.chdir(ROOT)
+    try:
+        args = build_parser().parse_args(shlex.split(command)[1:])
+    except SystemExit as err:  # --help and --version exit 0
+        assert err.code == 0, f"{page}: `{command}` does not parse (exit {err.code})"
+        return
+    if getattr(args, "config", None):
+        assert (ROOT / args.config).is_file(), f"{page}: no recipe {args.config}"
+    if args.command in ("loso", "cv"):
+        from vocalis.cli.cv import config_from_args
+
+        config_from_args(args)
+    elif args.command == "train":
+        from vocalis.cli.train import overrides_from_args
+        from vocalis.training import load_config
+
+        load_config(args.config, overrides_from_args(args))

@@ -59,7 +59,7 @@ def cli_reference() -> str:
     with _columns(WIDTH):
         parser = build_parser()
         parts = [f"```text\n{parser.format_help().rstrip()}\n```\n"]
-        parts.extend(_sections(parser, "vocalis", 2))
+        parts.extend(_sections(parser, "vocalis", 3))
     return "\n".join(parts)
 
 

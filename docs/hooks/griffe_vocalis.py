@@ -5,6 +5,8 @@ roles such as ``:func:`~vocalis.training.train```. Once the package is loaded, t
 extension
 
 * renames ``Example:`` to ``Examples:`` so griffe parses the doctest as code;
+* ends a paragraph that introduces a literal block with one colon, not reST's ``::``
+  (the indented block after it is a code block in Markdown already);
 * shows a ``Shape:`` section (tensor shapes with a legend) as a code block;
 * gives a module attribute documented by a ``#:`` comment above it that comment as its
   docstring (the Sphinx convention the code uses for registries and constants);
@@ -29,6 +31,7 @@ log = logging.getLogger("mkdocs.plugins.vocalis.refs")
 
 ROLE = re.compile(r":(?:py:)?(func|class|mod|meth|data|attr|exc|obj|const):`(~?)([\w.]+)(?:\(\))?`")
 EXAMPLE = re.compile(r"^(\s*)Example:\s*$", re.M)
+LITERAL = re.compile(r"(?<=\S)::[ \t]*$|^[ \t]*::[ \t]*\n", re.M)
 SHAPE = re.compile(
     r"^(?P<indent>[ \t]*)Shape:[ \t]*\n(?P<body>(?:(?P=indent)[ \t]+\S.*\n?|[ \t]*\n)+)", re.M
 )
@@ -62,6 +65,20 @@ def _shape_block(match: re.Match[str]) -> str:
     ]
     block = "\n".join(f"{inner}{line}" if line else "" for line in ["```text", *lines, "```"])
     return f"{indent}Shape:\n{block}{tail}"
+
+
+def _literal_lines(text: str) -> list[tuple[bool, str]]:
+    """Each line of ``text`` with whether it lies in a reST literal block (after ``::``)."""
+    out: list[tuple[bool, str]] = []
+    block_indent: int | None = None
+    for line in text.split("\n"):
+        indent = len(line) - len(line.lstrip())
+        if block_indent is not None and (not line.strip() or indent > block_indent):
+            out.append((True, line))
+            continue
+        block_indent = indent if line.rstrip().endswith("::") else None
+        out.append((False, line))
+    return out
 
 
 def _comment_above(obj: griffe.Object) -> str:
@@ -119,7 +136,14 @@ class VocalisDocstrings(griffe.Extension):
                 return f"`{shown}`"
             return f"[`{shown}`][{path}]"
 
-        return ROLE.sub(ref, text)
+        def plain(match: re.Match[str]) -> str:  # inside a literal block: the name only
+            _role, tilde, target = match.groups()
+            return target.rsplit(".", 1)[-1] if tilde else target
+
+        lines = [
+            ROLE.sub(plain if literal else ref, line) for literal, line in _literal_lines(text)
+        ]
+        return LITERAL.sub(lambda m: "" if m.group(0).endswith("\n") else ":", "\n".join(lines))
 
     def _partly_known(self, target: str, scope: griffe.Object) -> bool:
         """``A.b`` where ``A`` is a Vocalis object but ``b`` is not one of its members."""
