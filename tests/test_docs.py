@@ -7,6 +7,8 @@ pieces that make a stale page impossible (they need the ``docs`` extra and skip 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import importlib.util
 import json
 import logging
@@ -155,3 +157,44 @@ def test_documented_commands_exist(page, command, monkeypatch):
         from vocalis.training import load_config
 
         load_config(args.config, overrides_from_args(args))
+
+
+def _documented_python() -> list[tuple[str, str]]:
+    """``(page, code)`` of every python block in ``docs/`` and the README."""
+    pages = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
+    return [
+        (str(page.relative_to(ROOT)), code)
+        for page in pages
+        for code in re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    ]
+
+
+def _vocalis_names(tree: ast.AST) -> set[str]:
+    """The dotted Vocalis names code uses: ``vocalis.x.y`` and ``from vocalis.x import y``."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("vocalis"):
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Attribute):
+            parts = []
+            while isinstance(node, ast.Attribute):
+                parts.insert(0, node.attr)
+                node = node.value
+            if isinstance(node, ast.Name) and node.id == "vocalis":
+                names.add(".".join(["vocalis", *parts]))
+    return names
+
+
+@pytest.mark.parametrize(("page", "code"), _documented_python())
+def test_documented_python_uses_only_real_names(page, code):
+    """Python examples compile, and every Vocalis name they use exists (import or attribute)."""
+    tree = ast.parse(code)
+    for dotted in sorted(_vocalis_names(tree)):
+        parts = dotted.split(".")
+        obj = importlib.import_module(parts[0])
+        for i, part in enumerate(parts[1:], start=1):
+            if not hasattr(obj, part):  # a submodule not imported yet
+                obj = importlib.import_module(".".join(parts[: i + 1]))
+            else:
+                obj = getattr(obj, part)
+        assert obj is not None, f"{page}: {dotted}"
