@@ -131,14 +131,17 @@ class StoreWithText(argparse.Action):
         self.text = LazyText(text)
 
     def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        """Store the value as given (the text shown in the help is not the value)."""
         setattr(namespace, self.dest, values)
 
 
 class RawEpilogFormatter(
     argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter
 ):
-    """Defaults in the help; description and epilog kept as written; a callable epilog
-    (or description) is called when the help is printed, not when the parser is built.
+    """Help formatter: defaults shown, description and epilog kept as written.
+
+    A callable epilog (or description) is called when the help is printed, not
+    when the parser is built.
     """
 
     def _format_text(self, text: Any) -> str:

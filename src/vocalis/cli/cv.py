@@ -1,10 +1,10 @@
-"""``vocalis cv``: speaker-independent cross-validation of one experiment.
+r"""``vocalis cv``: speaker-independent cross-validation of one experiment.
 
 Example::
 
-    vocalis cv --config configs/recipes/emodb_tier1.yaml --protocol group-kfold --folds 5 \\
+    vocalis cv --config configs/recipes/emodb_tier1.yaml --protocol group-kfold --folds 5 \
         --out runs/emodb-gkf
-    vocalis cv --manifest work/emodb.csv --model tier1 --features mfcc --epochs 30 \\
+    vocalis cv --manifest work/emodb.csv --model tier1 --features mfcc --epochs 30 \
         --protocol loso --out runs/t1 train.lr=3e-4
 
 Command-line flags become config overrides (``--manifest`` -> ``dataset.manifest=``,

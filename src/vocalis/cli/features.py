@@ -1,9 +1,9 @@
-"""``vocalis features``: compute (and cache) features for every file of a manifest.
+r"""``vocalis features``: compute (and cache) features for every file of a manifest.
 
 Example::
 
     vocalis features data/emodb.csv --features mfcc --cache cache/feats --workers 2
-    vocalis features data/emodb.csv --features mfbe_pitch --cache s3://bucket/feats --vad \\
+    vocalis features data/emodb.csv --features mfbe_pitch --cache s3://bucket/feats --vad \
         --max-failures 0.05 --out feats.npz
 
 Prints one line per skipped file, then a summary (files, cache hits, computed,
@@ -110,8 +110,10 @@ def _manifest_paths(manifest: str) -> list[str]:
 def _all_hits(
     args: argparse.Namespace, pipeline: PipelineConfig, paths: list[str]
 ) -> ExtractionResult | None:
-    """The result when every file is a valid cache hit, else ``None`` (nothing reported,
-    nothing deleted: the full pipeline does that). Imports neither torch nor numpy.
+    """The result when every file is a valid cache hit, else ``None``.
+
+    Nothing is reported and nothing deleted (the full pipeline does that).
+    Imports neither torch nor numpy.
     """
     from vocalis.features.cache import CacheKey, FeatureCache
     from vocalis.features.config import cache_identity

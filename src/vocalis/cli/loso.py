@@ -1,11 +1,11 @@
-"""``vocalis loso``: leave-one-speaker-out evaluation of one experiment.
+r"""``vocalis loso``: leave-one-speaker-out evaluation of one experiment.
 
 Example::
 
     vocalis loso --config configs/recipes/emodb_ecapa.yaml --out runs/emodb-loso
-    vocalis loso --manifest work/emodb.csv --model tier1 --features mfcc --epochs 30 \\
+    vocalis loso --manifest work/emodb.csv --model tier1 --features mfcc --epochs 30 \
         --out runs/t1 --speaker 03 --parallel 2 --normalization speaker_norm
-    vocalis loso --config configs/recipes/emodb_functionals_online.yaml \\
+    vocalis loso --config configs/recipes/emodb_functionals_online.yaml \
         --manifest work/emodb.csv --out runs/emodb-ens-online
 
 Neural and ensemble recipes (``kind: ensemble``) go through the same runner

@@ -15,6 +15,7 @@ from vocalis.cli.choices import StoreWithText
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``vocalis train``."""
     p = subparsers.add_parser(
         "train",
         help="train a classifier (resumes an existing run folder)",
@@ -113,6 +114,7 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
 
 
 def default_out(args: argparse.Namespace, config) -> str:
+    """The run folder used when ``--out`` is not given: ``runs/<recipe or model-features>``."""
     if args.config:
         return str(Path("runs") / Path(args.config).stem)
     return str(Path("runs") / f"{config.model.name}-{config.features.extractor.name}")

@@ -132,6 +132,7 @@ class PretrainedEncoder(nn.Module):
         return waveform, lengths
 
     def extra_repr(self) -> str:
+        """The encoder's sizes, shown by ``repr``."""
         return (
             f"sample_rate={self.sample_rate}, num_layers={self.num_layers}, "
             f"hidden_size={self.hidden_size}, frame_shift={self.frame_shift}"

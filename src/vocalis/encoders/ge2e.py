@@ -255,9 +255,11 @@ BUNDLED_LAYERS = 2
 
 
 def find_weights(path: str | os.PathLike | None = None, n_layers: int = N_LAYERS) -> Path:
-    """The GE2E checkpoint: ``path``, else ``$VOCALIS_GE2E_WEIGHTS``, else (for up to 2
-    layers) the copy of layers 1-2 shipped in ``vocalis/resources/models``, else the
-    full one inside the installed ``resemblyzer`` package.
+    """Find the GE2E checkpoint.
+
+    ``path``, else ``$VOCALIS_GE2E_WEIGHTS``, else (for up to 2 layers) the copy
+    of layers 1-2 shipped in ``vocalis/resources/models``, else the full one
+    inside the installed ``resemblyzer`` package.
 
     Raises:
         ConfigError: none of them exists.

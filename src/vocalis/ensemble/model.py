@@ -122,6 +122,7 @@ class LinearMember(nn.Module):
         return int(self.mean.numel())
 
     def forward(self, x: Tensor) -> Tensor:
+        """Standardise ``x`` (N, D) with the training statistics, then clip: (N, D) float64."""
         z = (x.double() - self.mean) / self.std
         if self.clip > 0:
             z = z.clamp(-self.clip, self.clip)
@@ -284,6 +285,7 @@ class EnsembleModel(nn.Module):
         return self.proba_from_functionals(tables, speakers).float()
 
     def forward(self, waveform: Tensor, lengths: Tensor) -> Tensor:
+        """Class probabilities (B, K) of padded ``waveform`` (B, T) with ``lengths`` (B,)."""
         return self.predict_speakers(waveform, lengths, None)
 
     def spec_config(self) -> dict[str, Any]:

@@ -22,7 +22,9 @@ FEATURES: Registry[type[FeatureExtractor]] = Registry("feature")
 
 
 class FeatureExtractor(nn.Module):
-    """Base class: subclasses set ``feature_dim``, implement :meth:`compute` and
+    """Base class of the frame-level feature extractors.
+
+    Subclasses set ``feature_dim``, implement :meth:`compute` and
     :meth:`frame_lengths` (their frame-count rule).
 
     Args:
@@ -94,6 +96,7 @@ class FeatureExtractor(nn.Module):
         return feats[0] if single else feats
 
     def extra_repr(self) -> str:
+        """The feature size and frame shift, shown by ``repr``."""
         return f"feature_dim={self.feature_dim}, frame_shift={self.frame_shift}"
 
 

@@ -158,8 +158,10 @@ class CachedEntry:
         return self.shape[-1] if self.shape else 0
 
     def numpy(self, writable: bool = True) -> np.ndarray:
-        """The array, a view of the entry's buffer (copied when ``writable`` is asked for
-        and the buffer is read-only, see :meth:`FeatureCache.read`).
+        """The array, a view of the entry's buffer.
+
+        It is copied when ``writable`` is asked for and the buffer is read-only
+        (see :meth:`FeatureCache.read`).
         """
         import numpy as np
 

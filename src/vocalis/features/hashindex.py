@@ -99,8 +99,10 @@ class HashIndex:
     def sha256_many(
         self, paths: Sequence[str | os.PathLike], workers: int = 1
     ) -> list[str | OSError]:
-        """:meth:`sha256` of many files: one ``os.stat`` each for remembered files, the
-        others hashed in ``workers`` threads; an ``OSError`` in place of unreadable files.
+        """:meth:`sha256` of many files.
+
+        One ``os.stat`` each for remembered files, the others hashed in
+        ``workers`` threads; an ``OSError`` in place of unreadable files.
         """
         names = [os.path.abspath(p) for p in paths]
         out: list[str | OSError] = [""] * len(names)

@@ -118,6 +118,7 @@ class GlobalMVN(nn.Module):
 
     @property
     def feature_dim(self) -> int:
+        """F, the number of features the statistics cover."""
         return self.sum.numel()
 
     def update(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> GlobalMVN:
@@ -178,6 +179,7 @@ class GlobalMVN(nn.Module):
     transform = forward
 
     def extra_repr(self) -> str:
+        """The feature size and whether variance is normalised, shown by ``repr``."""
         return f"feature_dim={self.feature_dim}, variance={self.variance}"
 
 
@@ -414,4 +416,5 @@ class FeatureNormalizer(nn.Module):
         return norm
 
     def extra_repr(self) -> str:
+        """The mode and feature size, shown by ``repr``."""
         return f"mode={self.mode}, feature_dim={self.feature_dim}"

@@ -241,6 +241,7 @@ class Pitch(_PitchBase):
     feature_dim = 2
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-F0 and voicing of ``wav`` (B, T): (B, 2, N)."""
         logf, voicing = self.log_f0_and_voicing(wav, lengths)
         return torch.stack([logf, voicing], 1)
 
@@ -257,4 +258,5 @@ class PitchOnly(_PitchBase):
     feature_dim = 1
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-F0 of ``wav`` (B, T): (B, 1, N)."""
         return self.log_f0_and_voicing(wav, lengths)[0][:, None, :]

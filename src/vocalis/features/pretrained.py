@@ -78,4 +78,5 @@ class GE2EFrames(FeatureExtractor):
             return list(self.encoder(wav, lengths).hidden_states)
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The chosen GE2E layer's outputs for ``wav`` (B, T): (B, 256, N)."""
         return self.layer_outputs(wav, lengths)[-1].transpose(1, 2)

@@ -80,6 +80,7 @@ class Fbank(_MelBase):
         self.feature_dim = config.n_fbank
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Log mel energies of ``wav`` (B, T): (B, n_mels, N)."""
         logmel = self.mel_power(wav).clamp_(min=self.config.log_floor).log_()
         return logmel.transpose(1, 2).contiguous()
 
@@ -103,5 +104,6 @@ class MFCC(_MelBase):
         self.feature_dim = config.n_mfcc
 
     def compute(self, wav: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """MFCCs of ``wav`` (B, T): (B, n_mfcc, N)."""
         log10 = self.mel_power(wav).clamp_(min=self.config.log_floor).log10_()
         return torch.matmul(log10, self.dct_db).transpose(1, 2).contiguous()

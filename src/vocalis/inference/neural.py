@@ -48,6 +48,7 @@ class FeaturesToProbs(nn.Module):
         self.num_classes = num_classes
 
     def forward(self, feats: Tensor, lengths: Tensor) -> Tensor:
+        """Class probabilities (B, K) of features ``feats`` (B, F, N), frame ``lengths`` (B,)."""
         lengths = lengths.long()
         return first_head_probs(self.model, self.norm(feats, lengths), lengths, self.num_classes)
 
@@ -73,6 +74,7 @@ class WaveformToProbs(nn.Module):
         return self.extractor(wav, lengths), self.extractor.frame_lengths(lengths)
 
     def forward(self, wav: Tensor, lengths: Tensor) -> Tensor:
+        """Class probabilities (B, K) of padded ``wav`` (B, T) with ``lengths`` (B,) in samples."""
         feats, frames = self.features(wav, lengths)
         return self.head(feats, frames)
 

@@ -125,6 +125,7 @@ class LevelNorm(nn.Module):
         self.target = float(10.0 ** (target_rms_db / 20.0))
 
     def forward(self, wav: Tensor, lengths: Tensor) -> Tensor:
+        """Level-normalise each item of ``wav`` (B, T) over its first ``lengths`` samples."""
         if self.method == "none":
             return wav
         mask = (torch.arange(wav.shape[1], device=wav.device)[None, :] < lengths[:, None]).to(
@@ -156,6 +157,7 @@ class Levelled(nn.Module):
         self.graph = graph
 
     def forward(self, wav: Tensor, lengths: Tensor) -> Tensor:
+        """Class probabilities (B, K) of padded ``wav`` (B, T) with ``lengths`` (B,) in samples."""
         lengths = lengths.long()
         return self.graph(self.level(wav, lengths), lengths)
 

@@ -42,6 +42,7 @@ def class_weights(
     Args:
         labels: class ids of the training split.
         num_classes: C.
+        classes: class names, used to name a class without examples in the error.
 
     Returns:
         (C,) float weights; ``w_c = N / (C * n_c)``.
@@ -240,6 +241,7 @@ class MSELoss(_Regression):
     """Mean squared error over the annotated targets."""
 
     def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Squared error per element (same shape as ``pred``)."""
         return (pred - target) ** 2
 
 
@@ -248,6 +250,7 @@ class SmoothL1Loss(_Regression):
     """Huber loss (beta 1) over the annotated targets."""
 
     def elementwise(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Smooth L1 (Huber, beta 1) per element (same shape as ``pred``)."""
         return F.smooth_l1_loss(pred, target, reduction="none")
 
 

@@ -83,6 +83,7 @@ def prepare_data(
     run: RunFolder,
     progress: bool,
 ) -> PreparedData:
+    """Read, split, featurise and normalise the data of one run (see :class:`PreparedData`)."""
     from vocalis.data import LabelEncoder, encode_known
     from vocalis.features.normalize import FeatureNormalizer
     from vocalis.training.data import FeatureDataset, seconds_to_frames
