@@ -120,10 +120,12 @@ def test_speaker_norm_needs_speakers_and_opensmile_members_refuse_export():
     compare = EnsembleModel(
         [FunctionalsConfig("compare_2016")], [_member(6373)], torch.ones(1), "online"
     )
-    assert not compare.exportable and model.exportable
+    assert model.needs_speakers and not compare.needs_speakers
     with pytest.raises(ModelError, match=r"exported: its compare_2016.*opensmile") as err:
         torch.jit.trace(compare, (wav, lengths), check_trace=False)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and "vocalis serve" in str(err.value)
+    with pytest.raises(ModelError, match="clip by clip"):  # never a graph frozen to 2 lengths
+        torch.jit.trace(model, (wav, lengths), check_trace=False)
 
 
 def _member(d: int) -> LinearMember:

@@ -120,3 +120,42 @@ def test_serve(run):
         body = r.json()
         assert math.isclose(sum(body["probabilities"].values()), 1.0, abs_tol=1e-5)
         assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
+
+
+def test_export_refuses_in_one_line(run, tmp_path, capsys):
+    argv = ["export", "--checkpoint", str(run), "--format", "torchscript"]
+    assert main([*argv, "--out", str(tmp_path / "m.pt")]) != 0
+    err = capsys.readouterr().err
+    assert "cannot be exported" in err and "vocalis serve" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "m.pt").exists()
+
+
+def test_speaker_norm_scores_a_manifest_by_speaker_and_refuses_one_clip(run, tmp_path, capsys):
+    from vocalis.ensemble.recipe_file import recipe_from_dict
+    from vocalis.inference import Predictor
+    from vocalis.training.ensemble_estimator import train_ensemble
+
+    data = json.loads(json.dumps(RECIPE))
+    data["ensemble"]["normalization"] = "speaker_norm"
+    recipe = recipe_from_dict(dict(data, cache_dir=str(run.parent / "cache")))
+    rows = sample_manifest()
+    fitted = train_ensemble(recipe, tmp_path / "sn", manifest=rows)
+    capsys.readouterr()
+    assert main(["predict", rows.paths[0], "--checkpoint", str(tmp_path / "sn")]) != 0
+    err = capsys.readouterr().err
+    assert "speaker_norm" in err and "speaker column" in err and "online recipe" in err
+    assert len(err.strip().splitlines()) == 1
+    predictor = Predictor.from_checkpoint(tmp_path / "sn")
+    assert predictor.needs_speakers
+    batch = predictor.predict_speakers(rows.paths, rows.speakers, progress=False)
+    got = np.array([[p.probs[c] for c in predictor.classes] for p in batch])
+    want = fitted.predict_proba(rows, np.arange(len(rows)))
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    ev = tmp_path / "ev"
+    argv = ["eval", str(tmp_path / "sn"), "--manifest", str(sample_manifest_path()), "--out"]
+    assert main([*argv, str(ev)]) == 0
+    from vocalis.evaluation.predictions import read_predictions
+
+    scored = read_predictions(ev / "predictions.csv")
+    order = [rows.paths.index(p) for p in scored.path]
+    np.testing.assert_allclose(scored.probs, want[order], atol=1e-5)  # csv keeps 6 digits

@@ -212,9 +212,27 @@ class EnsembleModel(nn.Module):
         return self.members[0].n_classes
 
     @property
-    def exportable(self) -> bool:
-        """False when a member's functionals come from openSMILE (a numpy library)."""
-        return not any(f.name in OPENSMILE_SETS for f in self.functionals)
+    def needs_speakers(self) -> bool:
+        """True under ``speaker_norm``: score clips with :meth:`predict_speakers`."""
+        return self.normalization == "speaker_norm"
+
+    def _export_refusal(self) -> str:
+        """Why tracing this ensemble for ``vocalis export`` is refused, in one line."""
+        smile = [f.name for f in self.functionals if f.name in OPENSMILE_SETS]
+        if smile:
+            why = (
+                f"its {', '.join(smile)} functionals come from opensmile (numpy, research "
+                "licence), not torch"
+            )
+        else:
+            why = (
+                "its functionals are computed clip by clip in Python, which a traced graph "
+                "would freeze to the example clips' lengths"
+            )
+        return (
+            f"this ensemble cannot be exported: {why}; predict and serve it from its "
+            "checkpoint (vocalis predict / vocalis serve --checkpoint RUN/model)"
+        )
 
     @classmethod
     def from_fit(cls, fit: EnsembleFit) -> EnsembleModel:
@@ -230,16 +248,10 @@ class EnsembleModel(nn.Module):
         """Each member's functionals of every item, ``M x (B, D_m)`` float64.
 
         Raises:
-            ModelError: tracing for export with an openSMILE member (numpy, not torch).
+            ModelError: when traced for export (see :meth:`_export_refusal`).
         """
-        tracing = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
-        if tracing and not self.exportable:
-            names = ", ".join(f.name for f in self.functionals if f.name in OPENSMILE_SETS)
-            raise ModelError(
-                f"this ensemble cannot be exported: its {names} functionals come from "
-                "opensmile (numpy, research licence), not torch; serve it with vocalis serve, "
-                "or train an ensemble of lld_stats / ge2e_stats members to export"
-            )
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            raise ModelError(self._export_refusal())
         lengths = lengths.long()
         out = []
         for config in self.functionals:

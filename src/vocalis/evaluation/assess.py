@@ -139,9 +139,13 @@ def evaluate(
     rows, column = _labelled_rows(ckpt, manifest)
     source = str(rows.source)
     targets = encode_known(ckpt.labels, rows.labels(column), source)
-    batch = predictor.predict_many(
-        rows.paths, batch_size=batch_size, progress=progress, ids=[str(i) for i in range(len(rows))]
-    )
+    ids = [str(i) for i in range(len(rows))]
+    if predictor.needs_speakers and "speaker" in rows.columns:  # per-speaker statistics
+        batch = predictor.predict_speakers(rows.paths, rows.speakers, progress, ids)
+    else:
+        batch = predictor.predict_many(
+            rows.paths, batch_size=batch_size, progress=progress, ids=ids
+        )
     if not len(batch):
         raise DataError(f"{source}: no file could be read; nothing to evaluate")
     keep = [int(p.id) for p in batch]

@@ -161,6 +161,8 @@ def _trace_onnx(
                 opset_version=opset,
                 do_constant_folding=True,
             )
+        except ModelError:  # the graph itself refuses export: its message is the answer
+            raise
         except Exception as err:  # the exporter raises many types
             msg = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
             hint = (

@@ -22,13 +22,13 @@ Kinds shipped with Vocalis register themselves in the module named in
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from vocalis.registry import Registry
 
 if TYPE_CHECKING:
-    from torch import nn
+    from torch import Tensor, nn
 
     from vocalis.checkpoint import Checkpoint
 
@@ -37,6 +37,27 @@ MODEL_KINDS: Registry[Callable[[Checkpoint], nn.Module]] = Registry("model kind"
 
 #: Module that registers each built-in kind, imported when the kind is first needed.
 PROVIDERS = {"neural": "vocalis.inference.neural", "ensemble": "vocalis.ensemble"}
+
+
+@runtime_checkable
+class SpeakerModel(Protocol):
+    """A built module that may need each clip's speaker (per-speaker statistics).
+
+    A functionals ensemble trained with ``speaker_norm`` standardises every
+    speaker with that speaker's own statistics, so the clips of one speaker are
+    scored together (:meth:`vocalis.inference.Predictor.predict_speakers`).
+
+    Attributes:
+        needs_speakers: True when :meth:`predict_speakers` is the only way to score.
+    """
+
+    needs_speakers: bool
+
+    def predict_speakers(
+        self, waveform: Tensor, lengths: Tensor, speakers: Sequence[str] | None
+    ) -> Tensor:
+        """``(B, K)`` probabilities; ``speakers``: the B clips' speaker ids."""
+        ...
 
 
 def kind_builder(kind: str) -> Callable[[Checkpoint], nn.Module]:

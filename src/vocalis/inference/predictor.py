@@ -294,6 +294,61 @@ class Predictor:
                 out[i] = self._make(path, p, wav.shape[0], uid)
         return [p for p in out if p is not None]
 
+    @property
+    def needs_speakers(self) -> bool:
+        """True when the model scores a speaker's clips together (see :meth:`predict_speakers`)."""
+        from vocalis.inference.kinds import SpeakerModel
+
+        return isinstance(self.graph, SpeakerModel) and bool(self.graph.needs_speakers)
+
+    def predict_speakers(
+        self,
+        paths: Sequence[str | os.PathLike],
+        speakers: Sequence[str],
+        progress: bool = True,
+        ids: Sequence[str] | None = None,
+    ) -> BatchPredictions:
+        """Predict files speaker by speaker: all clips of a speaker in one padded batch.
+
+        For a model that standardises each speaker with its own statistics
+        (:attr:`needs_speakers`); any other model predicts as :meth:`predict_many`.
+
+        Args:
+            paths: audio files.
+            speakers: the speaker of each file.
+            progress: show a progress bar.
+            ids: utterance ids aligned with ``paths``.
+
+        Returns:
+            Predictions in input order (unreadable files skipped) and the failures.
+        """
+        if not self.needs_speakers:
+            return self.predict_many(paths, progress=progress, ids=ids)
+        paths = [str(p) for p in paths]
+        ids = list(ids) if ids is not None else [_stem(p) for p in paths]
+        out = BatchPredictions()
+        loaded: dict[int, Tensor] = {}
+        for i, path in enumerate(paths):
+            try:
+                loaded[i] = self.load(path)
+            except VocalisError as err:
+                logger.warning("skipped: %s", err)
+                out.failures.append(Failure(path, str(err)))
+        made: dict[int, Prediction] = {}
+        for speaker in dict.fromkeys(str(s) for s in speakers):
+            idx = [i for i in loaded if str(speakers[i]) == speaker]
+            if not idx:
+                continue
+            batch, lengths = pad_batch([loaded[i] for i in idx])
+            with torch.inference_mode():
+                probs = self.graph.predict_speakers(
+                    batch.to(self.device), lengths.to(self.device), [speaker] * len(idx)
+                )
+            for i, p in zip(idx, probs.float().cpu(), strict=True):
+                made[i] = self._make(paths[i], p, loaded[i].shape[0], ids[i])
+        out.predictions.extend(made[i] for i in sorted(made))
+        return out
+
     def predict_many(
         self,
         paths: Iterable[str | os.PathLike],
