@@ -112,11 +112,15 @@ def test_example_and_shape_sections_become_code():
     sys.path.insert(0, str(HOOKS))
     try:
         pytest.importorskip("griffe")
-        from griffe_vocalis import EXAMPLE, SHAPE, _shape_block
+        from griffe_vocalis import EXAMPLE, SHAPE, SIMPLE_TABLE, _shape_block, _simple_table
     finally:
         sys.path.remove(str(HOOKS))
     doc = 'Sum.\n\nShape:\n    x[i]["a"]: (B, T)\n\nExample:\n    >>> 1\n'
     out = SHAPE.sub(_shape_block, EXAMPLE.sub(r"\1Examples:", doc))
+    table = "Columns:\n\n====  ======\n``a``   first\n      more\n``b``   second\n====  ======\n"
+    assert SIMPLE_TABLE.sub(_simple_table, table) == (
+        "Columns:\n\n- ``a``: first more\n- ``b``: second\n"
+    )
     assert (
         out
         == 'Sum.\n\nShape:\n    ```text\n    x[i]["a"]: (B, T)\n    ```\n\nExamples:\n    >>> 1\n'

@@ -7,6 +7,7 @@ extension
 * renames ``Example:`` to ``Examples:`` so griffe parses the doctest as code;
 * ends a paragraph that introduces a literal block with one colon, not reST's ``::``
   (the indented block after it is a code block in Markdown already);
+* shows a two-column reST simple table (``====  ====`` rules, no header) as a list;
 * shows a ``Shape:`` section (tensor shapes with a legend) as a code block;
 * gives a module attribute documented by a ``#:`` comment above it that comment as its
   docstring (the Sphinx convention the code uses for registries and constants);
@@ -31,6 +32,7 @@ log = logging.getLogger("mkdocs.plugins.vocalis.refs")
 
 ROLE = re.compile(r":(?:py:)?(func|class|mod|meth|data|attr|exc|obj|const):`(~?)([\w.]+)(?:\(\))?`")
 EXAMPLE = re.compile(r"^(\s*)Example:\s*$", re.M)
+SIMPLE_TABLE = re.compile(r"^([ \t]*)(=+)( +)(=+)[ \t]*\n(.*?)^\1\2\3\4[ \t]*$", re.M | re.S)
 LITERAL = re.compile(r"(?<=\S)::[ \t]*$|^[ \t]*::[ \t]*\n", re.M)
 SHAPE = re.compile(
     r"^(?P<indent>[ \t]*)Shape:[ \t]*\n(?P<body>(?:(?P=indent)[ \t]+\S.*\n?|[ \t]*\n)+)", re.M
@@ -65,6 +67,20 @@ def _shape_block(match: re.Match[str]) -> str:
     ]
     block = "\n".join(f"{inner}{line}" if line else "" for line in ["```text", *lines, "```"])
     return f"{indent}Shape:\n{block}{tail}"
+
+
+def _simple_table(match: re.Match[str]) -> str:
+    """A two-column reST simple table as a Markdown list: ``- first: second``."""
+    indent, first = match.group(1), len(match.group(2)) + len(match.group(3))
+    items: list[str] = []
+    for line in match.group(5).splitlines():
+        row = line[len(indent) :]
+        key, value = row[:first].strip(), row[first:].strip()
+        if key:
+            items.append(f"{indent}- {key}: {value}")
+        elif items and value:
+            items[-1] += f" {value}"
+    return "\n".join(items)
 
 
 def _literal_lines(text: str) -> list[tuple[bool, str]]:
@@ -124,6 +140,7 @@ class VocalisDocstrings(griffe.Extension):
     def _rewrite(self, text: str, scope: griffe.Object) -> str:
         text = EXAMPLE.sub(r"\1Examples:", text)
         text = SHAPE.sub(_shape_block, text)
+        text = SIMPLE_TABLE.sub(_simple_table, text)
 
         def ref(match: re.Match[str]) -> str:
             _role, tilde, target = match.groups()
