@@ -24,7 +24,7 @@ def test_defaults_compose_groups():
     assert cfg.train.monitor == "val_uar" and cfg.train.mode == "max"
     assert cfg.train.grad_clip == 1.0
     # tier1/extractor params are expanded to every default, so the saved config is complete
-    assert "lstm_hidden" in cfg.model.params
+    assert cfg.model.params.lstm_hidden == 128 and type(cfg.model.params).__name__ == "Tier1Config"
     assert cfg.features.extractor.hop_length == 160
 
 
@@ -45,7 +45,7 @@ def test_recipe_body_overrides_groups_and_cli_overrides_recipe():
 def test_group_choice_swaps_a_whole_section():
     cfg = load_config(ROOT / "recipes" / "emodb_tier1.yaml", ["model=ecapa_c512"])
     assert cfg.model.name == "ecapa"
-    assert cfg.model.params["preset"] == "c512"
+    assert cfg.model.params.preset == "c512"
     # a bare registered name with no YAML file is a valid choice too
     assert load_config(None, ["features=fbank"]).features.extractor.name == "fbank"
 

@@ -41,7 +41,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -161,15 +160,48 @@ class FeaturesConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which model and its parameters (validated by the model's own config class).
+    """Which model, and its own typed config.
 
     Args:
         name: registry key (``tier1``, ``ecapa``).
-        params: the model config's fields.
+        params: the model's config dataclass (``Tier1Config``, ``EcapaConfig``...), or a
+            mapping of its fields, which is validated into it (defaults filled in).
+
+    Raises:
+        ConfigError: an unknown model (with the nearest name), an unknown key (with
+            the nearest one) or a value the model does not allow, named
+            ``model.params.<key>`` with the value and what is allowed.
+
+    Example:
+        >>> ModelConfig("tier1", {"lstm_hidden": 64}).params.lstm_hidden
+        64
+        >>> ModelConfig("tier1", {"kernel_size": 4})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vocalis.errors.ConfigError: model.params.kernel_size: got 4, expected a positive ...
     """
 
     name: str = "tier1"
-    params: dict = field(default_factory=dict)
+    params: Any = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from vocalis.errors import ConfigValueError
+        from vocalis.models import model_config_class
+
+        config_cls = model_config_class(self.name)  # unknown model: ConfigError, suggestion
+        params = self.params
+        if isinstance(params, dict):
+            data = {k: v for k, v in params.items() if k != "name"}
+            try:
+                params = from_dict(config_cls, data, where="model.params")
+            except ConfigValueError as err:  # already named model.params.<key>
+                raise ConfigError(str(err)) from None
+        elif not isinstance(params, config_cls):
+            raise ConfigError(
+                f"model.params: got a {type(params).__name__}, expected a {config_cls.__name__} "
+                f"(the config of model '{self.name}') or a mapping of its fields"
+            )
+        object.__setattr__(self, "params", params)
 
 
 @dataclass(frozen=True)
@@ -409,52 +441,18 @@ def _is_ensemble(body: dict[str, Any]) -> bool:
     return is_ensemble_recipe(body)
 
 
-def validate_model_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Check ``model.params`` against the model's own config class; returns full params.
-
-    Args:
-        name: the registered model name.
-        params: the recipe's ``model.params``.
-
-    Returns:
-        Every field of the model's config, defaults filled in (plain data).
-
-    Raises:
-        ConfigError: an unknown model, an unknown key (with the nearest one) or a value
-            the model does not allow, named ``model.params.<key>`` with the value and
-            what is allowed.
-
-    Example:
-        >>> validate_model_params("tier1", {"kernel_size": 4})  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        vocalis.errors.ConfigValueError: model.params.kernel_size: got 4, expected a positive ...
-    """
-    from vocalis.models import model_config_class
-
-    config_cls = model_config_class(name)  # unknown model -> ConfigError with a suggestion
-    data = {k: v for k, v in params.items() if k != "name"}
-    return to_dict(from_dict(config_cls, data, where="model.params"))
-
-
-def from_raw(raw: dict[str, Any], *, check_model: bool = True) -> ExperimentConfig:
+def from_raw(raw: dict[str, Any]) -> ExperimentConfig:
     """Validate a composed dict into an :class:`ExperimentConfig`.
 
     Args:
         raw: plain data with the sections ``dataset``, ``features``, ``model``, ``train``
             (a composed recipe, or a run folder's ``config.yaml``).
-        check_model: validate ``model.params`` against the model's config class and
-            fill in its defaults.
 
     Raises:
         ConfigError: an unknown key (with the nearest one) or an invalid value, named
             by its dotted path (``model.params.dropout``).
     """
-    cfg = from_dict(ExperimentConfig, raw)
-    if check_model:
-        full = validate_model_params(cfg.model.name, cfg.model.params)
-        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, params=full))
-    return cfg
+    return from_dict(ExperimentConfig, raw)
 
 
 def load_config(

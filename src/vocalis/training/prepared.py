@@ -140,7 +140,7 @@ def prepare_data(
     dim = int(by_row[int(train_idx[0])].shape[0])
     speakers = speakers_of(rows)
     mode = cfg.features.normalization
-    in_model = mode == "global" and bool(cfg.model.params.get("input_norm", False))
+    in_model = mode == "global" and bool(getattr(cfg.model.params, "input_norm", False))
     model_norm = None
     if in_model:
         from vocalis.features.normalize import GlobalMVN
