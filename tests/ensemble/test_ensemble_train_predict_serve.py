@@ -151,6 +151,16 @@ def test_speaker_norm_scores_a_manifest_by_speaker_and_refuses_one_clip(run, tmp
     got = np.array([[p.probs[c] for c in predictor.classes] for p in batch])
     want = fitted.predict_proba(rows, np.arange(len(rows)))
     np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    csv_out = tmp_path / "pred.csv"
+    argv = ["predict", str(sample_manifest_path()), "--checkpoint", str(tmp_path / "sn")]
+    assert main([*argv, "--out", str(csv_out), "--no-progress"]) == 0
+    import csv
+
+    with csv_out.open() as fh:
+        written = {r["path"]: r for r in csv.DictReader(fh)}
+    assert len(written) == 14
+    first = written[rows.paths[0]]
+    assert float(first[f"p_{predictor.classes[0]}"]) == pytest.approx(want[0, 0], abs=1e-5)
     ev = tmp_path / "ev"
     argv = ["eval", str(tmp_path / "sn"), "--manifest", str(sample_manifest_path()), "--out"]
     assert main([*argv, str(ev)]) == 0

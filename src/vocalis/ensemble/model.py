@@ -275,8 +275,8 @@ class EnsembleModel(nn.Module):
                 raise ModelError(
                     "this ensemble was trained with speaker_norm: it standardises each speaker "
                     "with that speaker's own statistics, so one clip alone cannot be scored; "
-                    "predict a manifest with a speaker column (vocalis eval CHECKPOINT "
-                    f"--manifest m.csv), or train the online recipe ({ONLINE_RECIPE})"
+                    "predict a manifest with a speaker column (vocalis predict m.csv, vocalis "
+                    f"eval --manifest m.csv), or train the online recipe ({ONLINE_RECIPE})"
                 )
             tables = [_speaker_standardise(t.double(), speakers) for t in tables]
         probs = [member(t) for member, t in zip(self.members, tables, strict=True)]

@@ -410,6 +410,8 @@ def predict(
     from vocalis.inference.writer import ResumableCSV, prediction_columns, prediction_row
 
     predictor = predictor or Predictor.from_checkpoint(checkpoint, device=device)
+    if predictor.needs_speakers:
+        return _predict_by_speaker(predictor, inputs, out, progress)
     items = collect_inputs(inputs)
     result = BatchPredictions()
     if out is None:
@@ -438,6 +440,49 @@ def predict(
             pending = []
     if pending:
         writer.append([prediction_row(p, predictor.classes) for p in pending])
+    return result
+
+
+def _predict_by_speaker(
+    predictor: Predictor,
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike | None,
+    progress: bool,
+) -> BatchPredictions:
+    """:func:`predict` for a model that needs speakers: manifests with a speaker column only.
+
+    Every clip is scored with its speaker's other clips (rows already in ``out``
+    are not appended again).
+
+    Raises:
+        DataError: an input that is not a manifest CSV with a ``speaker`` column.
+    """
+    from vocalis.data import read_manifest
+    from vocalis.errors import DataError
+    from vocalis.inference.writer import ResumableCSV, prediction_columns, prediction_row
+
+    files = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    paths: list[str] = []
+    speakers: list[str] = []
+    ids: list[str] = []
+    for f in files:
+        rows = read_manifest(f) if str(f).lower().endswith(".csv") else None
+        if rows is None or "speaker" not in rows.columns:
+            raise DataError(
+                f"{f}: this model standardises each speaker with its own statistics (e.g. a "
+                "speaker_norm ensemble), so it predicts manifest CSVs with a speaker column, "
+                "not single files or folders; or use a model without per-speaker statistics "
+                "(the online recipe, configs/recipes/emodb_functionals_online.yaml)"
+            )
+        paths += rows.paths
+        speakers += rows.speakers
+        ids += [str(i) for i in rows.ids]
+    result = predictor.predict_speakers(paths, speakers, progress, ids)
+    if out is not None:
+        writer = ResumableCSV(out, prediction_columns(predictor.classes), key="path")
+        new = [p for p in result.predictions if p.path not in writer.done]
+        if new:
+            writer.append([prediction_row(p, predictor.classes) for p in new])
     return result
 
 
