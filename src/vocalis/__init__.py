@@ -60,7 +60,7 @@ _EXPORTS = {
     "predict_segments": "vocalis.inference",
     "embed": "vocalis.inference.embed",
     "export": "vocalis.inference.export",
-    "serve": "vocalis.inference.service",
+    "serve": "vocalis.inference.server",
     # errors
     "VocalisError": "vocalis.errors",
 }

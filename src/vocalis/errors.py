@@ -16,6 +16,20 @@ class AudioError(VocalisError):
     """Audio that cannot be read or used: missing, undecodable, empty, non-finite."""
 
 
+class AudioTooLongError(AudioError):
+    """Audio longer than a configured limit (the service answers 413).
+
+    Args:
+        message: the one-line message (names the file, its duration and the limit).
+        seconds: the audio's duration (from its header, or decoded so far).
+        limit_s: the limit.
+    """
+
+    def __init__(self, message: str, seconds: float, limit_s: float) -> None:
+        super().__init__(message)
+        self.seconds, self.limit_s = seconds, limit_s
+
+
 class DataError(VocalisError):
     """A manifest, recipe, label or split that cannot be used."""
 

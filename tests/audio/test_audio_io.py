@@ -279,3 +279,48 @@ def test_import_is_cheap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_bounded_decode_reads_the_duration_from_the_header(monkeypatch):
+    """With max_seconds, a long file is refused before a single block is decoded."""
+    import io
+
+    import soundfile as sf
+
+    from vocalis.audio.io import decode_bytes
+    from vocalis.errors import AudioTooLongError
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(16000 * 120, dtype=np.float32), 16000, format="FLAC")
+    decoded = []
+    real_blocks = sf.SoundFile.blocks
+    monkeypatch.setattr(
+        sf.SoundFile,
+        "blocks",
+        lambda self, *a, **k: decoded.append(1) or real_blocks(self, *a, **k),
+    )
+    with pytest.raises(
+        AudioTooLongError, match=r"x.flac: 120.0 s of audio, longer than the limit of 60 s"
+    ):
+        decode_bytes(buf.getvalue(), "x.flac", max_seconds=60)
+    assert decoded == []
+
+
+def test_bounded_decode_mixes_down_and_matches_the_full_decode():
+    import io
+
+    import soundfile as sf
+
+    from vocalis.audio.io import decode_bytes
+    from vocalis.errors import AudioError
+
+    rng = np.random.default_rng(0)
+    stereo = (0.3 * rng.standard_normal((70000, 2))).astype(np.float32)
+    buf = io.BytesIO()
+    sf.write(buf, stereo, 22050, format="WAV", subtype="FLOAT")
+    full, sr = decode_bytes(buf.getvalue(), "s.wav")
+    bounded, sr2 = decode_bytes(buf.getvalue(), "s.wav", max_seconds=10)
+    assert sr == sr2 == 22050 and bounded.shape == (70000, 1)
+    np.testing.assert_allclose(bounded[:, 0], full.mean(axis=1), atol=1e-7)
+    with pytest.raises(AudioError, match=r"sample rate 22050 Hz, outside 1\.\.16000 Hz"):
+        decode_bytes(buf.getvalue(), "s.wav", max_seconds=10, max_sample_rate=16000)

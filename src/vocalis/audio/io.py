@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vocalis.audio.level import normalize as normalize_level
-from vocalis.errors import AudioError, ConfigError
+from vocalis.errors import AudioError, AudioTooLongError, ConfigError
 
 TARGET_SAMPLE_RATE = 16000
 
@@ -89,6 +89,66 @@ def _decode_file(source: io.BufferedIOBase | io.BytesIO, name: str) -> tuple[np.
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise AudioError(f"{name}: cannot decode audio ({msg}); re-encode it as WAV") from None
     return _check_decoded(data, int(sample_rate), name)
+
+
+def _decode_bounded(
+    source: io.BufferedIOBase | io.BytesIO, name: str, max_seconds: float, max_sample_rate: int
+) -> tuple[np.ndarray, int]:
+    """Decode at most ``max_seconds``, down-mixed to mono block by block.
+
+    The duration the header declares is checked before any sample is decoded,
+    and the decode stops one block past the limit whatever the header said, so
+    neither a long file nor a lying header costs more than
+    ``8 * max_seconds * sample_rate`` bytes.
+    """
+    import soundfile as sf
+
+    short = _riff_shortfall(source)
+    if short is not None:
+        raise AudioError(
+            f"{name}: truncated WAV: its data chunk declares {short[0]:.2f} s but the file "
+            f"holds {short[1]:.2f} s; re-export it or remove it from the manifest"
+        )
+
+    def too_long(seconds: float, exact: bool) -> AudioTooLongError:
+        what = f"{seconds:.1f} s" if exact else f"more than {seconds:.1f} s"
+        return AudioTooLongError(
+            f"{name}: {what} of audio, longer than the limit of {max_seconds:g} s; "
+            "trim it or use `vocalis predict --segments`",
+            seconds,
+            max_seconds,
+        )
+
+    try:
+        with sf.SoundFile(source) as fh:
+            sr, frames = int(fh.samplerate), int(fh.frames)
+            if sr <= 0 or sr > max_sample_rate:
+                raise AudioError(
+                    f"{name}: sample rate {sr} Hz, outside 1..{max_sample_rate} Hz; "
+                    "resample it, e.g. `ffmpeg -i in.flac -ar 48000 out.flac`"
+                )
+            limit = int(max_seconds * sr)
+            if frames > 0 and frames > limit:
+                raise too_long(frames / sr, exact=True)
+            blocks, total = [], 0
+            for block in fh.blocks(blocksize=65536, dtype="float32", always_2d=True):
+                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+                blocks.append(mono.copy())
+                total += mono.shape[0]
+                if total > limit:
+                    raise too_long(limit / sr, exact=False)
+    except sf.LibsndfileError as err:
+        reason = getattr(err, "error_string", "") or str(err)
+        raise AudioError(
+            f"{name}: cannot decode audio ({reason.strip().rstrip('.')}); expected "
+            "WAV, FLAC, OGG, MP3, AIFF or another libsndfile format; convert it, e.g. "
+            "`ffmpeg -i in.m4a -ar 16000 out.wav`"
+        ) from None
+    except (RuntimeError, TypeError, ValueError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise AudioError(f"{name}: cannot decode audio ({msg}); re-encode it as WAV") from None
+    data = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    return _check_decoded(data[:, None], sr, name)
 
 
 def _check_decoded(data: np.ndarray, sample_rate: int, name: str) -> tuple[np.ndarray, int]:
@@ -158,21 +218,36 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise AudioError(f"{name}: permission denied; check the file's permissions") from None
 
 
-def decode_bytes(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, int]:
+def decode_bytes(
+    data: bytes,
+    name: str = "<bytes>",
+    *,
+    max_seconds: float | None = None,
+    max_sample_rate: int = 192000,
+) -> tuple[np.ndarray, int]:
     """Decode an in-memory audio file (an upload, an object-store blob).
+
+    With ``max_seconds`` (the service), the duration is read from the header
+    before decoding, the decode is bounded to ``max_seconds`` whatever the
+    header says, and the channels are averaged block by block, so memory
+    stays under ``8 * max_seconds * sample_rate`` bytes.
 
     Args:
         data: the file's bytes; the format is recognised from the content.
         name: shown in error messages (the upload's file name).
+        max_seconds: longest accepted audio; None = no limit (all channels kept).
+        max_sample_rate: highest accepted sample rate when ``max_seconds`` is set.
 
     Returns:
-        ``(samples, sample_rate)`` as :func:`decode`.
+        ``(samples, sample_rate)`` as :func:`decode` (one channel with ``max_seconds``).
 
     Shape:
-        samples: (T, C).
+        samples: (T, C); (T, 1) with ``max_seconds``.
 
     Raises:
-        AudioError: empty or undecodable data, zero frames, NaN/inf samples.
+        AudioError: empty or undecodable data, zero frames, NaN/inf samples, a
+            sample rate above ``max_sample_rate``.
+        AudioTooLongError: longer than ``max_seconds``.
 
     Example:
         >>> import io, numpy as np, soundfile as sf
@@ -184,6 +259,8 @@ def decode_bytes(data: bytes, name: str = "<bytes>") -> tuple[np.ndarray, int]:
     """
     if not data:
         raise AudioError(f"{name}: empty file (0 bytes); upload or record it again")
+    if max_seconds is not None:
+        return _decode_bounded(io.BytesIO(data), name, max_seconds, max_sample_rate)
     return _decode_file(io.BytesIO(data), name)
 
 

@@ -5,14 +5,19 @@ Routes:
 - ``POST /predict``: multipart upload in the field ``file``; replies
   ``{"label", "confidence", "probabilities": {class: p}, "duration_s", "filename"}``.
   User errors are 4xx with ``{"detail": "<one line>"}``: 400 undecodable, empty
-  or too short audio; 413 a file larger than ``max_upload_mb`` or longer than
-  ``max_duration_s``; 422 no ``file`` field. A user's input never causes a 500.
+  or too short audio; 408 a body slower than ``body_timeout_s``; 413 a file
+  larger than ``max_upload_mb`` (refused while it streams) or longer than
+  ``max_duration_s`` (read from its header, before decoding); 422 no ``file``
+  field; 503 with ``Retry-After`` when the queue is full. A user's input never
+  causes a 500. The bounds are one :class:`~vocalis.inference.guards.ServiceLimits`.
 - ``GET /health``: model name, classes, features, sample rate, Vocalis version.
 - ``GET /``: a single self-contained page (no CDN) to upload a file or record a
   clip in the browser (encoded to 16-bit WAV in JavaScript) and see the
   probabilities as a bar chart.
 
-Run it with ``vocalis serve --checkpoint runs/x`` (uvicorn).
+Run it with ``vocalis serve --checkpoint runs/x [--workers N]`` (uvicorn, see
+:mod:`vocalis.inference.server`), or under gunicorn with
+``vocalis.inference.server.GunicornWorker`` and the factory :func:`app_from_env`.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoint
@@ -20,6 +25,7 @@ Run it with ``vocalis serve --checkpoint runs/x`` (uvicorn).
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
@@ -40,20 +46,49 @@ def static_text(name: str) -> str:
     return (resources.files("vocalis.inference") / "static" / name).read_text(encoding="utf-8")
 
 
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}},
+                    "required": ["detail"],
+                }
+            }
+        },
+    }
+
+
+#: The error answers of ``POST /predict``, as listed in the OpenAPI schema.
+PREDICT_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("undecodable, empty, too short or non-finite audio, or a bad sample rate"),
+    408: _error("the request body did not arrive within the body timeout"),
+    413: _error("the upload is larger than max_upload_mb or longer than max_duration_s"),
+    503: {
+        **_error("the request queue is full; retry after Retry-After seconds"),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    },
+}
+
+
 def create_app(
     checkpoint: str | os.PathLike | None = None,
-    max_upload_mb: float = 10,
-    max_duration_s: float = 60,
+    max_upload_mb: float | None = None,
+    max_duration_s: float | None = None,
     predictor: Any = None,
+    limits: Any = None,
 ):
     """Build the FastAPI app.
 
     Args:
         checkpoint: model checkpoint; None = the bundled model.
-        max_upload_mb: largest accepted upload in MiB (413 above).
-        max_duration_s: longest accepted recording in seconds (413 above).
+        max_upload_mb: largest accepted upload in MiB (overrides ``limits``).
+        max_duration_s: longest accepted recording in seconds (overrides ``limits``).
         predictor: an already loaded :class:`~vocalis.inference.Predictor`
             (``checkpoint`` is then ignored).
+        limits: a :class:`~vocalis.inference.guards.ServiceLimits` (default: its defaults).
 
     Returns:
         A ``fastapi.FastAPI`` instance.
@@ -61,14 +96,24 @@ def create_app(
     Raises:
         ModelError: the checkpoint cannot be loaded (raised now, not per request).
     """
+    from dataclasses import replace
+
     from fastapi import FastAPI, File, HTTPException, UploadFile
     from fastapi.responses import HTMLResponse, JSONResponse, Response
 
     from vocalis import __version__
+    from vocalis.audio.io import decode_bytes
+    from vocalis.errors import AudioTooLongError
+    from vocalis.inference.guards import AdmissionMiddleware, ServiceLimits, too_large
     from vocalis.inference.predictor import Predictor
 
+    limits = limits or ServiceLimits()
+    if max_upload_mb is not None:
+        limits = replace(limits, max_upload_mb=max_upload_mb)
+    if max_duration_s is not None:
+        limits = replace(limits, max_duration_s=max_duration_s)
     predictor = predictor or Predictor.from_checkpoint(checkpoint)
-    limit_bytes = int(max_upload_mb * 1024 * 1024)
+    limit_bytes = limits.upload_bytes
     lock = threading.Lock()
     app = FastAPI(
         title="Vocalis",
@@ -77,26 +122,15 @@ def create_app(
         + ", ".join(predictor.classes),
     )
     app.state.predictor = predictor
-
-    @app.middleware("http")
-    async def refuse_huge_bodies(request, call_next):
-        # Refuse before reading the body when the client announces its size.
-        size = request.headers.get("content-length", "")
-        envelope = 64 * 1024  # room for the multipart headers around the file
-        too_big = size.isdigit() and int(size) > limit_bytes + envelope
-        if request.url.path == "/predict" and too_big:
-            return JSONResponse(
-                {"detail": _too_large("upload", int(size), max_upload_mb)}, status_code=413
-            )
-        return await call_next(request)
-
+    app.state.limits = limits
+    app.add_middleware(AdmissionMiddleware, limits=limits, paths=("/predict",))
     page = {name: static_text(name) for name in STATIC_FILES}
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
         return HTMLResponse(page["index.html"])
 
-    @app.get("/static/{name}")
+    @app.get("/static/{name}", responses={404: _error("no such static file")})
     def static(name: str) -> Response:
         if name not in STATIC_FILES:
             raise HTTPException(404, f"no static file {name!r}")
@@ -105,33 +139,34 @@ def create_app(
     @app.get("/health")
     def health() -> dict[str, Any]:
         info = predictor.info()
-        info.update(status="ok", max_upload_mb=max_upload_mb, max_duration_s=max_duration_s)
+        info.update(
+            status="ok",
+            max_upload_mb=limits.max_upload_mb,
+            max_duration_s=limits.max_duration_s,
+        )
         return info
 
-    @app.post("/predict")
+    @app.post("/predict", responses=PREDICT_ERRORS)
     def predict(file: UploadFile = File(...)) -> JSONResponse:  # noqa: B008
         name = os.path.basename(file.filename or "upload")
         declared = file.size
         if declared is not None and declared > limit_bytes:
-            raise HTTPException(413, _too_large(name, declared, max_upload_mb))
+            raise HTTPException(413, too_large(name, declared, limits.max_upload_mb))
         data = file.file.read(limit_bytes + 1)
         if len(data) > limit_bytes:
-            raise HTTPException(413, _too_large(name, len(data), max_upload_mb))
+            raise HTTPException(413, too_large(name, len(data), limits.max_upload_mb))
         try:
-            from vocalis.audio.io import decode_bytes
-
-            samples, sr = decode_bytes(data, name)
-            seconds = samples.shape[0] / sr
-            if seconds > max_duration_s:
-                raise HTTPException(
-                    413,
-                    f"{name}: {seconds:.1f} s of audio, longer than the limit of "
-                    f"{max_duration_s:g} s; trim it or use `vocalis predict --segments`",
-                )
+            samples, sr = decode_bytes(
+                data,
+                name,
+                max_seconds=limits.max_duration_s,
+                max_sample_rate=limits.max_sample_rate,
+            )
+            del data
             with lock:
                 pred = predictor.predict_waveform(samples, sr, name)
-        except HTTPException:
-            raise
+        except AudioTooLongError as err:
+            raise HTTPException(413, str(err)) from None
         except VocalisError as err:
             raise HTTPException(400, str(err)) from None
         except Exception as err:  # never a 500 for what a user uploads
@@ -153,26 +188,28 @@ def create_app(
     return app
 
 
-def _too_large(name: str, size: int, limit_mb: float) -> str:
-    return (
-        f"{name}: upload is {size / 1024 / 1024:.1f} MiB, larger than the limit of "
-        f"{limit_mb:g} MiB; send a shorter clip or compress it (FLAC)"
-    )
+#: Environment variable naming the checkpoint of :func:`app_from_env`.
+CHECKPOINT_ENV = "VOCALIS_SERVE_CHECKPOINT"
 
 
-def serve(
-    checkpoint: str | os.PathLike | None = None,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    max_upload_mb: float = 10,
-    max_duration_s: float = 60,
-    log_level: str = "info",
-) -> None:
-    """Run the service with uvicorn until interrupted."""
-    import uvicorn
+def app_from_env(env: Mapping[str, str] | None = None):
+    """The app of a worker process, configured from the environment.
 
-    app = create_app(checkpoint, max_upload_mb=max_upload_mb, max_duration_s=max_duration_s)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    ``vocalis serve --workers N`` and gunicorn start one per worker:
+    ``VOCALIS_SERVE_CHECKPOINT`` (empty: the bundled model) and the
+    ``VOCALIS_SERVE_<LIMIT>`` variables of
+    :meth:`~vocalis.inference.guards.ServiceLimits.to_env`.
+
+    Example::
+
+        VOCALIS_SERVE_CHECKPOINT=runs/x gunicorn -w 4 -k vocalis.inference.server.GunicornWorker \\
+            "vocalis.inference.service:app_from_env()"
+    """
+    from vocalis.inference.guards import ServiceLimits
+
+    env = os.environ if env is None else env
+    checkpoint = env.get(CHECKPOINT_ENV) or None
+    return create_app(checkpoint, limits=ServiceLimits.from_env(dict(env)))
 
 
-__all__ = ["create_app", "serve"]
+__all__ = ["PREDICT_ERRORS", "app_from_env", "create_app"]
