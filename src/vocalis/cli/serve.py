@@ -19,7 +19,7 @@ from typing import Any
 
 
 def port_number(text: str) -> int:
-    """argparse type of ``--port``: an integer in 0..65535 (0 = any free port)."""
+    """Parse ``--port`` (argparse type): an integer in 0..65535 (0 = any free port)."""
     try:
         value = int(text)
     except ValueError:

@@ -1,4 +1,4 @@
-"""Running the service: uvicorn in one process or N workers, or gunicorn.
+r"""Running the service: uvicorn in one process or N workers, or gunicorn.
 
 ``vocalis serve`` binds its socket first (a bad or busy port is a one-line
 error before the model loads), then runs uvicorn with
@@ -11,7 +11,7 @@ its own (memory bound = N x the per-worker formula).
 Production behind gunicorn (the same limits, read from the environment)::
 
     export VOCALIS_SERVE_CHECKPOINT=runs/x VOCALIS_SERVE_MAX_CONCURRENCY=1
-    gunicorn -w 4 -k vocalis.inference.server.GunicornWorker -b 0.0.0.0:8000 \\
+    gunicorn -w 4 -k vocalis.inference.server.GunicornWorker -b 0.0.0.0:8000 \
         --graceful-timeout 20 "vocalis.inference.service:app_from_env()"
 """
 
@@ -60,14 +60,17 @@ class TimedH11Protocol(H11Protocol):
             self.transport.close()
 
     def connection_made(self, transport: Any) -> None:
+        """Start the request-head deadline of a new connection."""
         super().connection_made(transport)
         self._arm_head_timer()
 
     def on_response_complete(self) -> None:
+        """Restart the deadline for the next request on a kept-alive connection."""
         super().on_response_complete()
         self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Drop the deadline of a closed connection."""
         if self._head_timer is not None:
             self._head_timer.cancel()
         super().connection_lost(exc)

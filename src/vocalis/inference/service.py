@@ -193,7 +193,7 @@ CHECKPOINT_ENV = "VOCALIS_SERVE_CHECKPOINT"
 
 
 def app_from_env(env: Mapping[str, str] | None = None):
-    """The app of a worker process, configured from the environment.
+    r"""The app of a worker process, configured from the environment.
 
     ``vocalis serve --workers N`` and gunicorn start one per worker:
     ``VOCALIS_SERVE_CHECKPOINT`` (empty: the bundled model) and the
@@ -202,7 +202,7 @@ def app_from_env(env: Mapping[str, str] | None = None):
 
     Example::
 
-        VOCALIS_SERVE_CHECKPOINT=runs/x gunicorn -w 4 -k vocalis.inference.server.GunicornWorker \\
+        VOCALIS_SERVE_CHECKPOINT=runs/x gunicorn -w 4 -k vocalis.inference.server.GunicornWorker \
             "vocalis.inference.service:app_from_env()"
     """
     from vocalis.inference.guards import ServiceLimits
