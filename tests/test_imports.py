@@ -26,16 +26,11 @@ FORBIDDEN = {
     ("audio", "features"): "tier 0 knows no features",
     ("audio", "models"): "tier 0 knows no model",
     ("data", "models"): "data knows no model",
+    ("training", "evaluation"): "evaluation runs the training engine, never the other way",
+    ("metrics", "training"): "metrics are below training (validation scores with them)",
+    ("metrics", "evaluation"): "metrics are below evaluation",
+    ("metrics", "models"): "metrics are pure numpy on predictions",
 }
-
-#: Cycles other work of issue 9 removes; each is checked on its own (xfail until then).
-KNOWN_CYCLES = {
-    frozenset({"evaluation", "training"}): (
-        "evaluation (crossval, records, assess) and training (evaluate, validation) import "
-        "each other until the estimator contract / one CV runner lands"
-    ),
-}
-
 
 def _unit(module: str) -> str:
     parts = module.split(".")
@@ -125,7 +120,7 @@ def test_no_forbidden_import(importer: str, imported: str):
 
 
 def test_no_import_cycle_between_subpackages():
-    cycles = _cycles(EDGES) - set(KNOWN_CYCLES)
+    cycles = _cycles(EDGES)
     detail = {
         " <-> ".join(sorted(c)): sorted(
             {m for (a, b), modules in EDGES.items() if {a, b} <= c for m in modules}
@@ -133,17 +128,6 @@ def test_no_import_cycle_between_subpackages():
         for c in cycles
     }
     assert not cycles, f"import cycles between subpackages: {detail}"
-
-
-@pytest.mark.parametrize(
-    "cycle",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=False, reason=why), id="-".join(sorted(c)))
-        for c, why in KNOWN_CYCLES.items()
-    ],
-)
-def test_known_cycle_is_gone(cycle: frozenset[str]):
-    assert cycle not in _cycles(EDGES)
 
 
 def test_dsp_is_a_leaf():

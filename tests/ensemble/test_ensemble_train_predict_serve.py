@@ -164,7 +164,7 @@ def test_speaker_norm_scores_a_manifest_by_speaker_and_refuses_one_clip(run, tmp
     ev = tmp_path / "ev"
     argv = ["eval", str(tmp_path / "sn"), "--manifest", str(sample_manifest_path()), "--out"]
     assert main([*argv, str(ev)]) == 0
-    from vocalis.evaluation.predictions import read_predictions
+    from vocalis.metrics.predictions import read_predictions
 
     scored = read_predictions(ev / "predictions.csv")
     order = [rows.paths.index(p) for p in scored.path]

@@ -14,7 +14,7 @@ import pytest
 
 from vocalis.errors import ConfigError, DataError
 from vocalis.evaluation.crossval import cross_validate, loso, plan_folds
-from vocalis.evaluation.predictions import concat_predictions, read_predictions
+from vocalis.metrics.predictions import concat_predictions, read_predictions
 
 CLASSES = ["ang", "hap", "neu", "sad"]
 SPEAKERS = ["03", "08", "09", "10"]

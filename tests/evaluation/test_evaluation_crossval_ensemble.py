@@ -122,7 +122,7 @@ def test_ensemble_group_kfold(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_ensemble_parallel_folds_match_serial(corpus, tmp_path):
-    from vocalis.evaluation.predictions import read_predictions
+    from vocalis.metrics.predictions import read_predictions
 
     manifest, recipe = corpus
     base = ["loso", "--config", str(recipe), "--manifest", str(manifest)]

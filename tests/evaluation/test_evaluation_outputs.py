@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vocalis.errors import DataError
-from vocalis.evaluation.predictions import (
+from vocalis.metrics.predictions import (
     Predictions,
     concat_predictions,
     error_analysis,
@@ -85,7 +85,7 @@ def _is_png(path):
 
 def test_plots_write_pngs(tmp_path):
     from vocalis.evaluation import plots
-    from vocalis.evaluation.metrics import classification_metrics
+    from vocalis.metrics.classification import classification_metrics
 
     pred = Predictions.from_rows(fake_rows())
     m = classification_metrics(pred.true_label, pred.pred_label, pred.probs, CLASSES)

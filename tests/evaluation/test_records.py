@@ -85,7 +85,7 @@ def test_record_reads_the_schema_without_predictions(tmp_path):
 
 
 def test_record_without_metrics_uses_history(tmp_path):
-    from vocalis.evaluation.predictions import write_predictions
+    from vocalis.metrics.predictions import write_predictions
 
     d = tmp_path / "r"
     rows = [

@@ -16,8 +16,8 @@ ROOT = emodb_root()
 def test_tier1_learns_on_emodb_subset_with_a_held_out_speaker(tmp_path):
     """A held-out speaker validates; the run learns; its val scores are its best weights'."""
     from vocalis.data import prepare
-    from vocalis.evaluation.metrics import classification_metrics
     from vocalis.inference import Predictor
+    from vocalis.metrics.classification import classification_metrics
     from vocalis.training import load_config, train
 
     full = prepare("emodb", ROOT)

@@ -37,8 +37,8 @@ def write_plots(
 
     Args:
         out_dir: folder; plots go to ``out_dir/plots``.
-        metrics: a :func:`~vocalis.evaluation.metrics.classification_metrics` dict.
-        predictions: optional :class:`~vocalis.evaluation.predictions.Predictions`.
+        metrics: a :func:`~vocalis.metrics.classification.classification_metrics` dict.
+        predictions: optional :class:`~vocalis.metrics.predictions.Predictions`.
 
     Returns:
         ``{plot name: PNG path}``.
@@ -62,7 +62,7 @@ def write_plots(
 
 
 def write_error_table(path: str | os.PathLike, errors: Sequence[Mapping[str, Any]]) -> str:
-    """Write :func:`~vocalis.evaluation.predictions.error_analysis` rows as CSV."""
+    """Write :func:`~vocalis.metrics.predictions.error_analysis` rows as CSV."""
     cols = ["path", "speaker", "true_label", "pred_label", "confidence", "p_true"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
@@ -116,7 +116,7 @@ def evaluate(
         progress: progress bar.
 
     Returns:
-        :func:`vocalis.evaluation.metrics.classification_metrics` of the predictions,
+        :func:`vocalis.metrics.classification.classification_metrics` of the predictions,
         plus ``n`` (scored rows), ``n_failed`` (unreadable files), ``checkpoint``,
         ``manifest`` and, with ``out``, ``out_dir`` and ``files``.
 
@@ -126,13 +126,13 @@ def evaluate(
             classes), or no readable file.
     """
     from vocalis.data import encode_known
-    from vocalis.evaluation.predictions import (
+    from vocalis.inference import Predictor
+    from vocalis.metrics.predictions import (
         Predictions,
         error_analysis,
         prediction_rows,
         write_predictions,
     )
-    from vocalis.inference import Predictor
 
     predictor = Predictor.from_checkpoint(checkpoint, device=device)
     ckpt = predictor.pipeline.checkpoint

@@ -263,7 +263,7 @@ def write_fold(
     Returns:
         The test metrics.
     """
-    from vocalis.evaluation.predictions import Predictions, write_predictions
+    from vocalis.metrics.predictions import Predictions, write_predictions
     from vocalis.training.runfolder import RunFolder
 
     keep = ~np.isnan(proba).any(axis=1)
@@ -393,7 +393,7 @@ def summarize(out_dir: str | os.PathLike, fold_names: Sequence[str]) -> dict[str
         "n_finished": int}``; ``std`` is the sample standard deviation (ddof=1,
         0 for a single fold).
     """
-    from vocalis.evaluation.predictions import concat_predictions, read_predictions
+    from vocalis.metrics.predictions import concat_predictions, read_predictions
 
     out = Path(out_dir)
     parts, per_fold = [], {}
@@ -446,7 +446,7 @@ def write_cv_results(
     summary = summarize(out, [p.name for p in plans])
     pooled_pred = summary.pop("_pooled_predictions", None)
     if pooled_pred is not None:
-        from vocalis.evaluation.predictions import write_predictions
+        from vocalis.metrics.predictions import write_predictions
 
         write_predictions(out / "predictions.csv", pooled_pred)
     cv = {

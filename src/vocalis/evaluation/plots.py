@@ -201,7 +201,7 @@ def plot_reliability(
     Shape:
         confidence, correct: (N,).
     """
-    from vocalis.evaluation.metrics import expected_calibration_error
+    from vocalis.metrics.classification import expected_calibration_error
 
     plt = _pyplot()
     conf = np.asarray(confidence, dtype=np.float64)

@@ -148,7 +148,7 @@ def load_record(path: str | os.PathLike) -> RunRecord:
         DataError: the folder holds neither ``cv_results.json`` nor ``metrics.json``
             / ``predictions.csv``, or its ``metrics.json`` is not the run folder schema.
     """
-    from vocalis.evaluation.predictions import read_predictions
+    from vocalis.metrics.predictions import read_predictions
     from vocalis.training.runfolder import read_metrics
 
     d = Path(path)

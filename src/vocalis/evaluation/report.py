@@ -113,7 +113,7 @@ def _per_class_table(metrics: Mapping[str, Any]) -> str:
 
 
 def _errors_section(pred: Any, top: int) -> str:
-    from vocalis.evaluation.predictions import error_analysis
+    from vocalis.metrics.predictions import error_analysis
 
     errors = error_analysis(pred, top)
     if not errors:
@@ -170,8 +170,8 @@ def report(
         DataError: the folder is not a finished run or CV folder.
     """
     from vocalis.evaluation import plots
-    from vocalis.evaluation.predictions import read_predictions
     from vocalis.evaluation.records import load_record
+    from vocalis.metrics.predictions import read_predictions
 
     rec = load_record(run_or_cv_dir)
     d = rec.path

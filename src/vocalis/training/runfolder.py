@@ -102,7 +102,7 @@ class RunMetrics:
         kind: ``train`` or ``eval`` (see :data:`METRICS_KINDS`).
         model: ``neural`` or ``ensemble``.
         val: metrics of the best epoch on the validation rows
-            (:func:`vocalis.evaluation.metrics.classification_metrics` plus ``loss``),
+            (:func:`vocalis.metrics.classification.classification_metrics` plus ``loss``),
             or ``None`` (no validation rows, e.g. an ensemble fit or an evaluation).
         test: metrics on the test rows (the same dict), or ``None``.
         best_epoch: 1-based epoch whose weights were kept (neural), else ``None``.

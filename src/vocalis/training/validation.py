@@ -48,9 +48,9 @@ def validate(
 
     Returns:
         The history row (``HISTORY_COLUMNS``) and the validation scores
-        (:func:`vocalis.evaluation.predictions.score`), the same on every rank.
+        (:func:`vocalis.metrics.predictions.score`), the same on every rank.
     """
-    from vocalis.evaluation.predictions import score
+    from vocalis.metrics.predictions import score
 
     tot = s.engine.sum(sums)
     train_loss, train_acc = tot[0] / max(tot[2], 1), tot[1] / max(tot[2], 1)
@@ -118,7 +118,7 @@ def test(s: Session) -> dict[str, Any] | None:
     data, run, classes = s.data, s.run, s.classes
     if not (s.engine.is_main and data.test is not None):
         return None
-    from vocalis.evaluation.predictions import prediction_rows, score, write_predictions
+    from vocalis.metrics.predictions import prediction_rows, score, write_predictions
 
     probs, test_loss = predict(s, data.test)
     test_metrics = plain(score(data.test.targets, probs, classes))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vocalis.errors import DataError
-from vocalis.evaluation.metrics import (
+from vocalis.metrics.classification import (
     ccc,
     classification_metrics,
     expected_calibration_error,
@@ -14,7 +14,7 @@ from vocalis.evaluation.metrics import (
     multilabel_metrics,
     regression_metrics,
 )
-from vocalis.evaluation.verification import compute_eer, compute_min_dcf
+from vocalis.metrics.verification import compute_eer, compute_min_dcf
 
 sk = pytest.importorskip("sklearn.metrics")
 

@@ -148,8 +148,8 @@ class Predictions:
         return out
 
     def metrics(self) -> dict[str, Any]:
-        """:func:`~vocalis.evaluation.metrics.classification_metrics` of this table."""
-        from vocalis.evaluation.metrics import classification_metrics
+        """:func:`~vocalis.metrics.classification.classification_metrics` of this table."""
+        from vocalis.metrics.classification import classification_metrics
 
         classes = list(self.classes)
         extra = sorted((set(self.true_label) | set(self.pred_label)) - set(classes))
@@ -280,7 +280,7 @@ def error_analysis(predictions: Predictions, top: int = 20) -> list[dict[str, An
 
 def score(targets: Sequence[int], probs: np.ndarray, classes: Sequence[str]) -> dict[str, Any]:
     """Classification metrics of ``probs`` (N, C) against class ids ``targets`` (N,)."""
-    from vocalis.evaluation.metrics import classification_metrics
+    from vocalis.metrics.classification import classification_metrics
 
     pred = probs.argmax(axis=1)
     names = list(classes)
