@@ -16,7 +16,7 @@ from vocalis.encoders.ge2e import (
     find_weights,
     ge2e_mel,
     normalize_volume,
-    save_checkpoint,
+    save_weights,
     weights_digest,
 )
 from vocalis.errors import AudioError, ConfigError
@@ -35,7 +35,7 @@ HAS_RESEMBLYZER = importlib.util.find_spec("resemblyzer") is not None
 def tiny_weights(tmp_path: Path) -> Path:
     torch.manual_seed(0)
     path = tmp_path / "ge2e.pt"
-    save_checkpoint(GE2EEncoder(), path)
+    save_weights(GE2EEncoder(), path)
     return path
 
 
@@ -127,12 +127,12 @@ def test_ge2e_stats_shape_layers_and_validation(tiny_weights: Path):
 def test_cache_key_follows_the_weights_content(tmp_path: Path):
     path = tmp_path / "w.pt"
     torch.manual_seed(0)
-    save_checkpoint(GE2EEncoder(), path)
+    save_weights(GE2EEncoder(), path)
     cfg = FunctionalsConfig("ge2e_stats", weights=str(path))
     first = functionals_key(cfg)
     weights_digest.cache_clear()
     torch.manual_seed(1)
-    save_checkpoint(GE2EEncoder(), path)  # same path, new weights: cached rows must not be reused
+    save_weights(GE2EEncoder(), path)  # same path, new weights: cached rows must not be reused
     assert functionals_key(cfg) != first
     assert functionals_key(FunctionalsConfig("lld_stats"))["weights"] == ""
 
@@ -190,12 +190,12 @@ def test_ge2e_feature_cache_key_follows_the_weights(tmp_path: Path):
 
     path = tmp_path / "w.pt"
     torch.manual_seed(0)
-    save_checkpoint(GE2EEncoder(), path)
+    save_weights(GE2EEncoder(), path)
     pipeline = PipelineConfig(features=FeatureConfig(name="ge2e", ge2e_weights=str(path)))
     first = cache_identity(pipeline)
     weights_digest.cache_clear()
     torch.manual_seed(1)
-    save_checkpoint(GE2EEncoder(), path)
+    save_weights(GE2EEncoder(), path)
     assert cache_identity(pipeline) != first
     mfcc = PipelineConfig(features=FeatureConfig(name="mfcc"))
     assert cache_identity(mfcc) is mfcc  # other features keep their keys
@@ -205,7 +205,7 @@ def test_partial_checkpoints_load_only_the_layers_they_hold(tmp_path: Path):
     torch.manual_seed(2)
     two = GE2EEncoder(2)
     path = tmp_path / "two.pt"
-    save_checkpoint(two, path)
+    save_weights(two, path)
     loaded = GE2EEncoder.from_pretrained(path, n_layers=2)
     mel = torch.rand(1, 20, 40)
     torch.testing.assert_close(loaded.layer_outputs(mel)[1], two.layer_outputs(mel)[1])
@@ -264,7 +264,7 @@ def test_identity_follows_the_weights(tmp_path: Path):
     second.load_state_dict(first.state_dict())
     assert first.identity == second.identity and len(first.identity) == 64
     path = tmp_path / "one.pt"
-    save_checkpoint(first, path)
+    save_weights(first, path)
     assert GE2EEncoder.from_pretrained(path, n_layers=1).identity == weights_digest(str(path))
 
 

@@ -324,7 +324,7 @@ def _state_dict(path: str, n_layers: int = N_LAYERS) -> dict[str, torch.Tensor]:
 _LSTM_KEYS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-def save_checkpoint(model: GE2EEncoder, path: str | os.PathLike) -> None:
+def save_weights(model: GE2EEncoder, path: str | os.PathLike) -> None:
     """Write ``model`` in ``resemblyzer``'s format (what :meth:`from_pretrained` reads)."""
     state = model.state_dict()
     out = {

@@ -2,7 +2,7 @@
 
 The steps are plain functions: :func:`load_rows` (manifest + label map),
 :func:`split_rows` (train/val/test by the configured protocol),
-:func:`compute_features` (tier 0 + extractor, cached, failures dropped); the
+:func:`featurize_rows` (tier 0 + extractor, cached, failures dropped); the
 normalisation is :class:`vocalis.features.normalize.FeatureNormalizer`.
 """
 
@@ -159,7 +159,7 @@ def split_rows(
     return train_idx, val_idx, test_idx
 
 
-def compute_features(
+def featurize_rows(
     paths: Sequence[str],
     features: FeaturesConfig,
     *,

@@ -88,7 +88,7 @@ def prepare_data(
     from vocalis.features.normalize import FeatureNormalizer
     from vocalis.training.data import FeatureDataset, seconds_to_frames
     from vocalis.training.pipeline import (
-        compute_features,
+        featurize_rows,
         load_rows,
         regression_targets,
         speakers_of,
@@ -105,12 +105,12 @@ def prepare_data(
         # Rank 0 fills the cache, the others read it.
         feats = failures = None
         if dist.is_main:
-            feats, failures = compute_features(paths, cfg.features, progress=progress)
+            feats, failures = featurize_rows(paths, cfg.features, progress=progress)
         barrier(dist)
         if not dist.is_main:
-            feats, failures = compute_features(paths, cfg.features, progress=False)
+            feats, failures = featurize_rows(paths, cfg.features, progress=False)
     else:
-        feats, failures = compute_features(paths, cfg.features, progress=progress and dist.is_main)
+        feats, failures = featurize_rows(paths, cfg.features, progress=progress and dist.is_main)
     by_row = dict(zip(needed.tolist(), feats, strict=True))
     for path, message in failures:
         run.log(f"skipped {message if path in message else path + ': ' + message}", echo=False)

@@ -20,7 +20,7 @@ from vocalis.training.session import NonFiniteLossError, Session, fmt, plain
 VAL_KEYS = ("val_loss", "val_acc", "val_uar", "val_macro_f1")
 
 
-def predict(s: Session, dataset: Any) -> tuple[np.ndarray, float]:
+def predict_split(s: Session, dataset: Any) -> tuple[np.ndarray, float]:
     """Class probabilities (N, C) and mean loss of the unwrapped model on ``dataset``."""
     from vocalis.training.predict import predict_dataset
 
@@ -56,7 +56,7 @@ def validate(
     train_loss, train_acc = tot[0] / max(tot[2], 1), tot[1] / max(tot[2], 1)
     decision = None
     if s.engine.is_main:
-        probs, val_loss = predict(s, s.data.val)
+        probs, val_loss = predict_split(s, s.data.val)
         vm = score(s.data.val.targets, probs, s.classes)
         row = {
             "epoch": epoch + 1,
@@ -120,7 +120,7 @@ def test(s: Session) -> dict[str, Any] | None:
         return None
     from vocalis.metrics.predictions import prediction_rows, score, write_predictions
 
-    probs, test_loss = predict(s, data.test)
+    probs, test_loss = predict_split(s, data.test)
     test_metrics = plain(score(data.test.targets, probs, classes))
     test_metrics["loss"] = float(test_loss)
     if run.active:
@@ -165,4 +165,4 @@ def write_metrics(s: Session, test: dict[str, Any] | None = None) -> None:
     )
 
 
-__all__ = ["VAL_KEYS", "end_epoch", "predict", "test", "validate", "write_metrics"]
+__all__ = ["VAL_KEYS", "end_epoch", "predict_split", "test", "validate", "write_metrics"]
