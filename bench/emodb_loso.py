@@ -249,24 +249,23 @@ def run_vocalis(args: argparse.Namespace) -> dict:
     included.
     """
     from vocalis.data.corpora.emodb import prepare_emodb
-    from vocalis.ensemble.recipe_file import load_ensemble_recipe
+    from vocalis.ensemble.recipe_file import EnsembleRecipe
     from vocalis.evaluation.crossval import loso
+    from vocalis.training import load_recipe
 
     manifest = prepare_emodb(args.wav.parent)
     args.vocalis_out.mkdir(parents=True, exist_ok=True)
     manifest.write(args.vocalis_out / "emodb.csv")
     results: dict = {"recipe": [str(r) for r in args.vocalis_recipe]}
     for recipe_path in args.vocalis_recipe:
-        recipe = load_ensemble_recipe(recipe_path)
+        loaded = load_recipe(str(recipe_path), list(args.vocalis_override))
+        recipe = loaded if isinstance(loaded, EnsembleRecipe) else None
         if recipe is not None:
             protocols = [recipe.ensemble.normalization]
             config, overrides = recipe, []
         else:
-            from vocalis.training import load_config
-
             protocols = list(args.protocols)
-            config = load_config(str(recipe_path), list(args.vocalis_override))
-            overrides = list(args.vocalis_override)
+            config, overrides = loaded, list(args.vocalis_override)
         for protocol in protocols:
             if protocol not in args.protocols:
                 continue

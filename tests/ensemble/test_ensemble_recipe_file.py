@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vocalis.ensemble.recipe_file import load_ensemble_recipe, recipe_from_dict
+from vocalis.ensemble.recipe_file import EnsembleRecipe, recipe_from_dict
 from vocalis.errors import ConfigError
+from vocalis.training import load_recipe
 
 RECIPES = Path(__file__).resolve().parents[2] / "configs" / "recipes"
 
@@ -15,8 +16,8 @@ RECIPES = Path(__file__).resolve().parents[2] / "configs" / "recipes"
 @pytest.mark.parametrize("protocol", ["online", "speaker_norm"])
 def test_shipped_emodb_recipes_parse(protocol):
     path = RECIPES / f"emodb_functionals_{protocol}.yaml"
-    recipe = load_ensemble_recipe(path)
-    assert recipe is not None and recipe.source == str(path)
+    recipe = load_recipe(path)
+    assert isinstance(recipe, EnsembleRecipe) and recipe.source == str(path)
     assert recipe.ensemble.normalization == protocol
     ge2e, compare = recipe.ensemble.members
     assert (ge2e.functionals.name, ge2e.functionals.layers) == ("ge2e_stats", (2,))
@@ -30,7 +31,7 @@ def test_shipped_emodb_recipes_parse(protocol):
 def test_neural_recipe_is_not_an_ensemble(tmp_path):
     path = tmp_path / "n.yaml"
     path.write_text("model: {name: tier1}\n")
-    assert load_ensemble_recipe(path) is None
+    assert not isinstance(load_recipe(path), EnsembleRecipe)
 
 
 def test_bad_ensemble_recipes_name_the_key(tmp_path):
@@ -38,5 +39,5 @@ def test_bad_ensemble_recipes_name_the_key(tmp_path):
         recipe_from_dict({"ensemble": {"fusion_resolutoin": 3}})
     with pytest.raises(ConfigError, match="kind: ensemble"):
         recipe_from_dict({"kind": "neural", "ensemble": {}})
-    with pytest.raises(ConfigError, match="does not exist"):
-        load_ensemble_recipe(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="file not found; pass an existing --config"):
+        load_recipe(tmp_path / "missing.yaml")

@@ -91,13 +91,13 @@ def test_predict_a_clip_and_eval_the_manifest(run, tmp_path, capsys):
 
 
 def test_the_saved_model_equals_the_fit(run):
-    from vocalis.ensemble.recipe_file import load_ensemble_recipe
     from vocalis.inference import Predictor
+    from vocalis.training import load_recipe
     from vocalis.training.ensemble_estimator import EnsembleEstimator
 
     rows = sample_manifest()
     idx = np.arange(len(rows))
-    recipe = load_ensemble_recipe(run.parent / "ens.yaml")
+    recipe = load_recipe(run.parent / "ens.yaml")
     fitted = EnsembleEstimator(recipe).fit(rows, idx, idx[:0], None)
     predictor = Predictor.from_checkpoint(run)
     batch = predictor.predict_many(rows.paths, batch_size=5, progress=False)

@@ -115,9 +115,13 @@ def test_ensemble_group_kfold(corpus, tmp_path):
     manifest, recipe = corpus
     out = tmp_path / "gkf"
     argv = ["cv", "--protocol", "group-kfold", "--folds", "3", "--config", str(recipe)]
-    assert main([*argv, "--manifest", str(manifest), "--out", str(out)]) == 0
+    argv += ["--manifest", str(manifest), "--out", str(out), "ensemble.fusion_resolution=0"]
+    assert main(argv) == 0
     cv = json.loads((out / "cv_results.json").read_text())
     assert cv["protocol"] == "group-kfold" and cv["n_finished"] == 3
+    assert cv["config"]["ensemble"]["fusion_resolution"] == 0  # an override of the recipe
+    folds = json.loads((out / "training_results.json").read_text())
+    assert all(f["weights"] == [0.5, 0.5] for f in folds.values())  # plain average
 
 
 @pytest.mark.slow

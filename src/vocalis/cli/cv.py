@@ -91,42 +91,57 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
     return out + list(args.overrides or [])
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """Load and validate the experiment config named by the flags.
+def recipe_from_args(
+    args: argparse.Namespace, neural_flags: dict[str, Any], neural_overrides: list[str]
+) -> Any:
+    """``--config`` through the one recipe loader, :func:`vocalis.training.load_recipe`.
 
-    An ensemble recipe (``kind: ensemble``) comes back as an
-    :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe`, ``--manifest`` applied.
+    A neural recipe (or none) gets ``neural_overrides`` (what the flags stand for,
+    then the free ``KEY=VALUE`` words). An ensemble recipe (``kind: ensemble``)
+    gets ``--manifest`` (as ``manifest=...``) and the free words, which address
+    its own keys (``ensemble.fusion_resolution=0``), and refuses the neural-only
+    flags in one line.
+
+    Args:
+        args: the parsed command line (``config``, ``manifest``, ``overrides``).
+        neural_flags: ``{"--epochs": value, ...}`` of the flags only neural recipes take.
+        neural_overrides: the overrides of a neural recipe.
+
+    Returns:
+        An :class:`~vocalis.training.ExperimentConfig` or an
+        :class:`~vocalis.ensemble.recipe_file.EnsembleRecipe`.
+
+    Raises:
+        ConfigError: a neural-only flag with an ensemble recipe, or a bad recipe.
     """
+    from vocalis.training import load_recipe
+
     if args.config:
-        from vocalis.ensemble.recipe_file import load_ensemble_recipe
+        from vocalis.config import find_recipe, read_yaml
+        from vocalis.ensemble.recipe_file import is_ensemble_recipe
 
-        recipe = load_ensemble_recipe(args.config)
-        if recipe is not None:
-            return _ensemble_from_args(recipe, args)
-    try:
-        from vocalis.training import load_config
-    except ImportError:  # engine package not wired yet: the config module has it
-        from vocalis.training.config import load_config
+        if is_ensemble_recipe(read_yaml(find_recipe(args.config))):
+            from vocalis.errors import ConfigError
 
-    return load_config(args.config, overrides_from_args(args))
+            given = [flag for flag, value in neural_flags.items() if value not in (None, False)]
+            if given:
+                raise ConfigError(
+                    f"{args.config} is an ensemble recipe; {', '.join(given)} only apply to "
+                    "neural recipes: edit the recipe's ensemble section (or override its keys, "
+                    "e.g. ensemble.fusion_resolution=0)"
+                )
+            manifest = [f"manifest={args.manifest}"] if args.manifest else []
+            return load_recipe(args.config, manifest + list(args.overrides or []))
+    return load_recipe(args.config, neural_overrides)
 
 
-def _ensemble_from_args(recipe: Any, args: argparse.Namespace) -> Any:
-    import dataclasses
-
-    from vocalis.errors import ConfigError
-
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The experiment of ``vocalis loso`` / ``vocalis cv`` (see :func:`recipe_from_args`)."""
     neural = {
         "--model": args.model, "--features": args.features, "--epochs": args.epochs,
         "--device": args.device, "--seed": args.seed,
     }  # fmt: skip
-    given = [k for k, v in neural.items() if v is not None] + list(args.overrides or [])
-    if given:
-        raise ConfigError(
-            f"{args.config} is an ensemble recipe; {', '.join(given)} only apply to neural "
-            "recipes: edit the recipe's ensemble section instead"
-        )
-    return dataclasses.replace(recipe, manifest=args.manifest) if args.manifest else recipe
+    return recipe_from_args(args, neural, overrides_from_args(args))
 
 
 def print_summary(cv: dict[str, Any]) -> None:

@@ -122,19 +122,10 @@ def default_out(args: argparse.Namespace, config) -> str:
 
 def _train_ensemble(recipe, args: argparse.Namespace) -> int:
     """``vocalis train`` of an ensemble recipe: fit on all rows, save ``model.pt``."""
-    from vocalis.errors import ConfigError
     from vocalis.training.ensemble_estimator import train_ensemble
 
-    neural = ("model", "features", "val_split", "epochs", "batch_size", "lr", "device", "seed")
-    given = [f"--{k.replace('_', '-')}" for k in neural if getattr(args, k) is not None]
-    given += ["--amp"] * bool(args.amp) + list(args.overrides or [])
-    if given:
-        raise ConfigError(
-            f"{args.config} is an ensemble recipe; {', '.join(given)} only apply to neural "
-            "recipes: edit the recipe's ensemble section instead"
-        )
     out = args.out or default_out(args, recipe)
-    fitted = train_ensemble(recipe, out, manifest=args.manifest, overwrite=args.overwrite)
+    fitted = train_ensemble(recipe, out, overwrite=args.overwrite)
     info = fitted.info
     print(
         f"ensemble of {len(info['weights'])} members on {fitted.fit.n_classes} classes: C "
@@ -146,15 +137,18 @@ def _train_ensemble(recipe, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis train`` (neural recipe or flags; an ensemble recipe fits on all rows)."""
-    from vocalis.training import load_config, train
+    from vocalis.cli.cv import recipe_from_args
+    from vocalis.ensemble.recipe_file import EnsembleRecipe
+    from vocalis.training import train
 
-    if args.config:
-        from vocalis.ensemble.recipe_file import load_ensemble_recipe
-
-        recipe = load_ensemble_recipe(args.config)
-        if recipe is not None:
-            return _train_ensemble(recipe, args)
-    config = load_config(args.config, overrides_from_args(args))
+    neural = {
+        f"--{k.replace('_', '-')}": getattr(args, k)
+        for k in ("model", "features", "val_split", "epochs", "batch_size", "lr", "device",
+                  "seed", "amp")
+    }  # fmt: skip
+    config = recipe_from_args(args, neural, overrides_from_args(args))
+    if isinstance(config, EnsembleRecipe):
+        return _train_ensemble(config, args)
     out = args.out or default_out(args, config)
     result = train(config, out, overwrite=args.overwrite, progress=not args.no_progress)
     best = result.best_metrics

@@ -25,14 +25,13 @@ Example:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from vocalis.ensemble.recipe import EnsembleConfig
 from vocalis.errors import ConfigError
 
-__all__ = ["EnsembleRecipe", "is_ensemble_recipe", "load_ensemble_recipe", "recipe_from_dict"]
+__all__ = ["EnsembleRecipe", "is_ensemble_recipe", "recipe_from_dict"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,8 @@ class EnsembleRecipe:
             ``{target: [source, ...]}`` mapping applied to ``label_column``
             (:func:`vocalis.data.apply_label_map`), or ``null``.
         unmapped: a label the map does not list: ``error``, ``drop`` or ``keep``.
-        source: the file it was read from (filled in by :func:`load_ensemble_recipe`).
+        source: the file it was read from (filled in by
+            :func:`vocalis.training.load_recipe`, the one loader of every recipe kind).
     """
 
     kind: str = "ensemble"
@@ -83,26 +83,3 @@ def recipe_from_dict(data: dict[str, Any], source: str = "") -> EnsembleRecipe:
     data.setdefault("kind", "ensemble")
     data["source"] = source
     return from_dict(EnsembleRecipe, data, where="")
-
-
-def load_ensemble_recipe(path: str | os.PathLike) -> EnsembleRecipe | None:
-    """Read ``path``; the recipe if it is an ensemble recipe, else None (a neural recipe).
-
-    Raises:
-        ConfigError: the file is missing, not YAML, or an invalid ensemble recipe.
-    """
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"recipe {path} does not exist; pass an existing --config") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"recipe {path} is not valid YAML: {err}") from None
-    if not is_ensemble_recipe(data):
-        return None
-    try:
-        return recipe_from_dict(data, str(path))
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None

@@ -330,11 +330,11 @@ def estimator_for(
     Raises:
         ConfigError: an unknown protocol, or one an ensemble recipe contradicts.
     """
-    from vocalis.ensemble.recipe_file import EnsembleRecipe, load_ensemble_recipe
-    from vocalis.training.config import ExperimentConfig, load_config
+    from vocalis.ensemble.recipe_file import EnsembleRecipe
+    from vocalis.training.config import ExperimentConfig, load_recipe
 
     if isinstance(config, (str, os.PathLike)):
-        config = load_ensemble_recipe(config) or load_config(config, [])
+        config = load_recipe(config)
     if isinstance(config, EnsembleRecipe):
         from vocalis.training.ensemble_estimator import EnsembleEstimator
 
