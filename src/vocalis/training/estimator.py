@@ -196,7 +196,7 @@ class NeuralEstimator:
 
     config: ExperimentConfig
     overwrite: bool = False
-    progress: bool = False
+    progress: bool = True
     needs_validation: bool = dataclasses.field(default=True, init=False)
 
     @property
@@ -314,7 +314,7 @@ def estimator_for(
     *,
     normalization: str | None = None,
     overwrite: bool = False,
-    progress: bool = False,
+    progress: bool = True,
 ) -> Estimator:
     """The estimator of a recipe path, an experiment config or an ensemble recipe.
 
