@@ -15,42 +15,24 @@ transformers = pytest.importorskip(
 from vocalis.encoders import load_encoder  # noqa: E402
 from vocalis.encoders.hf import HFEncoder  # noqa: E402
 from vocalis.errors import ConfigError, ModelError  # noqa: E402
+from vocalis.testing import save_tiny_hf_encoder  # noqa: E402
 
-#: The usual 7-layer feature encoder (20 ms frames, 25 ms receptive field), 8 channels wide.
-TINY = dict(
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    intermediate_size=64,
-    conv_dim=(8,) * 7,
-    conv_stride=(5, 2, 2, 2, 2, 2, 2),
-    conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=2,
-    vocab_size=8,
-)
-
-#: (name, config class, model class, feature-encoder norm): both padding paths are covered.
+#: (name, architecture, feature-encoder norm): both padding paths are covered.
 KINDS = [
-    ("wav2vec2_group", "Wav2Vec2Config", "Wav2Vec2Model", "group"),
-    ("wavlm_layer", "WavLMConfig", "WavLMModel", "layer"),
-    ("hubert_layer", "HubertConfig", "HubertModel", "layer"),
+    ("wav2vec2_group", "wav2vec2", "group"),
+    ("wavlm_layer", "wavlm", "layer"),
+    ("hubert_layer", "hubert", "layer"),
 ]
 
 
-def _save(folder: Path, config_cls: str, model_cls: str, norm: str, seed: int = 0) -> Path:
-    torch.manual_seed(seed)
-    config = getattr(transformers, config_cls)(
-        **TINY, feat_extract_norm=norm, do_stable_layer_norm=norm == "layer"
-    )
-    getattr(transformers, model_cls)(config).save_pretrained(folder)
-    return folder
+def _save(folder: Path, arch: str, norm: str, seed: int = 0) -> Path:
+    return save_tiny_hf_encoder(folder, arch, norm, seed)
 
 
 @pytest.fixture(params=KINDS, ids=[k[0] for k in KINDS])
 def saved(request, tmp_path: Path) -> Path:
-    _, config_cls, model_cls, norm = request.param
-    return _save(tmp_path / request.param[0], config_cls, model_cls, norm)
+    name, arch, norm = request.param
+    return _save(tmp_path / name, arch, norm)
 
 
 def test_a_tiny_model_is_small(saved: Path):
@@ -108,7 +90,7 @@ def test_a_padded_batch_equals_each_item_alone(saved: Path):
 
 
 def test_normalisation_follows_the_preprocessor_config(tmp_path: Path):
-    folder = _save(tmp_path / "m", "Wav2Vec2Config", "Wav2Vec2Model", "layer")
+    folder = _save(tmp_path / "m", "wav2vec2", "layer")
     assert not HFEncoder.from_pretrained(folder).normalize  # no preprocessor_config.json
     transformers.Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(folder)
     enc = load_encoder("hf", str(folder))
@@ -121,9 +103,9 @@ def test_normalisation_follows_the_preprocessor_config(tmp_path: Path):
 
 
 def test_identity_is_the_content_of_the_folder(tmp_path: Path):
-    a = _save(tmp_path / "a", "WavLMConfig", "WavLMModel", "layer", seed=0)
-    b = _save(tmp_path / "b", "WavLMConfig", "WavLMModel", "layer", seed=0)
-    c = _save(tmp_path / "c", "WavLMConfig", "WavLMModel", "layer", seed=1)
+    a = _save(tmp_path / "a", "wavlm", "layer", seed=0)
+    b = _save(tmp_path / "b", "wavlm", "layer", seed=0)
+    c = _save(tmp_path / "c", "wavlm", "layer", seed=1)
     ids = [HFEncoder.from_pretrained(p).identity for p in (a, b, c)]
     assert ids[0] == ids[1] != ids[2] and ids[0].startswith("sha256:")
 

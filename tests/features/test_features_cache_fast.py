@@ -215,7 +215,7 @@ def test_cli_config_and_key_match_the_python_api_without_torch():
         "from vocalis.cli.features import _pipeline\n"
         "from vocalis.features.cache import FeatureCache\n"
         "args = argparse.Namespace(features='mfcc', sample_rate=16000, denoise='spectral', "
-        "vad=True)\n"
+        "vad=True, encoder=None, layers=None, hop_length=160)\n"
         "print(FeatureCache('memory://k').config_key(_pipeline(args))[1])\n"
         "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))\n"
     )

@@ -150,3 +150,46 @@ def test_onnx_parity_on_real_emodb_clips(ecapa_ckpt, emodb_path, tmp_path):
         got = run(clip[None], np.array([len(clip)], dtype=np.int64))[0]
         assert np.abs(got - ref).max() < TOL
     assert len(lengths) == len(files) >= 4
+
+
+@needs_ort
+def test_encoder_features_of_ge2e_predict_and_export_like_the_ge2e_preset(
+    checkpoint_builder, ckpt_dir, tmp_path
+):
+    """``encoder`` frames (GE2E source, shipped weights) through Predictor and ONNX."""
+    preset = checkpoint_builder(ckpt_dir / "ge2e.pt", "tier1", "ge2e", "global")
+    same = checkpoint_builder(
+        ckpt_dir / "enc_ge2e2.pt",
+        "tier1",
+        "encoder",
+        "global",
+        feature_overrides={"encoder_source": "ge2e", "encoder_layers": (2,)},
+    )
+    mixed = checkpoint_builder(
+        ckpt_dir / "enc_ge2e12.pt",
+        "tier1",
+        "encoder",
+        "global",
+        feature_overrides={"encoder_source": "ge2e", "encoder_layers": (1, 2)},
+    )
+    clips = _clips()
+    by_preset, by_encoder = Predictor.from_checkpoint(preset), Predictor.from_checkpoint(same)
+    for clip in clips:  # the preset and its encoder spelling give the same numbers
+        a = by_preset.predict_waveform(clip, 16000).probs
+        assert a == by_encoder.predict_waveform(clip, 16000).probs
+    out = tmp_path / "m.onnx"
+    report = export(mixed, out, format="onnx")
+    assert report.max_abs_diff < TOL and report.padded_batches
+    assert read_metadata(out)["features"]["encoder_layers"] == [1, 2]
+    run, predictor = _runner(out, "onnx"), Predictor.from_checkpoint(mixed)
+    expected = []
+    for clip in clips:
+        ref = np.array(list(predictor.predict_waveform(clip, 16000).probs.values()))
+        got = run(clip[None, :].astype(np.float32), np.array([len(clip)], dtype=np.int64))[0]
+        assert np.abs(got - ref).max() < TOL, (len(clip), np.abs(got - ref).max())
+        expected.append(ref)
+    n = np.array([len(c) for c in clips], dtype=np.int64)
+    batch = np.zeros((len(clips), n.max()), dtype=np.float32)
+    for i, c in enumerate(clips):
+        batch[i, : len(c)] = c
+    assert np.abs(run(batch, n) - np.stack(expected)).max() < TOL

@@ -5,6 +5,10 @@ Example::
     vocalis features data/emodb.csv --features mfcc --cache cache/feats --workers 2
     vocalis features data/emodb.csv --features mfbe_pitch --cache s3://bucket/feats --vad \
         --max-failures 0.05 --out feats.npz
+    vocalis features data/emodb.csv --features encoder --encoder /models/wav2vec2-base \\
+        --layers 6 9 --hop-length 320 --cache cache/feats      # mean of two wav2vec 2.0 layers
+    vocalis features data/emodb.csv --functionals encoder_stats --encoder ge2e --layers 2 \\
+        --out stats.npz                     # one vector per file (mean and std of GE2E layer 2)
 
 Prints one line per skipped file, then a summary (files, cache hits, computed,
 regenerated, failures, seconds, x real time). Exits non-zero when more files
@@ -16,7 +20,11 @@ torch-free, so the run builds the real :class:`~vocalis.features.config.Pipeline
 from the flags, keys every file on its content and that config, and reads the
 entries. Anything short of all hits (a miss, a corrupt or stale entry, an
 unreadable file) falls back to the full pipeline, which reports, repairs and
-recomputes as usual.
+recomputes as usual. (Encoder features import torch to name their weights in the key.)
+
+With ``--functionals NAME`` the verb computes utterance functionals instead
+(:mod:`vocalis.features.functionals`: one ``(D,)`` vector per file, decoded as
+the functionals ensembles decode, cached on content + config with ``--cache``).
 """
 
 from __future__ import annotations
@@ -59,6 +67,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="NAME",
         help="extractor: %(choices)s",
     )
+    p.add_argument(
+        "--functionals",
+        default=None,
+        metavar="NAME",
+        help="compute these utterance functionals (one vector per file) instead of frames: "
+        "encoder_stats, ge2e_stats, lld_stats, compare_2016, egemaps_v02",
+    )
+    p.add_argument(
+        "--encoder",
+        default=None,
+        metavar="SOURCE",
+        help="encoder of '--features encoder' and '--functionals encoder_stats': ge2e, a "
+        "save_pretrained folder or a model id in the Hugging Face cache (default: ge2e)",
+    )
+    p.add_argument(
+        "--layers",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="encoder layers, numbered as the encoder numbers them (-1: the last); frames "
+        "average them (default: -1 for frames, 2 for functionals)",
+    )
+    p.add_argument(
+        "--hop-length",
+        type=int,
+        default=160,
+        help="frame hop in samples; encoder frames need the encoder's (320 for wav2vec 2.0)",
+    )
     p.add_argument("--cache", default=None, help="cache folder or fsspec URL (s3://, gs://)")
     p.add_argument("--sample-rate", type=int, default=16000, help="tier-0 and feature rate, Hz")
     p.add_argument(
@@ -91,10 +128,15 @@ def _pipeline(args: argparse.Namespace) -> PipelineConfig:
     from vocalis.audio.config import Tier0Config
     from vocalis.features.config import FeatureConfig, PipelineConfig
 
+    encoder = {"encoder_source": args.encoder} if args.encoder else {}
+    if args.layers:
+        encoder["encoder_layers"] = tuple(args.layers)
     features = FeatureConfig(
         name=args.features,
         sample_rate=args.sample_rate,
         f_max=min(FeatureConfig.f_max, args.sample_rate / 2),
+        hop_length=args.hop_length,
+        **encoder,
     )
     tier0 = Tier0Config(sample_rate=args.sample_rate, denoise=args.denoise, vad=args.vad)
     return PipelineConfig(tier0=tier0, features=features)
@@ -154,10 +196,43 @@ def _write_npz(out: str, paths: list[str], features: list[Any]) -> None:
         np.savez(fh, **arrays)
 
 
+def _functionals(args: argparse.Namespace, paths: list[str]) -> int:
+    """``--functionals``: one vector per file (:func:`vocalis.ensemble.recipe.functional_table`)."""
+    from vocalis.errors import ConfigError
+    from vocalis.features.functionals import FunctionalsConfig
+
+    if args.vad or args.denoise != "none":
+        raise ConfigError(
+            "features --functionals: functionals read the audio as the ensembles do "
+            "(no denoising, no VAD); drop --vad / --denoise"
+        )
+    options: dict[str, Any] = {"name": args.functionals, "sample_rate": args.sample_rate}
+    if args.encoder:
+        options["encoder"] = args.encoder
+    if args.layers:
+        options["layers"] = tuple(args.layers)
+    config = FunctionalsConfig(**options)
+    from vocalis.ensemble.recipe import functional_table
+
+    start = time.perf_counter()
+    table = functional_table(paths, config, cache_dir=args.cache)
+    if args.out:
+        _write_npz(args.out, paths, [row.astype("float32") for row in table])
+    print(
+        f"{len(paths)} files: {table.shape[1]} {config.name} functionals each, "
+        f"{time.perf_counter() - start:.1f} s"
+    )
+    if args.out:
+        print(f"wrote {args.out}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis features``."""
-    pipeline = _pipeline(args)
     paths = _manifest_paths(args.manifest)
+    if args.functionals:
+        return _functionals(args, paths)
+    pipeline = _pipeline(args)
     result = _all_hits(args, pipeline, paths) if args.cache else None
     if result is None:
         result = _extract(args, pipeline, paths)

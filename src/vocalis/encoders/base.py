@@ -30,12 +30,13 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from vocalis.errors import ModelError
+from vocalis.errors import ConfigError, ModelError
 from vocalis.registry import Registry
 
 
@@ -74,6 +75,11 @@ class PretrainedEncoder(nn.Module):
         frame_shift: seconds between output frames.
         identity: what the weights are, for cache keys: the SHA-256 of a weights
             file, or ``repository@revision``.
+        first_layer: the number of the layer ``hidden_states[0]`` holds; layers are
+            numbered as the encoder's authors number them (GE2E: 1 for its first
+            LSTM layer; ``transformers``: 0 for the transformer's input).
+        export_friendly: compute with ops every ONNX runtime has (set by the
+            exporter; GE2E then computes its spectrum with a DFT convolution).
     """
 
     sample_rate: int = 16000
@@ -81,6 +87,67 @@ class PretrainedEncoder(nn.Module):
     hidden_size: int = 0
     frame_shift: float = 0.0
     identity: str = ""
+    first_layer: int = 0
+    export_friendly: bool = False
+
+    @classmethod
+    def from_source(
+        cls, source: str, layers: Sequence[int] = (-1,), weights: str = "", revision: str = ""
+    ) -> PretrainedEncoder:
+        """Load the encoder a features or model config names (see :func:`open_encoder`).
+
+        Subclasses map the choice to their ``from_pretrained`` arguments; this
+        default passes ``weights`` (or ``source``) as the checkpoint.
+
+        Args:
+            source: the registry name, or a folder / model id for ``hf``.
+            layers: the layers the caller reads (an encoder may load fewer).
+            weights: a weights file, when the encoder reads one.
+            revision: a revision of a cached model id.
+        """
+        return cls.from_pretrained(weights or None)  # type: ignore[attr-defined]
+
+    @classmethod
+    def source_identity(
+        cls, source: str, layers: Sequence[int] = (-1,), weights: str = "", revision: str = ""
+    ) -> str:
+        """The :attr:`identity` :meth:`from_source` would give, cheaply (no model built
+        when the subclass knows how; this default loads it)."""
+        return cls.from_source(source, layers, weights, revision).identity
+
+    @property
+    def layer_numbers(self) -> range:
+        """The numbers of the layers :meth:`forward` returns, in order.
+
+        Example:
+            >>> type("E", (PretrainedEncoder,), {"num_layers": 3, "first_layer": 1})().layer_numbers
+            range(1, 4)
+        """
+        return range(self.first_layer, self.first_layer + self.num_layers)
+
+    def layer_index(self, layer: int) -> int:
+        """The position in :attr:`EncoderOutput.hidden_states` of layer number ``layer``.
+
+        Args:
+            layer: a number in :attr:`layer_numbers`, or a negative one counting
+                from the last (``-1``: the last layer).
+
+        Raises:
+            ConfigError: no such layer (the message gives the valid numbers).
+
+        Example:
+            >>> enc = type("E", (PretrainedEncoder,), {"num_layers": 3, "first_layer": 1})()
+            >>> enc.layer_index(1), enc.layer_index(-1)
+            (0, 2)
+        """
+        numbers = self.layer_numbers
+        index = int(layer) - numbers.start if layer >= 0 else self.num_layers + int(layer)
+        if not 0 <= index < self.num_layers:
+            raise ConfigError(
+                f"encoder layer {layer}: {type(self).__name__} has layers {numbers.start} to "
+                f"{numbers.stop - 1} (or -1 for the last, -2 for the one before, ...)"
+            )
+        return index
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Valid output frames for input lengths in samples (this encoder's own rule).

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -148,6 +149,7 @@ class GE2EEncoder(PretrainedEncoder):
     sample_rate = SAMPLE_RATE
     hidden_size = HIDDEN
     frame_shift = HOP / SAMPLE_RATE
+    first_layer = 1
 
     def __init__(self, n_layers: int = N_LAYERS) -> None:
         super().__init__()
@@ -175,6 +177,49 @@ class GE2EEncoder(PretrainedEncoder):
         model.load_state_dict(_state_dict(str(weights), n_layers))
         model._weights_sha256 = weights_digest(str(weights))
         return model.eval()
+
+    @staticmethod
+    def depth_for(layers: Sequence[int]) -> int:
+        """LSTM layers to load to read ``layers`` (1-3, or negative from the last: all 3).
+
+        Raises:
+            ConfigError: a layer GE2E does not have.
+
+        Example:
+            >>> GE2EEncoder.depth_for([1, 2]), GE2EEncoder.depth_for([-1])
+            (2, 3)
+        """
+        for k in layers:
+            if not (1 <= k <= N_LAYERS or -N_LAYERS <= k <= -1):
+                raise ConfigError(
+                    f"encoder layer {k}: GE2EEncoder has layers 1 to {N_LAYERS} "
+                    "(or -1 for the last, -2 for the one before, ...)"
+                )
+        if not layers or any(k < 0 for k in layers):
+            return N_LAYERS
+        return max(layers)
+
+    @classmethod
+    def from_source(
+        cls,
+        source: str = "ge2e",
+        layers: Sequence[int] = (-1,),
+        weights: str = "",
+        revision: str = "",
+    ) -> GE2EEncoder:
+        """Layers up to the deepest of ``layers`` from ``weights`` (:func:`find_weights`)."""
+        return cls.from_pretrained(weights or None, cls.depth_for(layers))
+
+    @classmethod
+    def source_identity(
+        cls,
+        source: str = "ge2e",
+        layers: Sequence[int] = (-1,),
+        weights: str = "",
+        revision: str = "",
+    ) -> str:
+        """SHA-256 of the checkpoint :meth:`from_source` reads (no model built)."""
+        return weights_identity(weights or None, cls.depth_for(layers))
 
     @property
     def num_layers(self) -> int:  # type: ignore[override]

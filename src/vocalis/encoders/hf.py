@@ -16,7 +16,9 @@ the first 25 ms after 400 samples for the usual 7-layer stack); the model's own
 
 Layers: ``hidden_states[0]`` is the transformer's input (the projected
 convolutional features) and ``hidden_states[k]`` the output of transformer layer
-``k``, as ``transformers`` returns them; ``num_layers = num_hidden_layers + 1``.
+``k``, as ``transformers`` returns them; ``num_layers = num_hidden_layers + 1``,
+and layer numbers follow that order (``first_layer = 0``: layer 0 is the input,
+layer ``num_hidden_layers`` the last).
 
 Padding: with a per-frame ``layer`` norm in the feature encoder (the "large"
 and WavLM checkpoints) the batch runs at once with an attention mask from
@@ -30,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -201,6 +204,21 @@ class HFEncoder(PretrainedEncoder):
             normalize = bool(pre.get("do_normalize", False))
         rate = int(pre.get("sampling_rate", 16000))
         return cls(model, identity, rate, normalize).eval()
+
+    @classmethod
+    def from_source(
+        cls, source: str, layers: Sequence[int] = (-1,), weights: str = "", revision: str = ""
+    ) -> HFEncoder:
+        """:meth:`from_pretrained` of ``source`` at ``revision`` (``weights`` is unused:
+        the folder holds them)."""
+        return cls.from_pretrained(source, revision or None)
+
+    @classmethod
+    def source_identity(
+        cls, source: str, layers: Sequence[int] = (-1,), weights: str = "", revision: str = ""
+    ) -> str:
+        """``sha256:<digest>`` of the folder's files, or ``<id>@<commit>`` (no model built)."""
+        return resolve_folder(source, revision or None)[1]
 
     def _receptive_field(self) -> int:
         """Smallest input with one output frame."""

@@ -1,15 +1,16 @@
-"""Features: MFCC, log-mel energies, pitch, their combinations, and GE2E encoder frames.
+"""Features: MFCC, log-mel energies, pitch, their combinations, and pretrained encoder frames.
 
-Pure torch, batched, on one 10 ms frame grid (centred frames; each extractor
-answers ``frame_lengths(lengths)``), found by name in :data:`FEATURES`::
+Pure torch, batched; each extractor answers ``frame_lengths(lengths)`` (spectral
+and pitch features share one centred 10 ms grid; ``encoder`` frames follow the
+encoder's: GE2E 10 ms, wav2vec 2.0 20 ms), found by name in :data:`FEATURES`::
 
     >>> import torch
     >>> from vocalis.features import FEATURES, FeatureConfig, extract
     >>> extract(torch.randn(16000), FeatureConfig(name="mfcc")).shape
     torch.Size([40, 101])
     >>> FEATURES.names()  # doctest: +NORMALIZE_WHITESPACE
-    ['fbank', 'ge2e', 'mfbe', 'mfbe_only', 'mfbe_pitch', 'mfcc', 'mfcc_only', 'mfcc_pitch',
-     'pitch', 'pitch_only']
+    ['encoder', 'fbank', 'ge2e', 'mfbe', 'mfbe_only', 'mfbe_pitch', 'mfcc', 'mfcc_only',
+     'mfcc_pitch', 'pitch', 'pitch_only']
 
 Also here: normalisation (:mod:`~vocalis.features.normalize`), the content-keyed
 cache (:mod:`~vocalis.features.cache`) and file-level extraction
@@ -32,6 +33,7 @@ from vocalis.lazy import lazy_exports
 #: Names of the built-in extractors, known without importing torch (CLI choices).
 #: ``tests/features/test_features_cache_fast.py`` checks it against :data:`FEATURES`.
 BUILTIN_FEATURES = (
+    "encoder",
     "fbank",
     "ge2e",
     "mfbe",

@@ -45,6 +45,12 @@ class FeatureExtractor(nn.Module):
         """Seconds between frames."""
         return self.config.frame_shift
 
+    @classmethod
+    def weights_identity(cls, config: FeatureConfig) -> str | None:
+        """What model weights the extractor of ``config`` reads, for cache keys
+        (:func:`~vocalis.features.config.cache_identity`); None when it reads none."""
+        return None
+
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Frames this extractor gives for signal lengths in samples.
 

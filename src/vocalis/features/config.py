@@ -36,7 +36,7 @@ class FeatureConfig:
     Args:
         name: registry key of the extractor (``mfcc``, ``fbank``, ``mfbe``, ``pitch``,
             ``mfbe_pitch``, ``mfcc_pitch``, ``mfbe_only``, ``mfcc_only``, ``pitch_only``,
-            ``ge2e``).
+            ``encoder``, ``ge2e``).
         sample_rate: expected input rate in Hz (tier 0 resamples to it).
         n_fft: FFT size in samples (512 = 32 ms at 16 kHz).
         win_length: analysis window in samples (400 = 25 ms), centred in ``n_fft``.
@@ -64,7 +64,17 @@ class FeatureConfig:
         ge2e_layer: ``ge2e`` features are the outputs of this layer (1-3) of the
             pretrained GE2E speaker encoder (:mod:`vocalis.encoders.ge2e`).
         ge2e_weights: its checkpoint (``""``: ``$VOCALIS_GE2E_WEIGHTS``, then the
-            layers 1-2 shipped with Vocalis, then the installed ``resemblyzer`` wheel).
+            layers 1-2 shipped with Vocalis, then the installed ``resemblyzer`` wheel);
+            also the checkpoint of ``encoder`` features with ``encoder_source: ge2e``.
+        encoder_source: the encoder of ``encoder`` features: ``ge2e``, or a folder
+            written by ``save_pretrained`` / a model id in the Hugging Face cache
+            (wav2vec 2.0, HuBERT, WavLM; :func:`vocalis.encoders.open_encoder`).
+        encoder_revision: revision of a cached model id (``""``: ``main``).
+        encoder_layers: the layers ``encoder`` features read, numbered as the encoder
+            numbers them (GE2E 1-3; ``transformers`` 0 = the transformer's input to
+            ``num_hidden_layers``); negative numbers count from the last (``-1``).
+        encoder_layer_weights: ``[]`` averages the layers (one layer: itself);
+            else one weight >= 0 per layer, for their weighted mean.
     """
 
     name: str = "fbank"
@@ -89,6 +99,10 @@ class FeatureConfig:
     silence_db: float = 50.0
     ge2e_layer: int = 2
     ge2e_weights: str = ""
+    encoder_source: str = "ge2e"
+    encoder_revision: str = ""
+    encoder_layers: tuple[int, ...] = (-1,)
+    encoder_layer_weights: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         def bad(key: str, value: object, expected: str) -> ConfigError:
@@ -113,6 +127,18 @@ class FeatureConfig:
             raise bad("pitch_fmax", self.pitch_fmax, "pitch_fmin < pitch_fmax < sample_rate/2")
         if self.ge2e_layer not in (1, 2, 3):
             raise bad("ge2e_layer", self.ge2e_layer, "1, 2 or 3 (a GE2E LSTM layer)")
+        if not self.encoder_source:
+            raise bad("encoder_source", self.encoder_source, "ge2e, a folder or a model id")
+        layers = list(self.encoder_layers)
+        if not layers or len(set(layers)) != len(layers):
+            raise bad("encoder_layers", layers, "distinct layer numbers such as [-1] or [6, 9]")
+        w = list(self.encoder_layer_weights)
+        if w and (len(w) != len(layers) or min(w) < 0 or sum(w) <= 0):
+            raise bad(
+                "encoder_layer_weights",
+                w,
+                f"one weight >= 0 per layer of {layers} with a positive sum, or [] to average",
+            )
         need = 2 * int(self.sample_rate / self.pitch_fmin) + 2
         if self.pitch_frame_length < need:
             raise bad(
@@ -171,25 +197,43 @@ class PipelineConfig:
             )
 
 
+#: Built-in extractors that run a pretrained encoder (their cache keys name its weights).
+ENCODER_FEATURES = ("encoder", "ge2e")
+
+#: Fields only ``encoder`` features read. They join no other extractor's cache key,
+#: so adding them left the keys (and cached entries) of every other feature as they were.
+ENCODER_FIELDS = ("encoder_source", "encoder_revision", "encoder_layers", "encoder_layer_weights")
+
+
 def cache_identity(pipeline: PipelineConfig) -> PipelineConfig | dict:
     """What a cache entry of ``pipeline`` depends on: the config, and model weights if any.
 
-    For ``ge2e`` features, the SHA-256 of the encoder checkpoint joins the key, so
-    new weights under the same path never serve old entries. Other features
-    return ``pipeline`` itself (their keys are unchanged).
+    For encoder features (``encoder``, ``ge2e``, and extractors whose
+    :meth:`~vocalis.features.base.FeatureExtractor.weights_identity` is not None)
+    the identity of the weights joins the key (a SHA-256, or repository@revision),
+    so new weights under the same path never serve old entries. The ``encoder_*``
+    fields join only the key of ``encoder`` features. Built-in extractors other
+    than the encoder ones are keyed without importing torch.
 
     Example:
-        >>> cache_identity(PipelineConfig()) == PipelineConfig()
-        True
+        >>> key = cache_identity(PipelineConfig())
+        >>> "encoder_layers" in key["features"], key["features"]["name"]
+        (False, 'fbank')
     """
-    if pipeline.features.name != "ge2e":
-        return pipeline
     from vocalis.config import to_dict
-    from vocalis.encoders.ge2e import weights_identity
+    from vocalis.features import BUILTIN_FEATURES
 
-    return {
-        "pipeline": to_dict(pipeline),
-        "ge2e_weights_sha256": weights_identity(
-            pipeline.features.ge2e_weights, pipeline.features.ge2e_layer
-        ),
-    }
+    features = pipeline.features
+    builtin = features.name in BUILTIN_FEATURES
+    data = to_dict(pipeline)
+    if builtin and features.name != "encoder":
+        for key in ENCODER_FIELDS:
+            del data["features"][key]
+    if builtin and features.name not in ENCODER_FEATURES:
+        return data
+    from vocalis.features import FEATURES  # imports torch, registers the built-ins
+
+    identity = FEATURES.get(features.name).weights_identity(features)
+    if identity is None:
+        return pipeline
+    return {"pipeline": data, "weights_identity": identity}

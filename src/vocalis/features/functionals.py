@@ -8,9 +8,11 @@ Three families, found by name in :data:`FUNCTIONALS`:
   (any :mod:`vocalis.features` extractor, MFCC by default) and their deltas:
   mean, standard deviation, skewness, kurtosis, 1/25/50/75/99th percentiles,
   inter-quartile range and linear slope per descriptor, in pure torch;
-* ``ge2e_stats``: mean and standard deviation over frames of chosen layers of
-  the pretrained GE2E speaker encoder (:mod:`vocalis.encoders.ge2e`, weights from
-  the ``resemblyzer`` wheel, layers 1-2 shipped with Vocalis), 512 values per layer.
+* ``encoder_stats``: mean and standard deviation over frames of chosen layers of
+  any pretrained encoder (:mod:`vocalis.encoders`: GE2E, or a wav2vec 2.0 /
+  HuBERT / WavLM folder or cached model id), ``2 * H`` values per layer;
+* ``ge2e_stats``: its preset for the GE2E speaker encoder (weights from the
+  ``resemblyzer`` wheel, layers 1-2 shipped with Vocalis), 512 values per layer.
 
 Functionals are what classic paralinguistics classifiers (SVM, logistic
 regression, see :mod:`vocalis.ensemble`) consume.
@@ -28,12 +30,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from vocalis.errors import AudioError, ConfigError
 from vocalis.registry import Registry
+
+if TYPE_CHECKING:
+    from vocalis.features.pretrained import EncoderChoice
 
 #: Names of the statistics of ``lld_stats``, in output order (per descriptor).
 STATISTICS: tuple[str, ...] = (
@@ -65,16 +71,23 @@ class FunctionalsConfig:
     """Which utterance-level functionals to compute.
 
     Args:
-        name: registry key (``compare_2016``, ``egemaps_v02``, ``lld_stats``, ``ge2e_stats``).
+        name: registry key (``compare_2016``, ``egemaps_v02``, ``lld_stats``,
+            ``encoder_stats``, ``ge2e_stats``).
         lld: frame-level extractor of ``lld_stats`` (a :data:`vocalis.features.FEATURES`
             name: ``mfcc``, ``fbank``, ``mfcc_pitch``, ...).
         deltas: also compute the statistics of the first-order deltas (``lld_stats``).
         delta_window: half-width ``N`` of the delta regression, in frames.
         sample_rate: rate the waveform must have, in Hz.
-        layers: GE2E LSTM layers (1-3) whose outputs ``ge2e_stats`` summarises;
-            the middle layer carries the most emotion (bench/research/README.md).
-        weights: GE2E checkpoint for ``ge2e_stats`` (``""``: ``$VOCALIS_GE2E_WEIGHTS``
-            or the weights shipped with Vocalis / inside the ``resemblyzer`` wheel).
+        layers: encoder layers whose outputs ``encoder_stats`` / ``ge2e_stats``
+            summarise, numbered as the encoder numbers them (GE2E: its LSTM layers
+            1-3, the middle one carries the most emotion, bench/research/README.md;
+            ``transformers``: 0 = the transformer's input to ``num_hidden_layers``;
+            negative numbers, for ``encoder_stats``, count from the last).
+        weights: GE2E checkpoint (``""``: ``$VOCALIS_GE2E_WEIGHTS`` or the weights
+            shipped with Vocalis / inside the ``resemblyzer`` wheel).
+        encoder: the encoder of ``encoder_stats``: ``ge2e``, or a ``save_pretrained``
+            folder / Hugging Face cache model id (:func:`vocalis.encoders.open_encoder`).
+        revision: revision of a cached model id (``""``: ``main``).
     """
 
     name: str = "compare_2016"
@@ -84,17 +97,22 @@ class FunctionalsConfig:
     sample_rate: int = 16000
     layers: tuple[int, ...] = (2,)
     weights: str = ""
+    encoder: str = "ge2e"
+    revision: str = ""
 
     def __post_init__(self) -> None:
-        if (
-            not self.layers
-            or len(set(self.layers)) != len(self.layers)
-            or any(k not in (1, 2, 3) for k in self.layers)
-        ):
+        if not self.layers or len(set(self.layers)) != len(self.layers):
+            raise ConfigError(
+                f"functionals.layers: got {list(self.layers)}, expected distinct layer "
+                "numbers (e.g. [2])"
+            )
+        if self.name != "encoder_stats" and any(k not in (1, 2, 3) for k in self.layers):
             raise ConfigError(
                 f"functionals.layers: got {list(self.layers)}, expected distinct GE2E "
                 "layers among 1, 2, 3 (e.g. [2])"
             )
+        if not self.encoder:
+            raise ConfigError("functionals.encoder: got '', expected ge2e, a folder or a model id")
         if self.delta_window < 1:
             raise ConfigError(
                 f"functionals.delta_window: got {self.delta_window}, expected >= 1 frames"
@@ -233,45 +251,81 @@ def lld_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) ->
     return torch.cat(parts)
 
 
-@FUNCTIONALS.register("ge2e_stats")
-def ge2e_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) -> torch.Tensor:
-    """Mean and std over frames of the GE2E layers ``config.layers``, per layer.
+@FUNCTIONALS.register("encoder_stats")
+def encoder_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) -> torch.Tensor:
+    """Mean and std over frames of the encoder layers ``config.layers``, per layer.
 
-    The encoder is the one of the ``ge2e`` frame features
-    (:class:`~vocalis.features.pretrained.GE2EFrames`), built once per weights.
+    The encoder (``config.encoder``) is loaded once per choice, frozen, on the CPU
+    (:func:`~vocalis.features.pretrained.frozen_encoder`). The std is the
+    unbiased one (0 for a single frame).
 
     Shape:
-        (T,) -> (512 * len(layers),): for each layer, 256 means then 256 stds.
+        (T,) -> (2 * H * len(layers),): for each layer, H means then H stds.
+
+    Raises:
+        AudioError: audio at another rate than the encoder's.
+        ConfigError: the encoder is not found or has no such layer.
     """
-    from vocalis.features.base import cached_extractor
-    from vocalis.features.config import FeatureConfig
+    from vocalis.features.pretrained import frozen_encoder
 
     wav = _check(wav, sample_rate, config)
-    if sample_rate != 16000:
-        raise AudioError(f"functionals 'ge2e_stats': got {sample_rate} Hz, expected 16000 Hz")
-    frames = cached_extractor(
-        FeatureConfig(name="ge2e", ge2e_layer=max(config.layers), ge2e_weights=config.weights)
-    )
-    outs = frames.layer_outputs(wav[None])
+    encoder = frozen_encoder(_encoder_choice(config))
+    if sample_rate != encoder.sample_rate:
+        raise AudioError(
+            f"functionals '{config.name}': got {sample_rate} Hz, the encoder needs "
+            f"{encoder.sample_rate} Hz; set functionals.sample_rate={encoder.sample_rate}"
+        )
+    positions = [encoder.layer_index(k) for k in config.layers]
+    with torch.no_grad():
+        out = encoder(wav[None])
+    n = int(out.lengths[0])
     parts = []
-    for k in config.layers:
-        h = outs[k - 1][0]
+    for p in positions:
+        h = out.hidden_states[p][0, :n]
         parts += [h.mean(0), h.std(0) if len(h) > 1 else torch.zeros_like(h[0])]
     return torch.cat(parts)
 
 
+@FUNCTIONALS.register("ge2e_stats")
+def ge2e_stats(wav: torch.Tensor, sample_rate: int, config: FunctionalsConfig) -> torch.Tensor:
+    """:func:`encoder_stats` of the GE2E encoder (checkpoint ``config.weights``).
+
+    Shape:
+        (T,) -> (512 * len(layers),): for each layer, 256 means then 256 stds.
+    """
+    return encoder_stats(wav, sample_rate, config)
+
+
+#: Fields only ``encoder_stats`` reads; they join no other functionals' cache key
+#: (so the keys of the existing sets, ``ge2e_stats`` included, did not change).
+_ENCODER_FIELDS = ("encoder", "revision")
+
+
+def _encoder_choice(config: FunctionalsConfig) -> EncoderChoice:
+    """The encoder of ``encoder_stats`` (``ge2e_stats``: GE2E) and its layers."""
+    from vocalis.features.pretrained import EncoderChoice
+
+    source = "ge2e" if config.name == "ge2e_stats" else config.encoder
+    revision = "" if config.name == "ge2e_stats" else config.revision
+    return EncoderChoice(source, tuple(config.layers), weights=config.weights, revision=revision)
+
+
 def functionals_key(config: FunctionalsConfig) -> dict:
     """What a cached functionals vector depends on: the config, and the model weights.
+
+    For ``encoder_stats`` and ``ge2e_stats`` the encoder's weights identity
+    replaces ``weights`` (a SHA-256 or repository@revision).
 
     Example:
         >>> functionals_key(FunctionalsConfig("lld_stats"))["name"]
         'lld_stats'
     """
     key = asdict(config)
-    if config.name == "ge2e_stats":
-        from vocalis.encoders.ge2e import weights_identity
-
-        key["weights"] = weights_identity(config.weights, max(config.layers))
+    if config.name != "encoder_stats":
+        for field in _ENCODER_FIELDS:
+            del key[field]
+    if config.name in ("encoder_stats", "ge2e_stats"):
+        key["weights"] = _encoder_choice(config).identity()
     return key
 
 
@@ -355,6 +409,10 @@ def functionals_dim(config: FunctionalsConfig) -> int:
         return OPENSMILE_SETS[config.name][1]
     if config.name == "ge2e_stats":
         return 512 * len(config.layers)
+    if config.name == "encoder_stats":
+        from vocalis.features.pretrained import frozen_encoder
+
+        return 2 * frozen_encoder(_encoder_choice(config)).hidden_size * len(config.layers)
     FUNCTIONALS.get(config.name)  # raises on unknown names
     from vocalis.features.base import feature_dim
     from vocalis.features.config import FeatureConfig

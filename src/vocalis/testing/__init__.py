@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vocalis.testing.checkpoints import tiny_run, train_tiny
+from vocalis.testing.encoders import save_tiny_hf_encoder
 
 #: Skip reason for tests marked ``emodb`` when the corpus is absent.
 EMODB_SKIP_REASON = "EmoDB not found at ../shared/data/emodb (set VOCALIS_EMODB)"
@@ -36,6 +37,7 @@ __all__ = [
     "sample_manifest",
     "sample_manifest_path",
     "samples_dir",
+    "save_tiny_hf_encoder",
     "synth_chirp",
     "synth_noise",
     "synth_speechlike",
