@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from vocalis.encoders.ge2e import GE2EEncoder, save_checkpoint, weights_digest
+from vocalis.encoders.ge2e import GE2EEncoder, save_weights, weights_digest
 from vocalis.errors import ConfigError
 from vocalis.features import FeatureConfig, PipelineConfig, build_extractor, extract
 from vocalis.features.config import cache_identity
@@ -31,7 +31,7 @@ needs_transformers = pytest.mark.skipif(
 def ge2e_weights(tmp_path: Path) -> str:
     torch.manual_seed(0)
     path = tmp_path / "ge2e.pt"
-    save_checkpoint(GE2EEncoder(), path)
+    save_weights(GE2EEncoder(), path)
     return str(path)
 
 
@@ -111,7 +111,7 @@ def test_cache_keys_name_the_weights_and_the_layers(ge2e_weights: str):
     assert stats["weights"] == weights_digest(ge2e_weights) and stats["encoder"] == "ge2e"
     weights_digest.cache_clear()
     torch.manual_seed(5)
-    save_checkpoint(GE2EEncoder(), ge2e_weights)  # same path, new weights: new keys
+    save_weights(GE2EEncoder(), ge2e_weights)  # same path, new weights: new keys
     assert key(encoder_layers=(2,)) != first
     assert functionals_key(FunctionalsConfig("encoder_stats", weights=ge2e_weights)) != stats
 

@@ -111,8 +111,10 @@ class PretrainedEncoder(nn.Module):
     def source_identity(
         cls, source: str, layers: Sequence[int] = (-1,), weights: str = "", revision: str = ""
     ) -> str:
-        """The :attr:`identity` :meth:`from_source` would give, cheaply (no model built
-        when the subclass knows how; this default loads it)."""
+        """The :attr:`identity` :meth:`from_source` would give, cheaply.
+
+        Subclasses compute it without building the model; this default loads it.
+        """
         return cls.from_source(source, layers, weights, revision).identity
 
     @property

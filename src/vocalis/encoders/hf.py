@@ -209,8 +209,10 @@ class HFEncoder(PretrainedEncoder):
     def from_source(
         cls, source: str, layers: Sequence[int] = (-1,), weights: str = "", revision: str = ""
     ) -> HFEncoder:
-        """:meth:`from_pretrained` of ``source`` at ``revision`` (``weights`` is unused:
-        the folder holds them)."""
+        """:meth:`from_pretrained` of ``source`` at ``revision``.
+
+        ``weights`` is unused: the folder holds them.
+        """
         return cls.from_pretrained(source, revision or None)
 
     @classmethod

@@ -63,8 +63,9 @@ def open_encoder(
 def encoder_identity(
     source: str, layers: Sequence[int] = (-1,), *, weights: str = "", revision: str = ""
 ) -> str:
-    """The :attr:`~vocalis.encoders.base.PretrainedEncoder.identity` of
-    :func:`open_encoder` with these arguments, for cache keys, without building the model.
+    """The identity :func:`open_encoder` would give, for cache keys, without building it.
+
+    See :attr:`~vocalis.encoders.base.PretrainedEncoder.identity`.
 
     Raises:
         ConfigError: weights or model not found.
@@ -76,8 +77,9 @@ def encoder_identity(
 def mix_layers(
     output: EncoderOutput, positions: Sequence[int], weights: Sequence[float] | None = None
 ) -> torch.Tensor:
-    """One ``(B, T', H)`` tensor from chosen layers: the layer itself, their mean, or a
-    weighted mean (weights divided by their sum).
+    """One ``(B, T', H)`` tensor from chosen layers.
+
+    The layer itself, their mean, or a weighted mean (weights divided by their sum).
 
     Args:
         output: an encoder's output.

@@ -47,8 +47,10 @@ class FeatureExtractor(nn.Module):
 
     @classmethod
     def weights_identity(cls, config: FeatureConfig) -> str | None:
-        """What model weights the extractor of ``config`` reads, for cache keys
-        (:func:`~vocalis.features.config.cache_identity`); None when it reads none."""
+        """What model weights the extractor of ``config`` reads, for cache keys.
+
+        See :func:`~vocalis.features.config.cache_identity`; None when it reads none.
+        """
         return None
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

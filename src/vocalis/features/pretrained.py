@@ -158,13 +158,12 @@ class EncoderFrames(FeatureExtractor):
 
 @FEATURES.register("ge2e")
 class GE2EFrames(EncoderFrames):
-    """Outputs of GE2E layer ``config.ge2e_layer`` (256 per 10 ms frame): a preset of
-    :class:`EncoderFrames`.
+    """Outputs of GE2E layer ``config.ge2e_layer`` (256 per 10 ms frame).
 
-    Frames are aligned with the other features (``1 + T // 160``, centred 25 ms
-    windows). In a padded batch each item's level is normalised on its own valid
-    samples and the LSTM runs forward in time, so valid frames equal the item
-    computed alone.
+    A preset of :class:`EncoderFrames`. Frames are aligned with the other features
+    (``1 + T // 160``, centred 25 ms windows). In a padded batch each item's level
+    is normalised on its own valid samples and the LSTM runs forward in time, so
+    valid frames equal the item computed alone.
 
     Raises:
         ConfigError: a rate other than 16 kHz, a hop other than 160 samples, or
