@@ -55,6 +55,7 @@ def run(tmp_path_factory) -> Path:
 def test_train_writes_the_run_folder(run, capsys):
     for name in RUN_FILES:
         assert (run / name).is_file(), name
+    assert not (run / "checkpoints").exists()  # an ensemble has no epochs to resume
     classes = sorted(set(sample_manifest().labels()))
     assert json.loads((run / "label_map.json").read_text())["classes"] == classes
     metrics = json.loads((run / "metrics.json").read_text())
@@ -169,3 +170,26 @@ def test_speaker_norm_scores_a_manifest_by_speaker_and_refuses_one_clip(run, tmp
     scored = read_predictions(ev / "predictions.csv")
     order = [rows.paths.index(p) for p in scored.path]
     np.testing.assert_allclose(scored.probs, want[order], atol=1e-5)  # csv keeps 6 digits
+
+
+def test_eval_applies_the_recipes_label_map(tmp_path, capsys):
+    recipe = {
+        "kind": "ensemble",
+        "label_map": "4class",
+        "unmapped": "drop",
+        "cache_dir": str(tmp_path / "cache"),
+        "ensemble": {"members": [RECIPE["ensemble"]["members"][0]], "fusion_resolution": 0},
+    }
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "run"
+    manifest = str(sample_manifest_path())
+    assert main(["train", "--config", str(path), "--manifest", manifest, "--out", str(out)]) == 0
+    classes = json.loads((out / "label_map.json").read_text())["classes"]
+    assert set(classes) <= {"angry", "happy", "neutral", "sad"} and len(classes) >= 3
+    capsys.readouterr()
+    # the raw manifest has the 7 EmoDB emotions: eval maps them as training did
+    assert main(["eval", str(out), "--manifest", manifest, "--out", str(tmp_path / "ev")]) == 0
+    record = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    kept = [lab for lab in sample_manifest().labels() if lab != "boredom"]
+    assert record["n_rows"]["test"] == len(kept) and record["classes"] == classes

@@ -78,7 +78,10 @@ def _labelled_rows(checkpoint: Any, manifest: Any) -> tuple[Any, str]:
     from vocalis.data import Manifest, apply_label_map, read_manifest
 
     rows = manifest if isinstance(manifest, Manifest) else read_manifest(manifest)
-    dataset = checkpoint.config.get("dataset") or {}
+    # a neural experiment keeps its labels in ``dataset:``, an ensemble recipe at its top
+    # level (:class:`~vocalis.ensemble.recipe_file.EnsembleRecipe`); the keys are the same
+    config = checkpoint.config
+    dataset = config if checkpoint.model.kind == "ensemble" else (config.get("dataset") or {})
     column = str(dataset.get("label_column") or "label")
     rows.require(column)
     if dataset.get("label_map") is not None:

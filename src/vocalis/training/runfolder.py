@@ -340,7 +340,7 @@ class RunFolder:
         """
         if not self.active:
             return
-        (self.path / "checkpoints").mkdir(parents=True, exist_ok=True)
+        self.path.mkdir(parents=True, exist_ok=True)  # checkpoints/ comes with the first save
         env_path = self.file("env.json")
         if resumed and env_path.is_file():
             try:
