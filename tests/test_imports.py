@@ -32,6 +32,7 @@ FORBIDDEN = {
     ("metrics", "models"): "metrics are pure numpy on predictions",
 }
 
+
 def _unit(module: str) -> str:
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "vocalis"

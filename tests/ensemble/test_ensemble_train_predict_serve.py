@@ -193,3 +193,29 @@ def test_eval_applies_the_recipes_label_map(tmp_path, capsys):
     record = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     kept = [lab for lab in sample_manifest().labels() if lab != "boredom"]
     assert record["n_rows"]["test"] == len(kept) and record["classes"] == classes
+
+
+def test_embed_gives_the_members_functionals(run, tmp_path, capsys):
+    from vocalis.features.functionals import FunctionalsConfig, compute_functionals, functionals_dim
+    from vocalis.inference import Predictor
+
+    members = [FunctionalsConfig(**m["functionals"]) for m in RECIPE["ensemble"]["members"]]
+    dim = sum(functionals_dim(c) for c in members)
+    out = tmp_path / "emb.npz"
+    manifest = str(sample_manifest_path())
+    argv = ["embed", "--checkpoint", str(run), "--manifest", manifest, "--no-progress"]
+    assert main([*argv, "--type", "pt", "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["embeddings"].shape == (14, dim)
+    # pt is exactly the functionals the members read, clip by clip
+    predictor = Predictor.from_checkpoint(str(run))
+    wav = predictor.load(sample_manifest().paths[0])
+    first = compute_functionals(wav, 16000, members[0]).numpy()
+    np.testing.assert_allclose(data["embeddings"][0, : first.shape[0]], first, rtol=1e-5, atol=1e-6)
+    assert main([*argv, "--type", "ft", "--out", str(tmp_path / "ft.npz")]) == 0
+    ft = np.load(tmp_path / "ft.npz")["embeddings"]
+    assert ft.shape == (14, dim) and np.abs(ft).max() <= 5.0 + 1e-6  # standardised, clipped
+    capsys.readouterr()
+    assert main([*argv, "--type", "st", "--out", str(tmp_path / "st.npz")]) != 0
+    err = capsys.readouterr().err
+    assert "no shared layer" in err and len(err.strip().splitlines()) == 1

@@ -121,12 +121,19 @@ class LinearMember(nn.Module):
         """D, the functionals this member reads."""
         return int(self.mean.numel())
 
-    def forward(self, x: Tensor) -> Tensor:
+    def standardise(self, x: Tensor) -> Tensor:
         """Standardise ``x`` (N, D) with the training statistics, then clip: (N, D) float64."""
         z = (x.double() - self.mean) / self.std
-        if self.clip > 0:
-            z = z.clamp(-self.clip, self.clip)
-        scores = z @ self.weight.T + self.bias
+        return z.clamp(-self.clip, self.clip) if self.clip > 0 else z
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Class probabilities (N, K) float64 of functionals ``x`` (N, D).
+
+        Standardised and clipped (:meth:`standardise`), scored by the linear model,
+        then turned into probabilities (softmax of the logistic regression, or
+        scikit-learn's one-vs-one to one-vs-rest transform of the SVM margins).
+        """
+        scores = self.standardise(x) @ self.weight.T + self.bias
         if self.classifier == "logreg":
             proba = torch.softmax(scores, dim=1)
         elif self.columns.numel() == 2:  # one signed margin
@@ -299,6 +306,37 @@ class EnsembleModel(nn.Module):
     def forward(self, waveform: Tensor, lengths: Tensor) -> Tensor:
         """Class probabilities (B, K) of padded ``waveform`` (B, T) with ``lengths`` (B,)."""
         return self.predict_speakers(waveform, lengths, None)
+
+    def embed(
+        self, waveform: Tensor, lengths: Tensor, kind: str = "pt", pooling: str = "mean"
+    ) -> Tensor:
+        """Utterance embeddings of the ensemble (see :class:`vocalis.inference.Embedder`).
+
+        ``pt``: every member's functionals, concatenated; ``ft``: the same after each
+        member's training standardisation and clipping (what its linear model reads;
+        ``online`` ensembles only). An ensemble has no shared layer (``st``) and one
+        set of functionals per member, so ``pooling`` does not apply.
+
+        Shape:
+            waveform: (B, T), lengths: (B,) -> (B, sum of D_m) float32.
+
+        Raises:
+            ModelError: ``st``, an unknown kind, or ``ft`` of a ``speaker_norm`` ensemble.
+        """
+        if kind not in ("pt", "ft"):
+            raise ModelError(
+                f"embedding kind={kind!r}: an ensemble gives 'pt' (its functionals) or 'ft' "
+                "(the functionals as its linear members read them); it has no shared layer"
+            )
+        if kind == "ft" and self.needs_speakers:
+            raise ModelError(
+                "embedding kind='ft' of a speaker_norm ensemble needs each speaker's statistics; "
+                "use --type pt (the raw functionals)"
+            )
+        tables = self.member_functionals(waveform, lengths)
+        if kind == "ft":
+            tables = [m.standardise(t) for m, t in zip(self.members, tables, strict=True)]
+        return torch.cat(tables, dim=1).float()
 
     def spec_config(self) -> dict[str, Any]:
         """The checkpoint's ``model.config``: what :func:`build_ensemble` needs besides tensors."""

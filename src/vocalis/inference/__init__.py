@@ -32,6 +32,7 @@ _EXPORTS = {
     "bundled_checkpoint": "vocalis.inference.pipeline",
     "resolve_checkpoint": "vocalis.inference.pipeline",
     "MODEL_KINDS": "vocalis.inference.kinds",
+    "Embedder": "vocalis.inference.kinds",
     "Embeddings": "vocalis.inference.embed",
     "ExportReport": "vocalis.inference.export",
     "create_app": "vocalis.inference.service",

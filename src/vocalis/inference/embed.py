@@ -1,9 +1,11 @@
 """Utterance embeddings from a trained model, saved as one ``.npz``.
 
-Three kinds (see :meth:`vocalis.models.SpeechClassifier.embed`): ``pt`` the
-backbone's pooled embedding, ``ft`` the first dense layer of the head(s)
-(merged across heads by ``pooling``), ``st`` the dense layer shared by all
-heads (only models trained with ``shared_dim > 0`` have one).
+Three kinds for a neural model (see :meth:`vocalis.models.SpeechClassifier.embed`):
+``pt`` the backbone's pooled embedding, ``ft`` the first dense layer of the
+head(s) (merged across heads by ``pooling``), ``st`` the dense layer shared by
+all heads (only models trained with ``shared_dim > 0`` have one). A functionals
+ensemble gives ``pt`` (its members' functionals) and ``ft`` (the same as its
+linear members read them, see :meth:`vocalis.ensemble.model.EnsembleModel.embed`).
 
 The file holds ``ids`` (N,), ``paths`` (N,), ``embeddings`` (N, E) float32 and,
 when the manifest has labels, ``labels`` (N,); plus ``kind``, ``pooling``,
@@ -21,11 +23,15 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from vocalis.errors import ConfigError, DataError, ModelError, VocalisError
+
+if TYPE_CHECKING:
+    from vocalis.inference.kinds import Embedder
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +58,29 @@ class Embeddings:
     failed: list[str] = field(default_factory=list)
 
 
-def _check_kind(model, extractor, kind: str, pooling: str, device) -> None:
-    """Fail fast (before reading any audio) when the model has no such layer."""
-    dim = extractor.feature_dim
-    feats = torch.zeros(1, dim, 50, device=device)
+def _check_kind(
+    graph: torch.nn.Module, sample_rate: int, kind: str, pooling: str, device: str
+) -> Embedder:
+    """The model's embedder; fails fast (before reading any audio) when it lacks ``kind``.
+
+    Raises:
+        ModelError: the model gives no embeddings, or none of that kind.
+    """
+    from vocalis.inference.kinds import Embedder
+
+    if not isinstance(graph, Embedder):
+        raise ModelError(f"a {type(graph).__name__} model gives no embeddings")
+    probe = torch.zeros(1, sample_rate // 2, device=device)
     try:
         with torch.inference_mode():
-            model.embed(feats, torch.tensor([50], device=device), kind=kind, pooling=pooling)
+            graph.embed(
+                probe, torch.tensor([probe.shape[1]], device=device), kind=kind, pooling=pooling
+            )
     except VocalisError:
         raise
     except (ValueError, KeyError, AttributeError) as err:
         raise ModelError(f"embed(kind={kind!r}, pooling={pooling!r}) failed: {err}") from None
+    return graph
 
 
 def embed(
@@ -110,7 +128,7 @@ def embed(
     if pooling not in POOLINGS:
         raise ConfigError(f"--pooling {pooling!r}: expected one of {', '.join(POOLINGS)}")
     pipe = load_pipeline(checkpoint, device=device)
-    _check_kind(pipe.model, pipe.extractor, kind, pooling, device)
+    embedder = _check_kind(pipe.graph, pipe.sample_rate, kind, pooling, device)
     items: list[tuple[str, str]] = []
     labels: dict[str, str] = {}
     if manifest is not None:
@@ -122,16 +140,13 @@ def embed(
         items += collect_inputs(list(inputs))
     if not items:
         raise DataError("nothing to embed: give --manifest or audio files")
-    front = pipe.neural  # tier 0 already levelled the audio
     ids, paths, vectors, failed = [], [], [], []
     bar = tqdm(total=len(items), disable=not progress, unit="file", desc="embed")
 
     def flush(batch: list[tuple[str, str, torch.Tensor]]) -> None:
         wav, lengths = pad_batch([w for _, _, w in batch])
-        with torch.inference_mode():
-            feats, frames = front.features(wav.to(device), lengths.to(device))
-            feats = pipe.norm(feats, frames)
-            emb = pipe.model.embed(feats, frames, kind=kind, pooling=pooling)
+        with torch.inference_mode():  # tier 0 already levelled the audio
+            emb = embedder.embed(wav.to(device), lengths.to(device), kind=kind, pooling=pooling)
         vectors.append(emb.float().cpu().numpy())
         ids.extend(i for _, i, _ in batch)
         paths.extend(p for p, _, _ in batch)

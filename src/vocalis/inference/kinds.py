@@ -60,6 +60,20 @@ class SpeakerModel(Protocol):
         ...
 
 
+@runtime_checkable
+class Embedder(Protocol):
+    """A built module that gives utterance embeddings (``vocalis embed``).
+
+    ``kind`` is ``pt``, ``ft`` or ``st`` and ``pooling`` ``mean`` or ``sum``; what each
+    means is the model kind's (a neural model's backbone, head and shared layers;
+    an ensemble's functionals). A kind the model lacks raises a one-line ``ModelError``.
+    """
+
+    def embed(self, waveform: Tensor, lengths: Tensor, kind: str, pooling: str) -> Tensor:
+        """``(B, E)`` embeddings of ``waveform`` (B, T) with ``lengths`` (B,) samples."""
+        ...
+
+
 def kind_builder(kind: str) -> Callable[[Checkpoint], nn.Module]:
     """The builder registered for ``kind`` (importing its provider first).
 

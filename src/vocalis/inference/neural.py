@@ -78,6 +78,21 @@ class WaveformToProbs(nn.Module):
         feats, frames = self.features(wav, lengths)
         return self.head(feats, frames)
 
+    def embed(
+        self, wav: Tensor, lengths: Tensor, kind: str = "pt", pooling: str = "mean"
+    ) -> Tensor:
+        """Utterance embeddings (see :meth:`vocalis.models.SpeechClassifier.embed`).
+
+        Shape:
+            wav: (B, T), lengths: (B,) samples -> (B, E)
+
+        Raises:
+            ModelError: the model has no layer of that kind.
+        """
+        feats, frames = self.features(wav, lengths)
+        feats = self.head.norm(feats, frames)
+        return self.head.model.embed(feats, frames, kind=kind, pooling=pooling)
+
 
 def model_from_checkpoint(ckpt: Checkpoint) -> nn.Module:
     """The checkpoint's classifier with its weights loaded (in eval mode).
