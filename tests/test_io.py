@@ -80,3 +80,24 @@ def test_feature_cache_removes_dead_writers_parts_when_opened(tmp_path):
     dead.write_bytes(b"half an entry")
     FeatureCache(tmp_path)
     assert not dead.exists()
+
+
+def test_every_atomic_write_and_run_folder_sweeps_dead_writers_parts(tmp_path):
+    """A kill -9 mid-write of checkpoints/last.pt leaves a part: the next write (or opening
+    the run folder) removes it; a live writer's part of another file stays."""
+    from vocalis.training.runfolder import RunFolder
+
+    ckpts = tmp_path / "run" / "checkpoints"
+    ckpts.mkdir(parents=True)
+    dead = ckpts / f".last.pt.{_HOST}-999999999.ab12.part"
+    dead.write_bytes(b"half")
+    live = ckpts / f".best.pt.{_HOST}-{os.getpid()}.cd34.part"
+    live.write_bytes(b"in flight")
+    with atomic_open(ckpts / "last.pt") as fh:
+        fh.write(b"whole")
+    assert not dead.exists() and live.exists() and (ckpts / "last.pt").read_bytes() == b"whole"
+    dead.write_bytes(b"half again")
+    run = RunFolder(tmp_path / "run")
+    run.open({"python": "x"}, resumed=False)
+    assert not dead.exists() and live.exists()
+    assert dead.name in (tmp_path / "run" / "log.txt").read_text()

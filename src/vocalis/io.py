@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import re
@@ -25,7 +26,9 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
 
     A reader never sees a half-written file: the rename happens only after the
     block finished without error (and the data was flushed to disk); on error the
-    temporary file is removed and any existing ``path`` is left as it was.
+    temporary file is removed and any existing ``path`` is left as it was. Parts
+    of the same target left by killed writers are removed first (see
+    :func:`remove_stale_parts`).
     fsspec URLs are written with a single ``put`` of the finished bytes.
     """
     if "w" not in mode:
@@ -45,6 +48,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO[Any]]:
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(path.parent.glob(f".{glob.escape(path.name)}.*.part"))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_TAG}.", suffix=".part")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
@@ -111,9 +115,13 @@ def remove_stale_parts(folder: str | os.PathLike, max_age_s: float = 86400.0) ->
     root = Path(folder)
     if is_url(folder) or not root.is_dir():
         return []
+    return _remove_stale(root.rglob(".*.part"), max_age_s)
+
+
+def _remove_stale(parts: Iterator[Path], max_age_s: float = 86400.0) -> list[Path]:
     removed = []
     now = time.time()
-    for part in root.rglob(".*.part"):
+    for part in parts:
         m = _PART.match(part.name)
         try:
             if m and m["host"] == _HOST:

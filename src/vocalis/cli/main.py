@@ -36,6 +36,17 @@ COMMANDS = (
 )
 
 
+#: What a stopped verb keeps, said in its one line (see :mod:`vocalis.signals`).
+RESUME_HINTS = {
+    "train": "the run folder keeps its last checkpoint; rerun the same command to resume",
+    "features": "the features computed so far are cached; rerun the same command to continue",
+    "loso": "finished folds are kept in the output folder; rerun the same command to skip them",
+    "cv": "finished folds are kept in the output folder; rerun the same command to skip them",
+    "predict": "rows already written to --out are kept; rerun with the same --out to continue",
+    "eval": "nothing partial was written; rerun the same command",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand."""
     parser = argparse.ArgumentParser(
@@ -67,14 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        return int(args.func(args) or 0)
-    except VocalisError as err:
-        print(f"vocalis {args.command}: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"vocalis {args.command}: interrupted", file=sys.stderr)
-        return 130
+    from vocalis import signals
+
+    with signals.installed():
+        signals.set_resume_hint(RESUME_HINTS.get(args.command, ""))
+        try:
+            return int(args.func(args) or 0)
+        except VocalisError as err:
+            print(f"vocalis {args.command}: error: {err}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as err:
+            signals.stop_children()
+            if not isinstance(err, signals.Stopped):
+                err = signals.Stopped(signals.stop_signal() or 2, signals.resume_hint())
+            print(f"vocalis {args.command}: {err}", file=sys.stderr)
+            return err.exit_code
 
 
 if __name__ == "__main__":

@@ -369,7 +369,10 @@ def _run_folds(
 
     threads = max(1, (os.cpu_count() or 1) // parallel)
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(min(parallel, len(pending)), mp_context=ctx) as pool:
+    from vocalis.signals import stop_children, worker_init
+
+    pool = ProcessPoolExecutor(min(parallel, len(pending)), mp_context=ctx, initializer=worker_init)
+    try:
         futures = {
             pool.submit(_fold_worker, (threads, estimator, rows, p, out / p.name)): p
             for p in pending
@@ -380,6 +383,12 @@ def _run_folds(
             except Exception as err:  # the worker process itself died
                 record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
             on_done(futures[fut], record)
+    except BaseException:  # a signal: stop the folds in flight instead of waiting for them
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_children()
+        pool.shutdown(wait=True)  # the workers are gone: this only frees the queues
+        raise
+    pool.shutdown(wait=True)
 
 
 # --------------------------------------------------------------------------- summary

@@ -76,6 +76,9 @@ def _allowed_failures(max_failures: float | int, total: int) -> int:
 
 
 def _worker_init() -> None:
+    from vocalis.signals import worker_init
+
+    worker_init()  # ignore SIGINT, die with the parent (even on kill -9)
     torch.set_num_threads(1)
     with contextlib.suppress(RuntimeError):  # already set in this process
         torch.set_num_interop_threads(1)
@@ -248,6 +251,13 @@ def extract_many(
                         finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for fut in sorted(finished, key=lambda f: futures[f]):
                             done(futures[fut], *fut.result())
+                except BaseException:  # a signal or an error: do not wait for the workers
+                    from vocalis.signals import stop_children
+
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    stop_children()
+                    pool.shutdown(wait=True)  # the workers are gone: this frees the queues
+                    raise
                 finally:
                     pool.shutdown(wait=True, cancel_futures=True)
     bar.close()

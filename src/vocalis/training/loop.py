@@ -117,7 +117,7 @@ def train_epoch(s: Session, epoch: int, interrupt: GracefulInterrupt) -> tuple[l
         interrupt.step()
         if s.engine.stop_requested(interrupt.requested) and i + 1 < parts.steps_per_epoch:
             bar.close()
-            resume.stop_mid_epoch(s, epoch, i + 1, sums)
+            resume.stop_mid_epoch(s, epoch, i + 1, sums, interrupt.signum)
     bar.close()
     st.skip, st.partial = 0, None
     return sums, last_lr
@@ -140,7 +140,7 @@ def run_epochs(s: Session) -> None:
             row, vm = validation.validate(s, epoch, sums, last_lr, t0)
             done = validation.end_epoch(s, epoch, row, vm)
             if interrupt.requested and not done:
-                resume.interrupted(s.run, f"after epoch {epoch + 1}")
+                resume.interrupted(s.run, f"after epoch {epoch + 1}", interrupt.signum)
 
 
 __all__ = ["run_epochs", "train_epoch", "train_step"]

@@ -173,19 +173,27 @@ def save_checkpoints(s: Session, epoch: int, row: dict[str, Any] | None, improve
     save_checkpoint(run.last, payload(s, state))
 
 
-def stop_mid_epoch(s: Session, epoch: int, step: int, sums: list[float]) -> NoReturn:
-    """Save ``last.pt`` at step ``step`` of 0-based ``epoch`` and raise ``KeyboardInterrupt``."""
+def stop_mid_epoch(
+    s: Session, epoch: int, step: int, sums: list[float], signum: int = 2
+) -> NoReturn:
+    """Save ``last.pt`` at step ``step`` of 0-based ``epoch`` and raise ``Stopped``."""
     from vocalis.checkpoint import save_checkpoint
 
     if s.run.active:
         save_checkpoint(s.run.last, payload(s, training_state(s, epoch, step, sums, False)))
-    interrupted(s.run, f"in epoch {epoch + 1} after step {step}")
+    interrupted(s.run, f"in epoch {epoch + 1} after step {step}", signum)
 
 
-def interrupted(run: RunFolder, where: str) -> NoReturn:
-    """Log where the run stopped (``last.pt`` is saved) and raise ``KeyboardInterrupt``."""
-    run.log(f"Interrupted {where}; saved {run.last}. Rerun the same command to resume.")
-    raise KeyboardInterrupt
+def interrupted(run: RunFolder, where: str, signum: int = 2) -> NoReturn:
+    """Log where the run stopped (``last.pt`` is saved) and raise :class:`~vocalis.signals.Stopped`.
+
+    The CLI prints the message as its one line and exits ``128 + signum``.
+    """
+    from vocalis.signals import Stopped
+
+    message = f"interrupted {where}; saved {run.last}; rerun the same command to resume"
+    run.log(message, echo=False)
+    raise Stopped(signum, message)
 
 
 def load_best(s: Session) -> None:

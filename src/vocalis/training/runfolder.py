@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vocalis.errors import DataError
-from vocalis.io import write_json, write_text
+from vocalis.io import remove_stale_parts, write_json, write_text
 
 #: Columns of ``history.csv``.
 HISTORY_COLUMNS = (
@@ -341,6 +341,8 @@ class RunFolder:
         if not self.active:
             return
         self.path.mkdir(parents=True, exist_ok=True)  # checkpoints/ comes with the first save
+        for part in remove_stale_parts(self.path):  # left by a run killed mid-write
+            self.log(f"removed {part.name}, an unfinished write of a killed run", echo=False)
         env_path = self.file("env.json")
         if resumed and env_path.is_file():
             try:

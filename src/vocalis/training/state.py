@@ -17,7 +17,6 @@ import math
 import os
 import random
 import signal
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,46 +145,53 @@ class EarlyStopping:
 
 
 class GracefulInterrupt:
-    """Turns the first Ctrl-C (SIGINT) or SIGTERM into a request to stop at the next step.
+    """Turns the first SIGINT or SIGTERM into a request to stop at the next step boundary.
 
-    A second signal stops at once (``KeyboardInterrupt``). SIGTERM is what batch
+    A thin use of :func:`vocalis.signals.deferred`: the loop polls
+    :attr:`requested` after every step and saves ``last.pt`` there; a step (or
+    validation) that does not reach that point within
+    :data:`vocalis.signals.GRACE_S` seconds is abandoned by
+    :class:`~vocalis.signals.Stopped` (the previous ``last.pt`` stays the
+    resume point), and a second signal stops at once. SIGTERM is what batch
     schedulers send before pre-empting a job, so a pre-empted run resumes too.
     """
 
-    SIGNALS = ("SIGINT", "SIGTERM")
-
     def __init__(self) -> None:
-        self.requested = False
         self.after = int(os.environ.get("VOCALIS_INTERRUPT_AFTER_STEPS", "0") or 0)
         self.steps = 0
-        self._old: dict[int, Any] = {}
+        self._forced = False
+        self._block: Any = None
+        self._context: Any = None
+
+    @property
+    def requested(self) -> bool:
+        """True once a signal (or ``VOCALIS_INTERRUPT_AFTER_STEPS``) asked to stop."""
+        return self._forced or bool(self._block is not None and self._block.requested)
+
+    @property
+    def signum(self) -> int:
+        """The signal that asked to stop (SIGINT for the test hook)."""
+        from vocalis.signals import stop_signal
+
+        return stop_signal() or int(signal.SIGINT)
 
     def __enter__(self) -> GracefulInterrupt:
-        if threading.current_thread() is not threading.main_thread():
-            return self
+        from vocalis.signals import deferred
 
-        def handler(signum: int, frame: Any) -> None:
-            if self.requested:  # second signal: stop now
-                raise KeyboardInterrupt
-            self.requested = True
-
-        for name in self.SIGNALS:
-            sig = getattr(signal, name, None)
-            if sig is not None:
-                self._old[sig] = signal.getsignal(sig)
-                signal.signal(sig, handler)
+        self._context = deferred()
+        self._block = self._context.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old = {}
+        context, self._context = self._context, None
+        if context is not None:
+            context.__exit__(*exc)
 
     def step(self) -> None:
         """Count one step; ``VOCALIS_INTERRUPT_AFTER_STEPS`` turns into a stop request."""
         self.steps += 1
         if self.after and self.steps >= self.after:
-            self.requested = True
+            self._forced = True
 
 
 @dataclass

@@ -9,8 +9,8 @@ the best weights on test rows when there are some.
 Resuming: an existing run folder resumes from ``checkpoints/last.pt`` when its
 ``config.yaml`` matches (``train.epochs`` may grow); ``overwrite=True`` starts
 over. Ctrl-C finishes the current step, saves ``last.pt`` (mid-epoch position
-included) and raises ``KeyboardInterrupt`` (the CLI exits 130); rerunning the
-same command continues exactly where it stopped: batch order, crops,
+included) and raises ``KeyboardInterrupt`` (the CLI exits 130, 143 on SIGTERM);
+rerunning the same command continues exactly where it stopped: batch order, crops,
 augmentation and dropout are all drawn from generators seeded by
 ``(seed, epoch, step)``.
 

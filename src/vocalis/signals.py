@@ -1,0 +1,230 @@
+"""Stopping on SIGINT / SIGTERM: one behaviour for every verb, and workers that die with us.
+
+The ``vocalis`` console script runs every verb inside :func:`installed`:
+
+- the first SIGINT or SIGTERM raises :class:`Stopped` (a ``KeyboardInterrupt``)
+  in the main thread at once, unless a :func:`deferred` block is active (the
+  training loop), which gets ``grace_s`` seconds to reach a clean point (a step
+  boundary, where it saves ``last.pt``) before :class:`Stopped` is raised
+  anyway; a second signal always stops at once;
+- worker processes of a pool started by this process are terminated
+  (:func:`stop_children`) when the verb unwinds;
+- the CLI prints one line naming the signal and what is kept (the verb's
+  :func:`set_resume_hint`), and exits ``128 + signal``: 130 for SIGINT,
+  143 for SIGTERM.
+
+Worker processes call :func:`worker_init` (as the pool's ``initializer``):
+they ignore SIGINT (the parent decides), and they die with their parent, even
+on ``kill -9``: ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux, plus a watchdog
+thread that exits when the parent process is gone (every platform).
+
+Example:
+    >>> err = Stopped(15, "finished folds are kept in runs/loso")
+    >>> err.exit_code, str(err)
+    (143, 'stopped by SIGTERM; finished folds are kept in runs/loso')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+#: Seconds a :func:`deferred` block has to reach its clean stop after a signal.
+GRACE_S = 3.0
+
+_STATE: dict[str, Any] = {"signum": None, "hint": "", "deferred": None, "installed": False}
+
+
+class Stopped(KeyboardInterrupt):
+    """The run was stopped by a signal; the CLI exits with :attr:`exit_code`.
+
+    Args:
+        signum: the signal (``signal.SIGINT`` or ``signal.SIGTERM``).
+        hint: what was kept and how to resume (one line).
+    """
+
+    def __init__(self, signum: int, hint: str = "") -> None:
+        super().__init__(signum, hint)
+        self.signum, self.hint = int(signum), hint
+
+    @property
+    def exit_code(self) -> int:
+        """``128 + signum``: 130 for SIGINT, 143 for SIGTERM."""
+        return 128 + self.signum
+
+    def __str__(self) -> str:
+        name = signal.Signals(self.signum).name
+        return f"stopped by {name}" + (f"; {self.hint}" if self.hint else "")
+
+
+def set_resume_hint(hint: str) -> None:
+    """Say what a stop keeps and how to resume (``"rerun the same command ..."``)."""
+    _STATE["hint"] = hint
+
+
+def resume_hint() -> str:
+    """The hint :func:`set_resume_hint` set (empty when none)."""
+    return _STATE["hint"]
+
+
+def stop_signal() -> int | None:
+    """The signal that asked this process to stop, or None."""
+    return _STATE["signum"]
+
+
+def _handler(signum: int, frame: Any) -> None:
+    first = _STATE["signum"] is None
+    _STATE["signum"] = signum
+    block = _STATE["deferred"]
+    if first and block is not None:
+        block.requested = True
+        if hasattr(signal, "setitimer"):
+            signal.signal(signal.SIGALRM, _deadline)
+            signal.setitimer(signal.ITIMER_REAL, block.grace_s)
+        return
+    raise Stopped(signum, _STATE["hint"])
+
+
+def _deadline(signum: int, frame: Any) -> None:
+    hint = _STATE["hint"] or "the last saved state is kept"
+    raise Stopped(_STATE["signum"] or signal.SIGTERM, f"{hint} (no clean point within grace)")
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """Handle SIGINT and SIGTERM as described above inside the block (main thread only).
+
+    The previous handlers are restored on exit, so calling the CLI in-process
+    (tests, notebooks) leaves the caller's signal handling as it was.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old: dict[int, Any] = {}
+    for name in ("SIGINT", "SIGTERM"):
+        sig = getattr(signal, name, None)
+        if sig is not None:
+            old[sig] = signal.signal(sig, _handler)
+    before = dict(_STATE)
+    _STATE.update(signum=None, installed=True)
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        _STATE.update(installed=before["installed"], hint=before["hint"])
+
+
+class _Deferred:
+    def __init__(self, grace_s: float) -> None:
+        self.grace_s = grace_s
+        self.requested = False
+
+
+@contextlib.contextmanager
+def deferred(grace_s: float = GRACE_S) -> Iterator[_Deferred]:
+    """Defer the first signal inside the block: ``block.requested`` turns True.
+
+    The block is expected to poll ``requested`` at its clean points and stop
+    there; when it has not within ``grace_s`` seconds, :class:`Stopped` is
+    raised wherever it is. Outside :func:`installed` (a library caller), the
+    signals are handled only for the duration of the block.
+
+    Yields:
+        An object with a ``requested`` flag.
+    """
+    block = _Deferred(grace_s)
+    main = threading.current_thread() is threading.main_thread()
+    old: dict[int, Any] = {}
+    if main and not _STATE["installed"]:
+        _STATE["signum"] = None
+        for name in ("SIGINT", "SIGTERM"):
+            sig = getattr(signal, name, None)
+            if sig is not None:
+                old[sig] = signal.signal(sig, _handler)
+    previous, _STATE["deferred"] = _STATE["deferred"], block
+    try:
+        yield block
+    finally:
+        _STATE["deferred"] = previous
+        if main and hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def stop_children(timeout_s: float = 2.0) -> int:
+    """Terminate this process's live multiprocessing children; kill those that linger.
+
+    Returns:
+        The number of children that were still running.
+    """
+    import multiprocessing as mp
+
+    children = mp.active_children()
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + timeout_s
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(1.0)
+    return len(children)
+
+
+def _set_pdeathsig() -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, period_s: float) -> None:
+    while True:
+        time.sleep(period_s)
+        if os.getppid() != parent:
+            os._exit(143)
+
+
+def worker_init(period_s: float = 0.5) -> None:
+    """Make a pool worker ignore SIGINT and die with its parent (pool ``initializer``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # tqdm's default lock is a named semaphore, which a killed worker would leak
+        from tqdm import tqdm
+
+        tqdm.set_lock(threading.RLock())
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        pass
+    parent = os.getppid()
+    _set_pdeathsig()
+    if os.getppid() != parent:  # the parent died before the death signal was armed
+        os._exit(143)
+    threading.Thread(
+        target=_watch_parent, args=(parent, period_s), name="parent-watch", daemon=True
+    ).start()
+
+
+__all__ = [
+    "GRACE_S",
+    "Stopped",
+    "deferred",
+    "installed",
+    "resume_hint",
+    "set_resume_hint",
+    "stop_children",
+    "stop_signal",
+    "worker_init",
+]
