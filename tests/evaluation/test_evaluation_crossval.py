@@ -184,13 +184,16 @@ def test_loso_layout_and_pooled_metrics(tmp_path):
         assert fold["details"]["test_groups"] == [s] and fold["n_rows"]["test"] == 12
         assert fold["test"]["uar"] == cv["folds"][f"speaker_{s}"]["uar"]
     tr = json.loads((out / "training_results.json").read_text())
-    assert set(tr) == set(SPEAKERS)
-    assert tr["03"]["status"] == "success"
-    assert tr["03"]["best_error"] == pytest.approx(0.4)
-    assert tr["03"]["best_epoch"] == 3
+    assert set(tr) == {f"speaker_{s}" for s in SPEAKERS}
+    assert tr["speaker_03"]["status"] == "success"
+    assert tr["speaker_03"]["best_error"] == pytest.approx(0.4)
+    assert tr["speaker_03"]["best_epoch"] == 3
     # fold durations in seconds (rounded to 0.01 s), not timestamps: they fit in the call
-    assert sum(tr[s]["seconds"] for s in SPEAKERS) <= elapsed + 0.005 * len(SPEAKERS)
-    assert tr["03"]["n_train"] + tr["03"]["n_val"] == 36 and tr["03"]["n_test"] == 12
+    assert sum(tr[f"speaker_{s}"]["seconds"] for s in SPEAKERS) <= elapsed + 0.005 * len(SPEAKERS)
+    assert (
+        tr["speaker_03"]["n_train"] + tr["speaker_03"]["n_val"] == 36
+        and tr["speaker_03"]["n_test"] == 12
+    )
     on_disk = json.loads((out / "cv_results.json").read_text())
     assert on_disk["pooled"] == cv["pooled"]
     # pooled = metrics of the concatenated fold predictions, not the mean of folds
@@ -235,10 +238,10 @@ def test_failed_fold_is_recorded_and_others_go_on(tmp_path):
     del est.splits["speaker_12"]  # crashed in fit, before its test rows were predicted
     est.assert_no_leaks([i for i in range(36) if i // 12 != 1])  # rows of 03 and 15
     tr = json.loads((out / "training_results.json").read_text())
-    assert tr["12"]["status"] == "failed" and "simulated crash" in tr["12"]["error"]
-    assert tr["03"]["status"] == tr["15"]["status"] == "success"
+    assert tr["speaker_12"]["status"] == "failed" and "simulated crash" in tr["speaker_12"]["error"]
+    assert tr["speaker_03"]["status"] == tr["speaker_15"]["status"] == "success"
     assert "simulated crash" in (out / "speaker_12" / "error.txt").read_text()
-    assert cv["n_finished"] == 2 and "12" in cv["failed"]
+    assert cv["n_finished"] == 2 and "speaker_12" in cv["failed"]
     assert cv["pooled"]["n"] == 24
 
 
@@ -467,7 +470,9 @@ def test_cli_loso_and_cv_map_flags_to_overrides(tmp_path, monkeypatch, capsys):
     assert "pooled" in capsys.readouterr().out
     assert calls(out) == ["speaker_03"]
     tr = json.loads((out / "training_results.json").read_text())
-    assert tr["03"]["best_error"] == pytest.approx(0.5) and tr["03"]["best_epoch"] == 2
+    assert (
+        tr["speaker_03"]["best_error"] == pytest.approx(0.5) and tr["speaker_03"]["best_epoch"] == 2
+    )
     argv = ["cv", "--manifest", str(m), "--protocol", "group-kfold", "--folds", "2",
             "--normalization", "speaker_norm", "--out", str(tmp_path / "gkf")]  # fmt: skip
     assert cli.main(argv) == 0

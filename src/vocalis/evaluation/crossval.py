@@ -12,7 +12,7 @@ planning (:func:`plan_folds`, on :mod:`vocalis.data.splits`), one fold writer
 
     out_dir/
       speaker_03/  speaker_08/ ...   # run folders (LOSO); fold_0/ ... for k-fold
-      training_results.json          # per fold: status, best_error, best_epoch, seconds
+      training_results.json          # per fold (by folder name): status, best_error, seconds
       cv_results.json                # pooled + per-fold metrics, mean ± std, protocol
       predictions.csv                # all folds' test predictions, concatenated
 
@@ -530,10 +530,6 @@ def _select(plans: list[FoldPlan], only: Sequence[str] | None, source: str) -> l
     return [p for p in plans if p.name in wanted or set(p.test_groups) & wanted]
 
 
-def _fold_key(plan: FoldPlan, protocol: str) -> str:
-    return plan.test_groups[0] if protocol == "loso" and plan.test_groups else plan.name
-
-
 def _suggest(name: str) -> str:
     from vocalis.registry import did_you_mean
 
@@ -635,7 +631,7 @@ def cross_validate(
     prepare_seconds = time.perf_counter() - t0
 
     def done(plan: FoldPlan, record: dict[str, Any]) -> None:
-        records[_fold_key(plan, protocol)] = record
+        records[plan.name] = record
         write_json(results_path, records)
 
     _run_folds(estimator, rows, pending, out, parallel, done)

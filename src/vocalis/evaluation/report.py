@@ -250,13 +250,13 @@ def report(
         rows, row_cls, fold_uar = [], [], {}
         for name in rec.cv.get("fold_names", []):
             fm = fold_metrics.get(name) or {}
-            key = name.removeprefix("speaker_") if rec.cv.get("protocol") == "loso" else name
-            tr = rec.training.get(key) or rec.training.get(name) or {}
+            tr = rec.training.get(name) or {}
+            label = ", ".join(tr.get("test_groups", [])) or name
             status = tr.get("status", "finished" if fm else "not run")
             rows.append(
                 [
                     name,
-                    ", ".join(tr.get("test_groups", [])) or key,
+                    label,
                     status,
                     fm.get("n"),
                     fm.get("uar"),
@@ -269,7 +269,7 @@ def report(
             )
             row_cls.append("failed" if status == "failed" else "")
             if fm.get("uar") is not None:
-                fold_uar[key] = fm["uar"]
+                fold_uar[label] = fm["uar"]
         parts.append(
             _table(
                 [
