@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from vocalis.data.failures import Skipped, summary, write_errors
 from vocalis.errors import ConfigError, DataError
 from vocalis.io import write_json, write_text
 from vocalis.training.estimator import NORMALIZATIONS, estimator_for
@@ -243,6 +244,7 @@ def write_fold(
     proba: np.ndarray,
     fitted: Fitted,
     seconds: float,
+    skipped: Sequence[Skipped] = (),
 ) -> dict[str, Any]:
     """Write a fold's test results: ``metrics.json`` (test section) and ``predictions.csv``.
 
@@ -250,7 +252,9 @@ def write_fold(
     gets the test metrics, the fold's name, its test groups (``details``) and
     the fold's time (fit + predict); ``predictions.csv``
     is written last, since it marks the fold finished. Rows with NaN
-    probabilities (unreadable audio) are left out.
+    probabilities (unreadable audio) are left out; they and ``skipped`` (test
+    rows the runner did not predict) go to the fold's ``errors.csv`` and are
+    counted in ``metrics.json`` (``details.test_rows``).
 
     Args:
         fold_dir: the fold's run folder.
@@ -259,6 +263,7 @@ def write_fold(
         proba: ``(len(plan.test), K)`` test probabilities, columns ``fitted.classes``.
         fitted: the fitted model.
         seconds: fit + predict time.
+        skipped: test rows left out before predicting (an unseen label).
 
     Returns:
         The test metrics.
@@ -267,6 +272,12 @@ def write_fold(
     from vocalis.training.runfolder import RunFolder
 
     keep = ~np.isnan(proba).any(axis=1)
+    n_test = len(plan.test) + len(skipped)  # every test row of the fold
+    skipped = list(skipped) + [
+        Skipped(rows.ids[i], rows.paths[i], "test", "unreadable_audio", "audio could not be read")
+        for i in plan.test[~keep]
+    ]
+    write_errors(fold_dir / "errors.csv", skipped)
     idx, proba = plan.test[keep], proba[keep]
     if not len(idx):
         raise DataError(f"{fold_dir}: no test row of fold {plan.name} could be predicted")
@@ -293,7 +304,11 @@ def write_fold(
         n_rows={**fit.n_rows, "test": len(idx)},
         fold=plan.name,
         seconds=round(seconds, 2),
-        details={**fit.details, "test_groups": list(plan.test_groups)},
+        details={
+            **fit.details,
+            "test_groups": list(plan.test_groups),
+            "test_rows": summary(skipped, n_test),
+        },
     )
     run.write_metrics(**record)
     write_predictions(fold_dir / "predictions.csv", predictions)  # last: marks it finished
@@ -314,6 +329,41 @@ def _fold_record(plan: FoldPlan) -> dict[str, Any]:
     }
 
 
+def _known_label_rows(
+    rows: Manifest, plan: FoldPlan, classes: list[str]
+) -> tuple[np.ndarray, list[Skipped]]:
+    """The fold's test rows whose label the fitted model knows, and the others as skipped.
+
+    A test speaker may hold a label no training speaker has: those rows cannot
+    be scored, so they are recorded (``errors.csv``, kind ``unseen_label``)
+    instead of failing the fold.
+    """
+    if "label" not in rows.columns:
+        return plan.test, []
+    labels = rows.labels()
+    known = set(classes)
+    keep = np.array([labels[int(i)] in known for i in plan.test], dtype=bool)
+    skipped = [
+        Skipped(
+            rows.ids[int(i)],
+            rows.paths[int(i)],
+            "test",
+            "unseen_label",
+            f"label {labels[int(i)]!r} is in no training speaker of fold {plan.name} "
+            f"(trained classes: {', '.join(classes)})",
+        )
+        for i in plan.test[~keep]
+    ]
+    if skipped:
+        log.warning(
+            "fold %s: %d test row(s) skipped, their label is in no training speaker (%s)",
+            plan.name,
+            len(skipped),
+            ", ".join(sorted({labels[int(i)] for i in plan.test[~keep]})),
+        )
+    return plan.test[keep], skipped
+
+
 def _run_fold(
     estimator: Estimator, rows: Manifest, plan: FoldPlan, fold_dir: Path
 ) -> dict[str, Any]:
@@ -322,9 +372,16 @@ def _run_fold(
     record = _fold_record(plan)
     try:
         fitted = estimator.fit(rows, plan.train, plan.val, fold_dir)
+        known, skipped = _known_label_rows(rows, plan, list(fitted.classes))
+        plan = dataclasses.replace(plan, test=known)
         proba = fitted.predict_proba(rows, plan.test)
-        metrics = write_fold(fold_dir, rows, plan, proba, fitted, time.perf_counter() - t0)
+        seconds = time.perf_counter() - t0
+        metrics = write_fold(fold_dir, rows, plan, proba, fitted, seconds, skipped)
         record.update(status="success", **fitted.info)
+        from vocalis.training.runfolder import RunFolder
+
+        counts = RunFolder(fold_dir).read_metrics().details["test_rows"]
+        record.update(n_test=counts["n_used"], test_skipped=counts["n_skipped"])
         log.info("fold %s: UAR %.4f (%.0f s)", plan.name, metrics["uar"], time.perf_counter() - t0)
     except Exception as err:  # one failed fold must not stop the others
         record["status"] = "failed"

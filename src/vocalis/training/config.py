@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -347,8 +348,12 @@ class TrainConfig:
             raise bad("epochs", "at least 1")
         if self.batch_size < 1:
             raise bad("batch_size", "at least 1")
-        if self.lr <= 0:
-            raise bad("lr", "a positive learning rate such as 1e-3")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise bad("lr", "a positive finite learning rate such as 1e-3")
+        if not (math.isfinite(self.min_lr) and self.min_lr >= 0):
+            raise bad("min_lr", "a finite learning rate >= 0")
+        if self.max_lr is not None and not (math.isfinite(self.max_lr) and self.max_lr > 0):
+            raise bad("max_lr", "a positive finite learning rate or null")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise bad("label_smoothing", "a value in [0, 1)")
         if isinstance(self.class_weights, str) and self.class_weights not in ("auto", "none"):

@@ -10,6 +10,7 @@ Nothing is written to the run folder here, so bad input leaves it untouched.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,27 @@ def _waveform_copies(cfg: ExperimentConfig, rows: Any, targets: list[int], speak
     return feats, tgts, spks
 
 
+def warn_rare_classes(labels: list[str], ids: list[str], rows: Any) -> list[str]:
+    """Warn, in one line, about classes with a single training example; return them.
+
+    A one-example class cannot be learned or validated; it is usually a typo or
+    a label that belongs to one speaker only.
+    """
+    from collections import Counter
+
+    counts = Counter(labels)
+    rare = sorted(c for c, n in counts.items() if n == 1)
+    if rare:
+        where = {lab: i for lab, i in zip(labels, ids, strict=True) if lab in rare}
+        logging.getLogger(__name__).warning(
+            "%s: class(es) with a single training example: %s; such a class cannot be "
+            "learned or validated: merge it with dataset.label_map or remove the row",
+            rows.source,
+            ", ".join(f"{c!r} (row {where[c]})" for c in rare),
+        )
+    return rare
+
+
 def prepare_data(
     cfg: ExperimentConfig,
     manifest: Any,
@@ -132,6 +154,7 @@ def prepare_data(
             f"{rows.source}: the training split has a single class ({encoder.classes[0]}); "
             "a classifier needs at least two"
         )
+    warn_rare_classes([labels[i] for i in train_idx], [rows.ids[i] for i in train_idx], rows)
     source = str(rows.source)
     targets = {}
     for part in (train_idx, val_idx, test_idx):

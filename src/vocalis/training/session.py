@@ -28,6 +28,10 @@ class NonFiniteLossError(ModelError):
     """The training loss became NaN or infinite."""
 
 
+class DivergedError(ModelError):
+    """The training loss grew by orders of magnitude: the run diverged."""
+
+
 @dataclass
 class Session:
     """What a run has built, and where it stands.

@@ -7,6 +7,7 @@ that all of them take the same early-stopping and schedule decisions.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from vocalis.training import resume
 from vocalis.training.distributed import broadcast
-from vocalis.training.session import NonFiniteLossError, Session, fmt, plain
+from vocalis.training.session import DivergedError, NonFiniteLossError, Session, fmt, plain
 
 #: Validation metrics of the history rows (and of ``TrainResult.best_metrics``).
 VAL_KEYS = ("val_loss", "val_acc", "val_uar", "val_macro_f1")
@@ -73,6 +74,38 @@ def validate(
     return broadcast(s.engine.dist, decision)
 
 
+#: A training loss this many times its reference means the run diverged.
+DIVERGENCE_FACTOR = 100.0
+
+
+def check_divergence(s: Session, epoch: int, loss: float) -> None:
+    """Stop a run whose training loss grew by two orders of magnitude.
+
+    The reference is the lowest training loss of the earlier epochs and, for
+    the first epoch, the loss of a chance-level classifier, ``ln K`` (what
+    cross-entropy starts near). A diverged run would otherwise go on to its
+    last epoch and exit 0 with chance-level validation.
+
+    Raises:
+        DivergedError: ``loss > DIVERGENCE_FACTOR * reference``; the message
+            names the epoch, both losses, the learning rate and the remedy.
+    """
+    past = [h["train_loss"] for h in s.state.history if np.isfinite(h.get("train_loss", np.nan))]
+    chance = math.log(max(len(s.classes), 2))
+    reference = min(past) if past else chance
+    reference = max(reference, 1e-3 * chance)  # a near-zero loss may wobble by any factor
+    if loss > DIVERGENCE_FACTOR * reference:
+        what = "its best earlier epoch" if past else f"chance level (ln {len(s.classes)})"
+        message = (
+            f"epoch {epoch + 1}: the training loss is {loss:.3g}, more than "
+            f"{DIVERGENCE_FACTOR:g}x {what} ({reference:.3g}): the run diverged; lower "
+            f"train.lr (now {s.cfg.train.lr:g}, try 10-100x less), keep train.grad_clip on "
+            "and rerun with --overwrite"
+        )
+        s.run.log(f"Stopped: {message}", echo=False)
+        raise DivergedError(message)
+
+
 def end_epoch(s: Session, epoch: int, row: dict[str, Any], vm: dict[str, Any]) -> bool:
     """Record an epoch (history, stopping, schedule, best weights, log, checkpoints).
 
@@ -86,6 +119,7 @@ def end_epoch(s: Session, epoch: int, row: dict[str, Any], vm: dict[str, Any]) -
     stopper = parts.stopper
     if not np.isfinite(row["train_loss"]):
         raise NonFiniteLossError(f"epoch {epoch + 1}: non-finite training loss")
+    check_divergence(s, epoch, row["train_loss"])
     st.history.append(row)
     improved = stopper.update(row[tc.monitor], epoch + 1)
     if not parts.per_step:

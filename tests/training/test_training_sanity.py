@@ -1,0 +1,101 @@
+"""Training sanity (issue 14 items 4, 5): bad learning rates refused at config time, a
+diverging run stopped with a clear message, unseen test labels recorded instead of failing
+a LOSO fold, one-example classes warned about."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+
+import pytest
+from _training_helpers import tiny_overrides, write_corpus
+
+from vocalis.cli.main import main
+
+
+def _no_lr(manifest, epochs=2):
+    return [o for o in tiny_overrides(manifest, epochs) if not o.startswith("train.lr")]
+
+
+@pytest.mark.parametrize("lr", ["nan", "inf", "-1", "0"])
+def test_bad_lr_is_one_line_at_config_time(tmp_path, corpus, capsys, lr):
+    code = main(["train", *_no_lr(corpus), "--lr", lr, "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert "train.lr: got" in err and "expected a positive finite learning rate" in err
+    assert not (tmp_path / "r").exists()  # refused before anything is built
+
+
+def test_diverging_run_stops_with_the_remedy(tmp_path, corpus, capsys):
+    out = tmp_path / "r"
+    code = main(["train", *_no_lr(corpus, 5), "--lr", "1e3", "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert "the run diverged; lower train.lr (now 1000" in err[-1]
+    assert "Stopped: epoch 1: the training loss is" in (out / "log.txt").read_text()
+
+
+def test_a_sane_lr_does_not_trip_the_divergence_check(tmp_path, corpus):
+    out = tmp_path / "r"
+    assert main(["train", *tiny_overrides(corpus, 3), "--out", str(out), "--no-progress"]) == 0
+
+
+def _odd_row(manifest, **changes):
+    """A copy of the manifest's first row on its own copy of the audio file."""
+    import shutil
+
+    with open(manifest, newline="") as fh:
+        first = next(csv.DictReader(fh))
+    path = manifest.parent / "odd.wav"
+    shutil.copy(first["path"], path)
+    return {**first, "path": str(path), **changes}
+
+
+def _with_rows(manifest, extra):
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows += extra
+    out = manifest.parent / "manifest_extra.csv"
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out, rows
+
+
+def test_unseen_test_label_is_recorded_not_fatal(tmp_path):
+    from vocalis.evaluation.crossval import loso
+    from vocalis.training import load_config
+
+    manifest = write_corpus(tmp_path / "c")
+    manifest, _ = _with_rows(manifest, [_odd_row(manifest, label="whisper", speaker="s2")])
+    out = tmp_path / "loso"
+    cfg = load_config(None, [*tiny_overrides(manifest, 1), "dataset.val_fraction=0.5"])
+    cv = loso(cfg, out)
+    results = json.loads((out / "training_results.json").read_text())
+    assert all(r["status"] == "success" for r in results.values()), results
+    assert results["s2"]["test_skipped"] == {"unseen_label": 1}
+    assert results["s2"]["n_test"] == 6  # of the 7 test rows of s2
+    with open(out / "speaker_s2" / "errors.csv", newline="") as fh:
+        errors = list(csv.DictReader(fh))
+    assert len(errors) == 1 and errors[0]["kind"] == "unseen_label"
+    assert "'whisper' is in no training speaker" in errors[0]["reason"]
+    fold = json.loads((out / "speaker_s2" / "metrics.json").read_text())
+    assert fold["details"]["test_rows"] == {
+        "n_rows": 7,
+        "n_used": 6,
+        "n_skipped": {"unseen_label": 1},
+    }
+    assert cv["pooled"]["n"] == 18
+
+
+def test_train_warns_about_a_one_example_class(tmp_path, caplog):
+    from vocalis.training import load_config, train
+
+    manifest = write_corpus(tmp_path / "c", speakers=("s1", "s2"))
+    manifest, _ = _with_rows(manifest, [_odd_row(manifest, label="whisper")])
+    cfg = load_config(None, [*tiny_overrides(manifest, 1), "dataset.val_protocol=speaker"])
+    with caplog.at_level(logging.WARNING):
+        train(cfg, tmp_path / "r", progress=False)
+    assert any("single training example: 'whisper'" in r.getMessage() for r in caplog.records)
