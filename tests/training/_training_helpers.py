@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from vocalis.testing.checkpoints import TINY_MODEL_OVERRIDES
+
 torch.set_num_threads(1)
 
 #: Small models so that a training epoch takes well under a second.
@@ -64,16 +66,7 @@ def tiny_overrides(manifest: Path, epochs: int = 2) -> list[str]:
     return [
         f"dataset.manifest={manifest}",
         "dataset.val_fraction=0.34",
-        "features.cache_dir=null",
-        "features.workers=1",
-        "features.extractor.name=mfcc",
-        "features.extractor.n_mfcc=13",
-        "features.extractor.n_mels_mfcc=20",
-        "model=tier1",
-        "model.params.channels=[8]",
-        "model.params.lstm_hidden=8",
-        "model.params.lstm_layers=1",
-        "model.params.pooling_hidden=8",
+        *TINY_MODEL_OVERRIDES,
         "train=default",
         f"train.epochs={epochs}",
         "train.batch_size=4",
