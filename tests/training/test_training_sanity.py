@@ -75,8 +75,8 @@ def test_unseen_test_label_is_recorded_not_fatal(tmp_path):
     cv = loso(cfg, out)
     results = json.loads((out / "training_results.json").read_text())
     assert all(r["status"] == "success" for r in results.values()), results
-    assert results["s2"]["test_skipped"] == {"unseen_label": 1}
-    assert results["s2"]["n_test"] == 6  # of the 7 test rows of s2
+    assert results["speaker_s2"]["test_skipped"] == {"unseen_label": 1}
+    assert results["speaker_s2"]["n_test"] == 6  # of the 7 test rows of s2
     with open(out / "speaker_s2" / "errors.csv", newline="") as fh:
         errors = list(csv.DictReader(fh))
     assert len(errors) == 1 and errors[0]["kind"] == "unseen_label"
@@ -88,6 +88,10 @@ def test_unseen_test_label_is_recorded_not_fatal(tmp_path):
         "n_skipped": {"unseen_label": 1},
     }
     assert cv["pooled"]["n"] == 18
+    # the run's own summary: every fold's skipped rows in one errors.csv, counted
+    with open(out / "errors.csv", newline="") as fh:
+        assert [r["id"] for r in csv.DictReader(fh)] == [errors[0]["id"]]
+    assert cv["test_rows"] == {"n_rows": 19, "n_used": 18, "n_skipped": {"unseen_label": 1}}
 
 
 def test_train_warns_about_a_one_example_class(tmp_path, caplog):
@@ -99,3 +103,39 @@ def test_train_warns_about_a_one_example_class(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         train(cfg, tmp_path / "r", progress=False)
     assert any("single training example: 'whisper'" in r.getMessage() for r in caplog.records)
+
+
+def test_train_and_predict_write_errors_csv_and_honour_max_failures(tmp_path, capsys):
+    from vocalis.testing import tiny_run
+
+    manifest = write_corpus(tmp_path / "c")
+    broken = _odd_row(manifest)
+    with open(broken["path"], "wb") as fh:
+        fh.write(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    manifest, _ = _with_rows(manifest, [broken])
+    run = tmp_path / "r"
+    args = ["train", *tiny_overrides(manifest, 1), "--out", str(run), "--no-progress"]
+    assert main([*args, "--max-failures", "0"]) == 1
+    assert "1 of 19 files failed, more than max_failures=0" in capsys.readouterr().err
+    assert main([*args, "--max-failures", "0.1", "--overwrite"]) == 0
+    with open(run / "errors.csv", newline="") as fh:
+        (row,) = csv.DictReader(fh)
+    assert row["path"] == broken["path"] and row["stage"] == "features"
+    assert row["kind"] == "unreadable_audio" and "cannot decode" in row["reason"]
+    rows = json.loads((run / "metrics.json").read_text())["details"]["rows"]
+    assert rows == {"n_rows": 19, "n_used": 18, "n_skipped": {"unreadable_audio": 1}}
+
+    ckpt, out = str(tiny_run()), tmp_path / "p.csv"
+    capsys.readouterr()
+    code = main(["predict", str(manifest), "--checkpoint", ckpt, "--out", str(out)])
+    assert code == 0
+    assert f"1 file(s) skipped; listed in {tmp_path / 'p.errors.csv'}" in capsys.readouterr().err
+    with open(tmp_path / "p.errors.csv", newline="") as fh:
+        (row,) = csv.DictReader(fh)
+    assert row["stage"] == "predict" and row["path"] == broken["path"]
+    out.unlink()
+    code = main(
+        ["predict", str(manifest), "--checkpoint", ckpt, "--out", str(out), "--max-failures", "0"]
+    )
+    assert code == 1
+    assert "more than max_failures=0 allows (0)" in capsys.readouterr().err

@@ -44,6 +44,12 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="train.epochs")
     parser.add_argument("--device", default=None, help="train.device (auto, cpu, cuda:N)")
     parser.add_argument("--seed", type=int, default=None, help="train.seed")
+    parser.add_argument(
+        "--max-failures",
+        type=_max_failures,
+        default=None,
+        help="features.max_failures: unreadable files tolerated, a fraction (0.1) or a count",
+    )
     parser.add_argument("--out", required=True, help="output folder (one run folder per fold)")
     parser.add_argument(
         "--parallel", type=int, default=1, help="folds trained at once (separate processes)"
@@ -73,6 +79,12 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more config overrides")
 
 
+def _max_failures(text: str) -> float | int:
+    from vocalis.cli.features import _max_failures as parse
+
+    return parse(text)
+
+
 def overrides_from_args(args: argparse.Namespace) -> list[str]:
     """The config overrides the flags stand for, then the free ``KEY=VALUE`` words."""
     out = []
@@ -88,6 +100,8 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
         out.append(f"train.device={args.device}")
     if args.seed is not None:
         out.append(f"train.seed={args.seed}")
+    if getattr(args, "max_failures", None) is not None:
+        out.append(f"features.max_failures={args.max_failures}")
     return out + list(args.overrides or [])
 
 

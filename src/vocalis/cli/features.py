@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vocalis.cli.choices import denoiser_choices, feature_choices
@@ -43,8 +44,10 @@ if TYPE_CHECKING:
 
 def _max_failures(text: str) -> float | int:
     """``0.1`` -> fraction, ``3`` -> count."""
+    from vocalis.data.failures import parse_max_failures
+
     try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
+        return parse_max_failures(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"got {text!r}, expected a fraction such as 0.1 or a count such as 3"
@@ -241,7 +244,18 @@ def run(args: argparse.Namespace) -> int:
     print(result.summary())
     if args.out:
         print(f"wrote {args.out}")
+        _write_errors(args.out, paths, result.failures)
     return 0
+
+
+def _write_errors(out: str, paths: list[str], failures: list[tuple[str, str]]) -> None:
+    """``<out>.errors.csv``: the skipped files (row id = file stem), named in one line."""
+    from vocalis.data.failures import Skipped, classify, errors_path, write_errors
+
+    skipped = [Skipped(Path(p).stem, p, "features", classify(m), m) for p, m in failures]
+    written = write_errors(errors_path(out), skipped)
+    if skipped:
+        print(f"{len(skipped)} of {len(paths)} file(s) skipped; listed in {written}")
 
 
 def _extract(

@@ -35,6 +35,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="a run folder, RUN/model or a checkpoint file (default: the bundled model)",
     )
     parser.add_argument("--out", default=None, help="write a CSV (resumable: done rows skipped)")
+    parser.add_argument(
+        "--max-failures",
+        type=_max_failures,
+        default=1.0,
+        help="unreadable files tolerated: a fraction (0.1) or a count (3); above it, exit 1 "
+        "(default 1.0: any number; with --out they are listed in <out>.errors.csv)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass (16)")
     parser.add_argument(
@@ -55,6 +62,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.set_defaults(func=run)
     return parser
+
+
+def _max_failures(text: str) -> float | int:
+    from vocalis.data.failures import parse_max_failures
+
+    try:
+        return parse_max_failures(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}, expected a fraction such as 0.1 or a count such as 3"
+        ) from None
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -104,10 +122,32 @@ def run(args: argparse.Namespace) -> int:
     elif preds:
         rows = [[p.path, p.label, f"{p.confidence:.3f}"] for p in preds]
         print(_table(rows, ["path", "label", "confidence"]))
-    if result.failures:
-        print(f"{len(result.failures)} file(s) skipped (see messages above)", file=sys.stderr)
+    if args.out or result.failures:
+        _report_failures(args, result, len(preds))
     nothing = not preds and not (args.out and Path(args.out).exists())
     return 1 if result.failures and nothing else 0  # every input failed
+
+
+def _report_failures(args: argparse.Namespace, result: Any, n_new: int) -> None:
+    """Write ``<out>.errors.csv``, print the summary line, honour ``--max-failures``."""
+    from vocalis.data.failures import (
+        Skipped,
+        check_failures,
+        classify,
+        errors_path,
+        write_errors,
+    )
+
+    skipped = [
+        Skipped(Path(f.path).stem, f.path, "predict", classify(f.error), f.error)
+        for f in result.failures
+    ]
+    where = ""
+    if args.out:
+        where = "; listed in " + write_errors(errors_path(args.out), skipped)
+    if skipped:
+        print(f"{len(skipped)} file(s) skipped{where}", file=sys.stderr)
+    check_failures(skipped, n_new + len(skipped), args.max_failures, "vocalis predict")
 
 
 def _run_segments(args: argparse.Namespace, predictor: Any) -> int:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from vocalis.cli.choices import StoreWithText
+from vocalis.cli.features import _max_failures as max_failures_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -55,6 +56,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--lr", type=float, help="train.lr")
     p.add_argument("--device", help="train.device: auto, cpu, cuda, cuda:N")
     p.add_argument("--seed", type=int, help="train.seed")
+    p.add_argument(
+        "--max-failures",
+        type=max_failures_arg,
+        help="features.max_failures: unreadable files tolerated, a fraction (0.1) or a count",
+    )
     p.add_argument("--amp", action="store_true", help="mixed precision (train.amp=true)")
     p.add_argument("--out", help="run folder (default: runs/<recipe or model-features>)")
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --out")
@@ -103,6 +109,7 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
         ("lr", "train.lr"),
         ("device", "train.device"),
         ("seed", "train.seed"),
+        ("max_failures", "features.max_failures"),
     )
     for attr, key in flags:
         value = getattr(args, attr, None)

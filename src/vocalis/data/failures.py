@@ -19,6 +19,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from vocalis.errors import DataError
 
@@ -43,6 +44,39 @@ class Skipped:
     stage: str
     kind: str
     reason: str
+
+
+def classify(message: str) -> str:
+    """The ``kind`` of a one-line failure message (what the counts group by).
+
+    Example:
+        >>> classify("a.wav: no such file (working directory /x); check the path")
+        'missing_file'
+    """
+    text = message.lower()
+    for kind, words in (
+        ("missing_file", ("no such file", "not found")),
+        ("truncated_audio", ("truncated",)),
+        ("empty_audio", ("empty file", "no audio samples")),
+        ("too_short", ("too short", "shorter than")),
+        ("too_long", ("longer than the limit",)),
+        ("non_finite_audio", ("nan or inf",)),
+        ("unseen_label", ("never seen in training", "in no training speaker")),
+    ):
+        if any(w in text for w in words):
+            return kind
+    return "unreadable_audio"
+
+
+def errors_path(out: str | os.PathLike) -> Path:
+    """Where a verb that writes the file ``out`` puts its summary: ``<out stem>.errors.csv``.
+
+    Example:
+        >>> errors_path("runs/preds.csv").name
+        'preds.errors.csv'
+    """
+    out = Path(out)
+    return out.with_name(out.stem + ".errors.csv")
 
 
 def write_errors(path: str | os.PathLike, skipped: Iterable[Skipped]) -> str:
@@ -72,6 +106,18 @@ def summary(skipped: Sequence[Skipped], n_rows: int) -> dict:
         "n_used": int(n_rows) - len(ids),
         "n_skipped": dict(sorted(Counter(s.kind for s in skipped).items())),
     }
+
+
+def parse_max_failures(text: str) -> float | int:
+    """Parse ``--max-failures``: ``0.1`` -> a fraction, ``3`` -> a count.
+
+    Raises:
+        ValueError: neither (argparse turns it into a one-line usage error).
+    """
+    value = float(text) if any(c in text for c in ".eE") else int(text)
+    if value < 0 or (isinstance(value, float) and value > 1):
+        raise ValueError(f"{text}: expected a fraction in [0, 1] or a count >= 0")
+    return value
 
 
 def allowed_failures(max_failures: float | int, total: int) -> int:
@@ -113,6 +159,9 @@ __all__ = [
     "Skipped",
     "allowed_failures",
     "check_failures",
+    "classify",
+    "errors_path",
+    "parse_max_failures",
     "read_errors",
     "summary",
     "write_errors",

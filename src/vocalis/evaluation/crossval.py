@@ -49,7 +49,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from vocalis.data.failures import Skipped, summary, write_errors
+from vocalis.data.failures import Skipped, read_errors, write_errors
+from vocalis.data.failures import summary as summary_of
 from vocalis.errors import ConfigError, DataError
 from vocalis.io import write_json, write_text
 from vocalis.training.estimator import NORMALIZATIONS, estimator_for
@@ -277,7 +278,9 @@ def write_fold(
         Skipped(rows.ids[i], rows.paths[i], "test", "unreadable_audio", "audio could not be read")
         for i in plan.test[~keep]
     ]
-    write_errors(fold_dir / "errors.csv", skipped)
+    errors = fold_dir / "errors.csv"
+    fit_rows = [e for e in read_errors(errors) if e.stage != "test"] if errors.is_file() else []
+    write_errors(errors, fit_rows + skipped)  # the fit's skipped rows, then the test's
     idx, proba = plan.test[keep], proba[keep]
     if not len(idx):
         raise DataError(f"{fold_dir}: no test row of fold {plan.name} could be predicted")
@@ -307,7 +310,7 @@ def write_fold(
         details={
             **fit.details,
             "test_groups": list(plan.test_groups),
-            "test_rows": summary(skipped, n_test),
+            "test_rows": summary_of(skipped, n_test),
         },
     )
     run.write_metrics(**record)
@@ -515,6 +518,14 @@ def write_cv_results(
         from vocalis.metrics.predictions import write_predictions
 
         write_predictions(out / "predictions.csv", pooled_pred)
+    skipped, n_test = [], 0
+    for plan in plans:  # every fold's skipped rows in one errors.csv, counted below
+        fold_errors = out / plan.name / "errors.csv"
+        if fold_errors.is_file():
+            skipped += read_errors(fold_errors)
+        n_test += len(plan.test)
+    write_errors(out / "errors.csv", skipped)
+    test_skipped = [e for e in skipped if e.stage == "test"]
     cv = {
         **setup,
         "fold_names": [p.name for p in plans],
@@ -524,6 +535,8 @@ def write_cv_results(
         "mean": summary["mean"],
         "std": summary["std"],
         "folds": summary["folds"],
+        "test_rows": summary_of(test_skipped, n_test),
+        "n_skipped": summary_of(skipped, 0)["n_skipped"],
         **timing,
         "wall_seconds_total": round(sum(float(r.get("seconds") or 0) for r in records.values()), 2),
     }

@@ -11,7 +11,7 @@ Nothing is written to the run folder here, so bad input leaves it untouched.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,9 @@ class PreparedData:
             the statistics then travel inside the model (and its exports), else ``None``.
         train, val, test: the datasets (``test`` is ``None`` without test rows).
         feature_dim: F.
+        skipped: :class:`~vocalis.data.failures.Skipped` rows (unreadable audio),
+            written to the run folder's ``errors.csv``.
+        n_rows: the rows of the split before any was skipped.
     """
 
     rows: Any
@@ -51,6 +54,8 @@ class PreparedData:
     test: Any | None
     feature_dim: int
     model_norm: tuple[torch.Tensor, torch.Tensor] | None = None
+    skipped: list = field(default_factory=list)
+    n_rows: int = 0
 
 
 def _waveform_copies(cfg: ExperimentConfig, rows: Any, targets: list[int], speakers: list[str]):
@@ -134,8 +139,15 @@ def prepare_data(
     else:
         feats, failures = featurize_rows(paths, cfg.features, progress=progress and dist.is_main)
     by_row = dict(zip(needed.tolist(), feats, strict=True))
+    from vocalis.data.failures import Skipped, classify
+
+    row_of = {rows.paths[int(i)]: int(i) for i in needed}
+    skipped = []
     for path, message in failures:
         run.log(f"skipped {message if path in message else path + ': ' + message}", echo=False)
+        i = row_of.get(path)
+        rid = rows.ids[i] if i is not None else path
+        skipped.append(Skipped(rid, path, "features", classify(message), message))
 
     def ok(idx: np.ndarray) -> np.ndarray:
         return np.asarray([i for i in idx.tolist() if by_row[i] is not None], dtype=np.int64)
@@ -216,4 +228,6 @@ def prepare_data(
         val=dataset(val_idx),
         test=dataset(test_idx) if len(test_idx) else None,
         feature_dim=dim,
+        skipped=skipped,
+        n_rows=len(needed),
     )

@@ -221,6 +221,9 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
         run.open(env, resumed=resumed)
         run.write_text("config.yaml", config_to_yaml(cfg))
         run.write_json("label_map.json", data.encoder.to_dict())
+        from vocalis.data.failures import write_errors
+
+        write_errors(run.file("errors.csv"), data.skipped)
     spk = data.rows.column("speaker") if "speaker" in data.rows.columns else None
     n_params = sum(p.numel() for p in s.raw_model.parameters())
     run.log(

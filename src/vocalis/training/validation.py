@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from vocalis.data.failures import summary
 from vocalis.training import resume
 from vocalis.training.distributed import broadcast
 from vocalis.training.session import DivergedError, NonFiniteLossError, Session, fmt, plain
@@ -195,6 +196,7 @@ def write_metrics(s: Session, test: dict[str, Any] | None = None) -> None:
             "monitor": s.cfg.train.monitor,
             "mode": s.cfg.train.mode,
             "stopped_early": stopper.should_stop,
+            "rows": summary(s.data.skipped, s.data.n_rows or len(s.data.rows)),
         },
     )
 
