@@ -100,6 +100,9 @@ def collect_inputs(
 ) -> list[tuple[str, str]]:
     """Expand files, folders and manifest CSVs into ``(path, id)`` pairs, in order.
 
+    A pair given twice is listed once; manifest rows that share a file under
+    different ids are all kept.
+
     Args:
         inputs: one input or a list; folders are searched recursively for audio,
             ``.csv`` files are read as manifests, anything else is an audio file.
@@ -113,7 +116,7 @@ def collect_inputs(
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    items: dict[str, str] = {}
+    items: dict[tuple[str, str], None] = {}  # (path, id): manifest rows sharing a file stay
     for raw in inputs:
         text = str(raw)
         if not is_url(text) and Path(text).is_dir():
@@ -123,12 +126,12 @@ def collect_inputs(
                     f"{text}: folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)})"
                 )
             for p in found:
-                items.setdefault(p, _stem(p))
+                items.setdefault((p, _stem(p)))
         elif text.lower().endswith(".csv"):
             for p, uid in manifest_items(text):
-                items.setdefault(p, uid)
+                items.setdefault((p, uid))
         else:
-            items.setdefault(text, _stem(text))
+            items.setdefault((text, _stem(text)))
     if not items:
         raise DataError("nothing to predict: give audio files, folders or a manifest CSV")
-    return list(items.items())
+    return list(items)

@@ -420,8 +420,10 @@ def predict(
         ):
             result.predictions.extend(chunk)
         return result
-    writer = ResumableCSV(out, prediction_columns(predictor.classes), key="path")
-    todo = [(p, i) for p, i in items if p not in writer.done]
+    # keyed on (id, path): manifest rows that share a file, or files of one stem in
+    # several folders, are all kept (issue 14 item 7)
+    writer = ResumableCSV(out, prediction_columns(predictor.classes), key=("id", "path"))
+    todo = [(p, i) for p, i in items if (str(i), str(p)) not in writer.done]
     if len(todo) < len(items):
         logger.info(
             "%s: %d of %d files already predicted; resuming",

@@ -40,26 +40,28 @@ def prediction_row(pred: Any, classes: Sequence[str]) -> dict[str, str]:
 
 
 class ResumableCSV:
-    """Append-only CSV keyed on one column.
+    """Append-only CSV keyed on one column or a tuple of columns.
 
     Args:
         path: the CSV (local or fsspec URL); created on the first append.
         columns: the header; an existing file must have exactly this header.
-        key: column whose values mark rows as done.
+        key: column (or columns) whose values mark rows as done.
 
     Attributes:
-        done: key values already in the file.
+        done: key values already in the file (tuples for a tuple key).
 
     Raises:
         DataError: the existing file has another header (another model's classes).
     """
 
-    def __init__(self, path: str | os.PathLike, columns: Sequence[str], key: str = "path") -> None:
+    def __init__(
+        self, path: str | os.PathLike, columns: Sequence[str], key: str | tuple[str, ...] = "path"
+    ) -> None:
         self.path = path
         self.columns = list(columns)
         self.key = key
         self._text = ""
-        self.done: set[str] = set()
+        self.done: set[Any] = set()
         if exists(path):
             self._text = read_bytes(path).decode("utf-8")
             reader = csv.DictReader(io.StringIO(self._text))
@@ -69,7 +71,8 @@ class ResumableCSV:
                     f"{path}: existing CSV has columns {','.join(header)}, this run writes "
                     f"{','.join(self.columns)}; write to a new --out file or delete it"
                 )
-            self.done = {row[key] for row in reader if row.get(key)}
+            self.done = {self._key(row) for row in reader}
+            self.done.discard(None)
             if self._text and not self._text.endswith("\n"):
                 self._text += "\n"
 
@@ -86,4 +89,9 @@ class ResumableCSV:
         with atomic_open(self.path, "w") as fh:
             fh.write(text)
         self._text = text
-        self.done.update(str(r[self.key]) for r in rows)
+        self.done.update(self._key(r) for r in rows)
+
+    def _key(self, row: Mapping[str, Any]) -> Any:
+        if isinstance(self.key, str):
+            return str(row[self.key]) if row.get(self.key) else None
+        return tuple(str(row.get(k) or "") for k in self.key)
