@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import os
 import re
@@ -51,6 +53,8 @@ def test_the_verb_table_names_only_real_functions():
         for dotted in names:
             obj = vocalis
             for part in dotted.split("."):
+                if not hasattr(obj, part) and inspect.ismodule(obj):  # a submodule
+                    importlib.import_module(f"{obj.__name__}.{part}")
                 assert hasattr(obj, part), f"{cli}: vocalis.{dotted} does not exist"
                 obj = getattr(obj, part)
 

@@ -48,17 +48,20 @@ def emodb_loso(results: Path) -> str:
                     f"{r['seconds']:.0f}",
                 ]
             )
-    n = _load(results / "emodb_loso_neural.json")
-    rows.append(
-        [
-            f"Vocalis `{Path(n['recipe']).stem}` (neural)",
-            f"`{n['normalization']['protocol']}`",
-            _f3(n["pooled"]["uar"]),
-            _f3(n["pooled"]["accuracy"]),
-            f"{_f3(n['fold_mean']['uar'])} ± {_f3(n['fold_std']['uar'])}",
-            f"{n['seconds']:.0f}",
-        ]
-    )
+    for path in sorted(results.glob("emodb_*loso*.json")):
+        n = _load(path)
+        if "recipe" not in n or "pooled" not in n:  # not a cv summary of one recipe
+            continue
+        rows.append(
+            [
+                f"Vocalis `{Path(n['recipe']).stem}` (`{path.name}`)",
+                f"`{n['normalization']['protocol']}`",
+                _f3(n["pooled"]["uar"]),
+                _f3(n["pooled"]["accuracy"]),
+                f"{_f3(n['fold_mean']['uar'])} ± {_f3(n['fold_std']['uar'])}",
+                f"{n['seconds']:.0f}",
+            ]
+        )
     header = ["system", "protocol", "pooled UAR", "accuracy", "fold UAR mean ± std", "seconds"]
     return _table(header, rows)
 

@@ -7,7 +7,9 @@ The main entry points are importable from the package itself, one per CLI verb
   to a manifest), :class:`LabelEncoder`;
 - tier 0 and features: :func:`run_tier0`, :class:`Tier0Config`, :func:`extract`,
   :func:`extract_many`, :class:`FeatureConfig`, :class:`PipelineConfig`;
-- training: :func:`load_config`, :class:`ExperimentConfig`, :func:`train`;
+- training: :func:`load_config`, :func:`load_recipe` (a neural or an
+  ensemble recipe), :class:`ExperimentConfig`, :func:`train` (a neural model),
+  :func:`train_ensemble` (a functionals ensemble, fitted on every row);
 - evaluation: :func:`evaluate` (score a model on a manifest), and speaker-independent
   :func:`loso`, :func:`cross_validate`, :func:`compare`, :func:`report`;
 - using a model: :class:`Predictor`, :func:`predict`, :func:`predict_segments`,
@@ -47,7 +49,9 @@ _EXPORTS = {
     # training
     "ExperimentConfig": "vocalis.training",
     "load_config": "vocalis.training",
+    "load_recipe": "vocalis.training",
     "train": "vocalis.training",
+    "train_ensemble": "vocalis.training.ensemble_estimator",
     # speaker-independent evaluation
     "loso": "vocalis.evaluation.crossval",
     "cross_validate": "vocalis.evaluation.crossval",
