@@ -151,6 +151,34 @@ class PretrainedEncoder(nn.Module):
             )
         return index
 
+    @property
+    def feature_encoder(self) -> nn.Module | None:
+        """The front end before the stacked layers, when it has parameters.
+
+        A convolutional feature encoder; fine-tuning may freeze it
+        (``freeze_feature_encoder``). None when the front end has no weights (GE2E).
+        """
+        return None
+
+    @property
+    def blocks(self) -> list[nn.Module]:
+        """The stacked layers (transformer or LSTM layers), first first.
+
+        Fine-tuning freezes the first N of them (``freeze_layers``).
+        """
+        return []
+
+    def set_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute the blocks' activations in the backward pass instead of storing them.
+
+        Raises:
+            ConfigError: this encoder cannot (the default).
+        """
+        raise ConfigError(
+            f"{type(self).__name__} does not support gradient checkpointing; set "
+            "model.params.encoder.gradient_checkpointing=false"
+        )
+
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """Valid output frames for input lengths in samples (this encoder's own rule).
 

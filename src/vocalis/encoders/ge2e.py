@@ -160,6 +160,7 @@ class GE2EEncoder(PretrainedEncoder):
         )
         self.linear = nn.Linear(HIDDEN, HIDDEN) if n_layers == N_LAYERS else None
         self.export_friendly = False
+        self.gradient_checkpointing = False
         self._weights_sha256 = ""
 
     @classmethod
@@ -266,6 +267,15 @@ class GE2EEncoder(PretrainedEncoder):
         mel = ge2e_mel_batch(checked, lengths, dft_conv=self.export_friendly)
         return EncoderOutput(tuple(self.layer_outputs(mel)), self.frame_lengths(filled))
 
+    @property
+    def blocks(self) -> list[nn.Module]:
+        """The LSTM layers, first first (the mel front end has no weights)."""
+        return list(self.layers)
+
+    def set_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute each LSTM layer's outputs in the backward pass (training only)."""
+        self.gradient_checkpointing = bool(enabled)
+
     def layer_outputs(self, mel: torch.Tensor) -> list[torch.Tensor]:
         """Every LSTM layer's output sequence, from the mel front end's output.
 
@@ -273,8 +283,14 @@ class GE2EEncoder(PretrainedEncoder):
             (B, N, 40) -> n_layers x (B, N, 256).
         """
         outs, x = [], mel
+        checkpoint = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for layer in self.layers:
-            x, _ = layer(x)
+            if checkpoint:
+                from torch.utils.checkpoint import checkpoint as recompute
+
+                x = recompute(_lstm_output, layer, x, use_reentrant=False)
+            else:
+                x, _ = layer(x)
             outs.append(x)
         return outs
 
@@ -292,6 +308,10 @@ class GE2EEncoder(PretrainedEncoder):
         last = self.layer_outputs(mel)[-1][:, -1]
         emb = torch.relu(self.linear(last))
         return emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def _lstm_output(layer: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
+    return layer(x)[0]
 
 
 #: Layers 1-2 of resemblyzer's pretrained.pt, unchanged (Apache-2.0), shipped with Vocalis.

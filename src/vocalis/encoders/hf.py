@@ -222,6 +222,44 @@ class HFEncoder(PretrainedEncoder):
         """``sha256:<digest>`` of the folder's files, or ``<id>@<commit>`` (no model built)."""
         return resolve_folder(source, revision or None)[1]
 
+    @property
+    def feature_encoder(self) -> nn.Module | None:
+        """The convolutional feature encoder (``model.feature_extractor``)."""
+        return self._part("feature_extractor")
+
+    @property
+    def blocks(self) -> list[nn.Module]:
+        """The transformer layers (``model.encoder.layers``), first first."""
+        return list(self._part("encoder").layers)
+
+    def _part(self, name: str) -> nn.Module:
+        part = getattr(self.model, name, None)
+        if part is None:
+            raise ConfigError(
+                f"hf encoder: {type(self.model).__name__} has no '{name}' (the layout of "
+                "wav2vec 2.0 / HuBERT / WavLM), so it cannot be frozen in parts; use "
+                "model.params.encoder.freeze_layers=0 and freeze_feature_encoder=false"
+            )
+        return part
+
+    def set_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """``transformers``' gradient (activation) checkpointing of the transformer layers.
+
+        Raises:
+            ConfigError: the model does not support it.
+        """
+        if not getattr(self.model, "supports_gradient_checkpointing", False):
+            super().set_gradient_checkpointing(enabled)
+        model = self.model
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5
+            on, off = model.activation_checkpointing_enable, model.activation_checkpointing_disable
+        else:
+            on, off = model.gradient_checkpointing_enable, model.gradient_checkpointing_disable
+        if enabled:
+            on({"use_reentrant": False})
+        else:
+            off()
+
     def _receptive_field(self) -> int:
         """Smallest input with one output frame."""
         n = 1
@@ -287,6 +325,13 @@ class HFEncoder(PretrainedEncoder):
             mask = torch.arange(waveform.shape[1], device=waveform.device)[None] < lengths[:, None]
             out = self.model(waveform, attention_mask=mask.long(), output_hidden_states=True)
             return EncoderOutput(tuple(out.hidden_states), frames)
+        if self.export_friendly:
+            raise ModelError(
+                "hf encoder: this model's feature encoder uses group norm (wav2vec 2.0 / "
+                "HuBERT base), which spans the whole input, so items run one by one and the "
+                "graph cannot be exported; export a model with a layer-norm feature encoder "
+                "(WavLM, the 'large' checkpoints)"
+            )
         width = int(self.frame_lengths(torch.tensor([waveform.shape[1]]))[0])
         per_item = [
             self.model(waveform[i : i + 1, : int(n)], output_hidden_states=True).hidden_states

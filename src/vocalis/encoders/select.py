@@ -85,7 +85,8 @@ def mix_layers(
         output: an encoder's output.
         positions: indices into ``output.hidden_states``
             (:meth:`~vocalis.encoders.base.PretrainedEncoder.layer_index`).
-        weights: one weight per position; ``None`` or empty: the plain mean.
+        weights: one weight per position (a tensor keeps its gradient: learned
+            weights); ``None`` or empty: the plain mean.
 
     Shape:
         num_layers x (B, T', H) -> (B, T', H).
@@ -102,7 +103,7 @@ def mix_layers(
     if len(states) == 1:
         return states[0]
     stacked = torch.stack(states)
-    if not weights:
+    if weights is None or len(weights) == 0:
         return stacked.mean(0)
     w = torch.as_tensor(weights, dtype=stacked.dtype, device=stacked.device)
     return torch.einsum("l,l...->...", w / w.sum(), stacked)

@@ -10,7 +10,7 @@ encoder's: GE2E 10 ms, wav2vec 2.0 20 ms), found by name in :data:`FEATURES`::
     torch.Size([40, 101])
     >>> FEATURES.names()  # doctest: +NORMALIZE_WHITESPACE
     ['encoder', 'fbank', 'ge2e', 'mfbe', 'mfbe_only', 'mfbe_pitch', 'mfcc', 'mfcc_only',
-     'mfcc_pitch', 'pitch', 'pitch_only']
+     'mfcc_pitch', 'pitch', 'pitch_only', 'waveform']
 
 Also here: normalisation (:mod:`~vocalis.features.normalize`), the content-keyed
 cache (:mod:`~vocalis.features.cache`) and file-level extraction
@@ -44,6 +44,7 @@ BUILTIN_FEATURES = (
     "mfcc_pitch",
     "pitch",
     "pitch_only",
+    "waveform",
 )
 
 _LAZY = {

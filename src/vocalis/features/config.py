@@ -36,7 +36,7 @@ class FeatureConfig:
     Args:
         name: registry key of the extractor (``mfcc``, ``fbank``, ``mfbe``, ``pitch``,
             ``mfbe_pitch``, ``mfcc_pitch``, ``mfbe_only``, ``mfcc_only``, ``pitch_only``,
-            ``encoder``, ``ge2e``).
+            ``encoder``, ``ge2e``, ``waveform``).
         sample_rate: expected input rate in Hz (tier 0 resamples to it).
         n_fft: FFT size in samples (512 = 32 ms at 16 kHz).
         win_length: analysis window in samples (400 = 25 ms), centred in ``n_fft``.

@@ -132,10 +132,11 @@ def _quiet_stdout() -> Iterator[None]:
 def _trace_onnx(
     graph: nn.Module, example: tuple[Tensor, Tensor], graph_input: str, opset: int
 ) -> bytes:
+    from vocalis.encoders.base import PretrainedEncoder
     from vocalis.features.base import FeatureExtractor
 
     for module in graph.modules():  # spectra as a DFT conv1d: no complex tensors in ONNX
-        if isinstance(module, FeatureExtractor):
+        if isinstance(module, (FeatureExtractor, PretrainedEncoder)):  # also inside a model
             module.export_friendly = True
     names = [graph_input, "lengths"]
     axes = {

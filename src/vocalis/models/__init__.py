@@ -37,11 +37,13 @@ from vocalis.models.registry import (
     default_model_config,
     model_config_class,
 )
+from vocalis.models.ssl import SSL, SSLConfig, SSLEncoderConfig
 from vocalis.models.tier1 import Tier1, Tier1Config
 
 __all__ = [
     "MODELS",
     "POOLINGS",
+    "SSL",
     "AttentionPooling",
     "AttentiveStatisticsPooling",
     "DenseHead",
@@ -52,6 +54,8 @@ __all__ = [
     "MeanPooling",
     "ModelOutput",
     "MultiHead",
+    "SSLConfig",
+    "SSLEncoderConfig",
     "SpeechClassifier",
     "StatisticsPooling",
     "Tier1",

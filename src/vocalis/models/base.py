@@ -261,6 +261,21 @@ class SpeechClassifier(nn.Module):
             return self._head().st(emb)
         return self._head().ft(emb, pooling)
 
+    def start_epoch(self, epoch: int) -> None:
+        """Called by the trainer before each 0-based training epoch (and on resume).
+
+        Models that change with the epoch (an encoder unfrozen after K epochs)
+        override it; the default does nothing.
+        """
+
+    def parameter_tiers(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by learning-rate tier (``frozen``, ``encoder``, ``head``).
+
+        ``train.lr_tiers`` scales each tier's learning rate; models without a
+        pretrained part put everything in ``head`` (the default).
+        """
+        return {"head": list(self.parameters())}
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of (trainable) parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from vocalis.models import SpeechClassifier
 from vocalis.training import resume, validation
 from vocalis.training.session import NonFiniteLossError, Session
 from vocalis.training.state import GracefulInterrupt, step_seed
@@ -100,6 +101,8 @@ def train_epoch(s: Session, epoch: int, interrupt: GracefulInterrupt) -> tuple[l
         st.epoch_lr = float(parts.optimizer.param_groups[0]["lr"])
     last_lr = st.epoch_lr  # the lr of the epoch's last step, reported in history.csv
     parts.sampler.set_epoch(epoch, st.skip)
+    if isinstance(parts.model, SpeechClassifier):
+        parts.model.start_epoch(epoch)  # e.g. unfreeze encoder layers after K epochs
     s.model.train()
     sums = list(st.partial) if st.partial else [0.0, 0.0, 0.0]  # loss * n, correct, n
     bar = tqdm(
