@@ -99,6 +99,64 @@ def class_weights_for(
     return torch.tensor(cw, dtype=torch.float32)
 
 
+def lr_tier_groups(model: torch.nn.Module, cfg: ExperimentConfig) -> list[dict[str, Any]]:
+    """One optimiser parameter group per tier of ``model``, at ``train.lr`` x its factor.
+
+    Tiers come from the model's ``parameter_tiers()`` (``frozen``, ``encoder``,
+    ``head``; a plain module is all ``head``); ``head`` comes first (its rate is the
+    one the run log and ``history.csv`` report), empty tiers are left out. Each group
+    records its ``tier`` and ``lr_factor`` (see :func:`describe_param_groups`).
+
+    Raises:
+        ConfigError: ``train.lr_tiers`` is not set, or the model names a tier
+            :class:`~vocalis.training.config.LRTiers` does not have.
+    """
+    from vocalis.config import to_dict
+    from vocalis.models import SpeechClassifier
+
+    tc = cfg.train
+    if tc.lr_tiers is None:
+        raise ConfigError("train.lr_tiers is not set; give {frozen: ..., encoder: ..., head: ...}")
+    factors = to_dict(tc.lr_tiers)
+    tiers = (
+        model.parameter_tiers()
+        if isinstance(model, SpeechClassifier)
+        else {"head": list(model.parameters())}
+    )
+    groups = []  # head first: the loop and history.csv report the first group's rate
+    for name, params in sorted(tiers.items(), key=lambda kv: kv[0] != "head"):
+        if name not in factors:
+            raise ConfigError(
+                f"model {type(model).__name__} has a parameter tier {name!r} that "
+                f"train.lr_tiers does not know (tiers: {', '.join(factors)})"
+            )
+        if params:
+            f = float(factors[name])
+            groups.append({"params": params, "lr": tc.lr * f, "tier": name, "lr_factor": f})
+    return groups
+
+
+def describe_param_groups(optimizer: torch.optim.Optimizer, lr: float) -> list[str]:
+    """One line per optimiser group: tier, learning rate, parameters (trainable now).
+
+    Example:
+        >>> p = torch.nn.Parameter(torch.zeros(3))
+        >>> opt = torch.optim.SGD([{"params": [p], "lr": 0.01, "tier": "head", "lr_factor": 1.0}])
+        >>> describe_param_groups(opt, 0.01)
+        ['Parameter group head: lr 0.01 (train.lr x 1), 3 parameters (3 trainable now)']
+    """
+    lines = []
+    for i, g in enumerate(optimizer.param_groups):
+        n = sum(p.numel() for p in g["params"])
+        live = sum(p.numel() for p in g["params"] if p.requires_grad)
+        factor = g.get("lr_factor", g["lr"] / lr if lr else 1.0)
+        lines.append(
+            f"Parameter group {g.get('tier', i)}: lr {lr * factor:.3g} (train.lr x {factor:g}), "
+            f"{n:,} parameters ({live:,} trainable now)"
+        )
+    return lines
+
+
 def build_components(
     cfg: ExperimentConfig,
     data: PreparedData,
@@ -189,7 +247,12 @@ def build_components(
     loader = make_loader(
         data.train, sampler, num_workers=tc.num_workers, pin_memory=device.type == "cuda"
     )
-    params = param_groups(model) if param_groups is not None else model.parameters()
+    if param_groups is not None:
+        params: Iterable[Any] = param_groups(model)
+    elif tc.lr_tiers is not None:
+        params = lr_tier_groups(model, cfg)
+    else:
+        params = model.parameters()
     optimizer = optim.build_optimizer(params, tc)
     scheduler = optim.build_scheduler(optimizer, tc, len(sampler))
     aug = tc.augment
@@ -213,4 +276,10 @@ def build_components(
     )
 
 
-__all__ = ["Components", "build_components", "class_weights_for"]
+__all__ = [
+    "Components",
+    "build_components",
+    "class_weights_for",
+    "describe_param_groups",
+    "lr_tier_groups",
+]

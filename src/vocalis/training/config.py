@@ -252,6 +252,36 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class LRTiers:
+    """Learning-rate factors by parameter tier (``train.lr_tiers``), times ``train.lr``.
+
+    The model sorts its parameters into tiers
+    (:meth:`~vocalis.models.SpeechClassifier.parameter_tiers`; a model without a
+    pretrained encoder has only ``head``).
+
+    Args:
+        frozen: encoder layers frozen at first (trained once unfrozen).
+        encoder: the encoder's trainable layers.
+        head: everything after the encoder (layer weights, pooling, MLP, head).
+
+    Example:
+        >>> LRTiers(encoder=0.2).frozen
+        0.01
+    """
+
+    frozen: float = 0.01
+    encoder: float = 0.1
+    head: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in ("frozen", "encoder", "head"):
+            if getattr(self, key) < 0:
+                raise ConfigError(
+                    f"train.lr_tiers.{key}: got {getattr(self, key)}, expected a factor >= 0"
+                )
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """The optimisation loop.
 
@@ -296,6 +326,9 @@ class TrainConfig:
         num_workers: DataLoader worker processes.
         bucketing: batch utterances of similar length (less padding).
         crop_seconds: train on random crops of this length (``null``: whole files).
+        lr_tiers: one parameter group per tier of the model with ``lr`` times the
+            tier's factor (:class:`LRTiers`, e.g. ``{frozen: 0.01, encoder: 0.1,
+            head: 1.0}``); ``null``: one group. Not with ``scheduler=onecycle``.
         augment: augmentation settings.
     """
 
@@ -338,6 +371,7 @@ class TrainConfig:
     num_workers: int = 0
     bucketing: bool = True
     crop_seconds: float | None = None
+    lr_tiers: LRTiers | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -377,6 +411,11 @@ class TrainConfig:
             raise bad("device", "auto, cpu, cuda or cuda:N")
         if self.num_workers < 0:
             raise bad("num_workers", ">= 0")
+        if self.lr_tiers is not None and self.scheduler == "onecycle":
+            raise ConfigError(
+                "train.lr_tiers: scheduler=onecycle drives every group to one max_lr; use "
+                "cosine, cosine_restarts, step, plateau or none with learning-rate tiers"
+            )
 
 
 #: Metrics that ``train.monitor`` can follow.

@@ -60,7 +60,7 @@ import torch
 
 from vocalis.checkpoint import Checkpoint
 from vocalis.training import resume, validation
-from vocalis.training.components import build_components
+from vocalis.training.components import build_components, describe_param_groups
 from vocalis.training.config import ExperimentConfig, config_to_yaml
 from vocalis.training.distributed import barrier, shutdown
 from vocalis.training.engine import Engine, start_engine
@@ -233,6 +233,9 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
         f"{' in the model' if data.model_norm is not None else ''}); "
         f"device {device}, world size {world}"
     )
+    if cfg.train.lr_tiers is not None:
+        for line in describe_param_groups(s.parts.optimizer, cfg.train.lr):
+            run.log(line)
     run.log(
         f"Data: {len(data.train_idx)} train / {len(data.val_idx)} val / {len(data.test_idx)} "
         f"test utterances, {len(classes)} classes ({', '.join(classes)})"
