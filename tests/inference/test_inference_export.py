@@ -157,6 +157,11 @@ def test_encoder_features_of_ge2e_predict_and_export_like_the_ge2e_preset(
     checkpoint_builder, ckpt_dir, tmp_path
 ):
     """``encoder`` frames (GE2E source, shipped weights) through Predictor and ONNX."""
+    from vocalis.features import FeatureConfig, feature_dim
+
+    for cfg in (FeatureConfig(name="ge2e"), FeatureConfig(name="encoder", encoder_layers=(2,))):
+        feature_dim(cfg)  # build (and cache) the extractors before the builder seeds torch,
+        # so both checkpoints get the same random model whatever ran earlier in the session
     preset = checkpoint_builder(ckpt_dir / "ge2e.pt", "tier1", "ge2e", "global")
     same = checkpoint_builder(
         ckpt_dir / "enc_ge2e2.pt",
