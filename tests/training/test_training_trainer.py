@@ -283,7 +283,7 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(corpus, tmp_path):
     assert proc.returncode == 130, err[-2000:]
     ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
     assert 1 <= ckpt.training["epoch"] < 200
-    assert "Rerun the same command to resume" in (out / "log.txt").read_text()
+    assert "rerun the same command to resume" in (out / "log.txt").read_text()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
