@@ -61,8 +61,17 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_checkpoint(tmp_path / "absent.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelError, match="not a readable checkpoint"):
+    with pytest.raises(ModelError, match=r"not a checkpoint \(16 bytes that are not a torch file"):
         load_checkpoint(tmp_path / "junk.pt")
+    save_checkpoint(tmp_path / "whole.pt", PAYLOAD)
+    data = (tmp_path / "whole.pt").read_bytes()
+    for name, damaged in (
+        ("cut.pt", data[: len(data) // 2]),  # an interrupted copy
+        ("flipped.pt", data[:-200] + bytes(200)),  # its end overwritten
+    ):
+        (tmp_path / name).write_bytes(damaged)
+        with pytest.raises(ModelError, match=rf"{name}: truncated or corrupt checkpoint"):
+            load_checkpoint(tmp_path / name)
     torch.save({"hello": 1}, tmp_path / "other.pt")
     with pytest.raises(ModelError, match="not a Vocalis checkpoint"):
         load_checkpoint(tmp_path / "other.pt")

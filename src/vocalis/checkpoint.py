@@ -268,6 +268,30 @@ def save_checkpoint(path: str | os.PathLike, payload: Checkpoint | Mapping[str, 
         torch.save(ckpt.to_payload(), fh)
 
 
+def _unreadable(path: str | os.PathLike, raw: bytes, err: Exception) -> str:
+    r"""The one-line reason ``torch.load`` refused ``raw``: truncated, corrupt or foreign.
+
+    Example:
+        >>> _unreadable("m.pt", b"PK\x03\x04" + bytes(100), RuntimeError("x"))[:42]
+        'm.pt: truncated or corrupt checkpoint (104'
+        >>> _unreadable("m.pt", b"hello", ValueError("x"))[:58]
+        'm.pt: not a checkpoint (5 bytes that are not a torch file)'
+    """
+    import zipfile
+
+    if raw[:4] == b"PK\x03\x04" or raw[:1] == b"\x80":  # torch's zip format, or legacy pickle
+        state = "cut short" if not zipfile.is_zipfile(io.BytesIO(raw)) else "damaged"
+        return (
+            f"{path}: truncated or corrupt checkpoint ({len(raw)} bytes, {state}: "
+            f"{type(err).__name__}); copy or write it again (an interrupted copy or a full "
+            "disk leaves such files)"
+        )
+    return (
+        f"{path}: not a checkpoint ({len(raw)} bytes that are not a torch file); pass a "
+        "model.pt or a checkpoints/*.pt of a run folder"
+    )
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> Checkpoint:
     """Read and validate a checkpoint written by :func:`save_checkpoint`.
 
@@ -282,7 +306,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> Check
     try:
         data = torch.load(io.BytesIO(raw), map_location=map_location, weights_only=True)
     except Exception as err:
-        raise ModelError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+        raise ModelError(_unreadable(path, raw, err)) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ModelError(f"{path}: not a Vocalis checkpoint (no format marker)")
     version = int(data.get("format_version", 0))

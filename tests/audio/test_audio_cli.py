@@ -73,8 +73,10 @@ def test_user_errors_are_one_line(tmp_path, capsys, monkeypatch):
     assert main(["tier0", str(tmp_path / "ok.wav"), "--denoise", "demucs"]) == 1
     assert "VOCALIS_DEMUCS_WEIGHTS" in capsys.readouterr().err
 
-    assert main(["tier0", str(tmp_path / "ok.wav"), "--vad-threshold", "2"]) == 1
-    assert "threshold" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # refused while parsing, before any decoding
+        main(["tier0", str(tmp_path / "ok.wav"), "--vad-threshold", "2"])
+    assert refused.value.code == 2
+    assert "--vad-threshold: got 2, expected a share in [0, 1]" in capsys.readouterr().err
 
 
 def test_bad_choice_is_rejected_by_argparse(wav_path):

@@ -212,6 +212,11 @@ def test_folder_with_and_without_speaker_regex(tmp_path):
         _ = m.speakers
     m = prepare("folder", tmp_path, speaker_regex=r"(?P<speaker>spk\d)_")
     assert m.speakers == ["spk1", "spk2", "spk1"]
+    # matched against the file name, not label/sub/file: an anchored pattern works
+    m = prepare("folder", tmp_path, speaker_regex=r"^(spk\d)_")
+    assert m.speakers == ["spk1", "spk2", "spk1"]
+    with pytest.raises(DataError, match=r"does not match the file name .spk1_a\.wav."):
+        prepare("folder", tmp_path, speaker_regex=r"^happy")
     with pytest.raises(DataError, match="does not match"):
         prepare("folder", tmp_path, speaker_regex=r"nomatch")
     with pytest.raises(DataError, match="invalid"):

@@ -245,7 +245,8 @@ def test_compare_runs_and_cv(tmp_path):
     assert uars == sorted(uars, reverse=True)
     by = {Path(r["run"]).name: r for r in rows}
     assert by["cv"]["kind"] == "cv" and by["cv"]["protocol"] == "loso (online)"
-    assert by["cv"]["folds"] == 2 and by["cv"]["epochs"] == 3.0
+    assert by["cv"]["folds"] == "2/3 (partial)" and by["cv"]["epochs"] == 3.0  # speaker 12 failed
+    assert by["cv"]["scored_on"] == "test" and by["cv"]["speaker_dependent"] is False
     assert by["run1"]["model"] == "ecapa" and by["run1"]["features"] == "fbank"
     assert by["run1"]["epochs"] == 2.0 and by["run1"]["seconds"] == 12.5
     assert by["run1"]["uar"] == pytest.approx(
@@ -276,3 +277,94 @@ def test_cli_compare_report(tmp_path, monkeypatch, capsys):
     assert (r1 / "report.html").is_file()
     assert main(["compare", str(tmp_path / "nothing")]) == 1  # one-line error, no traceback
     assert "error: none of" in capsys.readouterr().err
+
+
+def _val_metrics(seed: int = 0) -> dict:
+    return read_predictions_metrics(fake_rows(20, seed))
+
+
+def read_predictions_metrics(rows) -> dict:
+    from vocalis.metrics.predictions import Predictions
+
+    classes = sorted({r["true_label"] for r in rows})
+    return Predictions.from_rows(rows, classes).metrics()
+
+
+def make_training_run(tmp_path: Path, name: str, val_protocol: str, seed: int = 0) -> Path:
+    """A run folder as training leaves it: metrics.json with val metrics, no predictions.csv."""
+    d = tmp_path / name
+    d.mkdir()
+    RunFolder(d).write_metrics(
+        kind="train", model="neural", val=_val_metrics(seed), best_epoch=3, epochs_run=5,
+        n_rows={"train": 80, "val": 20}, seconds=30.0,
+    )  # fmt: skip
+    (d / "config.yaml").write_text(
+        f"dataset: {{val_protocol: {val_protocol}}}\nmodel: {{name: tier1}}\n"
+        "features: {extractor: {name: mfcc}}\n"
+    )
+    return d
+
+
+def test_compare_shows_validation_metrics_of_training_runs(tmp_path):
+    from vocalis.evaluation.compare import COLUMN_HELP, COLUMNS, compare, legend
+
+    speaker = make_training_run(tmp_path, "speaker", "speaker", seed=1)
+    strat = make_training_run(tmp_path, "strat", "stratified", seed=2)
+    rows = {Path(r["run"]).name: r for r in compare([speaker, strat])}
+    for name, d in (("speaker", speaker), ("strat", strat)):
+        val = RunFolder(d).read_metrics().val
+        assert rows[name]["scored_on"] == "val"
+        assert rows[name]["uar"] == pytest.approx(val["uar"]) == rows[name]["val_uar"]
+        assert rows[name]["accuracy"] == pytest.approx(val["accuracy"])
+    assert rows["speaker"]["speaker_dependent"] is False
+    assert rows["strat"]["speaker_dependent"] is True  # a stratified split shares speakers
+    assert set(COLUMN_HELP) == set(COLUMNS)  # every column explained
+    assert all(f"{c}: " in legend() for c in COLUMNS)
+
+
+def test_test_metrics_of_an_eval_record_in_the_run_folder(tmp_path):
+    from vocalis.evaluation.compare import compare
+    from vocalis.evaluation.report import report
+
+    run = make_training_run(tmp_path, "run", "speaker")
+    test = _val_metrics(seed=7)
+    RunFolder(run / "test").write_metrics(kind="eval", model="neural", test=test)
+    row = compare([run])[0]
+    assert row["scored_on"] == "test" and row["uar"] == pytest.approx(test["uar"])
+    assert row["val_uar"] == pytest.approx(RunFolder(run).read_metrics().val["uar"])
+    html = Path(report(run)).read_text()
+    assert "<h3>Validation</h3>" in html and "<h3>Test</h3>" in html
+    assert "Confusion matrix (test)" in html and str(run / "test") in html
+
+
+def test_report_of_a_training_run_shows_its_validation_metrics(tmp_path):
+    from vocalis.evaluation.report import report
+
+    run = make_training_run(tmp_path, "run", "speaker")
+    html = Path(report(run)).read_text()
+    uar = RunFolder(run).read_metrics().val["uar"]
+    assert "No validation or test metrics" not in html
+    assert f'<div class="v">{uar:.3f}</div><div class="k">UAR (validation)</div>' in html
+    assert "Confusion matrix (validation)" in html and "held-out speakers" in html
+    assert "<dt>UAR</dt>" in html and "<dt>best epoch</dt>" in html  # the legend
+    strat = make_training_run(tmp_path, "strat", "stratified")
+    assert "Speaker-dependent protocol" in Path(report(strat)).read_text()
+
+
+def test_report_marks_an_unfinished_cv_as_partial(tmp_path):
+    import json
+
+    from vocalis.evaluation.report import FOLD_LEGEND, report
+
+    cv = make_cv_folder(tmp_path)  # 2 of 3 folds finished (speaker 12 fails)
+    html = Path(report(cv)).read_text()
+    assert "<title>Vocalis report: cv (partial: 2 of 3 folds)</title>" in html
+    assert "Partial result" in html and "(pooled test, partial: 2 of 3 folds)" in html
+    for column in ("status", "val UAR", "best epoch", "test group"):
+        assert "<th" in html and column in FOLD_LEGEND and f"<dt>{column}</dt>" in html
+    assert "best val error" not in html
+    results = json.loads((cv / "cv_results.json").read_text())
+    results["n_finished"] = results["n_folds"]  # as if every fold had finished
+    (cv / "cv_results.json").write_text(json.dumps(results))
+    html = Path(report(cv)).read_text()
+    assert "partial" not in html.split("<h2>Summary</h2>")[0].lower()

@@ -1,4 +1,4 @@
-"""End-to-end: the web page in headless Chromium uploads a real clip and draws the bars.
+"""End-to-end: the web page in headless Chromium: bars, errors, no speech, the timeline.
 
 Needs selenium, chromium and chromedriver (Debian: ``apt-get install chromium
 chromium-driver``; ``pip install selenium``); skipped with the reason when any is
@@ -139,14 +139,20 @@ def test_upload_a_real_clip_and_see_the_bars(server, browser, tier1_ckpt, tmp_pa
         assert width == pytest.approx(prob, abs=0.01)
     assert browser.find_element(By.ID, "label").text == expected.label
     assert clip.name in browser.find_element(By.ID, "filename").text
+    assert f"speech in {100 * expected.speech:.0f}%" in browser.find_element(By.ID, "duration").text
     assert not browser.find_element(By.ID, "error").is_displayed()
+    assert not browser.find_element(By.ID, "timeline-box").is_displayed()  # a short clip
+    assert not browser.find_element(By.ID, "card").is_displayed()  # no model card: not bundled
     shot = tmp_path / "page.png"
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
 
 
 def test_record_in_the_browser(server, browser):
-    """Chromium's fake microphone (a beep) is recorded, encoded to WAV in JS and classified."""
+    """Chromium's fake microphone (a beep) is recorded, encoded to WAV in JS and answered.
+
+    A beep is no speech: the page says so and shows no bars.
+    """
     from selenium.webdriver.common.by import By
 
     browser.get(server + "/")
@@ -157,7 +163,8 @@ def test_record_in_the_browser(server, browser):
     browser.find_element(By.ID, "record").click()
     _wait(browser, lambda d: d.find_element(By.ID, "chart").get_attribute("data-ready") == "true")
     assert "recording.wav" in browser.find_element(By.ID, "filename").text
-    assert set(_bars(browser)) == set(CLASSES)
+    assert browser.find_element(By.ID, "label").text == "no speech detected"
+    assert _bars(browser) == {}
 
 
 def test_a_corrupt_upload_shows_the_error(server, browser, tmp_path):
@@ -170,3 +177,67 @@ def test_a_corrupt_upload_shows_the_error(server, browser, tmp_path):
     _wait(browser, lambda d: d.find_element(By.ID, "error").is_displayed())
     text = browser.find_element(By.ID, "error").text
     assert text.startswith("400:") and "broken.wav" in text
+
+
+def test_a_bad_upload_after_a_good_one_clears_the_old_result(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from vocalis.testing import samples_dir
+
+    clip = sorted((samples_dir() / "wav").glob("*.wav"))[0]
+    browser.get(server + "/")
+    _wait(browser, lambda d: "tier1" in d.find_element(By.ID, "model-info").text)
+    browser.find_element(By.ID, "file").send_keys(str(clip))
+    _wait(browser, lambda d: d.find_element(By.ID, "chart").get_attribute("data-ready") == "true")
+    assert browser.find_element(By.ID, "result").is_displayed() and _bars(browser)
+    bad = tmp_path / "second.wav"
+    bad.write_bytes(b"not audio at all")
+    browser.find_element(By.ID, "file").send_keys(str(bad))
+    _wait(browser, lambda d: d.find_element(By.ID, "error").is_displayed())
+    assert "second.wav" in browser.find_element(By.ID, "error").text
+    # the previous clip's answer is gone, not left on screen under the error
+    assert not browser.find_element(By.ID, "result").is_displayed()
+    assert _bars(browser) == {} and browser.find_element(By.ID, "label").text == ""
+    # the error is where the eye is: inside the upload card, in the first screenful
+    card = browser.find_element(By.ID, "input-card")
+    error = browser.find_element(By.ID, "error")
+    top, bottom = card.location["y"], card.location["y"] + card.size["height"]
+    assert top <= error.location["y"] <= bottom
+    assert error.location["y"] + error.size["height"] < browser.get_window_size()["height"]
+
+
+def test_a_long_clip_draws_the_timeline(server, browser, tier1_ckpt, tmp_path):
+    import numpy as np
+    import soundfile as sf
+    from selenium.webdriver.common.by import By
+
+    from vocalis.inference.predictor import Predictor
+    from vocalis.inference.segments import predict_segments
+    from vocalis.testing import samples_dir
+
+    files = sorted((samples_dir() / "wav").glob("*.wav"))[:3]
+    parts = [sf.read(f, dtype="float32")[0] for f in files]
+    silence = np.zeros(16000 * 4, dtype=np.float32)  # a pause: windows without speech
+    wav = np.concatenate([parts[0], silence, parts[1], parts[2]])
+    long = tmp_path / "long.wav"
+    sf.write(long, wav, 16000)
+    expected = predict_segments(Predictor.from_checkpoint(tier1_ckpt), wav, 16000)
+    assert any(s.label is None for s in expected) and any(s.label for s in expected)
+
+    browser.get(server + "/")
+    _wait(browser, lambda d: "tier1" in d.find_element(By.ID, "model-info").text)
+    browser.find_element(By.ID, "file").send_keys(str(long))
+    _wait(browser, lambda d: d.find_element(By.ID, "chart").get_attribute("data-ready") == "true")
+    assert browser.find_element(By.ID, "timeline-box").is_displayed()
+    timeline = browser.find_element(By.ID, "timeline")
+    assert timeline.get_attribute("data-segments") == str(len(expected))
+    rects = timeline.find_elements(By.CSS_SELECTOR, "rect.segment")
+    assert [r.get_attribute("data-label") for r in rects] == [s.label or "" for s in expected]
+    assert [float(r.get_attribute("data-start")) for r in rects] == pytest.approx(
+        [s.start for s in expected]
+    )
+    widths = [float(r.get_attribute("width")) for r in rects]
+    assert all(w > 0 for w in widths)
+    legend = browser.find_element(By.ID, "timeline-legend").text
+    assert "no speech" in legend
+    assert all(s.label in legend for s in expected if s.label)

@@ -130,3 +130,53 @@ def test_bundled_model_recognises_the_bundled_clips():
         (r["path"], p.label) for r, p in zip(rows, preds, strict=True) if p.label != r["label"]
     ]
     assert len(wrong) <= 2, wrong
+
+
+@pytest.mark.parametrize("kind", ["silence", "white_noise"])
+def test_predict_says_no_speech_for_silence_and_noise(kind, tmp_path, capsys):
+    """The bundled model on 3 s of digital silence or white noise: no emotion, 'no speech'."""
+    from vocalis.testing import write_wav
+
+    rng = np.random.default_rng(0)
+    wav = np.zeros(48000, np.float32) if kind == "silence" else rng.uniform(-0.5, 0.5, 48000)
+    clip = write_wav(tmp_path / f"{kind}.wav", wav.astype(np.float32))
+    assert main(["predict", str(clip)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{clip}: no speech detected (speech 0% of 3.00 s")
+    assert not any(f"({c}" in out for c in ("anger", "sadness", "neutral"))
+    assert main(["predict", str(clip), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["label"] is None and data["answer"] == "no speech detected"
+    assert data["speech"] == 0.0 and data["speech_detected"] is False
+    # opting out classifies it anyway (the old behaviour)
+    assert main(["predict", str(clip), "--json", "--no-speech-check"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["label"] is not None and data["speech"] is None
+
+
+def test_predict_reports_the_speech_share_of_a_real_clip(capsys):
+    from vocalis.testing import samples_dir
+
+    clip = sorted((samples_dir() / "wav").glob("*.wav"))[0]
+    assert main(["predict", str(clip), "--json", "--min-speech", "0.2"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["speech_detected"] is True and 0.5 < data["speech"] <= 1.0
+    assert data["answer"] == data["label"]
+    # a threshold above the clip's share: no answer
+    assert main(["predict", str(clip), "--json", "--min-speech", "1.0"]) == 0
+    assert json.loads(capsys.readouterr().out)["label"] is None
+
+
+def test_predict_refuses_bad_options_before_loading(tmp_path, capsys, monkeypatch):
+    import vocalis.inference.predictor as predictor
+
+    def boom(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(predictor.Predictor, "from_checkpoint", boom)
+    assert main(["predict", str(tmp_path / "absent.wav")]) == 1
+    assert "absent.wav: no such file or folder" in capsys.readouterr().err
+    clip = tmp_path / "x.wav"
+    clip.write_bytes(b"")
+    assert main(["predict", str(clip), "--checkpoint", str(tmp_path / "nope")]) == 1
+    assert "--checkpoint" in capsys.readouterr().err

@@ -100,7 +100,7 @@ def test_missing_and_bad_checkpoints_raise_model_error(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match="not found"):
         Predictor.from_checkpoint(tmp_path / "nope.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelError, match="not a readable checkpoint"):
+    with pytest.raises(ModelError, match="not a checkpoint"):
         Predictor.from_checkpoint(tmp_path / "junk.pt")
     import vocalis.inference.pipeline as pipeline
 
@@ -164,7 +164,15 @@ def test_predict_folder_to_resumable_csv(tier1_ckpt, clips_dir, tmp_path):
     assert sorted(p.id for p in first) == ["a", "b", "c"]
     assert [f.path for f in first.failures] == [str(clips_dir / "broken.wav")]
     rows = list(csv.DictReader(out.open()))
-    assert list(rows[0]) == ["id", "path", "label", "confidence", *[f"p_{c}" for c in CLASSES]]
+    assert list(rows[0]) == [
+        "id",
+        "path",
+        "label",
+        "confidence",
+        "speech",
+        *[f"p_{c}" for c in CLASSES],
+    ]
+    assert all(0.0 <= float(row["speech"]) <= 1.0 for row in rows)
     for row in rows:
         assert math.isclose(sum(float(row[f"p_{c}"]) for c in CLASSES), 1.0, abs_tol=1e-4)
     text = out.read_text()

@@ -19,6 +19,7 @@ from vocalis.inference.segments import (
     segments_csv,
     window_starts,
 )
+from vocalis.inference.speech import MIN_SPEECH
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +38,15 @@ def test_windows_cover_the_whole_signal(n, win, hop):
 
 def test_segments_equal_predictions_of_the_cut_windows(predictor):
     wav = synth_clip(6.5, 7)
-    segs = predict_segments(predictor, wav, 16000, window_s=2.0, hop_s=1.5)
+    # windowing only: no speech check, so the synthetic windows get their labels
+    segs = predict_segments(predictor, wav, 16000, window_s=2.0, hop_s=1.5, min_speech=None)
     assert [(s.start, s.end) for s in segs] == [(0.0, 2.0), (1.5, 3.5), (3.0, 5.0), (4.5, 6.5)]
     for seg in segs:
         piece = wav[int(seg.start * 16000) : int(seg.end * 16000)]
         alone = predictor.predict_waveform(piece, 16000)
         assert max(abs(seg.probs[c] - alone.probs[c]) for c in CLASSES) < 1e-5
         assert math.isclose(sum(seg.probs.values()), 1.0, abs_tol=1e-5)
-        assert seg.label == max(seg.probs, key=seg.probs.get)
+        assert seg.label == max(seg.probs, key=seg.probs.get) and seg.speech is None
 
 
 def test_short_audio_gives_one_segment(predictor):
@@ -75,7 +77,10 @@ def test_vad_drops_silent_windows(predictor):
     assert len(inside) >= 3
     assert all(not (s.start >= gap[0] and s.end <= gap[1]) for s in gated)
     assert 0 < len(gated) < len(all_segs)
-    assert all(s.speech >= 0.5 for s in gated)
+    assert all(s.speech >= MIN_SPEECH and s.label is not None for s in gated)
+    # without --vad the silent windows stay, answered "no speech" (no label, no confidence)
+    assert all(s.speech == 0.0 and s.label is None and s.confidence is None for s in inside)
+    assert all(s.label is not None for s in all_segs if s.speech >= MIN_SPEECH)
     # kept windows carry the same probabilities as without gating
     by_start = {s.start: s for s in all_segs}
     for s in gated:
@@ -86,7 +91,12 @@ def test_csv_and_timeline(predictor, tmp_path):
     segs = predict_segments(predictor, synth_clip(5.0, 2), 16000, window_s=2.0, hop_s=1.0)
     rows = list(csv.DictReader(io.StringIO(segments_csv(segs, CLASSES))))
     assert len(rows) == len(segs) == 4
-    assert list(rows[0]) == ["start", "end", "label", "confidence", *[f"p_{c}" for c in CLASSES]]
+    header = ["start", "end", "label", "confidence", *[f"p_{c}" for c in CLASSES], "speech"]
+    assert list(rows[0]) == header
+    for row, seg in zip(rows, segs, strict=True):  # a window without speech: empty label
+        assert row["label"] == (seg.label or "") and float(row["speech"]) == pytest.approx(
+            seg.speech, abs=1e-3
+        )
     assert float(rows[-1]["end"]) == pytest.approx(5.0)
     png = tmp_path / "timeline.png"
     plot_timeline(segs, CLASSES, png, duration_s=5.0, title="synthetic")

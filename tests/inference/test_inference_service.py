@@ -46,17 +46,88 @@ def test_health(client):
     assert body["version"] == __version__ and body["sample_rate"] == 16000
 
 
+def _speech(sr: int = 16000, fmt: str = "WAV", repeat: int = 1) -> tuple[bytes, float]:
+    """A bundled EmoDB clip (``repeat`` times in a row) as ``fmt`` at ``sr``; its seconds."""
+    import soundfile as sf
+    import soxr
+
+    from vocalis.testing import samples_dir
+
+    clip = sorted((samples_dir() / "wav").glob("*.wav"))[0]
+    wav, rate = sf.read(clip, dtype="float32")
+    wav = np.tile(soxr.resample(wav, rate, sr), repeat)
+    buf = io.BytesIO()
+    sf.write(buf, wav, sr, format=fmt)
+    return buf.getvalue(), len(wav) / sr
+
+
 @pytest.mark.parametrize("fmt,sr", [("WAV", 16000), ("FLAC", 44100), ("OGG", 22050)])
 def test_predict_upload(client, fmt, sr):
-    data = _wav(1.5, sr, fmt)
+    data, seconds = _speech(sr, fmt)
     r = client.post("/predict", files={"file": (f"clip.{fmt.lower()}", data, "audio/x")})
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body["probabilities"]) == set(CLASSES)
     assert math.isclose(sum(body["probabilities"].values()), 1.0, abs_tol=1e-5)
+    assert body["speech_detected"] is True and 0.5 < body["speech"] <= 1.0
     assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
+    assert body["answer"] == body["label"]
     assert body["confidence"] == body["probabilities"][body["label"]]
-    assert body["duration_s"] == pytest.approx(1.5, abs=1e-3)
+    assert body["duration_s"] == pytest.approx(seconds, abs=2e-3)
+    assert body["segments"] == []  # shorter than one 3 s window: no timeline
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise", "tone"])
+def test_no_speech_is_no_emotion(client, kind):
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    wav = {
+        "silence": np.zeros(48000, np.float32),
+        "noise": (0.3 * rng.standard_normal(48000)).astype(np.float32),
+        "tone": synth_clip(3.0, 2),
+    }[kind]
+    buf = io.BytesIO()
+    sf.write(buf, wav, 16000, format="WAV")
+    body = client.post("/predict", files={"file": (f"{kind}.wav", buf.getvalue())}).json()
+    assert body["label"] is None and body["confidence"] is None
+    assert body["answer"] == "no speech detected" and body["speech_detected"] is False
+    assert body["speech"] < 0.05
+
+
+def test_long_clip_gets_its_timeline(client, tier1_ckpt):
+    from vocalis.inference.predictor import Predictor
+    from vocalis.inference.segments import predict_segments, window_starts
+
+    data, seconds = _speech(repeat=3)
+    body = client.post("/predict", files={"file": ("long.wav", data)}).json()
+    segs = body["segments"]
+    n = round(seconds * 16000)
+    assert len(segs) == len(window_starts(n, 3 * 16000, 16000)) >= 4
+    assert segs[0]["start"] == 0.0 and segs[-1]["end"] == pytest.approx(seconds, abs=1e-3)
+    import soundfile as sf
+
+    wav, sr = sf.read(io.BytesIO(data), dtype="float32")
+    ref = predict_segments(Predictor.from_checkpoint(tier1_ckpt), wav, sr)
+    assert [s["label"] for s in segs] == [r.label for r in ref]
+    for got, want in zip(segs, ref, strict=True):
+        assert got["probs"] == pytest.approx(want.probs, abs=1e-5)
+        assert got["speech"] == pytest.approx(want.speech)
+
+
+def test_model_card_only_for_the_bundled_model(client):
+    from fastapi.testclient import TestClient
+
+    from vocalis.inference.service import create_app
+
+    assert client.get("/health").json()["limits"] is None
+    assert client.get("/model-card").status_code == 404
+    with TestClient(create_app(None)) as bundled:
+        health = bundled.get("/health").json()
+        card = bundled.get("/model-card")
+    assert health["model_card"] == "/model-card" and card.status_code == 200
+    assert "Limits" in card.text and health["limits"].startswith("Acted German speech")
+    assert "\n" not in health["limits"] and len(health["limits"]) < 300
 
 
 def test_prediction_matches_the_predictor(client, tier1_ckpt):

@@ -26,6 +26,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import re
+import textwrap
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -135,17 +137,122 @@ class StoreWithText(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-class RawEpilogFormatter(
-    argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter
-):
-    """Help formatter: defaults shown, description and epilog kept as written.
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]+?)(?:\s*<[^>]*>)?`")
 
-    A callable epilog (or description) is called when the help is printed, not
-    when the parser is built.
+
+def plain_text(text: str) -> str:
+    """Docstring markup (reST roles, double backquotes, ``::``) as plain terminal text.
+
+    Example:
+        >>> plain_text("See :func:`~vocalis.report` or ``vocalis report``. Example::")
+        'See vocalis.report or vocalis report. Example:'
+    """
+    text = _ROLE.sub(r"\1", text)
+    text = re.sub(r"``(.+?)``", r"\1", text, flags=re.S)
+    return re.sub(r"::(\s*)$", r":\1", text, flags=re.M)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The one help style of every ``vocalis`` verb.
+
+    - ``(default: X)`` is appended only when it says something: not for ``None``,
+      ``False`` or suppressed defaults, required options, or a help text that
+      already names its default;
+    - description and epilog keep their line breaks (examples stay readable), and a
+      callable one is called when the help is printed, not when the parser is built;
+    - reST markup of docstrings (``:func:`x```, double backquotes) is shown as plain text.
+
+    Example:
+        >>> p = argparse.ArgumentParser(formatter_class=HelpFormatter, description="``x``")
+        >>> _ = p.add_argument("--n", type=int, default=3, help="count")
+        >>> _ = p.add_argument("--out", help="a file (default: print)")
+        >>> _ = p.add_argument("--flag", action="store_true", help="a flag")
+        >>> text = p.format_help()
+        >>> "count (default: 3)" in text, "(default: None)" in text, "(default: False)" in text
+        (True, False, False)
     """
 
     def _format_text(self, text: Any) -> str:
-        return super()._format_text(text() if callable(text) else text)
+        return plain_text(super()._format_text(text() if callable(text) else text))
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        # prose paragraphs are wrapped; a paragraph with an indented line (an example)
+        # is kept as written
+        out = []
+        for para in text.split("\n\n"):
+            lines = para.splitlines()
+            if any(line[:1].isspace() for line in lines if line.strip()):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(textwrap.fill(" ".join(lines), width, initial_indent=indent,
+                                         subsequent_indent=indent))  # fmt: skip
+        return "\n\n".join(out)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = plain_text(str(action.help or "")).replace(" (default: %(default)s)", "")
+        default = action.default
+        if isinstance(default, ConfigDefault):
+            default = default.value()
+        informative = (
+            default is not None
+            and default is not False
+            and default is not argparse.SUPPRESS
+            and default != []
+            and not action.required
+            and action.option_strings
+            and "default" not in text
+            and "%(default)" not in text
+        )
+        return f"{text} (default: %(default)s)" if informative else text
+
+
+def _number(kind: type, low: float | None, high: float | None, what: str) -> Callable:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"got {text}, expected {what}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+#: Argparse ``type=`` validators: a bad number is refused while parsing, before
+#: anything heavy is imported or loaded (``vocalis predict --batch-size 0``).
+positive_int = _number(int, 1, None, "an integer >= 1")
+non_negative_int = _number(int, 0, None, "an integer >= 0")
+positive_float = _number(float, 1e-300, None, "a number > 0")
+non_negative_float = _number(float, 0.0, None, "a number >= 0")
+share = _number(float, 0.0, 1.0, "a share in [0, 1]")
+port = _number(int, 1, 65535, "a TCP port in 1..65535")
+
+
+def existing_path(text: str) -> str:
+    """Argparse ``type=``: a local path that exists (URLs with ``://`` pass unchecked).
+
+    Example:
+        >>> existing_path("/no/such/file")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: /no/such/file does not exist
+    """
+    import os
+
+    if "://" not in text and not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text} does not exist")
+    return text
+
+
+def apply_help_style(parser: argparse.ArgumentParser) -> None:
+    """Give ``parser`` and all its sub-parsers (recursively) the :class:`HelpFormatter`."""
+    parser.formatter_class = HelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                apply_help_style(sub)
 
 
 class ConfigDefault:

@@ -15,6 +15,7 @@ import logging
 import sys
 
 from vocalis import __version__
+from vocalis.cli.choices import apply_help_style
 from vocalis.errors import VocalisError
 
 #: Subcommand modules, in the order ``vocalis --help`` lists them.
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # not built yet
             raise
         module.add_parser(sub)
+    apply_help_style(parser)  # one help style for every verb, whatever it was built with
     return parser
 
 

@@ -6,6 +6,11 @@ Examples::
     vocalis predict clip.wav --checkpoint runs/x --json
     vocalis predict folder/ --out preds.csv                   # resumable
     vocalis predict long.wav --segments --window 3 --hop 1 --vad --out segs.csv
+    vocalis predict noise.wav --no-speech-check              # classify even without speech
+
+Speech presence: the share of each clip (or window) that Silero VAD marks as
+speech is reported; below --min-speech the answer is "no speech detected"
+instead of a class (label and confidence empty in the CSV, null in the JSON).
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vocalis.cli.choices import non_negative_int, positive_float, positive_int, share
+from vocalis.inference.speech import MIN_SPEECH
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``predict`` subcommand."""
@@ -24,7 +32,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="classify audio with a trained model (files, folders, manifests, long audio)",
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="audio files, folders or manifest CSVs"
@@ -43,19 +50,42 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(default 1.0: any number; with --out they are listed in <out>.errors.csv)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass (16)")
     parser.add_argument(
-        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+        "--batch-size", type=positive_int, default=16, metavar="N", help="files per forward pass"
     )
-    parser.add_argument("--device", default="cpu", help="torch device (cpu)")
+    parser.add_argument(
+        "--threads",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="CPU threads for torch (0: torch's own choice)",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    speech = parser.add_argument_group("speech presence")
+    speech.add_argument(
+        "--min-speech",
+        type=share,
+        default=MIN_SPEECH,
+        metavar="SHARE",
+        help="share of a clip (or window) that must be speech (Silero VAD); below it the "
+        "answer is 'no speech detected'",
+    )
+    speech.add_argument(
+        "--no-speech-check",
+        action="store_true",
+        help="classify every clip, speech or not (no VAD pass)",
+    )
     seg = parser.add_argument_group("long audio (--segments)")
     seg.add_argument("--segments", action="store_true", help="sliding-window prediction")
-    seg.add_argument("--window", type=float, default=3.0, help="window in seconds (3.0)")
-    seg.add_argument("--hop", type=float, default=1.0, help="hop in seconds (1.0)")
-    seg.add_argument("--vad", action="store_true", help="keep only windows with speech")
     seg.add_argument(
-        "--min-speech", type=float, default=0.5, help="speech fraction a window needs (0.5)"
+        "--window", type=positive_float, default=3.0, metavar="S", help="window in seconds"
+    )
+    seg.add_argument("--hop", type=positive_float, default=1.0, metavar="S", help="hop in seconds")
+    seg.add_argument(
+        "--vad",
+        action="store_true",
+        help="drop the windows under --min-speech instead of answering 'no speech detected'",
     )
     seg.add_argument(
         "--plot", default=None, help="timeline PNG (default with --out: next to the CSV)"
@@ -83,8 +113,23 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _print_single(pred: Any) -> None:
-    print(f"{pred.path}: {pred.label} ({100 * pred.confidence:.1f}%)")
+def _speech_text(pred: Any) -> str:
+    return (
+        ""
+        if pred.speech is None
+        else f"; speech {100 * pred.speech:.0f}% of {pred.duration_s:.2f} s"
+    )
+
+
+def _print_single(pred: Any, min_speech: float) -> None:
+    if pred.label is None:
+        print(
+            f"{pred.path}: no speech detected (speech {100 * pred.speech:.0f}% of "
+            f"{pred.duration_s:.2f} s, below --min-speech {min_speech:g}); no emotion "
+            "predicted (--no-speech-check classifies it anyway)"
+        )
+        return
+    print(f"{pred.path}: {pred.label} ({100 * pred.confidence:.1f}%{_speech_text(pred)})")
     ranked = sorted(pred.probs.items(), key=lambda kv: -kv[1])
     width = max(len(c) for c in pred.probs)
     for cls, p in ranked:
@@ -92,15 +137,37 @@ def _print_single(pred: Any) -> None:
         print(f"  {cls.ljust(width)}  {p:6.3f}  {bar}")
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Refuse bad inputs in one line before the model is loaded."""
+    from vocalis.errors import ConfigError, DataError
+
+    for item in args.inputs:
+        if "://" not in item and not Path(item).exists():
+            raise DataError(f"{item}: no such file or folder; pass audio files, folders or CSVs")
+    if args.checkpoint and "://" not in args.checkpoint:
+        path = Path(args.checkpoint)
+        if not (path.exists() or path.with_suffix(".pt").is_file()):
+            raise ConfigError(
+                f"--checkpoint {args.checkpoint}: no such file or folder; pass a run folder, "
+                "RUN/model or a checkpoint file (or leave it out for the bundled model)"
+            )
+    if args.segments and len(args.inputs) != 1:
+        raise ConfigError(f"--segments takes one audio file; got {len(args.inputs)} inputs")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis predict``."""
+    _check(args)
     if args.threads > 0:
         import torch
 
         torch.set_num_threads(args.threads)
     from vocalis.inference.predictor import Predictor, predict
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, device=args.device)
+    min_speech = None if args.no_speech_check else args.min_speech
+    predictor = Predictor.from_checkpoint(
+        args.checkpoint, device=args.device, min_speech=min_speech
+    )
     if args.segments:
         return _run_segments(args, predictor)
     progress = not args.no_progress and sys.stderr.isatty()
@@ -118,10 +185,18 @@ def run(args: argparse.Namespace) -> int:
     elif args.out:
         print(f"{len(preds)} new predictions written to {args.out}", file=sys.stderr)
     elif len(preds) == 1:
-        _print_single(preds[0])
+        _print_single(preds[0], args.min_speech)
     elif preds:
-        rows = [[p.path, p.label, f"{p.confidence:.3f}"] for p in preds]
-        print(_table(rows, ["path", "label", "confidence"]))
+        rows = [
+            [
+                p.path,
+                p.answer,
+                "" if p.confidence is None else f"{p.confidence:.3f}",
+                "" if p.speech is None else f"{p.speech:.2f}",
+            ]
+            for p in preds
+        ]
+        print(_table(rows, ["path", "label", "confidence", "speech"]))
     if args.out or result.failures:
         _report_failures(args, result, len(preds))
     nothing = not preds and not (args.out and Path(args.out).exists())
@@ -151,12 +226,9 @@ def _report_failures(args: argparse.Namespace, result: Any, n_new: int) -> None:
 
 
 def _run_segments(args: argparse.Namespace, predictor: Any) -> int:
-    from vocalis.errors import ConfigError
     from vocalis.inference.segments import plot_timeline, predict_segments, segments_csv
     from vocalis.io import write_text
 
-    if len(args.inputs) != 1:
-        raise ConfigError(f"--segments takes one audio file; got {len(args.inputs)} inputs")
     source = args.inputs[0]
     segments = predict_segments(
         predictor,
@@ -164,16 +236,16 @@ def _run_segments(args: argparse.Namespace, predictor: Any) -> int:
         window_s=args.window,
         hop_s=args.hop,
         vad=args.vad,
-        min_speech=args.min_speech,
+        min_speech=None if args.no_speech_check else args.min_speech,
         batch_size=args.batch_size,
     )
-    text = segments_csv(segments, predictor.classes, vad=args.vad)
+    text = segments_csv(segments, predictor.classes)
     plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
     if args.out:
         write_text(args.out, text)
         print(f"{len(segments)} segments written to {args.out}", file=sys.stderr)
     elif args.json:
-        print(json.dumps([s.__dict__ for s in segments], indent=2))
+        print(json.dumps([s.to_dict() for s in segments], indent=2))
     else:
         print(text, end="")
     if plot:

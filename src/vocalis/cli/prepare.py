@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from vocalis.cli.choices import LazyChoices, RawEpilogFormatter, StoreWithText
+from vocalis.cli.choices import HelpFormatter, LazyChoices, StoreWithText
 from vocalis.errors import ConfigError
 
 log = logging.getLogger("vocalis.prepare")
@@ -59,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Scan a corpus folder with a corpus preparer and write its manifest CSV "
         "(path,label,id,speaker,...).",
         epilog=_epilog,  # called when the help is printed
-        formatter_class=RawEpilogFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "corpus",

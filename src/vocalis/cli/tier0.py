@@ -15,7 +15,14 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from vocalis.cli.choices import ConfigDefault, denoiser_choices, resolve_defaults
+from vocalis.cli.choices import (
+    ConfigDefault,
+    denoiser_choices,
+    non_negative_int,
+    positive_int,
+    resolve_defaults,
+    share,
+)
 
 if TYPE_CHECKING:
     from vocalis.audio.tier0 import Tier0Config
@@ -44,11 +51,21 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "Run the tier-0 pipeline (decode -> mono -> resample -> denoise -> VAD -> "
             "normalise) on audio files and print statistics for each step."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("paths", nargs="+", metavar="AUDIO", help="audio files or fsspec URLs")
-    parser.add_argument("--sample-rate", type=int, default=defaults.sample_rate, help="Hz")
-    parser.add_argument("--normalize", choices=["peak", "rms", "none"], default=defaults.normalize)
+    parser.add_argument(
+        "--sample-rate",
+        type=positive_int,
+        default=defaults.sample_rate,
+        metavar="HZ",
+        help="resample to this rate in Hz",
+    )
+    parser.add_argument(
+        "--normalize",
+        choices=["peak", "rms", "none"],
+        default=defaults.normalize,
+        help="level normalisation: peak to 1, RMS to a target level, or none",
+    )
     parser.add_argument(
         "--denoise",
         choices=denoiser_choices(),
@@ -62,10 +79,34 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=defaults.vad,
         help="keep only speech (Silero VAD)",
     )
-    parser.add_argument("--vad-threshold", type=float, default=defaults.vad_threshold)
-    parser.add_argument("--vad-min-speech-ms", type=int, default=defaults.vad_min_speech_ms)
-    parser.add_argument("--vad-min-silence-ms", type=int, default=defaults.vad_min_silence_ms)
-    parser.add_argument("--vad-pad-ms", type=int, default=defaults.vad_pad_ms)
+    parser.add_argument(
+        "--vad-threshold",
+        type=share,
+        default=defaults.vad_threshold,
+        metavar="P",
+        help="speech probability above which a frame is speech, in (0, 1)",
+    )
+    parser.add_argument(
+        "--vad-min-speech-ms",
+        type=non_negative_int,
+        default=defaults.vad_min_speech_ms,
+        metavar="MS",
+        help="drop speech segments shorter than this",
+    )
+    parser.add_argument(
+        "--vad-min-silence-ms",
+        type=non_negative_int,
+        default=defaults.vad_min_silence_ms,
+        metavar="MS",
+        help="silences shorter than this do not split speech",
+    )
+    parser.add_argument(
+        "--vad-pad-ms",
+        type=non_negative_int,
+        default=defaults.vad_pad_ms,
+        metavar="MS",
+        help="padding kept around each speech segment",
+    )
     parser.add_argument(
         "--features",
         default=None,

@@ -159,8 +159,12 @@ def functional_table(
             torch.from_numpy(np.ascontiguousarray(wav)), config.sample_rate, config
         )
 
+    from tqdm.auto import tqdm
+
     rows = []
-    for p in paths:
+    what = f"{config.name} functionals" + (f", speed {speed:g}" if speed != 1.0 else "")
+    # a bar on a terminal only (disable=None), for the long first extraction
+    for p in tqdm(paths, desc=what, unit="file", disable=None, leave=False, mininterval=1.0):
         vec = one(p) if cache is None else cache.get_or_compute(p, key, lambda p=p: one(p))
         rows.append(vec.double().numpy())
     return np.stack(rows)

@@ -137,7 +137,8 @@ def evaluate(
         write_predictions,
     )
 
-    predictor = Predictor.from_checkpoint(checkpoint, device=device)
+    # every labelled row is scored: no "no speech detected" answers in an evaluation
+    predictor = Predictor.from_checkpoint(checkpoint, device=device, min_speech=None)
     ckpt = predictor.pipeline.checkpoint
     rows, column = _labelled_rows(ckpt, manifest)
     source = str(rows.source)

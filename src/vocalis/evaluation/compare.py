@@ -20,24 +20,32 @@ from typing import Any
 from vocalis.errors import DataError
 from vocalis.io import write_text
 
-__all__ = ["COLUMNS", "compare", "to_csv", "to_markdown", "write_table"]
+__all__ = ["COLUMNS", "COLUMN_HELP", "compare", "legend", "to_csv", "to_markdown", "write_table"]
+
+#: Columns of the comparison table, in order, and what each one means.
+COLUMN_HELP = {
+    "run": "the run or cross-validation folder",
+    "kind": "run (one training or evaluation) or cv (a cross-validation folder)",
+    "model": "the model (tier1, ecapa, ensemble, ...)",
+    "features": "the input features (an ensemble's: its members)",
+    "protocol": "how the rows were split: holdout (speaker val), loso, loso fold, group-kfold...",
+    "speaker_dependent": "yes when the same speakers are in training and in the scored rows "
+    "(optimistic numbers); empty when not recorded",
+    "scored_on": "what uar/accuracy/macro_f1 were measured on: test (held-out test rows; CV: "
+    "pooled over the folds' test rows) or val (the validation rows, when a run has no test)",
+    "uar": "unweighted average recall (mean per-class recall; chance = 1 / classes)",
+    "accuracy": "share of rows labelled right",
+    "macro_f1": "F1 averaged over classes",
+    "val_uar": "validation UAR: of the kept epoch (neural), of the inner leave-one-speaker-out "
+    "(ensembles); CV: mean over folds (= 1 - best_error)",
+    "uar_std": "CV: standard deviation of the test UAR over folds",
+    "folds": "CV: folds finished / folds planned (partial when fewer)",
+    "epochs": "epochs trained (CV: mean kept epoch over folds)",
+    "seconds": "wall time (CV: sum over folds)",
+}
 
 #: Columns of the comparison table, in order.
-COLUMNS = (
-    "run",
-    "kind",
-    "model",
-    "features",
-    "protocol",
-    "speaker_dependent",
-    "uar",
-    "accuracy",
-    "macro_f1",
-    "uar_std",
-    "folds",
-    "epochs",
-    "seconds",
-)
+COLUMNS = tuple(COLUMN_HELP)
 
 
 def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") -> list[dict]:
@@ -51,8 +59,10 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
         sort_by: column to sort by (descending), or None to keep the given order.
 
     Returns:
-        Rows as dicts with the keys in :data:`COLUMNS`; for CV ``uar`` is the
-        pooled UAR and ``uar_std`` the standard deviation over folds.
+        Rows as dicts with the keys in :data:`COLUMNS` (explained in
+        :data:`COLUMN_HELP`); ``uar``, ``accuracy`` and ``macro_f1`` are test
+        metrics when there are any (pooled for CV), else validation metrics, as
+        ``scored_on`` says.
     """
     import logging
 
@@ -68,7 +78,14 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
             skipped.append(str(d))
             log.warning("skipping %s: %s", d, err)
             continue
-        m = rec.metrics or {}
+        m, on = (rec.metrics, "test") if rec.metrics else (rec.val, "val" if rec.val else None)
+        if rec.kind == "cv":
+            fold_val = list(rec.fold_val_uar().values())
+            val_uar = sum(fold_val) / len(fold_val) if fold_val else None
+            folds = f"{rec.cv.get('n_finished')}/{rec.cv.get('n_folds')}"
+            folds += " (partial)" if rec.partial else ""
+        else:
+            val_uar, folds = rec.val.get("uar"), None
         rows.append(
             {
                 "run": str(Path(d)),
@@ -76,15 +93,14 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
                 "model": rec.model,
                 "features": rec.features,
                 "protocol": rec.protocol,
-                # known for CV folders; a single run's test split is not recorded
-                "speaker_dependent": bool(rec.cv.get("speaker_dependent"))
-                if rec.kind == "cv"
-                else None,
+                "speaker_dependent": rec.speaker_dependent,
+                "scored_on": on,
                 "uar": m.get("uar"),
                 "accuracy": m.get("accuracy"),
                 "macro_f1": m.get("macro_f1"),
+                "val_uar": val_uar,
                 "uar_std": (rec.cv.get("std") or {}).get("uar") if rec.kind == "cv" else None,
-                "folds": rec.cv.get("n_finished") if rec.kind == "cv" else None,
+                "folds": folds,
                 "epochs": rec.epochs(),
                 "seconds": rec.seconds(),
             }
@@ -122,6 +138,16 @@ def _cell(value: Any, column: str = "") -> str:
     return str(value)
 
 
+def legend(columns: Sequence[str] = COLUMNS) -> str:
+    """One line per column: what it means (printed under the table by ``vocalis compare``).
+
+    Example:
+        >>> print(legend(["uar"]))
+        uar: unweighted average recall (mean per-class recall; chance = 1 / classes)
+    """
+    return "\n".join(f"{c}: {COLUMN_HELP[c]}" for c in columns)
+
+
 def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
     """GitHub-flavoured Markdown table (floats with 4 decimals)."""
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -146,7 +172,8 @@ def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> s
     if suffix == ".csv":
         write_text(path, to_csv(rows))
     elif suffix in (".md", ".markdown", ".txt"):
-        write_text(path, to_markdown(rows) + "\n")
+        notes = "\n".join(f"- **{c}**: {COLUMN_HELP[c]}" for c in COLUMNS)
+        write_text(path, to_markdown(rows) + "\n\n" + notes + "\n")
     else:
         raise DataError(f"--out {path}: expected a .md or .csv file name")
     return str(path)

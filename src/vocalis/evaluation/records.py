@@ -6,7 +6,12 @@ work on these records. A **run folder** holds ``metrics.json`` and/or
 holds ``cv_results.json`` and one run folder per fold. ``metrics.json`` is read
 as the run folder's one schema (:class:`~vocalis.training.runfolder.RunMetrics`).
 ``predictions.csv`` is the source of truth for the test metrics when it exists;
-otherwise the stored ``test`` metrics are used.
+otherwise the stored ``test`` metrics are used, else those of an evaluation
+record in a sub-folder (``vocalis eval RUN --out RUN/test``).
+
+Validation metrics (:attr:`RunRecord.val`) are the kept epoch's of a neural run,
+or the inner leave-one-speaker-out UAR of an ensemble fit; a CV folder's are
+the fold mean of ``1 - best_error`` (:meth:`RunRecord.fold_val_uar`).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class RunRecord:
         training: ``training_results.json`` content (CV only).
         stored: the run's ``metrics.json`` (run only; ``None`` without one).
         folds: fold name -> fold folder (CV only).
+        test_source: the folder the test metrics come from (the run itself, or the
+            evaluation record in a sub-folder); ``None`` without test metrics.
     """
 
     path: Path
@@ -50,6 +57,7 @@ class RunRecord:
     training: dict[str, Any] = field(default_factory=dict)
     stored: RunMetrics | None = None
     folds: dict[str, Path] = field(default_factory=dict)
+    test_source: Path | None = None
 
     @property
     def name(self) -> str:
@@ -59,11 +67,19 @@ class RunRecord:
     @property
     def model(self) -> str | None:
         """The model's name (``tier1``, ``ensemble``...), or ``None``."""
+        if self.config.get("kind") == "ensemble":
+            return "ensemble"
         return (self.config.get("model") or {}).get("name") or self.cv.get("model")
 
     @property
     def features(self) -> str | None:
-        """The feature extractor's name, or ``None``."""
+        """The feature extractor's name (an ensemble's: its members'), or ``None``."""
+        if self.cv.get("features"):
+            return self.cv["features"]
+        if self.config.get("kind") == "ensemble":
+            members = (self.config.get("ensemble") or {}).get("members") or []
+            names = [(m.get("functionals") or {}).get("name", "?") for m in members]
+            return " + ".join(names) or None
         extractor = (self.config.get("features") or {}).get("extractor") or {}
         name = extractor.get("name") if isinstance(extractor, dict) else None
         return name or self.cv.get("features")  # ensembles: their members, in cv_results
@@ -83,8 +99,72 @@ class RunRecord:
             if self.path.name in cv.get("fold_names", []):
                 norm = (cv.get("normalization") or {}).get("protocol")
                 return f"{cv.get('protocol', 'cv')} fold" + (f" ({norm})" if norm else "")
+        if self.config.get("kind") == "ensemble":
+            return "fit on all rows (inner loso val)"
         val = (self.config.get("dataset") or {}).get("val_protocol")
         return f"holdout ({val} val)" if val else "holdout"
+
+    @property
+    def val(self) -> dict[str, Any]:
+        """Validation metrics of a run; {} without.
+
+        A neural run's are its kept epoch's; an ensemble fit's are ``{"uar": ...}``,
+        the pooled UAR of its inner leave-one-speaker-out.
+        """
+        if self.stored is None:
+            return {}
+        if self.stored.val:
+            return dict(self.stored.val)
+        ensemble = (self.stored.details or {}).get("ensemble") or {}
+        uar = ensemble.get("fused_inner_uar")
+        return {"uar": float(uar)} if isinstance(uar, (int, float)) else {}
+
+    @property
+    def validation(self) -> str | None:
+        """What the validation metrics were measured on, in words (``None``: unknown)."""
+        if self.kind == "cv":
+            v = self.cv.get("validation") or {}
+            proto = v.get("protocol")
+            return {"speaker": "held-out training speakers", "stratified": "a stratified share "
+                    "of the training rows (speaker-dependent)"}.get(proto, proto)  # fmt: skip
+        if self.stored is not None and (self.stored.details or {}).get("ensemble"):
+            return "inner leave-one-speaker-out on the training speakers (C chosen on it)"
+        val = (self.config.get("dataset") or {}).get("val_protocol")
+        if val == "speaker":
+            return "held-out speakers"
+        if val == "stratified":
+            return "a stratified share of the rows (speakers also in training)"
+        return None
+
+    @property
+    def speaker_dependent(self) -> bool | None:
+        """Whether the same speakers were in training and in the scored rows (``None``: unknown).
+
+        A CV folder says so itself; a run's validation is speaker-dependent when its
+        validation split is stratified; an ensemble validates on held-out speakers.
+        """
+        if self.kind == "cv":
+            return bool(self.cv.get("speaker_dependent"))
+        if self.stored is not None and (self.stored.details or {}).get("ensemble"):
+            return False
+        val = (self.config.get("dataset") or {}).get("val_protocol")
+        return None if val is None else val == "stratified"
+
+    @property
+    def partial(self) -> bool:
+        """A cross-validation with folds still to run (or failed)."""
+        if self.kind != "cv":
+            return False
+        done, total = self.cv.get("n_finished"), self.cv.get("n_folds")
+        return isinstance(done, int) and isinstance(total, int) and done < total
+
+    def fold_val_uar(self) -> dict[str, float]:
+        """Validation UAR of each finished fold (``1 - best_error``), CV only."""
+        out = {}
+        for name, r in self.training.items():
+            if isinstance(r, dict) and isinstance(r.get("best_error"), (int, float)):
+                out[name] = round(1.0 - float(r["best_error"]), 6)
+        return out
 
     def epochs(self) -> float | None:
         """Epochs trained (run) or mean best epoch over folds (CV)."""
@@ -174,4 +254,14 @@ def load_record(path: str | os.PathLike) -> RunRecord:
     metrics = read_predictions(d / "predictions.csv").metrics() if has_pred else {}
     if not metrics and stored is not None:
         metrics = dict(stored.test or {})
-    return RunRecord(d, "run", config=_yaml(d / "config.yaml"), metrics=metrics, stored=stored)
+    source: Path | None = d if metrics else None
+    if not metrics and stored is not None and stored.kind == "train":
+        for sub in sorted(p for p in d.iterdir() if (p / "metrics.json").is_file()):
+            evaluated = read_metrics(sub)
+            if evaluated is not None and evaluated.kind == "eval" and evaluated.test:
+                metrics, source = dict(evaluated.test), sub
+                break
+    return RunRecord(
+        d, "run", config=_yaml(d / "config.yaml"), metrics=metrics, stored=stored,
+        test_source=source,
+    )  # fmt: skip

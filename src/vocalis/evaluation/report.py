@@ -44,6 +44,9 @@ img{max-width:100%;border:1px solid #eee;margin:.3em 0}
 .grid img{max-width:calc(50% - 1em)}
 details{margin:.5em 0}
 pre{background:#f6f6f6;padding:.6em;overflow:auto;font-size:.8em}
+dl.legend{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;font-size:.85em}
+.legend dt{font-weight:600}
+.legend dd{margin:0;color:#444}
 """
 
 
@@ -86,7 +89,57 @@ def _table(
     return f"<table>{thead}<tbody>{''.join(body)}</tbody></table>"
 
 
-def _cards(metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> str:
+#: What the summary cards and tables mean (shown under them in the report).
+CARD_LEGEND = {
+    "UAR": "unweighted average recall: the mean over classes of the share of each class "
+    "recognised (chance = 1 / number of classes)",
+    "accuracy": "share of all items labelled right",
+    "macro F1": "F1 (harmonic mean of precision and recall) averaged over classes",
+    "weighted F1": "F1 averaged over classes, weighted by their number of items",
+    "ECE": "expected calibration error: the gap between confidence and accuracy over 15 bins "
+    "(0 = calibrated)",
+    "items": "rows scored",
+    "best epoch": "the epoch whose weights were kept (the best validation UAR)",
+}
+
+#: The extra rows of a cross-validation's summary table.
+SUMMARY_LEGEND = {
+    "pooled test": "the metric over the concatenated test predictions of all finished folds",
+    "fold mean / fold std": "mean and sample standard deviation of the per-fold metric",
+    "validation UAR": "each fold's validation UAR (what chose its epoch or C) on rows of its "
+    "training speakers, averaged over folds",
+    **{k: v for k, v in CARD_LEGEND.items() if k in ("UAR", "accuracy", "macro F1", "ECE")},
+}
+
+#: The columns of the folds table.
+FOLD_LEGEND = {
+    "fold": "the fold's folder",
+    "test group": "the speakers (or groups) held out as this fold's test rows",
+    "status": "success, failed (see the fold's error.txt) or not run yet",
+    "n": "test rows of the fold",
+    "UAR / accuracy / macro F1": "the fold model's scores on its test rows",
+    "best epoch": "the epoch whose weights were kept (neural models; empty for ensembles)",
+    "val UAR": "validation UAR of the kept model (1 - best_error in training_results.json): "
+    "on held-out training speakers, or by inner leave-one-speaker-out for ensembles",
+    "seconds": "wall time of the fold (fit + test)",
+}
+
+
+def _legend(legend: Mapping[str, str]) -> str:
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in legend.items())
+    return f'<dl class="legend">{items}</dl>'
+
+
+def _partial_text(rec: Any) -> str:
+    """``"partial: 1 of 10 folds"`` for an unfinished CV, else ``""``."""
+    if not rec.partial:
+        return ""
+    return f"partial: {rec.cv.get('n_finished')} of {rec.cv.get('n_folds')} folds"
+
+
+def _cards(
+    metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None, prefix: str = ""
+) -> str:
     items = [
         ("UAR", metrics.get("uar")),
         ("accuracy", metrics.get("accuracy")),
@@ -95,6 +148,8 @@ def _cards(metrics: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -
         ("ECE", metrics.get("ece")),
         ("items", metrics.get("n")),
     ]
+    if prefix:
+        items = [(f"{k} ({prefix})", v) for k, v in items]
     items += list((extra or {}).items())
     cards = "".join(
         f'<div class="card"><div class="v">{_fmt(v, 3)}</div><div class="k">{_e(k)}</div></div>'
@@ -176,10 +231,17 @@ def report(
     rec = load_record(run_or_cv_dir)
     d = rec.path
     out_path = Path(out) if out is not None else d / "report.html"
-    pred = read_predictions(d / "predictions.csv") if (d / "predictions.csv").is_file() else None
+    source = rec.test_source or d
+    pred = (
+        read_predictions(source / "predictions.csv")
+        if (source / "predictions.csv").is_file()
+        else None
+    )
     metrics = rec.metrics
+    val = rec.val
+    partial = _partial_text(rec)
     parts: list[str] = []
-    heading = title or f"Vocalis report: {d.name}"
+    heading = title or f"Vocalis report: {d.name}" + (f" ({partial})" if partial else "")
     parts.append(f"<h1>{_e(heading)}</h1>")
     meta = [
         ("folder", str(d)),
@@ -187,6 +249,8 @@ def report(
         ("model", rec.model),
         ("features", rec.features),
         ("protocol", rec.protocol),
+        ("validation", rec.validation if rec.kind == "run" else None),
+        ("test metrics from", str(rec.test_source) if rec.test_source not in (None, d) else None),
     ]
     if rec.kind == "cv":
         norm = rec.cv.get("normalization") or {}
@@ -198,10 +262,16 @@ def report(
         ]
     meta.append(("generated", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
     parts.append(_table(None, [[k, v] for k, v in meta if v is not None], left=2))
-    if rec.kind == "cv" and rec.cv.get("speaker_dependent"):
+    if partial:
         parts.append(
-            '<p class="warn"><b>Speaker-dependent protocol.</b> Random stratified folds put the '
-            "same speakers in training and test: these numbers are optimistic and not comparable "
+            f'<p class="warn"><b>Partial result.</b> Only {_e(partial)}: the pooled and mean '
+            "numbers cover the finished folds only and will change when the others run "
+            "(run the same command again to continue).</p>"
+        )
+    if rec.speaker_dependent:
+        parts.append(
+            '<p class="warn"><b>Speaker-dependent protocol.</b> The same speakers are in '
+            "training and in the scored rows: these numbers are optimistic and not comparable "
             "with leave-one-speaker-out results.</p>"
         )
     if rec.kind == "cv" and rec.cv.get("failed"):
@@ -212,41 +282,62 @@ def report(
     parts.append("<h2>Summary</h2>")
     if rec.kind == "cv":
         mean, std = rec.cv.get("mean") or {}, rec.cv.get("std") or {}
+        label = f"pooled test, {partial}" if partial else "pooled test"
         parts.append(
-            '<p class="note">Pooled: metrics on the concatenated predictions of all finished '
-            "folds. Mean ± std: over folds (sample std).</p>"
+            '<p class="note">Test: each fold\'s model scored on its held-out rows. Pooled: '
+            "metrics on the concatenated predictions of all finished folds. Mean ± std: over "
+            "folds (sample std).</p>"
         )
-        parts.append(_cards(metrics or {}))
+        parts.append(_cards(metrics or {}, prefix=label))
+        fold_val = list(rec.fold_val_uar().values())
+        val_mean = sum(fold_val) / len(fold_val) if fold_val else None
         rows = [
             [k, (metrics or {}).get(k), mean.get(k), std.get(k)]
             for k in ("uar", "accuracy", "macro_f1", "weighted_f1", "ece")
         ]
-        parts.append(_table(["metric", "pooled", "fold mean", "fold std"], rows))
+        rows.append(["validation UAR (mean over folds)", None, val_mean, None])
+        parts.append(_table(["metric", "pooled test", "fold mean", "fold std"], rows))
+        parts.append(_legend(SUMMARY_LEGEND))
     else:
         best = rec.stored.best_epoch if rec.stored is not None else None
-        extra = {"best_epoch": best} if best is not None else {}
-        parts.append(_cards(metrics or {}, extra))
-    if not metrics:
-        parts.append("<p>No test metrics were found in this folder.</p>")
+        if val:
+            extra = {"best epoch": best} if best is not None else {}
+            parts.append(f'<h3>Validation</h3><p class="note">{_e(rec.validation or "")}</p>')
+            parts.append(_cards(val, extra, prefix="validation"))
+        if metrics:
+            parts.append("<h3>Test</h3>")
+            parts.append(_cards(metrics, prefix="test"))
+        if val or metrics:
+            keys = {"uar": "UAR", "accuracy": "accuracy", "macro_f1": "macro F1",
+                    "weighted_f1": "weighted F1", "ece": "ECE", "n": "items"}  # fmt: skip
+            shown_keys = {v for k, v in keys.items() if k in val or k in metrics}
+            if best is not None and val:
+                shown_keys.add("best epoch")
+            parts.append(_legend({k: v for k, v in CARD_LEGEND.items() if k in shown_keys}))
+    if not metrics and not val:
+        parts.append("<p>No validation or test metrics were found in this folder.</p>")
 
-    # ---- confusion and per-class
-    figs = _metric_plots(d, metrics, pred) if metrics else {}
+    # ---- confusion and per-class: test metrics, else the validation ones
+    shown = metrics if metrics.get("confusion") else val
+    figs = _metric_plots(d, shown, pred if shown is metrics else None) if shown else {}
     if figs:
-        parts.append("<h2>Confusion matrix</h2>")
+        which = "test" if shown is metrics else "validation"
+        parts.append(f"<h2>Confusion matrix ({which})</h2>")
         parts.append(
             '<div class="grid">'
             + _img(figs["confusion"], "confusion matrix (counts)")
             + _img(figs["confusion_normalized"], "confusion matrix (row-normalised)")
             + "</div>"
         )
-        parts.append("<h2>Per-class scores</h2>")
+        parts.append(f"<h2>Per-class scores ({which})</h2>")
         parts.append(_img(figs["per_class"], "per-class precision recall F1"))
-        parts.append(_per_class_table(metrics))
+        parts.append(_per_class_table(shown))
 
     # ---- folds
     if rec.kind == "cv":
         parts.append("<h2>Folds</h2>")
         fold_metrics = rec.cv.get("folds") or {}
+        fold_val = rec.fold_val_uar()
         rows, row_cls, fold_uar = [], [], {}
         for name in rec.cv.get("fold_names", []):
             fm = fold_metrics.get(name) or {}
@@ -263,7 +354,7 @@ def report(
                     fm.get("accuracy"),
                     fm.get("macro_f1"),
                     tr.get("best_epoch"),
-                    tr.get("best_error"),
+                    fold_val.get(name),
                     None if tr.get("seconds") is None else f"{float(tr['seconds']):.1f}",
                 ]
             )
@@ -281,7 +372,7 @@ def report(
                     "accuracy",
                     "macro F1",
                     "best epoch",
-                    "best val error",
+                    "val UAR",
                     "seconds",
                 ],
                 rows,
@@ -289,6 +380,7 @@ def report(
                 classes=row_cls,
             )
         )
+        parts.append(_legend(FOLD_LEGEND))
         if fold_uar:
             png = plots.plot_fold_uar(
                 fold_uar, d / "plots" / "fold_uar.png", pooled=(metrics or {}).get("uar")

@@ -10,7 +10,12 @@ Example:
     >>> from vocalis.inference import Predictor
     >>> predictor = Predictor.from_checkpoint("runs/emodb")  # doctest: +SKIP
     >>> predictor.predict_file("clip.wav")  # doctest: +SKIP
-    Prediction(path='clip.wav', label='angry', confidence=0.91, probs={...})
+    Prediction(path='clip.wav', label='angry', confidence=0.91, probs={...}, speech=0.83)
+
+Speech presence: unless ``min_speech`` is ``None``, each recording's share of
+speech (Silero VAD, :mod:`vocalis.inference.speech`) is measured after tier 0;
+below ``min_speech`` the prediction's ``label`` and ``confidence`` are ``None``
+and its :attr:`Prediction.answer` is ``"no speech detected"``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from torch import Tensor
 
 from vocalis.errors import VocalisError
 from vocalis.inference.pipeline import Pipeline, load_pipeline
+from vocalis.inference.speech import MIN_SPEECH, NO_SPEECH, check_min_speech, speech_share
 
 logger = logging.getLogger(__name__)
 
@@ -37,27 +43,44 @@ class Prediction:
 
     Attributes:
         path: the file (or a name for an in-memory waveform).
-        label: the most probable class.
-        confidence: its probability.
-        probs: probability of every class, in the model's class order.
+        label: the most probable class; ``None`` when no speech was detected.
+        confidence: its probability; ``None`` when no speech was detected.
+        probs: probability of every class, in the model's class order (the model's
+            output even without speech: not an answer then).
         duration_s: length of the audio after tier 0, in seconds.
         id: utterance id (a manifest's ``id`` column, else the file stem).
+        speech: share in [0, 1] of the audio that VAD marks as speech; ``None`` when
+            the speech check is off.
     """
 
     path: str
-    label: str
-    confidence: float
+    label: str | None
+    confidence: float | None
     probs: dict[str, float]
     duration_s: float | None = None
     id: str = ""
+    speech: float | None = None
+
+    @property
+    def speech_detected(self) -> bool | None:
+        """Whether there was enough speech to classify (``None``: not checked)."""
+        return None if self.speech is None else self.label is not None
+
+    @property
+    def answer(self) -> str:
+        """What to tell a user: the label, or ``"no speech detected"``."""
+        return NO_SPEECH if self.label is None else self.label
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (for JSON)."""
+        """Plain data (for JSON); ``label`` and ``confidence`` are null without speech."""
         return {
             "id": self.id,
             "path": self.path,
             "label": self.label,
             "confidence": self.confidence,
+            "answer": self.answer,
+            "speech": self.speech,
+            "speech_detected": self.speech_detected,
             "probs": dict(self.probs),
             "duration_s": self.duration_s,
         }
@@ -120,25 +143,42 @@ class Predictor:
     Args:
         pipeline: see :func:`vocalis.inference.pipeline.load_pipeline`.
         device: where the features and the model run.
+        min_speech: share of speech (Silero VAD) below which a recording is answered
+            "no speech detected" instead of a class; ``None`` skips the check.
 
     Use :meth:`from_checkpoint` rather than the constructor.
+
+    Raises:
+        ConfigError: ``min_speech`` outside [0, 1].
     """
 
-    def __init__(self, pipeline: Pipeline, device: str = "cpu") -> None:
+    def __init__(
+        self, pipeline: Pipeline, device: str = "cpu", min_speech: float | None = MIN_SPEECH
+    ) -> None:
         self.pipeline = pipeline
         self.device = torch.device(device)
+        self.min_speech = check_min_speech(min_speech)
         self.graph = pipeline.waveform_to_probs(level=False).to(self.device)
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike | None = None, device: str = "cpu"
+        cls,
+        path: str | os.PathLike | None = None,
+        device: str = "cpu",
+        min_speech: float | None = MIN_SPEECH,
     ) -> Predictor:
         """Load a checkpoint (None: the model bundled with Vocalis).
 
+        Args:
+            path: a run folder, ``RUN/model`` or a checkpoint file; None: the bundled model.
+            device: torch device.
+            min_speech: see :class:`Predictor` (``None``: no speech check).
+
         Raises:
             ModelError: missing, unreadable or inconsistent checkpoint, or no bundled model.
+            ConfigError: ``min_speech`` outside [0, 1].
         """
-        return cls(load_pipeline(path, device=device), device=device)
+        return cls(load_pipeline(path, device=device), device=device, min_speech=min_speech)
 
     # -- facts -----------------------------------------------------------------------
     @property
@@ -191,16 +231,26 @@ class Predictor:
         probs = self.graph(batch.to(self.device), lengths.to(self.device))
         return probs.float().cpu()
 
-    def _make(self, path: str, probs: Tensor, num_samples: int, uid: str = "") -> Prediction:
+    def speech(self, wav: Tensor) -> float | None:
+        """Share of a tier-0 waveform that VAD marks as speech (``None``: check off)."""
+        if self.min_speech is None:
+            return None
+        return speech_share(wav, self.sample_rate, self.pipeline.tier0)
+
+    def _make(
+        self, path: str, probs: Tensor, wav: Tensor, uid: str = "", speech: float | None = None
+    ) -> Prediction:
         values = [float(p) for p in probs.tolist()]
         best = int(np.argmax(values))
+        speaks = speech is None or self.min_speech is None or speech >= self.min_speech
         return Prediction(
             path=path,
-            label=self.classes[best],
-            confidence=values[best],
+            label=self.classes[best] if speaks else None,
+            confidence=values[best] if speaks else None,
             probs=dict(zip(self.classes, values, strict=False)),
-            duration_s=num_samples / self.sample_rate,
+            duration_s=wav.shape[0] / self.sample_rate,
             id=uid or _stem(path),
+            speech=speech,
         )
 
     def predict_waveform(
@@ -215,7 +265,7 @@ class Predictor:
             AudioError: empty, non-finite or too short audio.
         """
         x = self.prepare(wav, sample_rate, name)
-        return self._make(name, self.probabilities([x])[0], x.shape[0])
+        return self._make(name, self.probabilities([x])[0], x, speech=self.speech(x))
 
     def predict_file(self, path: str | os.PathLike) -> Prediction:
         """Classify one audio file (local path or fsspec URL).
@@ -224,7 +274,7 @@ class Predictor:
             AudioError: the file is missing, undecodable, empty or too short.
         """
         x = self.load(path)
-        return self._make(str(path), self.probabilities([x])[0], x.shape[0])
+        return self._make(str(path), self.probabilities([x])[0], x, speech=self.speech(x))
 
     def predict_bytes(self, data: bytes, name: str = "<upload>") -> Prediction:
         """Classify an in-memory audio file (an upload)."""
@@ -262,11 +312,12 @@ class Predictor:
         paths = [str(p) for p in paths]
         ids = list(ids) if ids is not None else [_stem(p) for p in paths]
         bar = tqdm(total=len(paths), disable=not progress, unit="file", desc="predict")
-        items: list[tuple[str, str, Tensor]] = []
+        items: list[tuple[str, str, Tensor, float | None]] = []
         try:
             for path, uid in zip(paths, ids, strict=False):
                 try:
-                    items.append((path, uid, self.load(path)))
+                    wav = self.load(path)
+                    items.append((path, uid, wav, self.speech(wav)))
                 except VocalisError as err:
                     logger.warning("skipped: %s", err)
                     if failures is not None:
@@ -281,7 +332,7 @@ class Predictor:
             bar.close()
 
     def _predict_items(
-        self, items: list[tuple[str, str, Tensor]], batch_size: int
+        self, items: list[tuple[str, str, Tensor, float | None]], batch_size: int
     ) -> list[Prediction]:
         """Predict ``items`` in length-sorted batches; return them in input order."""
         order = sorted(range(len(items)), key=lambda i: items[i][2].shape[0])
@@ -290,8 +341,8 @@ class Predictor:
             idx = order[b : b + batch_size]
             probs = self.probabilities([items[i][2] for i in idx])
             for i, p in zip(idx, probs, strict=True):
-                path, uid, wav = items[i]
-                out[i] = self._make(path, p, wav.shape[0], uid)
+                path, uid, wav, speech = items[i]
+                out[i] = self._make(path, p, wav, uid, speech)
         return [p for p in out if p is not None]
 
     @property
@@ -345,7 +396,7 @@ class Predictor:
                     batch.to(self.device), lengths.to(self.device), [speaker] * len(idx)
                 )
             for i, p in zip(idx, probs.float().cpu(), strict=True):
-                made[i] = self._make(paths[i], p, loaded[i].shape[0], ids[i])
+                made[i] = self._make(paths[i], p, loaded[i], ids[i], self.speech(loaded[i]))
         out.predictions.extend(made[i] for i in sorted(made))
         return out
 
@@ -383,6 +434,7 @@ def predict(
     progress: bool = True,
     chunk_size: int = 64,
     predictor: Predictor | None = None,
+    min_speech: float | None = MIN_SPEECH,
 ) -> BatchPredictions:
     """Predict audio files, folders of audio or manifest CSVs.
 
@@ -397,7 +449,10 @@ def predict(
         device: torch device.
         progress: show a progress bar.
         chunk_size: rows per atomic append to ``out``.
-        predictor: reuse an already loaded predictor (``checkpoint`` is then ignored).
+        predictor: reuse an already loaded predictor (``checkpoint`` and
+            ``min_speech`` are then ignored).
+        min_speech: share of speech below which a file is answered "no speech
+            detected" (label ``None``); ``None`` skips the check (see :class:`Predictor`).
 
     Returns:
         The new predictions (rows already in ``out`` are not repeated) and failures.
@@ -409,7 +464,9 @@ def predict(
     from vocalis.inference.inputs import collect_inputs
     from vocalis.inference.writer import ResumableCSV, prediction_columns, prediction_row
 
-    predictor = predictor or Predictor.from_checkpoint(checkpoint, device=device)
+    predictor = predictor or Predictor.from_checkpoint(
+        checkpoint, device=device, min_speech=min_speech
+    )
     if predictor.needs_speakers:
         return _predict_by_speaker(predictor, inputs, out, progress)
     items = collect_inputs(inputs)

@@ -3,9 +3,10 @@
 A long recording is cut into windows of ``window_s`` seconds every ``hop_s``
 seconds (the last window is aligned to the end, so the whole recording is
 covered); each window is level-normalised like a training clip and classified.
-With ``vad=True`` only windows in which Silero VAD finds at least
-``min_speech`` of speech are kept. Results go to a CSV (``start, end, label,
-confidence, p_<class>...``) and a timeline plot.
+Each window reports the share of it that Silero VAD marks as speech; a window
+with less than ``min_speech`` of speech is answered "no speech detected"
+(``label`` ``None``), or dropped with ``vad=True``. Results go to a CSV
+(``start, end, label, confidence, p_<class>..., speech``) and a timeline plot.
 
 Example:
     >>> from vocalis.inference import Predictor
@@ -23,12 +24,14 @@ import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from vocalis.errors import ConfigError
+from vocalis.inference.speech import MIN_SPEECH, check_min_speech, speech_mask
 
 
 @dataclass
@@ -38,18 +41,22 @@ class Segment:
     Attributes:
         start: window start in seconds.
         end: window end in seconds.
-        label: most probable class.
-        confidence: its probability.
+        label: most probable class; ``None`` when the window holds too little speech.
+        confidence: its probability (``None`` with ``label``).
         probs: every class's probability.
-        speech: fraction of the window that VAD marked as speech (1.0 without VAD).
+        speech: share of the window that VAD marked as speech (``None``: not checked).
     """
 
     start: float
     end: float
-    label: str
-    confidence: float
+    label: str | None
+    confidence: float | None
     probs: dict[str, float]
-    speech: float = 1.0
+    speech: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for JSON): start, end, label (null without speech), confidence..."""
+        return dataclasses.asdict(self)
 
 
 def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
@@ -75,17 +82,6 @@ def window_starts(num_samples: int, window: int, hop: int) -> list[int]:
     return starts
 
 
-def speech_mask(wav: Tensor, sample_rate: int, tier0) -> np.ndarray:
-    """Boolean (T,) mask of the samples Silero VAD marks as speech."""
-    from vocalis.audio.vad import VADConfig, speech_segments
-
-    cfg = tier0.vad_config() if hasattr(tier0, "vad_config") else VADConfig()
-    mask = np.zeros(wav.shape[0], dtype=bool)
-    for start, end in speech_segments(wav, sample_rate, cfg):
-        mask[int(start) : int(end)] = True
-    return mask
-
-
 def predict_segments(
     predictor,
     source: str | os.PathLike | Tensor | np.ndarray,
@@ -94,7 +90,7 @@ def predict_segments(
     window_s: float = 3.0,
     hop_s: float = 1.0,
     vad: bool = False,
-    min_speech: float = 0.5,
+    min_speech: float | None = MIN_SPEECH,
     batch_size: int = 16,
 ) -> list[Segment]:
     """Classify a long recording window by window.
@@ -105,8 +101,10 @@ def predict_segments(
         sample_rate: rate of ``source`` samples in Hz.
         window_s: window length in seconds.
         hop_s: step between window starts in seconds.
-        vad: drop windows with less than ``min_speech`` speech (Silero VAD).
-        min_speech: fraction of a window that must be speech when ``vad``.
+        vad: drop the windows with less than ``min_speech`` of speech instead of
+            answering them "no speech detected".
+        min_speech: share of a window that must be speech (Silero VAD) for a label;
+            ``None`` skips the speech check (every window labelled, ``vad`` ignored).
         batch_size: windows per forward pass.
 
     Returns:
@@ -124,8 +122,7 @@ def predict_segments(
 
     if not (window_s > 0 and hop_s > 0):
         raise ConfigError(f"--window {window_s} and --hop {hop_s} must be positive seconds")
-    if not 0.0 <= min_speech <= 1.0:
-        raise ConfigError(f"--min-speech {min_speech}: expected a fraction in [0, 1]")
+    threshold = check_min_speech(min_speech)
     # Tier 0 without VAD trimming (the timeline must keep its clock); each window is
     # level-normalised on its own, as the training clips were.
     tier0 = predictor.pipeline.tier0
@@ -144,12 +141,16 @@ def predict_segments(
     hop = max(1, round(hop_s * sr))
     starts = window_starts(wav.shape[0], win, hop)
     speech = None
-    if vad:
+    if threshold is not None:
         mask = speech_mask(wav, sr, predictor.pipeline.tier0)
         speech = [float(mask[s : s + win].mean()) for s in starts]
     graph = predictor.pipeline.waveform_to_probs(level=True).to(predictor.device)
     classes = predictor.classes
-    keep = [i for i in range(len(starts)) if speech is None or speech[i] >= min_speech]
+    keep = [
+        i
+        for i in range(len(starts))
+        if not vad or speech is None or threshold is None or speech[i] >= threshold
+    ]
     out: list[Segment] = []
     for b in range(0, len(keep), batch_size):
         idx = keep[b : b + batch_size]
@@ -163,36 +164,73 @@ def predict_segments(
         for i, p in zip(idx, probs.tolist(), strict=False):
             best = int(np.argmax(p))
             s = starts[i]
+            speaks = speech is None or threshold is None or speech[i] >= threshold
             out.append(
                 Segment(
                     start=s / sr,
                     end=min(s + win, wav.shape[0]) / sr,
-                    label=classes[best],
-                    confidence=float(p[best]),
+                    label=classes[best] if speaks else None,
+                    confidence=float(p[best]) if speaks else None,
                     probs=dict(zip(classes, map(float, p), strict=False)),
-                    speech=1.0 if speech is None else speech[i],
+                    speech=None if speech is None else speech[i],
                 )
             )
     return out
 
 
-def segments_csv(segments: Sequence[Segment], classes: Sequence[str], vad: bool = False) -> str:
-    """CSV text: ``start, end, label, confidence, p_<class>...`` (+ ``speech`` with VAD).
+def timeline(
+    predictor,
+    samples: Tensor | np.ndarray,
+    sample_rate: int,
+    *,
+    window_s: float = 3.0,
+    hop_s: float = 1.0,
+) -> list[dict[str, Any]]:
+    """The emotion timeline of a clip longer than one window, as plain data; ``[]`` otherwise.
+
+    What the web service returns in ``segments`` for its page: the windows of
+    :func:`predict_segments` (speech measured with the predictor's ``min_speech``)
+    as dicts with ``start``, ``end``, ``label`` (``None`` without speech),
+    ``confidence``, ``probs`` and ``speech``.
+
+    Shape:
+        samples: (T,) or (T, C) at ``sample_rate``.
+    """
+    if samples.shape[0] <= window_s * sample_rate:
+        return []
+    segments = predict_segments(
+        predictor,
+        samples,
+        sample_rate,
+        window_s=window_s,
+        hop_s=hop_s,
+        min_speech=getattr(predictor, "min_speech", MIN_SPEECH),
+    )
+    return [s.to_dict() for s in segments]
+
+
+def segments_csv(segments: Sequence[Segment], classes: Sequence[str]) -> str:
+    """CSV text: ``start, end, label, confidence, p_<class>..., speech``.
+
+    ``label`` and ``confidence`` are empty for a window without speech, ``speech``
+    when it was not measured.
 
     Example:
-        >>> seg = Segment(0.0, 3.0, "sad", 0.75, {"angry": 0.25, "sad": 0.75})
-        >>> print(segments_csv([seg], ["angry", "sad"]).strip())
-        start,end,label,confidence,p_angry,p_sad
-        0.000,3.000,sad,0.750000,0.250000,0.750000
+        >>> seg = Segment(0.0, 3.0, "sad", 0.75, {"angry": 0.25, "sad": 0.75}, 0.9)
+        >>> quiet = Segment(1.0, 4.0, None, None, {"angry": 0.5, "sad": 0.5}, 0.0)
+        >>> print(segments_csv([seg, quiet], ["angry", "sad"]).strip())
+        start,end,label,confidence,p_angry,p_sad,speech
+        0.000,3.000,sad,0.750000,0.250000,0.750000,0.900
+        1.000,4.000,,,0.500000,0.500000,0.000
     """
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    header = ["start", "end", "label", "confidence", *[f"p_{c}" for c in classes]]
-    writer.writerow([*header, "speech"] if vad else header)
+    writer.writerow(["start", "end", "label", "confidence", *[f"p_{c}" for c in classes], "speech"])
     for s in segments:
-        row = [f"{s.start:.3f}", f"{s.end:.3f}", s.label, f"{s.confidence:.6f}"]
+        conf = "" if s.confidence is None else f"{s.confidence:.6f}"
+        row = [f"{s.start:.3f}", f"{s.end:.3f}", s.label or "", conf]
         row += [f"{s.probs[c]:.6f}" for c in classes]
-        writer.writerow([*row, f"{s.speech:.3f}"] if vad else row)
+        writer.writerow([*row, "" if s.speech is None else f"{s.speech:.3f}"])
     return buf.getvalue()
 
 
@@ -241,6 +279,8 @@ def plot_timeline(
     if title:
         ax.set_title(title, fontsize=10)
     for seg, centre in zip(segments, centres, strict=True):
+        if seg.label is None or seg.confidence is None:  # no speech: no label band
+            continue
         half = (hop or (seg.end - seg.start)) / 2
         colour = colours(list(classes).index(seg.label) % 10)
         alpha = 0.3 + 0.7 * seg.confidence

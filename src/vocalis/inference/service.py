@@ -3,14 +3,21 @@
 Routes:
 
 - ``POST /predict``: multipart upload in the field ``file``; replies
-  ``{"label", "confidence", "probabilities": {class: p}, "duration_s", "filename"}``.
+  ``{"label", "confidence", "answer", "speech", "speech_detected", "probabilities":
+  {class: p}, "duration_s", "segments", "filename"}``: ``speech`` is the share of
+  the clip that VAD marks as speech; without speech ``label`` and ``confidence``
+  are null and ``answer`` is "no speech detected"; ``segments`` is the emotion
+  timeline (3 s windows every 1 s) of a clip longer than 3 s, else ``[]``.
   User errors are 4xx with ``{"detail": "<one line>"}``: 400 undecodable, empty
   or too short audio; 408 a body slower than ``body_timeout_s``; 413 a file
   larger than ``max_upload_mb`` (refused while it streams) or longer than
   ``max_duration_s`` (read from its header, before decoding); 422 no ``file``
   field; 503 with ``Retry-After`` when the queue is full. A user's input never
   causes a 500. The bounds are one :class:`~vocalis.inference.guards.ServiceLimits`.
-- ``GET /health``: model name, classes, features, sample rate, Vocalis version.
+- ``GET /health``: model name, classes, features, sample rate, Vocalis version,
+  ``limits`` (the model card's limits in one line, or null) and ``model_card``.
+- ``GET /model-card``: the bundled model's card (Markdown, as text/plain); 404 for
+  other models.
 - ``GET /``: a single self-contained page (no CDN) to upload a file or record a
   clip in the browser (encoded to 16-bit WAV in JavaScript) and see the
   probabilities as a bar chart.
@@ -104,8 +111,10 @@ def create_app(
     from vocalis import __version__
     from vocalis.audio.io import decode_bytes
     from vocalis.errors import AudioTooLongError
+    from vocalis.inference.card import limits_line, model_card
     from vocalis.inference.guards import AdmissionMiddleware, ServiceLimits, too_large
     from vocalis.inference.predictor import Predictor
+    from vocalis.inference.segments import timeline
 
     limits = limits or ServiceLimits()
     if max_upload_mb is not None:
@@ -113,6 +122,7 @@ def create_app(
     if max_duration_s is not None:
         limits = replace(limits, max_duration_s=max_duration_s)
     predictor = predictor or Predictor.from_checkpoint(checkpoint)
+    card = model_card(predictor.pipeline.source)
     limit_bytes = limits.upload_bytes
     lock = threading.Lock()
     app = FastAPI(
@@ -143,8 +153,17 @@ def create_app(
             status="ok",
             max_upload_mb=limits.max_upload_mb,
             max_duration_s=limits.max_duration_s,
+            limits=limits_line(card) if card else None,
+            model_card="/model-card" if card else None,
         )
         return info
+
+    @app.get("/model-card")
+    def model_card_page() -> Response:
+        if card is None:
+            raise HTTPException(404, "this model has no model card (only the bundled model has)")
+        # text/plain: browsers show it in the tab instead of downloading it
+        return Response(card, media_type="text/plain; charset=utf-8")
 
     @app.post("/predict", responses=PREDICT_ERRORS)
     def predict(file: UploadFile = File(...)) -> JSONResponse:  # noqa: B008
@@ -165,6 +184,7 @@ def create_app(
             del data
             with lock:
                 pred = predictor.predict_waveform(samples, sr, name)
+                segments = timeline(predictor, samples, sr)
         except AudioTooLongError as err:
             raise HTTPException(413, str(err)) from None
         except VocalisError as err:
@@ -179,8 +199,12 @@ def create_app(
                 "filename": name,
                 "label": pred.label,
                 "confidence": pred.confidence,
+                "answer": pred.answer,
+                "speech": pred.speech,
+                "speech_detected": pred.speech_detected,
                 "probabilities": pred.probs,
                 "duration_s": pred.duration_s,
+                "segments": segments,
                 "model": predictor.pipeline.model_name,
             }
         )

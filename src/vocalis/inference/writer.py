@@ -18,13 +18,16 @@ from vocalis.io import atomic_open, exists, read_bytes
 
 
 def prediction_columns(classes: Sequence[str]) -> list[str]:
-    """``id, path, label, confidence, p_<class>...``.
+    """``id, path, label, confidence, speech, p_<class>...``.
+
+    ``label`` and ``confidence`` are empty when no speech was detected; ``speech``
+    is the share of speech found by VAD (empty when the check was off).
 
     Example:
         >>> prediction_columns(["angry", "sad"])
-        ['id', 'path', 'label', 'confidence', 'p_angry', 'p_sad']
+        ['id', 'path', 'label', 'confidence', 'speech', 'p_angry', 'p_sad']
     """
-    return ["id", "path", "label", "confidence", *[f"p_{c}" for c in classes]]
+    return ["id", "path", "label", "confidence", "speech", *[f"p_{c}" for c in classes]]
 
 
 def prediction_row(pred: Any, classes: Sequence[str]) -> dict[str, str]:
@@ -32,8 +35,9 @@ def prediction_row(pred: Any, classes: Sequence[str]) -> dict[str, str]:
     row = {
         "id": pred.id,
         "path": pred.path,
-        "label": pred.label,
-        "confidence": f"{pred.confidence:.6f}",
+        "label": "" if pred.label is None else pred.label,
+        "confidence": "" if pred.confidence is None else f"{pred.confidence:.6f}",
+        "speech": "" if pred.speech is None else f"{pred.speech:.3f}",
     }
     row.update({f"p_{c}": f"{pred.probs[c]:.6f}" for c in classes})
     return row

@@ -1,7 +1,7 @@
 """Any corpus laid out as one sub-folder per label: ``root/<label>/**/<file>.<ext>``.
 
 There is no speaker column unless ``speaker_regex`` extracts one from each
-file's path relative to root (then LOSO and other speaker-independent splits
+file's name (then LOSO and other speaker-independent splits
 become possible). The id is the relative path without its suffix
 (``happy/s01_take2``), unique by construction.
 """
@@ -30,7 +30,7 @@ def prepare_folder(
     Args:
         root: folder whose sub-folders are the labels.
         speaker_regex: optional regular expression searched in each file's
-            relative path (``happy/spk03_x.wav``); the speaker is its ``speaker``
+            name (``spk03_x.wav`` of ``happy/spk03_x.wav``); the speaker is its ``speaker``
             named group, else its first group, else the whole match. Example:
             ``"(?P<speaker>spk\d+)_"``.
         extensions: audio suffixes to collect (case-insensitive).
@@ -61,11 +61,11 @@ def prepare_folder(
             rel = path.relative_to(base).as_posix()
             row = {"path": str(path), "label": label_dir.name, "id": rel.rsplit(".", 1)[0]}
             if regex is not None:
-                m = regex.search(rel)
+                m = regex.search(path.name)
                 if m is None:
                     raise DataError(
-                        f"{path}: speaker_regex {speaker_regex!r} does not match '{rel}'; "
-                        "fix the pattern or move the file"
+                        f"{path}: speaker_regex {speaker_regex!r} does not match the file name "
+                        f"'{path.name}'; fix the pattern or rename the file"
                     )
                 groups = m.groupdict()
                 row["speaker"] = groups.get("speaker") or (m.group(1) if m.groups() else m.group(0))

@@ -1,9 +1,14 @@
-// Vocalis web page: upload or record a clip, show class probabilities as bars.
+// Vocalis web page: upload or record a clip, show class probabilities as bars and,
+// for a clip longer than one window, the emotion timeline.
 // Plain JavaScript, no external libraries; recordings are encoded as 16-bit WAV here.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+const PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777",
+  "#65a30d", "#4b5563", "#b45309"];
 let maxSeconds = 60;
+let classes = [];
 
 function showError(message) {
   const el = $("error");
@@ -20,8 +25,14 @@ async function loadHealth() {
     const res = await fetch("/health");
     const info = await res.json();
     maxSeconds = info.max_duration_s || maxSeconds;
+    classes = info.classes || [];
+    if (info.limits) {
+      $("card-limits").textContent = info.limits;
+      $("card-link").href = info.model_card || "/model-card";
+      $("card").hidden = false;
+    }
     $("model-info").textContent =
-      `Model ${info.model} (${info.features} features) · classes: ${info.classes.join(", ")} · vocalis ${info.version}`;
+      `Model ${info.model}${info.features ? ` (${info.features} features)` : ""} · classes: ${info.classes.join(", ")} · vocalis ${info.version}`;
     $("limits").textContent =
       `Up to ${info.max_upload_mb} MiB and ${info.max_duration_s} s; WAV, FLAC, OGG or MP3.`;
   } catch (err) {
@@ -29,9 +40,110 @@ async function loadHealth() {
   }
 }
 
+function colour(name) {
+  const i = classes.indexOf(name);
+  return PALETTE[(i < 0 ? 0 : i) % PALETTE.length];
+}
+
+// Forget the previous clip's answer: nothing of it may stay on screen.
+function clearResult() {
+  $("result").hidden = true;
+  $("chart").textContent = "";
+  $("chart").dataset.ready = "false";
+  $("label").textContent = "";
+  $("confidence").textContent = "";
+  $("filename").textContent = "";
+  $("duration").textContent = "";
+  $("timeline").textContent = "";
+  $("timeline").dataset.segments = "0";
+  $("timeline-legend").textContent = "";
+  $("timeline-box").hidden = true;
+}
+
+function renderTimeline(segments, duration) {
+  const box = $("timeline-box");
+  const host = $("timeline");
+  host.textContent = "";
+  if (!segments || segments.length === 0) {
+    box.hidden = true;
+    host.dataset.segments = "0";
+    return;
+  }
+  const width = 640, band = 36, axis = 18;
+  const end = Math.max(duration || 0, ...segments.map((s) => s.end));
+  const x = (t) => (t / end) * width;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${band + axis}`);
+  svg.setAttribute("width", "100%");
+  // each window drawn from its centre, one hop wide, so the band reads as a timeline
+  const hop = segments.length > 1 ? segments[1].start - segments[0].start : segments[0].end;
+  segments.forEach((seg, i) => {
+    const centre = (seg.start + seg.end) / 2;
+    const rect = document.createElementNS(SVG, "rect");
+    // the first window reaches back to 0 and the last one to the end of the clip
+    const from = i === 0 ? seg.start : Math.max(0, centre - hop / 2);
+    const to = i === segments.length - 1 ? seg.end : Math.min(end, centre + hop / 2);
+    rect.setAttribute("x", x(from).toFixed(2));
+    rect.setAttribute("y", "0");
+    rect.setAttribute("width", Math.max(1, x(to) - x(from)).toFixed(2));
+    rect.setAttribute("height", String(band));
+    rect.setAttribute("class", "segment");
+    rect.dataset.start = String(seg.start);
+    rect.dataset.end = String(seg.end);
+    rect.dataset.label = seg.label === null ? "" : seg.label;
+    if (seg.label === null) {
+      rect.setAttribute("fill", "#d1d5db");
+    } else {
+      rect.setAttribute("fill", colour(seg.label));
+      rect.setAttribute("fill-opacity", (0.35 + 0.65 * seg.confidence).toFixed(2));
+    }
+    const title = document.createElementNS(SVG, "title");
+    title.textContent = `${seg.start.toFixed(1)}–${seg.end.toFixed(1)} s: ` +
+      (seg.label === null ? "no speech" : `${seg.label} (${(100 * seg.confidence).toFixed(0)}%)`);
+    rect.appendChild(title);
+    svg.appendChild(rect);
+  });
+  const step = end > 30 ? 10 : end > 10 ? 5 : 1;
+  for (let t = 0; t <= end + 1e-9; t += step) {
+    const tick = document.createElementNS(SVG, "text");
+    tick.setAttribute("x", Math.min(width - 12, x(t)).toFixed(1));
+    tick.setAttribute("y", String(band + axis - 4));
+    tick.setAttribute("class", "tick");
+    tick.textContent = `${t} s`;
+    svg.appendChild(tick);
+  }
+  host.appendChild(svg);
+  host.dataset.segments = String(segments.length);
+  const legend = $("timeline-legend");
+  legend.textContent = "";
+  const seen = [...new Set(segments.map((s) => (s.label === null ? "no speech" : s.label)))];
+  for (const name of seen) {
+    const item = document.createElement("span");
+    item.className = "legend-item";
+    const swatch = document.createElement("i");
+    swatch.style.background = name === "no speech" ? "#d1d5db" : colour(name);
+    item.append(swatch, document.createTextNode(name));
+    legend.appendChild(item);
+  }
+  box.hidden = false;
+}
+
 function renderChart(result) {
   const chart = $("chart");
   chart.textContent = "";
+  const speech = typeof result.speech === "number" ? result.speech : null;
+  const speechText = speech === null ? "" : ` · speech in ${(100 * speech).toFixed(0)}% of it`;
+  if (result.label === null) {
+    // no speech: no emotion is claimed, and no bars suggest one
+    $("label").textContent = result.answer || "no speech detected";
+    $("confidence").textContent = "";
+    $("filename").textContent = result.filename ? `· ${result.filename}` : "";
+    $("duration").textContent = `${result.duration_s.toFixed(2)} s analysed${speechText}`;
+    renderTimeline(result.segments, result.duration_s);
+    $("result").hidden = false;
+    chart.dataset.ready = "true";
+    return;
+  }
   const entries = Object.entries(result.probabilities);
   for (const [name, p] of entries) {
     const row = document.createElement("div");
@@ -57,14 +169,15 @@ function renderChart(result) {
   $("label").textContent = result.label;
   $("confidence").textContent = `${(100 * result.confidence).toFixed(1)}%`;
   $("filename").textContent = result.filename ? `· ${result.filename}` : "";
-  $("duration").textContent = `${result.duration_s.toFixed(2)} s analysed`;
+  $("duration").textContent = `${result.duration_s.toFixed(2)} s analysed${speechText}`;
+  renderTimeline(result.segments, result.duration_s);
   $("result").hidden = false;
   chart.dataset.ready = "true";
 }
 
 async function send(blob, filename) {
   showError("");
-  $("chart").dataset.ready = "false";
+  clearResult();
   setStatus(`analysing ${filename}…`);
   const form = new FormData();
   form.append("file", blob, filename);
@@ -79,13 +192,16 @@ async function send(blob, filename) {
     setStatus("");
   } catch (err) {
     setStatus("");
+    clearResult();
     showError(err.message);
+    $("error").scrollIntoView({ block: "nearest" });
   }
 }
 
 $("file").addEventListener("change", (event) => {
   const file = event.target.files[0];
   if (!file) return;
+  clearResult();
   const player = $("player");
   player.src = URL.createObjectURL(file);
   player.hidden = false;
