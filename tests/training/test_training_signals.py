@@ -78,8 +78,16 @@ def _workers(pid: int) -> list[psutil.Process]:
 
 
 def _all_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """The processes still running (not zombies) after ``timeout`` seconds."""
     _, alive = psutil.wait_procs(procs, timeout=timeout)
-    return [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    running = []
+    for p in alive:
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                running.append(p)
+        except psutil.NoSuchProcess:  # exited between the wait and the status read
+            continue
+    return running
 
 
 @pytest.fixture(scope="module")
