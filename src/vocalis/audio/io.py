@@ -13,8 +13,10 @@ message that starts with the file name.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -67,17 +69,23 @@ def _riff_shortfall(fh: io.BufferedIOBase | io.BytesIO) -> tuple[float, float] |
         fh.seek(0)
 
 
-def _decode_file(source: io.BufferedIOBase | io.BytesIO, name: str) -> tuple[np.ndarray, int]:
-    import soundfile as sf
-
+def _refuse_truncated(source: io.BufferedIOBase | io.BytesIO, name: str) -> None:
+    """Raise a one-line AudioError for a WAV whose data chunk is cut short."""
     short = _riff_shortfall(source)
     if short is not None:
         raise AudioError(
             f"{name}: truncated WAV: its data chunk declares {short[0]:.2f} s but the file "
             f"holds {short[1]:.2f} s; re-export it or remove it from the manifest"
         )
+
+
+@contextlib.contextmanager
+def _decode_errors(name: str) -> Iterator[None]:
+    """Turn libsndfile's (and soundfile's) decoding errors into one-line AudioErrors."""
+    import soundfile as sf
+
     try:
-        data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
+        yield
     except sf.LibsndfileError as err:
         reason = getattr(err, "error_string", "") or str(err)
         raise AudioError(
@@ -88,6 +96,14 @@ def _decode_file(source: io.BufferedIOBase | io.BytesIO, name: str) -> tuple[np.
     except (RuntimeError, TypeError, ValueError) as err:
         msg = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise AudioError(f"{name}: cannot decode audio ({msg}); re-encode it as WAV") from None
+
+
+def _decode_file(source: io.BufferedIOBase | io.BytesIO, name: str) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    _refuse_truncated(source, name)
+    with _decode_errors(name):
+        data, sample_rate = sf.read(source, dtype="float32", always_2d=True)
     return _check_decoded(data, int(sample_rate), name)
 
 
@@ -103,12 +119,7 @@ def _decode_bounded(
     """
     import soundfile as sf
 
-    short = _riff_shortfall(source)
-    if short is not None:
-        raise AudioError(
-            f"{name}: truncated WAV: its data chunk declares {short[0]:.2f} s but the file "
-            f"holds {short[1]:.2f} s; re-export it or remove it from the manifest"
-        )
+    _refuse_truncated(source, name)
 
     def too_long(seconds: float, exact: bool) -> AudioTooLongError:
         what = f"{seconds:.1f} s" if exact else f"more than {seconds:.1f} s"
@@ -119,34 +130,23 @@ def _decode_bounded(
             max_seconds,
         )
 
-    try:
-        with sf.SoundFile(source) as fh:
-            sr, frames = int(fh.samplerate), int(fh.frames)
-            if sr <= 0 or sr > max_sample_rate:
-                raise AudioError(
-                    f"{name}: sample rate {sr} Hz, outside 1..{max_sample_rate} Hz; "
-                    "resample it, e.g. `ffmpeg -i in.flac -ar 48000 out.flac`"
-                )
-            limit = int(max_seconds * sr)
-            if frames > 0 and frames > limit:
-                raise too_long(frames / sr, exact=True)
-            blocks, total = [], 0
-            for block in fh.blocks(blocksize=65536, dtype="float32", always_2d=True):
-                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
-                blocks.append(mono.copy())
-                total += mono.shape[0]
-                if total > limit:
-                    raise too_long(limit / sr, exact=False)
-    except sf.LibsndfileError as err:
-        reason = getattr(err, "error_string", "") or str(err)
-        raise AudioError(
-            f"{name}: cannot decode audio ({reason.strip().rstrip('.')}); expected "
-            "WAV, FLAC, OGG, MP3, AIFF or another libsndfile format; convert it, e.g. "
-            "`ffmpeg -i in.m4a -ar 16000 out.wav`"
-        ) from None
-    except (RuntimeError, TypeError, ValueError) as err:
-        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise AudioError(f"{name}: cannot decode audio ({msg}); re-encode it as WAV") from None
+    with _decode_errors(name), sf.SoundFile(source) as fh:
+        sr, frames = int(fh.samplerate), int(fh.frames)
+        if sr <= 0 or sr > max_sample_rate:
+            raise AudioError(
+                f"{name}: sample rate {sr} Hz, outside 1..{max_sample_rate} Hz; "
+                "resample it, e.g. `ffmpeg -i in.flac -ar 48000 out.flac`"
+            )
+        limit = int(max_seconds * sr)
+        if frames > 0 and frames > limit:
+            raise too_long(frames / sr, exact=True)
+        blocks, total = [], 0
+        for block in fh.blocks(blocksize=65536, dtype="float32", always_2d=True):
+            mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+            blocks.append(mono.copy())
+            total += mono.shape[0]
+            if total > limit:
+                raise too_long(limit / sr, exact=False)
     data = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
     return _check_decoded(data[:, None], sr, name)
 
