@@ -289,3 +289,19 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
         if isinstance(value, ConfigDefault):
             setattr(args, name, value.value())
     return args
+
+
+def max_failures_arg(text: str) -> float | int:
+    """Argparse type of ``--max-failures``: ``0.1`` -> a fraction, ``3`` -> a count.
+
+    Raises:
+        argparse.ArgumentTypeError: neither (argparse prints it as one line).
+    """
+    from vocalis.data.failures import parse_max_failures
+
+    try:
+        return parse_max_failures(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}, expected a fraction such as 0.1 or a count such as 3"
+        ) from None

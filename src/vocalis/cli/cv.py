@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vocalis.cli.choices import LazyChoices
+from vocalis.cli.choices import LazyChoices, max_failures_arg
 
 
 def _normalizations() -> list[str]:
@@ -46,7 +46,7 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="train.seed")
     parser.add_argument(
         "--max-failures",
-        type=_max_failures,
+        type=max_failures_arg,
         default=None,
         help="features.max_failures: unreadable files tolerated, a fraction (0.1) or a count",
     )
@@ -77,12 +77,6 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="retrain finished folds from scratch"
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more config overrides")
-
-
-def _max_failures(text: str) -> float | int:
-    from vocalis.cli.features import _max_failures as parse
-
-    return parse(text)
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str]:

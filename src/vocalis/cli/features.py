@@ -35,23 +35,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vocalis.cli.choices import denoiser_choices, feature_choices
+from vocalis.cli.choices import denoiser_choices, feature_choices, max_failures_arg
 
 if TYPE_CHECKING:
     from vocalis.features.config import PipelineConfig
     from vocalis.features.result import ExtractionResult
-
-
-def _max_failures(text: str) -> float | int:
-    """``0.1`` -> fraction, ``3`` -> count."""
-    from vocalis.data.failures import parse_max_failures
-
-    try:
-        return parse_max_failures(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"got {text!r}, expected a fraction such as 0.1 or a count such as 3"
-        ) from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -115,7 +103,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--max-failures",
-        type=_max_failures,
+        type=max_failures_arg,
         default=0.1,
         help="failures tolerated: a fraction (0.1) or a count (3); more exits non-zero "
         "(the same default as training's features.max_failures)",

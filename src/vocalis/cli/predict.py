@@ -21,7 +21,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from vocalis.cli.choices import non_negative_int, positive_float, positive_int, share
+from vocalis.cli.choices import (
+    max_failures_arg,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    share,
+)
 from vocalis.inference.speech import MIN_SPEECH
 
 
@@ -44,7 +50,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=None, help="write a CSV (resumable: done rows skipped)")
     parser.add_argument(
         "--max-failures",
-        type=_max_failures,
+        type=max_failures_arg,
         default=1.0,
         help="unreadable files tolerated: a fraction (0.1) or a count (3); above it, exit 1 "
         "(default 1.0: any number; with --out they are listed in <out>.errors.csv)",
@@ -92,17 +98,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.set_defaults(func=run)
     return parser
-
-
-def _max_failures(text: str) -> float | int:
-    from vocalis.data.failures import parse_max_failures
-
-    try:
-        return parse_max_failures(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"got {text!r}, expected a fraction such as 0.1 or a count such as 3"
-        ) from None
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

@@ -11,8 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from vocalis.cli.choices import StoreWithText
-from vocalis.cli.features import _max_failures as max_failures_arg
+from vocalis.cli.choices import StoreWithText, max_failures_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
