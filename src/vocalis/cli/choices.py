@@ -212,6 +212,8 @@ def _number(kind: type, low: float | None, high: float | None, what: str) -> Cal
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value != value or value in (float("inf"), float("-inf")):  # nan, inf
+            raise argparse.ArgumentTypeError(f"got {text}, expected {what} (finite)")
         if (low is not None and value < low) or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"got {text}, expected {what}")
         return value
@@ -227,7 +229,17 @@ non_negative_int = _number(int, 0, None, "an integer >= 0")
 positive_float = _number(float, 1e-300, None, "a number > 0")
 non_negative_float = _number(float, 0.0, None, "a number >= 0")
 share = _number(float, 0.0, 1.0, "a share in [0, 1]")
-port = _number(int, 1, 65535, "a TCP port in 1..65535")
+
+
+def port(text: str) -> int:
+    """Parse ``--port`` (argparse type): an integer in 0..65535 (0 = any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1..65535)") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port; expected 1..65535")
+    return value
 
 
 def existing_path(text: str) -> str:

@@ -17,29 +17,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def port_number(text: str) -> int:
-    """Parse ``--port`` (argparse type): an integer in 0..65535 (0 = any free port)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1..65535)") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a TCP port; expected 1..65535")
-    return value
-
-
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0 or value != value or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{text}: expected a positive finite number")
-        return value
-
-    return parse
+from vocalis.cli.choices import port, positive_float, positive_int
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -56,10 +34,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="a run folder, RUN/model or a checkpoint file (default: the bundled model)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    parser.add_argument("--port", type=port_number, default=8000, help="TCP port")
+    parser.add_argument("--port", type=port, default=8000, help="TCP port")
     parser.add_argument(
         "--workers",
-        type=_positive(int),
+        type=positive_int,
         default=1,
         help="worker processes (uvicorn; each loads the model, limits are per worker)",
     )
@@ -68,28 +46,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     limits = parser.add_argument_group("limits (per worker)")
     limits.add_argument(
-        "--max-upload-mb", type=_positive(float), default=10, help="largest upload (MiB)"
+        "--max-upload-mb", type=positive_float, default=10, help="largest upload (MiB)"
+    )
+    limits.add_argument("--max-duration", type=positive_float, default=60, help="longest clip (s)")
+    limits.add_argument(
+        "--max-sample-rate", type=positive_int, default=192000, help="highest sample rate (Hz)"
     )
     limits.add_argument(
-        "--max-duration", type=_positive(float), default=60, help="longest clip (s)"
-    )
-    limits.add_argument(
-        "--max-sample-rate", type=_positive(int), default=192000, help="highest sample rate (Hz)"
-    )
-    limits.add_argument(
-        "--max-concurrency", type=_positive(int), default=1, help="predictions at once"
+        "--max-concurrency", type=positive_int, default=1, help="predictions at once"
     )
     limits.add_argument(
         "--max-queue", type=int, default=8, help="requests waiting for a slot (503 above)"
     )
     limits.add_argument(
-        "--queue-timeout", type=_positive(float), default=30, help="longest wait in the queue (s)"
+        "--queue-timeout", type=positive_float, default=30, help="longest wait in the queue (s)"
     )
     limits.add_argument(
-        "--header-timeout", type=_positive(float), default=10, help="time to send headers (s)"
+        "--header-timeout", type=positive_float, default=10, help="time to send headers (s)"
     )
     limits.add_argument(
-        "--body-timeout", type=_positive(float), default=30, help="time to send the body (s)"
+        "--body-timeout", type=positive_float, default=30, help="time to send the body (s)"
     )
     parser.set_defaults(func=run)
     return parser
