@@ -32,6 +32,8 @@ COMMANDS = (
     "report",
     "predict",
     "embed",
+    "sv",
+    "verify",
     "export",
     "serve",
 )

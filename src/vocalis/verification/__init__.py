@@ -1,0 +1,37 @@
+"""Speaker verification: trial lists, embeddings, cosine scoring, score norms, thresholds.
+
+Sits above :mod:`vocalis.inference` (which rebuilds a checkpoint's embedder) and
+:mod:`vocalis.metrics` (EER, minDCF); only :mod:`vocalis.cli` imports it.
+
+- :mod:`~vocalis.verification.trials`: :func:`build_trials` (target / non-target
+  pairs among a manifest's speakers, refusing training speakers),
+  :func:`read_trials` / :func:`write_trials` (Kaldi-style TSV);
+- :mod:`~vocalis.verification.scoring`: cosine scores and z-, t-, s- and adaptive
+  s-norm against a cohort (pure numpy);
+- :mod:`~vocalis.verification.embedders`: :func:`load_embedder` (a checkpoint, or
+  ``ge2e``: the pretrained GE2E d-vector, zero-shot) and per-clip embedding caches;
+- :mod:`~vocalis.verification.api`: :func:`score`, :func:`calibrate` and
+  :func:`verify`, what ``vocalis sv score|calibrate`` and ``vocalis verify`` run.
+
+Names are imported lazily, so ``import vocalis.verification`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from vocalis.lazy import lazy_exports
+
+_EXPORTS = {
+    "TrialList": "vocalis.verification.trials",
+    "build_trials": "vocalis.verification.trials",
+    "read_trials": "vocalis.verification.trials",
+    "write_trials": "vocalis.verification.trials",
+    "training_speakers": "vocalis.verification.trials",
+    "NORMS": "vocalis.verification.scoring",
+    "cosine_scores": "vocalis.verification.scoring",
+    "normalize_scores": "vocalis.verification.scoring",
+    "cohort_stats": "vocalis.verification.scoring",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
