@@ -131,7 +131,8 @@ def test_ge2e_gradient_checkpointing_gives_the_same_gradients():
     x, n = torch.randn(2, 1, 3200), torch.tensor([3200, 2000])
     grads = []
     for on in (False, True):
-        model = _ssl({"gradient_checkpointing": on}, mlp_dropout=0.0).train()
+        model = _ssl({}, mlp_dropout=0.0).train()
+        model.set_gradient_checkpointing(on)
         model(x, n).logits.sum().backward()
         grads.append(model.encoder.blocks[0].weight_hh_l0.grad)
     torch.testing.assert_close(grads[0], grads[1])
@@ -140,8 +141,9 @@ def test_ge2e_gradient_checkpointing_gives_the_same_gradients():
 @needs_transformers
 def test_hf_encoder_parts_freeze_and_checkpoint(tiny_wavlm: str):
     torch.manual_seed(0)
-    params = {"source": tiny_wavlm, "freeze_layers": 1, "gradient_checkpointing": True}
+    params = {"source": tiny_wavlm, "freeze_layers": 1}
     model = build_model("ssl", {"encoder": params, "mlp": [8]}, 1, 2)
+    model.set_gradient_checkpointing(True)
     enc = model.encoder
     assert not any(p.requires_grad for p in enc.feature_encoder.parameters())
     assert not any(p.requires_grad for p in enc.blocks[0].parameters())

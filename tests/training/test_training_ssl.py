@@ -124,8 +124,15 @@ def test_fine_tunes_ge2e_logs_the_tiers_then_predicts_and_exports(manifest, tmp_
     from vocalis.encoders import open_encoder
 
     run = tmp_path / "run"
-    assert main(_argv(manifest, run, "model.params.encoder.layers=[1,2]")) == 0
+    mixup = ("model.params.encoder.layers=[1,2]", "train.augment.mixup_alpha=0.4")
+    assert main(_argv(manifest, run, *mixup)) == 0
     log = _run_files(run)
+    with open(run / "history.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:  # clean accuracy: whole hits on the 3 un-mixed targets; mixup's: lam-weighted
+        hits = float(row["train_acc"]) * 3
+        assert hits == pytest.approx(round(hits), abs=1e-4)
+        assert 0.0 <= float(row["train_mixup_acc"]) <= 1.0
     assert "Parameter group head: lr 0.001 (train.lr x 1)" in log
     assert (
         "Parameter group frozen: lr 1e-05 (train.lr x 0.01), 305,152 parameters (0 trainable" in log
@@ -150,9 +157,18 @@ def test_fine_tunes_a_tiny_hf_model_with_its_feature_encoder_frozen(manifest, ti
     from vocalis.encoders import open_encoder
 
     run = tmp_path / "run"
-    extra = (f"model.params.encoder.source={tiny_wavlm}", "train.epochs=2")
+    extra = (  # the spelling: model.encoder.* is model.params.encoder.*
+        f"model.encoder.source={tiny_wavlm}",
+        "model.encoder.freeze_feature_encoder=true",
+        "model.encoder.layer_weights=learned",
+        "train.gradient_checkpointing=true",
+    )
     assert main(_argv(manifest, run, *extra)) == 0
     log = _run_files(run)
+    with open(run / "history.csv") as f:
+        assert all(row["train_mixup_acc"] == "nan" for row in csv.DictReader(f))  # no mixup
+    saved = (run / "config.yaml").read_text()
+    assert f"source: {tiny_wavlm}" in saved and "gradient_checkpointing: true" in saved
     assert "Parameter group frozen: lr 1e-05" in log
     state = load_checkpoint(run / "model.pt").model_state
     pretrained = open_encoder(tiny_wavlm).state_dict()
@@ -172,3 +188,26 @@ def test_a_wrong_lr_tier_is_one_line(manifest, tmp_path, capsys):
     assert "train.lr_tiers.encodr" in err and "did you mean 'encoder'" in err
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_an_absent_encoder_is_one_line(manifest, tmp_path, capsys):
+    from vocalis.cli.main import main
+
+    missing = tmp_path / "no-such-model"
+    argv = _argv(manifest, tmp_path / "run", f"model.encoder.source={missing}")
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert str(missing) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_encoder_keys_and_checkpointing_need_an_encoder():
+    from vocalis.errors import ConfigError
+    from vocalis.models import build_model
+    from vocalis.training.config import load_config
+
+    with pytest.raises(ConfigError, match="model 'tier1' has no pretrained encoder"):
+        load_config(None, ["model.encoder.source=ge2e"])
+    tier1 = build_model("tier1", {}, 13, 2)
+    with pytest.raises(ConfigError, match=r"train\.gradient_checkpointing"):
+        tier1.set_gradient_checkpointing(True)

@@ -176,7 +176,7 @@ class PretrainedEncoder(nn.Module):
         """
         raise ConfigError(
             f"{type(self).__name__} does not support gradient checkpointing; set "
-            "model.params.encoder.gradient_checkpointing=false"
+            "train.gradient_checkpointing=false"
         )
 
     def frame_lengths(self, lengths: torch.Tensor) -> torch.Tensor:

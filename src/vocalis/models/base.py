@@ -268,6 +268,22 @@ class SpeechClassifier(nn.Module):
         override it; the default does nothing.
         """
 
+    def set_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute activations in the backward pass (``train.gradient_checkpointing``).
+
+        Models with a pretrained encoder (``ssl``) override it; the default refuses.
+
+        Raises:
+            ConfigError: this model does not support it.
+        """
+        if enabled:
+            from vocalis.errors import ConfigError
+
+            raise ConfigError(
+                f"train.gradient_checkpointing: model {type(self).__name__} has no encoder "
+                "to checkpoint (model=ssl has); set train.gradient_checkpointing=false"
+            )
+
     def parameter_tiers(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by learning-rate tier (``frozen``, ``encoder``, ``head``).
 

@@ -64,8 +64,9 @@ class SSLEncoderConfig:
         freeze_feature_encoder: never train the convolutional feature encoder.
         freeze_layers: freeze the first N stacked layers (-1: the whole encoder).
         unfreeze_after_epochs: train the frozen layers from this epoch on (0: never).
-        gradient_checkpointing: recompute the encoder's activations in the
-            backward pass (less memory, about a third more time).
+
+    Gradient checkpointing is a training setting, ``train.gradient_checkpointing``
+    (:meth:`SSL.set_gradient_checkpointing`).
     """
 
     source: str = "ge2e"
@@ -76,7 +77,6 @@ class SSLEncoderConfig:
     freeze_feature_encoder: bool = True
     freeze_layers: int = 0
     unfreeze_after_epochs: int = 0
-    gradient_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         if not self.source:
@@ -220,10 +220,16 @@ class SSL(SpeechClassifier):
         self.mlp = nn.Sequential(*blocks)
         self.embedding_dim = size
         self.head = MultiHead.from_config(config, size, num_classes)
-        if ec.gradient_checkpointing:
-            self.encoder.set_gradient_checkpointing(True)
         self._frozen_at_first, self._always_frozen = self._freeze_plan()
         self.start_epoch(0)
+
+    def set_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute the encoder's activations in the backward pass (less memory, more time).
+
+        Raises:
+            ConfigError: the encoder cannot.
+        """
+        self.encoder.set_gradient_checkpointing(enabled)
 
     def _freeze_plan(self) -> tuple[set[int], set[int]]:
         """Ids of encoder parameters frozen until the unfreeze epoch, and for good."""

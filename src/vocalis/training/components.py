@@ -222,6 +222,8 @@ def build_components(
     ).to(device)
     if data.model_norm is not None:
         model.set_input_norm(*data.model_norm)
+    if tc.gradient_checkpointing:
+        model.set_gradient_checkpointing(True)
     weights = class_weights_for(cfg, data.train.targets, classes)
     loss = build_classification_loss(
         tc.loss,

@@ -329,6 +329,8 @@ class TrainConfig:
         lr_tiers: one parameter group per tier of the model with ``lr`` times the
             tier's factor (:class:`LRTiers`, e.g. ``{frozen: 0.01, encoder: 0.1,
             head: 1.0}``); ``null``: one group. Not with ``scheduler=onecycle``.
+        gradient_checkpointing: recompute the pretrained encoder's activations in the
+            backward pass (less memory, about a third more time; ``model=ssl``).
         augment: augmentation settings.
     """
 
@@ -372,6 +374,7 @@ class TrainConfig:
     bucketing: bool = True
     crop_seconds: float | None = None
     lr_tiers: LRTiers | None = None
+    gradient_checkpointing: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -492,11 +495,49 @@ def from_raw(raw: dict[str, Any]) -> ExperimentConfig:
         raw: plain data with the sections ``dataset``, ``features``, ``model``, ``train``
             (a composed recipe, or a run folder's ``config.yaml``).
 
+    ``model.encoder`` is shorthand for ``model.params.encoder`` (the issue's and
+    the how-to's spelling, ``model.encoder.source=/models/wav2vec2-base``): its keys
+    are merged over ``model.params.encoder``, where the validated config keeps them.
+
     Raises:
         ConfigError: an unknown key (with the nearest one) or an invalid value, named
-            by its dotted path (``model.params.dropout``).
+            by its dotted path (``model.params.dropout``), or ``model.encoder`` for a
+            model without a pretrained encoder.
+
+    Example:
+        >>> raw = {"model": {"name": "ssl", "encoder": {"freeze_layers": 1}}}
+        >>> from_raw(raw).model.params.encoder.freeze_layers
+        1
     """
-    return from_dict(ExperimentConfig, raw)
+    return from_dict(ExperimentConfig, _encoder_shorthand(raw))
+
+
+def _encoder_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with ``model.encoder`` merged into ``model.params.encoder``."""
+    model = raw.get("model")
+    if not (isinstance(model, dict) and "encoder" in model):
+        return raw
+    model = dict(model)
+    encoder = model.pop("encoder")
+    if not encoder:
+        return {**raw, "model": model}
+    if not isinstance(encoder, dict):
+        raise ConfigError(
+            f"model.encoder: got {encoder!r}, expected a mapping such as {{source: ge2e}}"
+        )
+    from vocalis.models import model_config_class
+
+    name = str(model.get("name", ModelConfig.name))
+    fields = getattr(model_config_class(name), "__dataclass_fields__", {})
+    if "encoder" not in fields:
+        raise ConfigError(
+            f"model.encoder: model '{name}' has no pretrained encoder (model=ssl has one); "
+            "drop the model.encoder.* keys"
+        )
+    params = dict(model.get("params") or {})
+    params["encoder"] = {**dict(params.get("encoder") or {}), **encoder}
+    model["params"] = params
+    return {**raw, "model": model}
 
 
 def load_config(

@@ -32,7 +32,10 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
         epoch: 0-based epoch.
         step: 0-based step in the epoch.
         batch: the batch (on the CPU).
-        sums: ``[loss * n, correct, n]`` of the epoch so far (updated in place).
+        sums: ``[loss * n, correct, n, mixed correct]`` of the epoch so far (updated
+            in place). ``correct`` counts predictions equal to the un-mixed targets
+            (the "clean" training accuracy, also under mixup); ``mixed correct`` is
+            mixup's own ``lam * [pred = y] + (1 - lam) * [pred = y[perm]]`` (0 without mixup).
 
     Returns:
         The learning rate of the step (of the first parameter group).
@@ -82,9 +85,14 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
         parts.scheduler.step()
     s.state.global_step += 1
     n = len(batch)
+    pred = out.logits.detach().argmax(-1)
+    hits = float((pred == batch.targets).sum())  # clean: against the un-mixed targets
     sums[0] += float(loss.detach()) * n
-    sums[1] += float((out.logits.detach().argmax(-1) == batch.targets).sum())
+    sums[1] += hits
     sums[2] += n
+    if mixed is not None:
+        hits_b = float((pred == batch.targets[mixed.perm]).sum())
+        sums[3] += mixed.lam * hits + (1.0 - mixed.lam) * hits_b
     return lr
 
 
@@ -104,7 +112,8 @@ def train_epoch(s: Session, epoch: int, interrupt: GracefulInterrupt) -> tuple[l
     if isinstance(parts.model, SpeechClassifier):
         parts.model.start_epoch(epoch)  # e.g. unfreeze encoder layers after K epochs
     s.model.train()
-    sums = list(st.partial) if st.partial else [0.0, 0.0, 0.0]  # loss * n, correct, n
+    sums = [0.0, 0.0, 0.0, 0.0]  # loss * n, correct (clean), n, mixed correct
+    sums[: len(st.partial or ())] = list(st.partial or ())  # a 3-item partial of older runs
     bar = tqdm(
         total=parts.steps_per_epoch,
         initial=st.skip,

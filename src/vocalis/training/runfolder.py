@@ -52,11 +52,15 @@ from typing import Any, Literal
 from vocalis.errors import DataError
 from vocalis.io import remove_stale_parts, write_json, write_text
 
-#: Columns of ``history.csv``.
+#: Columns of ``history.csv``. ``train_acc`` is the "clean" training accuracy: the
+#: predictions on the (possibly mixed) batch against the un-mixed targets;
+#: ``train_mixup_acc`` is mixup's ``lam``-weighted accuracy against both targets
+#: (empty without mixup); ``train_loss`` is the loss that was optimised.
 HISTORY_COLUMNS = (
     "epoch",
     "train_loss",
     "train_acc",
+    "train_mixup_acc",
     "val_loss",
     "val_acc",
     "val_uar",

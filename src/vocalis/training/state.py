@@ -205,7 +205,7 @@ class LoopState:
         start_epoch: 0-based epoch the loop starts at.
         skip: steps of ``start_epoch`` already done (a run stopped mid-epoch).
         global_step: optimiser steps so far.
-        partial: ``[loss * n, correct, n]`` of the steps of an epoch stopped midway.
+        partial: ``[loss * n, correct, n, mixed correct]`` of the steps of an epoch stopped midway.
         epoch_lr: learning rate at the start of the current epoch.
     """
 

@@ -44,7 +44,8 @@ def validate(
     Args:
         s: the session.
         epoch: 0-based epoch.
-        sums: this rank's ``[loss * n, correct, n]`` of the epoch.
+        sums: this rank's ``[loss * n, correct, n, mixed correct]`` of the epoch
+            (:func:`vocalis.training.loop.train_step`).
         last_lr: learning rate of the epoch's last step.
         t0: ``time.perf_counter()`` at the start of the epoch.
 
@@ -56,6 +57,8 @@ def validate(
 
     tot = s.engine.sum(sums)
     train_loss, train_acc = tot[0] / max(tot[2], 1), tot[1] / max(tot[2], 1)
+    mixup = s.parts.mixup is not None
+    train_mixup_acc = tot[3] / max(tot[2], 1) if mixup and len(tot) > 3 else float("nan")
     decision = None
     if s.engine.is_main:
         probs, val_loss = predict_split(s, s.data.val)
@@ -64,6 +67,7 @@ def validate(
             "epoch": epoch + 1,
             "train_loss": float(train_loss),
             "train_acc": float(train_acc),
+            "train_mixup_acc": float(train_mixup_acc),
             "val_loss": float(val_loss),
             "val_acc": float(vm["accuracy"]),
             "val_uar": float(vm["uar"]),
