@@ -175,3 +175,54 @@ def test_stratified_val_split_keeps_every_class_in_train():
 def test_registry_names():
     assert SPLITTERS.get("loso") is LeaveOneSpeakerOut
     assert "speaker_holdout" in SPLITTERS.names()
+
+
+@pytest.mark.parametrize("n_speakers", [3, 10, 24])
+def test_train_val_test_split_puts_whole_speakers_in_each_part(n_speakers):
+    from vocalis.data.splits import TrainValTestSplit
+
+    speakers, labels, genders = _corpus(n_speakers)
+    split = TrainValTestSplit(train=0.7, val=0.15, test=0.15)
+    parts = split.parts(_manifest(speakers, labels, genders), seed=3)
+    idx = np.concatenate([parts.train, parts.val, parts.test])
+    assert sorted(idx.tolist()) == list(range(len(speakers)))  # every row once
+    spk = {k: set(speakers[getattr(parts, k)].tolist()) for k in ("train", "val", "test")}
+    assert not (spk["train"] & spk["val"]) and not (spk["train"] & spk["test"])
+    assert not (spk["val"] & spk["test"])
+    assert {k: sorted(v) for k, v in spk.items()} == parts.speakers
+    counts = split.speaker_counts(n_speakers)
+    assert {k: len(v) for k, v in spk.items()} == counts
+    assert min(counts.values()) >= 1 and abs(counts["train"] - 0.7 * n_speakers) < 1.5
+    if n_speakers >= 10:  # two or more test speakers mix the genders
+        assert len(set(genders[parts.test].tolist())) == 2
+    again = split.parts(_manifest(speakers, labels, genders), seed=3)
+    assert again.speakers == parts.speakers
+    other = split.parts(_manifest(speakers, labels, genders), seed=4)
+    assert n_speakers == 3 or other.speakers != parts.speakers
+
+
+def test_train_val_test_split_by_utterance_warns_and_stratifies():
+    from vocalis.data.splits import TrainValTestSplit
+
+    speakers, labels, _ = _corpus(6, per=40)
+    with pytest.warns(SpeakerDependentWarning):
+        parts = TrainValTestSplit(by="utterance").parts(
+            np.arange(len(labels)), y=labels, groups=speakers, seed=0
+        )
+    n = len(labels)
+    assert abs(len(parts.test) - 0.15 * n) <= 1 and abs(len(parts.val) - 0.15 * n) <= 2
+    for part in (parts.val, parts.test):
+        share = Counter(labels[part].tolist())["a"] / len(part)
+        assert abs(share - Counter(labels.tolist())["a"] / n) < 0.08
+
+
+def test_train_val_test_split_refuses_bad_shares_and_too_few_speakers():
+    from vocalis.data.splits import TrainValTestSplit
+    from vocalis.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="expected 1"):
+        TrainValTestSplit(train=0.7, val=0.2, test=0.2)
+    with pytest.raises(ConfigError, match="val > 0"):
+        TrainValTestSplit(train=0.85, val=0.0, test=0.15)
+    with pytest.raises(DataError, match="at least 3 speakers"):
+        TrainValTestSplit().parts(range(4), groups=["a", "a", "b", "b"])

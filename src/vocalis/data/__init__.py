@@ -44,6 +44,8 @@ _LAZY = {
     "SpeakerHoldout": "vocalis.data.splits",
     "StratifiedGroupKFold": "vocalis.data.splits",
     "StratifiedHoldout": "vocalis.data.splits",
+    "SplitParts": "vocalis.data.splits",
+    "TrainValTestSplit": "vocalis.data.splits",
     "stratified_val_split": "vocalis.data.splits",
 }
 
@@ -111,8 +113,10 @@ __all__ = [
     "Manifest",
     "SpeakerDependentWarning",
     "SpeakerHoldout",
+    "SplitParts",
     "StratifiedGroupKFold",
     "StratifiedHoldout",
+    "TrainValTestSplit",
     "apply_label_map",
     "builtin_label_maps",
     "corpus_options",

@@ -27,12 +27,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from vocalis.data.manifest import Manifest
-from vocalis.errors import DataError
+from vocalis.errors import ConfigError, DataError
 from vocalis.registry import Registry
 
 Seed = int | np.random.Generator
@@ -433,6 +433,193 @@ def stratified_val_split(
     return np.sort(idx[~val_mask]), np.sort(idx[val_mask])
 
 
+@dataclass(frozen=True)
+class SplitParts:
+    """The three parts of a :class:`TrainValTestSplit`.
+
+    Attributes:
+        train: sorted int64 indices of the training rows.
+        val: sorted int64 indices of the validation rows.
+        test: sorted int64 indices of the test rows.
+        speakers: the speakers of each part (``{"train": [...], ...}``; empty lists
+            for an utterance split without speaker ids).
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    speakers: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class TrainValTestSplit:
+    """A three-way train / validation / test split, speaker-independent by default.
+
+    The config of ``dataset.split`` (``{by: speaker, train: 0.7, val: 0.15, test:
+    0.15}``). ``by=speaker`` puts whole speakers in each part: the numbers of
+    speakers per part are the fractions of the speakers (:meth:`speaker_counts`),
+    spread over the genders in proportion when they are known (the ``gender``
+    column of a Manifest, or ``strata``). ``by=utterance`` splits the rows
+    stratified by label, so the same speakers are in every part: it warns
+    (:class:`SpeakerDependentWarning`).
+
+    Args:
+        by: ``speaker`` (speaker-independent) or ``utterance``.
+        train: share of speakers (or rows) for training.
+        val: share for validation (early stopping, best epoch).
+        test: share for the test part, scored once at the end of training (0: none).
+
+    Raises:
+        ConfigError: fractions that are negative, do not sum to 1 or leave training
+            or validation empty.
+
+    Example:
+        >>> spk = [s for s in "abcdefghij" for _ in range(3)]
+        >>> parts = TrainValTestSplit().parts(range(30), groups=spk, seed=0)
+        >>> [len(parts.speakers[k]) for k in ("train", "val", "test")]
+        [7, 1, 2]
+        >>> set(parts.speakers["train"]) & set(parts.speakers["test"])
+        set()
+    """
+
+    by: Literal["speaker", "utterance"] = "speaker"
+    train: float = 0.7
+    val: float = 0.15
+    test: float = 0.15
+
+    def __post_init__(self) -> None:
+        shares = (self.train, self.val, self.test)
+        if min(shares) < 0 or self.train <= 0 or self.val <= 0:
+            raise ConfigError(
+                f"dataset.split: train={self.train}, val={self.val}, test={self.test}; "
+                "expected train > 0, val > 0 and test >= 0"
+            )
+        if abs(sum(shares) - 1.0) > 1e-6:
+            raise ConfigError(
+                f"dataset.split: train + val + test = {sum(shares):g}; expected 1 "
+                "(e.g. 0.7 / 0.15 / 0.15)"
+            )
+
+    def speaker_counts(self, n: int) -> dict[str, int]:
+        """Speakers per part out of ``n``: largest remainder, ties to test, then val.
+
+        Every part with a non-zero share gets at least one speaker.
+
+        Example:
+            >>> TrainValTestSplit().speaker_counts(10), TrainValTestSplit().speaker_counts(24)
+            ({'train': 7, 'val': 1, 'test': 2}, {'train': 17, 'val': 3, 'test': 4})
+        """
+        shares = {"train": self.train, "val": self.val, "test": self.test}
+        exact = {k: v * n for k, v in shares.items()}
+        counts = {k: int(np.floor(v + 1e-9)) for k, v in exact.items()}
+        priority = {"test": 0, "val": 1, "train": 2}
+        for k in sorted(exact, key=lambda k: (-(exact[k] - counts[k]), priority[k])):
+            if sum(counts.values()) >= n:
+                break
+            counts[k] += 1
+        for k in ("test", "val"):
+            if shares[k] > 0 and counts[k] == 0 and counts["train"] > 1:
+                counts[k], counts["train"] = 1, counts["train"] - 1
+        return counts
+
+    def parts(
+        self,
+        X: Any,
+        y: Sequence[Any] | None = None,
+        groups: Sequence[Any] | None = None,
+        *,
+        seed: Seed = 0,
+        strata: Sequence[Any] | None = None,
+    ) -> SplitParts:
+        """Split the rows of ``X`` into train, validation and test parts.
+
+        Args:
+            X: a Manifest (speakers, labels and genders from its columns) or anything
+                with a length.
+            y: labels (``by=utterance``; default the Manifest's ``label`` column).
+            groups: speaker ids (default the Manifest's ``speaker`` column).
+            seed: int or Generator.
+            strata: one gender (or other stratum) per row, to spread the speakers.
+
+        Returns:
+            The :class:`SplitParts`.
+
+        Raises:
+            DataError: no speaker ids (``by=speaker``), or fewer speakers than parts.
+        """
+        rng = _rng(seed)
+        if self.by == "utterance":
+            return self._by_utterance(X, y, groups, rng)
+        g = _groups(X, groups, "dataset.split (by=speaker)")
+        speakers = np.unique(g)
+        n_parts = 3 if self.test > 0 else 2
+        if len(speakers) < n_parts:
+            raise DataError(
+                f"dataset.split by=speaker needs at least {n_parts} speakers (one per part), "
+                f"got {len(speakers)}; use by=utterance (speaker-dependent) or more speakers"
+            )
+        counts = self.speaker_counts(len(speakers))
+        if strata is None and isinstance(X, Manifest) and X.has("gender"):
+            strata = X.column("gender")
+        order = _spread(speakers, g, strata, rng)
+        chosen: dict[str, list[str]] = {}
+        start = 0
+        for name in ("test", "val", "train"):  # the small parts first: they mix the strata
+            chosen[name] = sorted(order[start : start + counts[name]])
+            start += counts[name]
+        idx = np.arange(len(g), dtype=np.int64)
+        parts = {k: idx[np.isin(g, v)] for k, v in chosen.items()}
+        speakers_of = {k: chosen[k] for k in ("train", "val", "test")}
+        return SplitParts(parts["train"], parts["val"], parts["test"], speakers_of)
+
+    def _by_utterance(self, X: Any, y: Any, groups: Any, rng: np.random.Generator) -> SplitParts:
+        labels = _labels(X, y, "dataset.split (by=utterance)")
+        warnings.warn(
+            "dataset.split by=utterance: the same speakers are in train, val and test, so "
+            "the scores are speaker-dependent (optimistic); use by=speaker",
+            SpeakerDependentWarning,
+            stacklevel=3,
+        )
+        rest = np.arange(len(labels), dtype=np.int64)
+        test = rest[:0]
+        if self.test > 0:
+            rest, test = stratified_val_split(rest, labels[rest], self.test, rng)
+        train, val = stratified_val_split(
+            rest, labels[rest], self.val / (self.train + self.val), rng
+        )
+        spk: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+        if groups is not None or (isinstance(X, Manifest) and X.has("speaker")):
+            g = _groups(X, groups, "dataset.split")
+            spk = {
+                k: sorted(set(g[v].tolist())) for k, v in zip(spk, (train, val, test), strict=True)
+            }
+        return SplitParts(train, val, test, spk)
+
+
+def _spread(
+    speakers: np.ndarray, g: np.ndarray, strata: Sequence[Any] | None, rng: np.random.Generator
+) -> list[str]:
+    """The speakers in a random order that alternates over the strata in proportion.
+
+    Any prefix of the order holds the strata about in proportion to their sizes,
+    so the first few speakers (the test part) mix the genders.
+    """
+    shuffled = rng.permutation(speakers).tolist()
+    if strata is None:
+        return shuffled
+    first: dict[str, str] = {}
+    for spk, st in zip(g.tolist(), [str(v) for v in strata], strict=True):
+        first.setdefault(spk, st)
+    by_stratum: dict[str, list[str]] = {}
+    for spk in shuffled:
+        by_stratum.setdefault(first[spk], []).append(spk)
+    keyed = []  # position of each speaker in its stratum, scaled to (0, 1]: interleaves
+    for members in by_stratum.values():
+        n = len(members)
+        keyed += [((i + rng.random()) / n, spk) for i, spk in enumerate(members)]
+    return [spk for _, spk in sorted(keyed)]
+
+
 #: Splitter classes by name, for configs and the CLI.
 SPLITTERS: Registry[type] = Registry("splitter")
 SPLITTERS.register("loso", LeaveOneSpeakerOut)
@@ -440,3 +627,4 @@ SPLITTERS.register("group_kfold", GroupKFold)
 SPLITTERS.register("stratified_group_kfold", StratifiedGroupKFold)
 SPLITTERS.register("speaker_holdout", SpeakerHoldout)
 SPLITTERS.register("stratified_holdout", StratifiedHoldout)
+SPLITTERS.register("train_val_test", TrainValTestSplit)

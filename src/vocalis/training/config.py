@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vocalis.audio.config import Tier0Config
 from vocalis.config import compose_groups, find_recipe, from_dict, read_yaml, to_dict
+from vocalis.data.splits import TrainValTestSplit
 from vocalis.errors import ConfigError
 from vocalis.features.config import FeatureConfig, PipelineConfig
 from vocalis.registry import did_you_mean
@@ -91,6 +92,12 @@ class DatasetConfig:
         regression_columns: numeric manifest columns used as auxiliary regression
             targets (e.g. ``[valence, arousal]`` for multi-task training).
         seed: split seed; ``null`` uses ``train.seed``.
+        split: a three-way train / validation / test split
+            (:class:`~vocalis.data.splits.TrainValTestSplit`, e.g. ``{by: speaker,
+            train: 0.7, val: 0.15, test: 0.15}``: whole speakers per part); it
+            replaces ``val_protocol`` / ``val_fraction`` for ``vocalis train``, whose
+            test part is scored at the end (``metrics.json`` ``test``). Rows given by
+            the caller (a cross-validation fold) win. ``null``: train / validation only.
     """
 
     name: str = ""
@@ -103,11 +110,17 @@ class DatasetConfig:
     split_column: str = "split"
     regression_columns: list[str] = field(default_factory=list)
     seed: int | None = None
+    split: TrainValTestSplit | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise ConfigError(
                 f"dataset.val_fraction: got {self.val_fraction}, expected a fraction in (0, 1)"
+            )
+        if self.split is not None and self.val_protocol == "split_column":
+            raise ConfigError(
+                "dataset.split and dataset.val_protocol=split_column both define the parts; "
+                "keep one (dataset.split=null to use the split column)"
             )
 
 

@@ -69,8 +69,9 @@ def split_rows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train, validation and test row indices.
 
-    Given indices win; missing validation rows are held out of the training rows
-    by ``dataset.val_protocol``; test rows come from the argument or, with
+    Given indices win; without any, ``dataset.split`` (when set) makes all three
+    parts. Missing validation rows are held out of the training rows by
+    ``dataset.val_protocol``; test rows come from the argument or, with
     ``val_protocol=split_column``, from the split column.
 
     Raises:
@@ -83,7 +84,10 @@ def split_rows(
     split_seed = dataset.seed if dataset.seed is not None else seed
     test_idx = np.asarray(test if test is not None else [], dtype=np.int64)
     labels = np.asarray(manifest.labels(dataset.label_column))
-    if dataset.val_protocol == "split_column" and train is None:
+    if dataset.split is not None and train is None and val is None and test is None:
+        parts = dataset.split.parts(manifest, labels, seed=split_seed)
+        train_idx, val_idx, test_idx = parts.train, parts.val, parts.test
+    elif dataset.val_protocol == "split_column" and train is None:
         values = [v.strip().lower() for v in manifest.column(dataset.split_column)]
         parts = {
             k: np.asarray([i for i, v in enumerate(values) if v in names], dtype=np.int64)

@@ -244,6 +244,8 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
         held = sorted({spk[i] for i in data.val_idx.tolist()})
         shared = held and not set(held).isdisjoint(spk[i] for i in data.train_idx.tolist())
         how = "rows given by the caller" if caller_val else f"protocol {cfg.dataset.val_protocol}"
+        if cfg.dataset.split is not None and not caller_val:
+            how = f"dataset.split by={cfg.dataset.split.by}"
         run.log(
             f"Validation speakers: {', '.join(held)} ({how}"
             + (
@@ -252,6 +254,9 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
                 else "; none of them in training)"
             )
         )
+        if len(data.test_idx):
+            tested = sorted({spk[i] for i in data.test_idx.tolist()})
+            run.log(f"Test speakers: {', '.join(tested)} (scored with the best epoch at the end)")
     if resumed:
         run.log(f"Resumed from {run.last} at epoch {s.state.start_epoch} step {s.state.skip}")
 
