@@ -45,3 +45,33 @@ def emodb_path():
 def sample_manifest_csv():
     """Path of the bundled 14-clip EmoDB excerpt's ``manifest.csv``."""
     return sample_manifest_path()
+
+
+@pytest.fixture(scope="session")
+def gcs_store():
+    """A GCS emulator (gcp-storage-emulator) serving ``gs://vocalis-test``; skips when absent."""
+    from vocalis.testing.stores import GCS_PACKAGES, gcs_emulator, missing
+
+    reason = missing(GCS_PACKAGES)
+    if reason:
+        pytest.skip(f"GCS emulator: {reason}")
+    with gcs_emulator() as store:
+        yield store
+
+
+@pytest.fixture(scope="session")
+def s3_store():
+    """An S3 server (moto in server mode) serving ``s3://vocalis-test``; skips when absent."""
+    from vocalis.testing.stores import S3_PACKAGES, missing, s3_server
+
+    reason = missing(S3_PACKAGES)
+    if reason:
+        pytest.skip(f"S3 server: {reason}")
+    with s3_server() as store:
+        yield store
+
+
+@pytest.fixture(params=["gcs", "s3"])
+def object_store(request):
+    """Each real local object store in turn (the GCS emulator, then the S3 server)."""
+    return request.getfixturevalue(f"{request.param}_store")

@@ -69,5 +69,9 @@ class CacheError(VocalisError):
     """A feature-cache entry that cannot be read or written."""
 
 
+class StorageError(VocalisError):
+    """An object store (``gs://``, ``s3://``) whose package is missing or that refused a call."""
+
+
 class ModelError(VocalisError):
     """A model, checkpoint or input shape that does not fit."""

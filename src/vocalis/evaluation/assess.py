@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vocalis.errors import DataError
-from vocalis.io import write_text
+from vocalis.io import as_path, write_text
 
 __all__ = ["evaluate", "write_error_table", "write_plots"]
 
@@ -45,7 +45,7 @@ def write_plots(
     """
     from vocalis.evaluation import plots
 
-    d = Path(out_dir) / "plots"
+    d = as_path(out_dir) / "plots"
     classes = [str(c) for c in metrics["classes"]]
     out = {
         "confusion": plots.plot_confusion(metrics["confusion"], classes, d / "confusion.png"),
@@ -168,7 +168,7 @@ def evaluate(
     )
     if out is None:
         return metrics
-    out = Path(out)
+    out = as_path(out)
     files: dict[str, str] = {}
     if save_predictions:
         files["predictions"] = write_predictions(out / "predictions.csv", pred)

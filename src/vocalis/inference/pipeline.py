@@ -69,7 +69,8 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str | os.PathLik
 
     Accepted: None (the bundled model); a run folder (its ``model.pt``, else the
     ``checkpoints/best.pt`` of a run that has not finished); ``RUN/model`` (->
-    ``RUN/model.pt``); any checkpoint file or URL (returned as is).
+    ``RUN/model.pt``); any checkpoint file (returned as is). Each may be a local
+    path or an fsspec URL (``gs://bucket/runs/exp1/model``).
 
     Raises:
         ModelError: None and no bundled model, or a folder holding no checkpoint.
@@ -85,9 +86,9 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str | os.PathLik
 
     if checkpoint is None:
         return bundled_checkpoint()
-    if "://" in str(checkpoint):
-        return checkpoint
-    path = Path(checkpoint)
+    from vocalis.io import as_path
+
+    path = as_path(checkpoint)
     if path.is_dir():
         for candidate in (path / MODEL_FILE, path / "checkpoints" / "best.pt"):
             if candidate.is_file():

@@ -14,7 +14,11 @@
       checkpoints/best.pt  best epoch by ``train.monitor``
       checkpoints/last.pt  latest state, for resuming
 
-Every file is written atomically; only rank 0 writes.
+Every file is written atomically; only rank 0 writes. The folder may be a local
+path or an fsspec URL (``gs://bucket/runs/x``, ``s3://...``; see :mod:`vocalis.io`):
+on a store without appends ``log.txt`` is rewritten whole, at most every
+:data:`LOG_FLUSH_S` seconds and whenever the history, metrics or a checkpoint is
+written, so a killed run loses at most those last seconds of its log.
 
 ``metrics.json`` has one schema for every kind of run (a neural training run, an
 ensemble fit, a cross-validation fold, the evaluation of a checkpoint on a
@@ -45,12 +49,13 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from vocalis.errors import DataError
-from vocalis.io import remove_stale_parts, write_json, write_text
+from vocalis.io import URLPath, as_path, remove_stale_parts, write_json, write_text
 
 #: Columns of ``history.csv``. ``train_acc`` is the "clean" training accuracy: the
 #: predictions on the (possibly mixed) batch against the un-mixed targets;
@@ -82,6 +87,9 @@ RUN_FILES = (
     "checkpoints/last.pt",
 )
 
+
+#: Seconds between two rewrites of ``log.txt`` on a store without appends.
+LOG_FLUSH_S = 5.0
 
 #: Version of the ``metrics.json`` schema written by :meth:`RunFolder.write_metrics`.
 METRICS_SCHEMA = 1
@@ -205,7 +213,7 @@ def read_metrics(path: str | os.PathLike) -> RunMetrics | None:
     Raises:
         DataError: a ``metrics.json`` that is not valid JSON or not this schema.
     """
-    file = Path(path) / "metrics.json"
+    file = as_path(path) / "metrics.json"
     if not file.is_file():
         return None
     try:
@@ -274,30 +282,32 @@ class RunFolder:
     """
 
     def __init__(self, path: str | os.PathLike | None, active: bool = True) -> None:
-        self.path = Path(path) if path is not None else None
+        self.path = as_path(path) if path is not None else None
         self.main = active
         self.active = active and self.path is not None
         self._log_lines: list[str] = []
         self.opened = False
+        self._remote_log: list[str] | None = None  # log.txt of a URL folder, rewritten whole
+        self._flushed = 0.0
 
-    def file(self, name: str) -> Path:
+    def file(self, name: str) -> Path | URLPath:
         """The path of ``name`` inside the folder (``ValueError`` without a folder)."""
         if self.path is None:
             raise ValueError("this run has no folder")
         return self.path / name
 
     @property
-    def last(self) -> Path | None:
+    def last(self) -> Path | URLPath | None:
         """``checkpoints/last.pt`` (the resumable latest state), or ``None`` without a folder."""
         return None if self.path is None else self.path / "checkpoints" / "last.pt"
 
     @property
-    def best(self) -> Path | None:
+    def best(self) -> Path | URLPath | None:
         """``checkpoints/best.pt`` (resumable best epoch), or ``None`` without a folder."""
         return None if self.path is None else self.path / "checkpoints" / "best.pt"
 
     @property
-    def model(self) -> Path | None:
+    def model(self) -> Path | URLPath | None:
         """``model.pt`` (the slim deployable checkpoint), or ``None`` without a folder."""
         return None if self.path is None else self.path / "model.pt"
 
@@ -333,8 +343,22 @@ class RunFolder:
         if not self.opened:  # nothing is written before the run is known to start
             self._log_lines.append(message)
             return
-        with open(self.file("log.txt"), "a", encoding="utf-8") as fh:
-            fh.write(message + "\n")
+        self._append_log([message])
+
+    def _append_log(self, lines: list[str]) -> None:
+        if self._remote_log is None:
+            with open(self.file("log.txt"), "a", encoding="utf-8") as fh:
+                fh.writelines(line + "\n" for line in lines)
+            return
+        self._remote_log.extend(lines)
+        if time.monotonic() - self._flushed >= LOG_FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the log lines not yet on the store (URL folders; local logs are appended)."""
+        if self.active and self.opened and self._remote_log is not None:
+            write_text(self.file("log.txt"), "".join(line + "\n" for line in self._remote_log))
+            self._flushed = time.monotonic()
 
     def open(self, env: dict[str, Any], resumed: bool) -> None:
         """Create the folder, record the environment and flush the buffered log lines.
@@ -347,6 +371,10 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)  # checkpoints/ comes with the first save
         for part in remove_stale_parts(self.path):  # left by a run killed mid-write
             self.log(f"removed {part.name}, an unfinished write of a killed run", echo=False)
+        if isinstance(self.path, URLPath):  # no appends on object stores: keep the log here
+            log = self.file("log.txt")
+            old = log.read_text().splitlines() if resumed and log.is_file() else []
+            self._remote_log = old
         env_path = self.file("env.json")
         if resumed and env_path.is_file():
             try:
@@ -358,9 +386,8 @@ class RunFolder:
         write_json(env_path, env)
         self.opened = True
         pending, self._log_lines = self._log_lines, []
-        for line in pending:
-            with open(self.file("log.txt"), "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+        self._append_log(pending)
+        self.flush()
 
     def write_text(self, name: str, text: str) -> None:
         """Write ``text`` to ``name`` atomically (active folders only)."""
@@ -386,6 +413,7 @@ class RunFolder:
                 {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()}
             )
         write_text(self.file("history.csv"), buf.getvalue())
+        self.flush()
 
     def read_config(self) -> dict[str, Any] | None:
         """The ``config.yaml`` of an existing run, or ``None``."""
@@ -451,6 +479,7 @@ class RunFolder:
         )
         if self.active:
             write_json(self.file("metrics.json"), record.to_dict())
+            self.flush()
         return record
 
     def read_metrics(self) -> RunMetrics | None:

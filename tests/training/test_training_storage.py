@@ -1,0 +1,179 @@
+"""Run folders, checkpoints and evaluations on real local object stores.
+
+The stores are a GCS emulator (gcp-storage-emulator) and an S3 server (moto in
+server mode), started once per session by ``tests/conftest.py`` and skipped with a
+reason when their packages are absent. Nothing is mocked: gcsfs and s3fs talk HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _training_helpers import tiny_overrides, write_corpus
+
+from vocalis.checkpoint import load_checkpoint
+from vocalis.errors import StorageError
+from vocalis.io import URLPath, as_path, atomic_open, write_text
+from vocalis.training.runfolder import RUN_FILES
+
+KILLED_WRITER = """
+import sys, time
+from vocalis.io import atomic_open
+with atomic_open(sys.argv[1], "wb") as fh:
+    fh.write(b"half of a checkpoint")
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def _train(manifest, out, epochs):
+    from vocalis.training import load_config, train
+
+    return train(load_config(None, tiny_overrides(manifest, epochs)), out, progress=False)
+
+
+def test_run_folder_on_store_is_complete_and_resumes(object_store, corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a silent local folder would appear here
+    out = f"{object_store.url}/runs/exp1"
+    _train(corpus, out, epochs=2)
+    run = URLPath(out)
+    for name in RUN_FILES:
+        assert (run / name).is_file(), name
+    assert list(tmp_path.iterdir()) == []
+    first = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert first.training["epoch"] == 2
+
+    result = _train(corpus, out, epochs=3)  # the same command with more epochs resumes
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    log = (run / "log.txt").read_text()
+    assert f"Resumed from {out}/checkpoints/last.pt at epoch 2" in log
+    assert log.count("Epoch 1/2") == 1 and "Epoch 3/3" in log  # the first run's lines kept
+    assert len((run / "history.csv").read_text().splitlines()) == 4
+    assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 3
+    assert load_checkpoint(run / "model.pt").training["epoch"] >= 1
+
+
+def test_eval_reads_a_run_folder_on_the_store(s3_store, corpus, tmp_path, capsys):
+    from vocalis.cli.main import main
+
+    out = f"{s3_store.url}/runs/eval-me"
+    _train(corpus, out, epochs=1)
+    code = main(["eval", f"{out}/model", "--manifest", str(corpus), "--out", f"{out}/test",
+                 "--no-visualize", "--no-progress"])  # fmt: skip
+    assert code == 0
+    assert "UAR" in capsys.readouterr().out
+    record = json.loads((URLPath(out) / "test" / "metrics.json").read_text())
+    assert record["kind"] == "eval" and record["n_rows"]["test"] == 18
+    assert (URLPath(out) / "test" / "predictions.csv").is_file()
+
+
+def test_killed_writer_leaves_no_visible_half_object(object_store):
+    target = URLPath(f"{object_store.url}/ckpt/last.pt")
+    write_text(target, "old")
+    env = {**os.environ, **object_store.env, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    assert target.read_text() == "old"  # readers never saw the half
+    assert [p.name for p in target.parent.iterdir()] == ["last.pt"]  # and no stray key
+
+
+def test_failure_between_write_and_commit_keeps_the_old_object(object_store):
+    target = URLPath(f"{object_store.url}/ckpt/best.pt")
+    write_text(target, "old")
+    with pytest.raises(RuntimeError, match="disk full"), atomic_open(target, "wb") as fh:
+        fh.write(b"new but unfinished")
+        raise RuntimeError("disk full")
+    assert target.read_text() == "old"
+    with atomic_open(target, "wb") as fh:
+        fh.write(b"new")
+    assert target.read_text() == "new"
+
+
+def test_memory_store_uses_a_temporary_key_then_a_rename(monkeypatch):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    moves = []
+    real = type(fs).mv
+
+    def mv(self, a, b, **kw):
+        moves.append((a, b))
+        assert fs.exists(a) and not fs.exists(b)  # nothing under the final key yet
+        return real(self, a, b, **kw)
+
+    monkeypatch.setattr(type(fs), "mv", mv)
+    write_text("memory://rename-test/x/a.json", "{}")
+    ((src, dst),) = moves
+    assert dst == "/rename-test/x/a.json" and src.startswith("/rename-test/x/.a.json.")
+    assert src.endswith(".part") and fs.ls("/rename-test/x", detail=False) == [dst]
+
+
+def test_urls_never_become_local_folders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert isinstance(as_path("memory://b/run"), URLPath)
+    write_text(as_path("memory://b/run") / "a.txt", "x")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TypeError):
+        open(URLPath("memory://b/run/a.txt"))  # noqa: SIM115  (no __fspath__: no silent local file)
+
+
+def test_unknown_protocol_is_one_line():
+    with pytest.raises(StorageError, match=r"nosuch://b/x: .*use a local path or a gs://"):
+        write_text("nosuch://b/x", "x")
+
+
+TRAIN_FOREVER = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from _training_helpers import tiny_overrides
+from vocalis.training import load_config, train
+train(load_config(None, tiny_overrides(sys.argv[1], 400)), sys.argv[2], progress=False)
+"""
+
+
+def test_run_killed_on_the_store_resumes_from_complete_checkpoints(s3_store, corpus):
+    import time
+
+    out = f"{s3_store.url}/runs/killed"
+    last = URLPath(out) / "checkpoints" / "last.pt"
+    env = {**os.environ, **s3_store.env, "PYTHONPATH": os.pathsep.join(sys.path)}
+    helpers = str(Path(__file__).parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TRAIN_FOREVER, str(corpus), out, helpers], env=env
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not last.is_file() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few epochs on: the kill lands during some write
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert last.is_file(), "the run never saved a checkpoint"
+    done = load_checkpoint(last).training["epoch"]  # a complete checkpoint, whatever the moment
+    assert 1 <= done < 400
+    for p in URLPath(out).rglob("*"):
+        assert not p.name.endswith(".part"), p
+    result = _train(corpus, out, epochs=done + 1)
+    assert [h["epoch"] for h in result.history] == list(range(1, done + 2))
