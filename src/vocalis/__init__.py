@@ -14,6 +14,8 @@ The main entry points are importable from the package itself, one per CLI verb
   :func:`loso`, :func:`cross_validate`, :func:`compare`, :func:`report`;
 - using a model: :class:`Predictor`, :func:`predict`, :func:`predict_segments`,
   :func:`embed`, :func:`export`, :func:`serve`;
+- speaker verification: :func:`build_trials`, :func:`score_trials`,
+  :func:`calibrate_threshold`, :func:`verify_pair`;
 - :class:`VocalisError`, the base of every error meant for the user.
 
 ``import vocalis`` is cheap: it imports no torch, numpy or any other heavy
@@ -65,6 +67,11 @@ _EXPORTS = {
     "embed": "vocalis.inference.embed",
     "export": "vocalis.inference.export",
     "serve": "vocalis.inference.server",
+    # speaker verification
+    "build_trials": "vocalis.verification",
+    "score_trials": "vocalis.verification",
+    "calibrate_threshold": "vocalis.verification",
+    "verify_pair": "vocalis.verification",
     # errors
     "VocalisError": "vocalis.errors",
 }

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import shutil
+
+import numpy as np
+import pytest
 
 from vocalis.cli.main import main
 from vocalis.data import Manifest
+from vocalis.metrics.verification import compute_eer, compute_min_dcf
 
 
 def _manifest(path, speakers="abcd", n=4):
@@ -32,3 +38,112 @@ def test_sv_trials_writes_the_list_and_refuses_training_speakers(tmp_path, capsy
     assert "1 of its 4 speakers were seen in training" in err and len(err.splitlines()) == 1
     assert main([*argv, "--drop-seen"]) == 0
     assert "among 3 speakers" in capsys.readouterr().out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """4 trial speakers x 4 clips and 2 cohort speakers x 3 clips of speech-like signals."""
+    from vocalis.testing import synth_speechlike, write_wav
+
+    root = tmp_path_factory.mktemp("sv_corpus")
+
+    def clips(speakers, n, name):
+        rows = []
+        for k, (spk, f0) in enumerate(speakers):
+            for i in range(n):
+                sig = synth_speechlike(0.6 + 0.1 * i, f0=f0, seed=10 * k + i)
+                path = write_wav(root / spk / f"{i}.wav", sig)
+                rows.append({"path": str(path), "id": f"{spk}{i}", "label": "x", "speaker": spk})
+        Manifest(rows).write(root / name)
+        return root / name
+
+    trials = clips([("s1", 90), ("s2", 140), ("s3", 200), ("s4", 260)], 4, "m.csv")
+    cohort = clips([("c1", 110), ("c2", 230)], 3, "cohort.csv")
+    return trials, cohort
+
+
+@pytest.fixture
+def model(tmp_path):
+    from vocalis.testing.checkpoints import tiny_run
+
+    return shutil.copy(tiny_run() / "model.pt", tmp_path / "model.pt")
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def _read_scores(path):
+    with open(path) as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return np.array([float(r["score"]) for r in rows]), np.array([int(r["label"]) for r in rows])
+
+
+def test_score_calibrate_verify_end_to_end(corpus, model, tmp_path, capsys):
+    manifest, cohort = corpus
+    trials = tmp_path / "trials.tsv"
+    assert main(["sv", "trials", str(manifest), "--out", str(trials), "--per-speaker", "4"]) == 0
+    out = tmp_path / "scores" / "test.tsv"
+    base = ["--checkpoint", str(model), "--trials", str(trials), "--no-progress"]
+    assert main(["sv", "score", *base, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "32 trials (16 target, 16 non-target), norm none: EER" in printed
+    scores, labels = _read_scores(out)
+    metrics = json.loads(out.with_suffix(".json").read_text())
+    assert metrics["eer"] == pytest.approx(compute_eer(scores, labels)[0], abs=1e-5)
+    assert metrics["min_dcf"] == pytest.approx(compute_min_dcf(scores, labels)[0], abs=1e-5)
+    assert (tmp_path / "scores" / "test.det.png").stat().st_size > 1000
+    assert list((tmp_path / "scores").glob("embeddings-*.npz"))  # per-clip cache
+
+    # adaptive s-norm with a cohort; a norm without one is one line
+    assert (
+        main(["sv", "score", *base, "--norm", "as", "--cohort", str(cohort), "--top-k", "3"]) == 0
+    )
+    assert "norm as (top 3): EER" in capsys.readouterr().out
+    assert main(["sv", "score", *base, "--norm", "s"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith("--norm s needs a cohort: pass --cohort COHORT.csv")
+
+    # no threshold yet: one clear line, exit 1
+    rows = _rows(out)
+    a, b, pair_score = rows[0]["enrol"], rows[0]["test"], float(rows[0]["score"])
+    assert main(["verify", a, b, "--checkpoint", str(model)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no calibrated threshold" in err and "vocalis sv calibrate" in err
+    assert len(err.splitlines()) == 1
+
+    # calibrate at a false-accept rate, stored in the checkpoint
+    assert main(["sv", "calibrate", *base, "--at", "far=0.1"]) == 0
+    assert "at far=0.1 (norm none)" in capsys.readouterr().out
+    from vocalis.checkpoint import load_checkpoint
+
+    record = load_checkpoint(model).training["extras"]["verification"]
+    assert record["at"] == "far=0.1" and record["far"] <= 0.1
+    assert record["trials"] == str(trials.resolve())
+    non = scores[labels == 0]
+    assert np.mean(non >= record["threshold"]) <= 0.1
+    assert main(["verify", a, b, "--checkpoint", str(model)]) == 0
+    line = capsys.readouterr().out
+    verdict = "accept" if pair_score >= record["threshold"] else "reject"
+    assert f"score {pair_score:.4f}  {verdict}  (threshold {record['threshold']:.4f}" in line
+    assert "calibrated at far=0.1 on" in line and str(trials.resolve()) in line
+
+
+def test_calibration_with_a_norm_stores_the_cohort(corpus, model, tmp_path, capsys):
+    manifest, cohort = corpus
+    trials = tmp_path / "trials.tsv"
+    main(["sv", "trials", str(manifest), "--out", str(trials), "--per-speaker", "3"])
+    argv = ["sv", "calibrate", "--checkpoint", str(model), "--trials", str(trials)]
+    assert main([*argv, "--norm", "s", "--cohort", str(cohort), "--no-progress"]) == 0
+    out = tmp_path / "s.tsv"
+    score = ["sv", "score", "--checkpoint", str(model), "--trials", str(trials), "--out", str(out)]
+    assert main([*score, "--norm", "s", "--cohort", str(cohort), "--no-progress"]) == 0
+    rows = _rows(out)
+    capsys.readouterr()
+    assert main(["verify", rows[0]["enrol"], rows[0]["test"], "--checkpoint", str(model)]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith(f"score {float(rows[0]['score']):.4f}") and "norm s," in line
+    # a cohort that shares speakers with the trials is refused
+    assert main([*score, "--norm", "z", "--cohort", str(manifest)]) == 1
+    assert "shares" in capsys.readouterr().err

@@ -3,6 +3,9 @@
 Examples::
 
     vocalis sv trials heldout.csv --out trials.tsv --per-speaker 50 --exclude-speakers-of runs/sv
+    vocalis sv score --checkpoint runs/sv --trials trials.tsv --norm as --cohort cohort.csv \
+        --out scores/test.tsv
+    vocalis sv calibrate --checkpoint runs/sv --trials dev.tsv --at far=0.01
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vocalis.cli.choices import positive_int
+from vocalis.cli.choices import LazyChoices, positive_float, positive_int, share
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -23,6 +26,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     verbs = parser.add_subparsers(dest="sv_command", metavar="VERB", required=True)
     _add_trials(verbs)
+    _add_score(verbs)
+    _add_calibrate(verbs)
     parser.set_defaults(func=run)
     return parser
 
@@ -62,6 +67,162 @@ def _add_trials(verbs: Any) -> None:
         help="keep training speakers (the numbers are then speaker-dependent)",
     )
     p.set_defaults(sv_run=_run_trials)
+
+
+def _norms() -> list[str]:
+    from vocalis.verification.scoring import NORMS
+
+    return list(NORMS)
+
+
+def _scoring_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``score`` and ``calibrate``."""
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        help="the embedder: a run folder, RUN/model, a checkpoint file, ge2e (the pretrained "
+        "GE2E d-vector, zero-shot) or a verifier folder written by calibrate --out",
+    )
+    p.add_argument("--trials", required=True, help="trial list TSV (label, enrol, test)")
+    p.add_argument(
+        "--norm",
+        default="none",
+        choices=LazyChoices(_norms),
+        metavar="NORM",
+        help="score normalisation: %(choices)s (z, t, s: symmetric, as: adaptive s-norm)",
+    )
+    p.add_argument(
+        "--cohort", default=None, help="manifest CSV of cohort clips (other speakers) for --norm"
+    )
+    p.add_argument(
+        "--top-k", type=positive_int, default=200, help="cohort clips per side for --norm as"
+    )
+    p.add_argument(
+        "--embedding",
+        default=None,
+        help="embedding kind to ask the model for (default: sv for sv models, else pt)",
+    )
+    p.add_argument("--audio-root", default=None, help="folder relative trial paths resolve against")
+    p.add_argument(
+        "--cache-dir", default=None, help="per-clip embedding cache folder (see the docs)"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=16, help="clips per forward pass")
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_score(verbs: Any) -> None:
+    p = verbs.add_parser(
+        "score",
+        help="score a trial list: EER, minDCF, threshold, DET curve",
+        description="Embed every clip of a trial list (cached per clip), score the pairs by "
+        "cosine similarity, optionally normalise the scores with a cohort, and print EER, "
+        "minDCF and their thresholds. --out also writes OUT.json (metrics) and OUT.det.png.",
+    )
+    _scoring_options(p)
+    p.add_argument("--out", default=None, help="scores TSV to write (label, enrol, test, score)")
+    p.add_argument(
+        "--p-target",
+        type=share,
+        default=0.01,
+        help="target prior of the detection cost (strictly between 0 and 1)",
+    )
+    p.add_argument("--c-miss", type=positive_float, default=1.0, help="cost of a miss")
+    p.add_argument("--c-fa", type=positive_float, default=1.0, help="cost of a false alarm")
+    p.set_defaults(sv_run=_run_score)
+
+
+def _add_calibrate(verbs: Any) -> None:
+    p = verbs.add_parser(
+        "calibrate",
+        help="pick a threshold on a development list and store it with the model",
+        description="Score a development trial list and store the threshold at the EER (--at "
+        "eer) or at a false-accept rate (--at far=0.01) in the checkpoint "
+        "(extras['verification']), which vocalis verify reads. ge2e has no checkpoint: give "
+        "--out DIR to write a verifier folder (DIR/verification.json), then verify "
+        "--checkpoint DIR.",
+    )
+    _scoring_options(p)
+    p.add_argument("--at", default="eer", help="operating point: eer, or far=RATE (e.g. far=0.01)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="verifier folder to write instead of the checkpoint (required for ge2e)",
+    )
+    p.set_defaults(sv_run=_run_calibrate)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    import sys
+
+    return not args.no_progress and sys.stderr.isatty()
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def _run_score(args: argparse.Namespace) -> int:
+    from vocalis.verification.api import score_trials
+    from vocalis.verification.embedders import load_embedder
+
+    emb = load_embedder(args.checkpoint, kind=args.embedding, device=args.device)
+    res = score_trials(
+        emb,
+        args.trials,
+        norm=args.norm,
+        cohort=args.cohort,
+        top_k=args.top_k,
+        p_target=args.p_target,
+        c_miss=args.c_miss,
+        c_fa=args.c_fa,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        audio_root=args.audio_root,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=_progress(args),
+    )
+    m = res.metrics
+    norm = m["norm"] + (f" (top {m['top_k']})" if m["top_k"] else "")
+    print(
+        f"{m['n_trials']} trials ({m['n_target']} target, {m['n_nontarget']} non-target), "
+        f"norm {norm}: EER {_pct(m['eer'])} at threshold {m['eer_threshold']:.4f}; "
+        f"minDCF {m['min_dcf']:.4f} (p_target {m['p_target']:g}, c_miss {m['c_miss']:g}, "
+        f"c_fa {m['c_fa']:g}) at threshold {m['min_dcf_threshold']:.4f}"
+    )
+    if m["skipped_trials"]:
+        print(f"{m['skipped_trials']} trial(s) left out: unreadable clips (see above)")
+    if res.written:
+        print(f"written: {', '.join(res.written)}")
+    return 0
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from vocalis.verification.api import calibrate_threshold
+    from vocalis.verification.embedders import load_embedder
+
+    emb = load_embedder(args.checkpoint, kind=args.embedding, device=args.device)
+    record, where = calibrate_threshold(
+        emb,
+        args.trials,
+        at=args.at,
+        norm=args.norm,
+        cohort=args.cohort,
+        top_k=args.top_k,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        audio_root=args.audio_root,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=_progress(args),
+    )
+    print(
+        f"threshold {record['threshold']:.4f} at {record['at']} (norm {record['norm']}) on "
+        f"{args.trials}: false accepts {_pct(record['far'])}, false rejects "
+        f"{_pct(record['frr'])}, EER {_pct(record['eer'])}; stored in {where}"
+    )
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:

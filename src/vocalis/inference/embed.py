@@ -58,10 +58,23 @@ class Embeddings:
     failed: list[str] = field(default_factory=list)
 
 
-def _check_kind(
+def embedder_of(
     graph: torch.nn.Module, sample_rate: int, kind: str, pooling: str, device: str
 ) -> Embedder:
     """The model's embedder; fails fast (before reading any audio) when it lacks ``kind``.
+
+    Embeds half a second of silence once, so a kind the model lacks is found before
+    any audio is read (used by ``vocalis embed`` and by speaker verification).
+
+    Args:
+        graph: a checkpoint's built module (:attr:`vocalis.inference.Pipeline.graph`).
+        sample_rate: the rate in Hz the module takes.
+        kind: the embedding kind to probe.
+        pooling: the pooling to probe.
+        device: where the module runs.
+
+    Returns:
+        ``graph``, typed as an :class:`~vocalis.inference.kinds.Embedder`.
 
     Raises:
         ModelError: the model gives no embeddings, or none of that kind.
@@ -128,7 +141,7 @@ def embed(
     if pooling not in POOLINGS:
         raise ConfigError(f"--pooling {pooling!r}: expected one of {', '.join(POOLINGS)}")
     pipe = load_pipeline(checkpoint, device=device)
-    embedder = _check_kind(pipe.graph, pipe.sample_rate, kind, pooling, device)
+    embedder = embedder_of(pipe.graph, pipe.sample_rate, kind, pooling, device)
     items: list[tuple[str, str]] = []
     labels: dict[str, str] = {}
     if manifest is not None:

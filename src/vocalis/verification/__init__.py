@@ -10,8 +10,9 @@ Sits above :mod:`vocalis.inference` (which rebuilds a checkpoint's embedder) and
   s-norm against a cohort (pure numpy);
 - :mod:`~vocalis.verification.embedders`: :func:`load_embedder` (a checkpoint, or
   ``ge2e``: the pretrained GE2E d-vector, zero-shot) and per-clip embedding caches;
-- :mod:`~vocalis.verification.api`: :func:`score`, :func:`calibrate` and
-  :func:`verify`, what ``vocalis sv score|calibrate`` and ``vocalis verify`` run.
+- :mod:`~vocalis.verification.api`: :func:`score_trials`, :func:`calibrate_threshold`
+  and :func:`verify_pair`, what ``vocalis sv score|calibrate`` and ``vocalis verify`` run;
+- :mod:`~vocalis.verification.det`: the DET curve plot.
 
 Names are imported lazily, so ``import vocalis.verification`` stays cheap.
 """
@@ -30,6 +31,13 @@ _EXPORTS = {
     "cosine_scores": "vocalis.verification.scoring",
     "normalize_scores": "vocalis.verification.scoring",
     "cohort_stats": "vocalis.verification.scoring",
+    "SpeakerEmbedder": "vocalis.verification.embedders",
+    "load_embedder": "vocalis.verification.embedders",
+    "score_trials": "vocalis.verification.api",
+    "calibrate_threshold": "vocalis.verification.api",
+    "verify_pair": "vocalis.verification.api",
+    "ScoreResult": "vocalis.verification.api",
+    "Decision": "vocalis.verification.api",
 }
 
 __all__ = sorted(_EXPORTS)
