@@ -177,3 +177,25 @@ def test_run_killed_on_the_store_resumes_from_complete_checkpoints(s3_store, cor
         assert not p.name.endswith(".part"), p
     result = _train(corpus, out, epochs=done + 1)
     assert [h["epoch"] for h in result.history] == list(range(1, done + 2))
+
+
+def test_loso_report_and_compare_on_a_store(corpus, tmp_path, monkeypatch):
+    from vocalis.evaluation.compare import compare
+    from vocalis.evaluation.crossval import loso
+    from vocalis.evaluation.report import report
+    from vocalis.training import load_config
+
+    monkeypatch.chdir(tmp_path)
+    out = "memory://cv-test/loso"
+    cfg = load_config(None, tiny_overrides(corpus, 1))
+    cv = loso(cfg, out, speakers=["s1", "s2"], validation="speaker")
+    assert cv["n_finished"] == 2 and cv["pooled"]["uar"] is not None
+    root = URLPath(out)
+    for name in ("cv_results.json", "training_results.json", "predictions.csv", "errors.csv"):
+        assert (root / name).is_file(), name
+    assert (root / "speaker_s1" / "model.pt").is_file()
+    html = report(out)
+    assert str(html) == f"{out}/report.html" and (root / "report.html").is_file()
+    (row,) = compare([out])
+    assert row["run"] == out and row["kind"] == "cv"
+    assert list(tmp_path.iterdir()) == []

@@ -29,6 +29,7 @@ from vocalis.cli.choices import (
     share,
 )
 from vocalis.inference.speech import MIN_SPEECH
+from vocalis.io import as_path
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -139,8 +140,8 @@ def _check(args: argparse.Namespace) -> None:
     for item in args.inputs:
         if "://" not in item and not Path(item).exists():
             raise DataError(f"{item}: no such file or folder; pass audio files, folders or CSVs")
-    if args.checkpoint and "://" not in args.checkpoint:
-        path = Path(args.checkpoint)
+    if args.checkpoint:
+        path = as_path(args.checkpoint)
         if not (path.exists() or path.with_suffix(".pt").is_file()):
             raise ConfigError(
                 f"--checkpoint {args.checkpoint}: no such file or folder; pass a run folder, "
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         print(_table(rows, ["path", "label", "confidence", "speech"]))
     if args.out or result.failures:
         _report_failures(args, result, len(preds))
-    nothing = not preds and not (args.out and Path(args.out).exists())
+    nothing = not preds and not (args.out and as_path(args.out).exists())
     return 1 if result.failures and nothing else 0  # every input failed
 
 
@@ -235,7 +236,7 @@ def _run_segments(args: argparse.Namespace, predictor: Any) -> int:
         batch_size=args.batch_size,
     )
     text = segments_csv(segments, predictor.classes)
-    plot = args.plot or (str(Path(args.out).with_suffix(".png")) if args.out else None)
+    plot = args.plot or (str(as_path(args.out).with_suffix(".png")) if args.out else None)
     if args.out:
         write_text(args.out, text)
         print(f"{len(segments)} segments written to {args.out}", file=sys.stderr)

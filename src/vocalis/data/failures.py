@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vocalis.errors import DataError
+from vocalis.io import as_path
 
 #: Columns of ``errors.csv``.
 COLUMNS = ("id", "path", "stage", "kind", "reason")
@@ -75,7 +76,7 @@ def errors_path(out: str | os.PathLike) -> Path:
         >>> errors_path("runs/preds.csv").name
         'preds.errors.csv'
     """
-    out = Path(out)
+    out = as_path(out)
     return out.with_name(out.stem + ".errors.csv")
 
 
@@ -94,8 +95,8 @@ def write_errors(path: str | os.PathLike, skipped: Iterable[Skipped]) -> str:
 
 def read_errors(path: str | os.PathLike) -> list[Skipped]:
     """Read an ``errors.csv`` written by :func:`write_errors`."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [Skipped(**{k: r[k] for k in COLUMNS}) for r in csv.DictReader(fh)]
+    text = as_path(path).read_text(encoding="utf-8")
+    return [Skipped(**{k: r[k] for k in COLUMNS}) for r in csv.DictReader(io.StringIO(text))]
 
 
 def summary(skipped: Sequence[Skipped], n_rows: int) -> dict:

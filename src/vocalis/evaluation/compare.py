@@ -14,11 +14,10 @@ import csv
 import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from vocalis.errors import DataError
-from vocalis.io import write_text
+from vocalis.io import as_path, write_text
 
 __all__ = ["COLUMNS", "COLUMN_HELP", "compare", "legend", "to_csv", "to_markdown", "write_table"]
 
@@ -88,7 +87,7 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
             val_uar, folds = rec.val.get("uar"), None
         rows.append(
             {
-                "run": str(Path(d)),
+                "run": str(as_path(d)),
                 "kind": rec.kind,
                 "model": rec.model,
                 "features": rec.features,
@@ -168,7 +167,7 @@ def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) 
 
 def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> str:
     """Write the table as Markdown (``.md``) or CSV (``.csv``), chosen by suffix."""
-    suffix = Path(str(path)).suffix.lower()
+    suffix = as_path(path).suffix.lower()
     if suffix == ".csv":
         write_text(path, to_csv(rows))
     elif suffix in (".md", ".markdown", ".txt"):

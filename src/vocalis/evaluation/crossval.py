@@ -52,7 +52,7 @@ import numpy as np
 from vocalis.data.failures import Skipped, read_errors, write_errors
 from vocalis.data.failures import summary as summary_of
 from vocalis.errors import ConfigError, DataError
-from vocalis.io import write_json, write_text
+from vocalis.io import as_path, write_json, write_text
 from vocalis.training.estimator import NORMALIZATIONS, estimator_for
 
 if TYPE_CHECKING:
@@ -464,7 +464,7 @@ def summarize(out_dir: str | os.PathLike, fold_names: Sequence[str]) -> dict[str
     """
     from vocalis.metrics.predictions import concat_predictions, read_predictions
 
-    out = Path(out_dir)
+    out = as_path(out_dir)
     parts, per_fold = [], {}
     for name in fold_names:
         if not _fold_finished(out / name):
@@ -684,7 +684,7 @@ def cross_validate(
         val_fraction=fraction,
         seed=estimator.seed,
     )
-    out = Path(out_dir)
+    out = as_path(out_dir)
     _check_protocol_matches(out, protocol, norm)
     out.mkdir(parents=True, exist_ok=True)
     pending = []

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vocalis.errors import DataError
+from vocalis.io import as_path
 
 if TYPE_CHECKING:
     from vocalis.training.runfolder import RunMetrics
@@ -231,7 +232,7 @@ def load_record(path: str | os.PathLike) -> RunRecord:
     from vocalis.metrics.predictions import read_predictions
     from vocalis.training.runfolder import read_metrics
 
-    d = Path(path)
+    d = as_path(path)
     if (d / "cv_results.json").is_file():
         cv = _json(d / "cv_results.json")
         training = (

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from vocalis.io import write_text
+from vocalis.io import as_path, write_text
 
 __all__ = ["report"]
 
@@ -65,7 +65,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def _img(path: str | os.PathLike, alt: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    data = base64.b64encode(as_path(path).read_bytes()).decode("ascii")
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
 
@@ -230,7 +230,7 @@ def report(
 
     rec = load_record(run_or_cv_dir)
     d = rec.path
-    out_path = Path(out) if out is not None else d / "report.html"
+    out_path = as_path(out) if out is not None else d / "report.html"
     source = rec.test_source or d
     pred = (
         read_predictions(source / "predictions.csv")

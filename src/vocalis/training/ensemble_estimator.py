@@ -27,6 +27,7 @@ import numpy as np
 from vocalis.ensemble.recipe import EnsembleFit, fit_ensemble, functional_table
 from vocalis.ensemble.recipe_file import EnsembleRecipe
 from vocalis.errors import ConfigError, DataError
+from vocalis.io import as_path
 
 if TYPE_CHECKING:
     from vocalis.data import LabelEncoder, Manifest
@@ -246,7 +247,7 @@ class EnsembleEstimator:
         info.update(fit.diagnostics)
         fitted = FittedEnsemble(self, fit, encoder, encoder.classes, info)
         if run_dir is not None:
-            _write_run(Path(run_dir), fitted, rows, train, time.perf_counter() - t0)
+            _write_run(as_path(run_dir), fitted, rows, train, time.perf_counter() - t0)
         return fitted
 
 
@@ -321,7 +322,7 @@ def train_ensemble(
     from vocalis.checkpoint import MODEL_FILE
     from vocalis.data import Manifest, read_manifest
 
-    out = Path(out_dir)
+    out = as_path(out_dir)
     if (out / MODEL_FILE).is_file() and not overwrite:
         raise ConfigError(
             f"{out} already holds a trained model ({MODEL_FILE}); pass --overwrite to fit the "

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from vocalis.errors import ConfigError, DataError
+from vocalis.io import as_path
 
 if TYPE_CHECKING:
     from vocalis.data import Manifest
@@ -181,7 +181,7 @@ class NeuralFitted:
         run_dir = self.result.out_dir
         if run_dir is None:
             raise DataError("a neural run trained without a run folder has no checkpoint to save")
-        slim_checkpoint(Path(run_dir) / "checkpoints" / "best.pt", path)
+        slim_checkpoint(as_path(run_dir) / "checkpoints" / "best.pt", path)
 
 
 @dataclasses.dataclass
