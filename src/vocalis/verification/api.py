@@ -381,6 +381,15 @@ def calibrate_threshold(
         threshold = m["eer_threshold"]
     else:
         threshold, _, _ = threshold_at_far(res.scores, res.labels, rate)
+        if rate and m["n_nontarget"] * rate < 10:
+            logger.warning(
+                "%s: %d non-target trials, so a false-accept rate of %g rests on %d of them; "
+                "the threshold is imprecise: build a larger development list",
+                m["trials"],
+                m["n_nontarget"],
+                rate,
+                int(m["n_nontarget"] * rate),
+            )
     record: dict[str, Any] = {
         "threshold": float(threshold),
         "at": "eer" if point == "eer" else f"far={rate:g}",

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vocalis.errors import ConfigError, ModelError, VocalisError
+from vocalis.errors import ModelError, VocalisError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -401,8 +401,6 @@ def _from_checkpoint(spec: str, kind: str | None, device: str) -> SpeakerEmbedde
         module = embedder_of(pipe.graph, pipe.sample_rate, kind, "mean", device)
     except ModelError as err:
         raise ModelError(f"{pipe.source}: {err}; verification needs a model that embeds") from None
-    except ConfigError:
-        raise
     weights = hashlib.sha256()
     for name, tensor in sorted(ckpt.model_state.items()):
         weights.update(name.encode())

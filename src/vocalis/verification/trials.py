@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from vocalis.errors import DataError
+from vocalis.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from vocalis.data import Manifest
@@ -141,18 +141,17 @@ def build_trials(
             ``overlap="refuse"``), fewer than 2 speakers, or no speaker with 2 clips.
         ConfigError: ``per_speaker`` < 1 or an unknown ``overlap``.
     """
-    from vocalis.data import read_manifest
-    from vocalis.errors import ConfigError
+    from vocalis.data import Manifest, read_manifest
 
     if per_speaker < 1:
         raise ConfigError(f"--per-speaker {per_speaker}: expected a positive number of trials")
     if overlap not in OVERLAP_MODES:
         raise ConfigError(f"overlap={overlap!r}: expected one of {', '.join(OVERLAP_MODES)}")
-    if not hasattr(manifest, "speakers"):
+    if not isinstance(manifest, Manifest):
         manifest = read_manifest(manifest, required=("path", "speaker"))
     speakers = manifest.speakers  # raises a one-line DataError without the column
     paths = manifest.paths
-    source = str(getattr(manifest, "source", "") or "manifest")
+    source = str(manifest.source or "manifest")
     seen = {str(s) for s in exclude}
     clips: dict[str, list[str]] = {}
     for spk, path in zip(speakers, paths, strict=True):
