@@ -297,7 +297,8 @@ def compose_groups(
         root: the config root (default: the recipe's ``configs/`` folder when it is
             in one, else :func:`config_dir`).
         default_groups: group choices used when neither the recipe nor the
-            overrides make one.
+            overrides make one (one whose file the root lacks, without a fallback,
+            is left out).
         sections: the recipe's allowed top-level keys (``None``: any; the typed
             config checks them). With sections, a bare ``key=value`` must name a group.
         fallbacks: ``group -> (name -> section)`` for a choice without a file (a
@@ -323,7 +324,14 @@ def compose_groups(
     base = (base or config_dir()).resolve()
     groups = config_groups(base)
     where = str(path) if path is not None else "config"
-    choices = dict(default_groups or {})
+    fallbacks = fallbacks or {}
+    # a default choice the root has no file (and no fallback) for is left out: a config
+    # root made before a group existed (configs/augment/) still composes
+    choices = {
+        g: n
+        for g, n in (default_groups or {}).items()
+        if g in fallbacks or (base / g / f"{n}.yaml").is_file()
+    }
     if "defaults" in body:
         choices.update(_parse_defaults(body.pop("defaults"), where, groups))
     if sections is not None:
@@ -348,7 +356,7 @@ def compose_groups(
             )
         else:
             dotted.append(f"{key}={value}")
-    composed = _hydra_compose(base, choices, body, fallbacks or {})
+    composed = _hydra_compose(base, choices, body, fallbacks)
     item = ""
     try:
         merged = OmegaConf.create(composed)

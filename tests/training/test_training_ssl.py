@@ -124,7 +124,7 @@ def test_fine_tunes_ge2e_logs_the_tiers_then_predicts_and_exports(manifest, tmp_
     from vocalis.encoders import open_encoder
 
     run = tmp_path / "run"
-    mixup = ("model.params.encoder.layers=[1,2]", "train.augment.mixup_alpha=0.4")
+    mixup = ("model.params.encoder.layers=[1,2]", "augment.mixup.p=1", "augment.mixup.alpha=0.4")
     assert main(_argv(manifest, run, *mixup)) == 0
     log = _run_files(run)
     with open(run / "history.csv") as f:

@@ -92,8 +92,9 @@ def test_kill_and_resume_gives_the_same_weights(corpus, tmp_path, monkeypatch, s
     # dropout all draw random numbers, so any seeding slip shows up in the weights.
     extra = (
         "train.crop_seconds=0.3",
-        "train.augment.specaugment=true",
-        "train.augment.mixup_alpha=0.4",
+        "augment.spec_mask.p=1",
+        "augment.mixup.p=1",
+        "augment.mixup.alpha=0.4",
         "model.params.conv_dropout=0.3",
     )
     cfg = _cfg(corpus, *extra, epochs=3)

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from vocalis.augment.draw import chance
+
 
 @dataclass
 class MixedBatch:
@@ -39,6 +41,26 @@ class MixedBatch:
         return self.lam * loss_fn(target) + (1.0 - self.lam) * loss_fn(target[self.perm])
 
 
+def draw_mix(
+    batch_size: int, alpha: float, generator: torch.Generator
+) -> tuple[torch.Tensor, float]:
+    """The partner permutation and weight of one mixup: ``(perm (B,), lam in [0.5, 1])``.
+
+    ``lam ~ Beta(alpha, alpha)``, folded to ``max(lam, 1 - lam)`` so each item keeps
+    the larger share. Shared by :class:`Mixup` (features) and
+    :class:`~vocalis.augment.file_mixup.FileMixup` (waveforms).
+
+    Example:
+        >>> perm, lam = draw_mix(4, 0.4, torch.Generator().manual_seed(0))
+        >>> sorted(perm.tolist()), 0.5 <= lam <= 1.0
+        ([0, 1, 2, 3], True)
+    """
+    perm = torch.randperm(batch_size, generator=generator)
+    rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    lam = float(rng.beta(alpha, alpha))
+    return perm, max(lam, 1.0 - lam)
+
+
 class Mixup(nn.Module):
     """Mix each utterance with a random partner of the same batch.
 
@@ -49,6 +71,7 @@ class Mixup(nn.Module):
     Args:
         alpha: Beta concentration, > 0 (0.2 to 0.4 usual).
         seed: seed of the generator used when ``forward`` gets none.
+        p: probability that a batch is mixed (the caller asks :meth:`draws`).
 
     Shape:
         features: (B, F, T), lengths: (B,) -> MixedBatch
@@ -57,12 +80,19 @@ class Mixup(nn.Module):
         ValueError: ``alpha <= 0``.
     """
 
-    def __init__(self, alpha: float = 0.4, seed: int = 0) -> None:
+    def __init__(self, alpha: float = 0.4, seed: int = 0, p: float = 1.0) -> None:
         super().__init__()
         if not alpha > 0:
             raise ValueError(f"Mixup: alpha={alpha}; expected > 0 (disable mixup instead of 0)")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Mixup: p={p}; expected a probability in [0, 1]")
         self.alpha = float(alpha)
+        self.p = float(p)
         self.generator = torch.Generator().manual_seed(int(seed))
+
+    def draws(self, generator: torch.Generator | None = None) -> bool:
+        """Whether this batch is mixed: True with probability ``p`` (no draw at ``p = 1``)."""
+        return chance(generator or self.generator, self.p)
 
     def forward(
         self,
@@ -71,12 +101,7 @@ class Mixup(nn.Module):
         generator: torch.Generator | None = None,
     ) -> MixedBatch:
         """Mix each item with a random partner; see the class docstring for shapes."""
-        g = generator or self.generator
-        b = features.shape[0]
-        perm = torch.randperm(b, generator=g)
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=g)))
-        lam = float(rng.beta(self.alpha, self.alpha))
-        lam = max(lam, 1.0 - lam)
+        perm, lam = draw_mix(features.shape[0], self.alpha, generator or self.generator)
         perm_dev = perm.to(features.device)
         mixed = lam * features + (1.0 - lam) * features[perm_dev]
         new_lengths = torch.maximum(lengths, lengths[perm.to(lengths.device)])

@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vocalis.augment.draw import chance
+
 
 def _check_count(name: str, value: int) -> int:
     if int(value) != value or value < 0:
@@ -36,6 +38,7 @@ class SpecAugment(nn.Module):
         freq_mask_bins: maximum width of a frequency mask, in bins.
         fill: value written into masked cells.
         seed: seed of the generator used when ``forward`` gets none.
+        p: probability that an utterance is masked (1: every one, no extra draw).
 
     Shape:
         features: (B, F, T), lengths: (B,) -> (B, F, T)
@@ -52,8 +55,12 @@ class SpecAugment(nn.Module):
         freq_mask_bins: int = 8,
         fill: float = 0.0,
         seed: int = 0,
+        p: float = 1.0,
     ) -> None:
         super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"SpecAugment: p={p}; expected a probability in [0, 1]")
+        self.p = float(p)
         self.time_masks = _check_count("time_masks", time_masks)
         self.time_mask_frames = _check_count("time_mask_frames", time_mask_frames)
         self.freq_masks = _check_count("freq_masks", freq_masks)
@@ -71,6 +78,8 @@ class SpecAugment(nn.Module):
         frames = torch.arange(t)
         bins = torch.arange(f)
         for i in range(b):
+            if not chance(generator, self.p):
+                continue
             n = int(lengths[i])
             for _ in range(self.time_masks):
                 width = int(
@@ -103,5 +112,5 @@ class SpecAugment(nn.Module):
         """The masking parameters, shown by ``repr``."""
         return (
             f"time_masks={self.time_masks}, time_mask_frames={self.time_mask_frames}, "
-            f"freq_masks={self.freq_masks}, freq_mask_bins={self.freq_mask_bins}"
+            f"freq_masks={self.freq_masks}, freq_mask_bins={self.freq_mask_bins}, p={self.p}"
         )

@@ -39,8 +39,9 @@ class Components:
         scheduler: the learning-rate schedule.
         scaler: the AMP gradient scaler (disabled without fp16).
         stopper: early stopping on ``train.monitor``.
-        specaug: SpecAugment, or ``None``.
-        mixup: mixup, or ``None``.
+        specaug: SpecAugment (``augment.spec_mask``), or ``None``.
+        mixup: feature mixup (``augment.mixup``), or ``None``.
+        spec_noise: noise on the features (``augment.spec_noise``), or ``None``.
     """
 
     model: torch.nn.Module
@@ -54,6 +55,7 @@ class Components:
     stopper: EarlyStopping
     specaug: Any = None
     mixup: Any = None
+    spec_noise: Any = None
 
     @property
     def steps_per_epoch(self) -> int:
@@ -203,10 +205,9 @@ def build_components(
         in :mod:`vocalis.training.trainer`) with ``parts`` in place of the default
         components: :func:`vocalis.training.trainer.run_training` takes them as they are.
     """
-    from vocalis.augment import Mixup, SpecAugment
     from vocalis.models import build_model
     from vocalis.training import optim
-    from vocalis.training.data import EpochBatchSampler, make_loader
+    from vocalis.training.data import EpochBatchSampler, WaveformDataset, make_loader
     from vocalis.training.losses import LOSSES, Objective, build_classification_loss
 
     engine = engine or Engine(torch.device("cpu"))
@@ -243,6 +244,7 @@ def build_components(
         bucketing=tc.bucketing,
         seed=tc.seed,
         crop=data.train.crop_frames is not None,
+        augment=isinstance(data.train, WaveformDataset),
         rank=dist.rank,
         world_size=dist.world_size,
     )
@@ -257,12 +259,7 @@ def build_components(
         params = model.parameters()
     optimizer = optim.build_optimizer(params, tc)
     scheduler = optim.build_scheduler(optimizer, tc, len(sampler))
-    aug = tc.augment
-    specaug = (
-        SpecAugment(aug.time_masks, aug.time_mask_frames, aug.freq_masks, aug.freq_mask_bins)
-        if aug.specaugment
-        else None
-    )
+    specaug, spec_noise, mixup = feature_augmenters(cfg)
     return Components(
         model=model,
         loss=loss,
@@ -274,8 +271,30 @@ def build_components(
         scaler=engine.grad_scaler(),
         stopper=EarlyStopping(tc.monitor, tc.mode, tc.patience, tc.min_delta),
         specaug=specaug,
-        mixup=Mixup(aug.mixup_alpha) if aug.mixup_alpha > 0 else None,
+        mixup=mixup,
+        spec_noise=spec_noise,
     )
+
+
+def feature_augmenters(cfg: ExperimentConfig) -> tuple[Any, Any, Any]:
+    """The training step's feature transforms of ``cfg.augment``, ``None`` where off.
+
+    Returns:
+        ``(SpecAugment, SpecNoise, Mixup)``, applied in this order to each batch.
+    """
+    from vocalis.augment import Mixup, SpecAugment, SpecNoise
+
+    aug = cfg.augment
+    m = aug.spec_mask
+    specaug = (
+        SpecAugment(m.time_masks, m.time_mask_frames, m.freq_masks, m.freq_mask_bins, p=m.p)
+        if m.p > 0
+        else None
+    )
+    n = aug.spec_noise
+    spec_noise = SpecNoise(n.min_snr_db, n.max_snr_db, p=n.p) if n.p > 0 else None
+    mixup = Mixup(aug.mixup.alpha, p=aug.mixup.p) if aug.mixup.p > 0 else None
+    return specaug, spec_noise, mixup
 
 
 __all__ = [
@@ -283,5 +302,6 @@ __all__ = [
     "build_components",
     "class_weights_for",
     "describe_param_groups",
+    "feature_augmenters",
     "lr_tier_groups",
 ]

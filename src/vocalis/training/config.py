@@ -1,11 +1,12 @@
 """The experiment config: YAML groups composed by name, overridden, then typed.
 
-A run is described by one :class:`ExperimentConfig` with four sections
-(``dataset``, ``features``, ``model``, ``train``). Its YAML comes from groups in
-``configs/`` (one folder per concern)::
+A run is described by one :class:`ExperimentConfig` with five sections
+(``dataset``, ``features``, ``model``, ``train``, ``augment``). Its YAML comes from
+groups in ``configs/`` (one folder per concern)::
 
     configs/dataset/emodb.yaml    configs/features/mfcc.yaml
     configs/model/tier1.yaml      configs/train/default.yaml
+    configs/augment/default.yaml  (SpecAugment; waveform_default adds speed, pitch, noise...)
 
 A recipe picks one file per group and adds its own overrides::
 
@@ -14,6 +15,7 @@ A recipe picks one file per group and adds its own overrides::
       - features: mfcc
       - model: tier1
       - train: default
+      - augment: waveform_default
     train:
       epochs: 30
 
@@ -47,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from vocalis.audio.config import Tier0Config
+from vocalis.augment.config import AugmentConfig
 from vocalis.config import compose_groups, find_recipe, from_dict, read_yaml, to_dict
 from vocalis.data.splits import TrainValTestSplit
 from vocalis.errors import ConfigError
@@ -57,10 +60,10 @@ if TYPE_CHECKING:
     from vocalis.ensemble.recipe_file import EnsembleRecipe
 
 #: Config groups, in the order they are composed.
-GROUPS = ("dataset", "features", "model", "train")
+GROUPS = ("dataset", "features", "model", "train", "augment")
 
 #: Groups used when neither a recipe nor the command line picks one.
-DEFAULT_GROUPS = {"features": "mfcc", "model": "tier1", "train": "default"}
+DEFAULT_GROUPS = {"features": "mfcc", "model": "tier1", "train": "default", "augment": "default"}
 
 #: Keys that may differ between a run folder's config and a resumed run.
 RESUMABLE_KEYS = (
@@ -219,52 +222,6 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
-    """Training-time augmentation (validation and test data are never augmented).
-
-    Args:
-        specaugment: mask random time and frequency bands of the features.
-        time_masks: number of time masks per utterance.
-        time_mask_frames: maximum width of one time mask, in frames.
-        freq_masks: number of frequency masks per utterance.
-        freq_mask_bins: maximum width of one frequency mask, in feature bins.
-        mixup_alpha: Beta(alpha, alpha) mixup of features and targets; 0 disables.
-        waveform_copies: noisy/gain-changed copies of each training utterance added
-            once, before feature extraction (0: off).
-        min_snr_db: lowest SNR of the added white noise, in dB.
-        max_snr_db: highest SNR of the added white noise, in dB.
-        max_gain_db: gain drawn uniformly in [-max_gain_db, max_gain_db] dB.
-    """
-
-    specaugment: bool = False
-    time_masks: int = 2
-    time_mask_frames: int = 20
-    freq_masks: int = 2
-    freq_mask_bins: int = 8
-    mixup_alpha: float = 0.0
-    waveform_copies: int = 0
-    min_snr_db: float = 10.0
-    max_snr_db: float = 30.0
-    max_gain_db: float = 6.0
-
-    def __post_init__(self) -> None:
-        for key in ("time_masks", "time_mask_frames", "freq_masks", "freq_mask_bins"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"train.augment.{key}: got {getattr(self, key)}, expected >= 0")
-        if self.mixup_alpha < 0:
-            raise ConfigError(f"train.augment.mixup_alpha: got {self.mixup_alpha}, expected >= 0")
-        if self.waveform_copies < 0:
-            raise ConfigError(
-                f"train.augment.waveform_copies: got {self.waveform_copies}, expected >= 0"
-            )
-        if self.min_snr_db > self.max_snr_db:
-            raise ConfigError(
-                f"train.augment.min_snr_db: got {self.min_snr_db} > max_snr_db "
-                f"{self.max_snr_db}; swap them"
-            )
-
-
-@dataclass(frozen=True)
 class LRTiers:
     """Learning-rate factors by parameter tier (``train.lr_tiers``), times ``train.lr``.
 
@@ -344,7 +301,6 @@ class TrainConfig:
             head: 1.0}``); ``null``: one group. Not with ``scheduler=onecycle``.
         gradient_checkpointing: recompute the pretrained encoder's activations in the
             backward pass (less memory, about a third more time; ``model=ssl``).
-        augment: augmentation settings.
     """
 
     epochs: int = 30
@@ -388,7 +344,6 @@ class TrainConfig:
     crop_seconds: float | None = None
     lr_tiers: LRTiers | None = None
     gradient_checkpointing: bool = False
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         def bad(key: str, expected: str) -> ConfigError:
@@ -440,12 +395,13 @@ MONITORS = ("val_uar", "val_acc", "val_loss", "val_macro_f1")
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """One training run: dataset, features, model and training loop."""
+    """One training run: dataset, features, model, training loop and augmentation."""
 
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 def _bare_model(name: str) -> dict[str, Any]:
@@ -515,13 +471,17 @@ def from_raw(raw: dict[str, Any]) -> ExperimentConfig:
     Raises:
         ConfigError: an unknown key (with the nearest one) or an invalid value, named
             by its dotted path (``model.params.dropout``), or ``model.encoder`` for a
-            model without a pretrained encoder.
+            model without a pretrained encoder; a ``train.augment`` section (augmentation
+            moved to the ``augment`` section: the message gives the new keys).
 
     Example:
         >>> raw = {"model": {"name": "ssl", "encoder": {"freeze_layers": 1}}}
         >>> from_raw(raw).model.params.encoder.freeze_layers
         1
     """
+    train = raw.get("train")
+    if isinstance(train, dict) and isinstance(train.get("augment"), dict):
+        raise ConfigError(moved_augment_message(train["augment"]))
     return from_dict(ExperimentConfig, _encoder_shorthand(raw))
 
 
@@ -551,6 +511,38 @@ def _encoder_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
     params["encoder"] = {**dict(params.get("encoder") or {}), **encoder}
     model["params"] = params
     return {**raw, "model": model}
+
+
+def moved_augment_message(old: dict[str, Any]) -> str:
+    """The one-line error for a ``train.augment`` section, with the keys that replace it.
+
+    Example:
+        >>> moved_augment_message({"specaugment": True, "mixup_alpha": 0.2}).split(": ")[-1]
+        'augment.spec_mask.p=1 augment.mixup.p=1 augment.mixup.alpha=0.2 (see configs/augment/)'
+    """
+    new: list[str] = []
+    for key, value in old.items():
+        if key == "specaugment":
+            new.append(f"augment.spec_mask.p={1 if value else 0}")
+        elif key in ("time_masks", "time_mask_frames", "freq_masks", "freq_mask_bins"):
+            new.append(f"augment.spec_mask.{key}={value}")
+        elif key == "mixup_alpha":
+            new += [f"augment.mixup.p={1 if value else 0}"]
+            new += [f"augment.mixup.alpha={value}"] if value else []
+        elif key == "waveform_copies":
+            share = round(value / (value + 1), 2) if value else 0  # augmented share of the rows
+            new += [f"augment.noise.p={share}", f"augment.gain.p={share}"]
+        elif key in ("min_snr_db", "max_snr_db"):
+            new.append(f"augment.noise.{key}={value}")
+        elif key == "max_gain_db":
+            new += [f"augment.gain.min_gain_db={-value}", f"augment.gain.max_gain_db={value}"]
+        else:
+            new.append(f"augment.<transform>.{key}")
+    return (
+        "train.augment moved to its own section, augment (group configs/augment/: augment=default, "
+        "augment=waveform_default; noisy copies are now drawn on the fly in the data loader); "
+        f"instead of train.augment write: {' '.join(new) or 'augment=none'} (see configs/augment/)"
+    )
 
 
 def load_config(

@@ -7,6 +7,14 @@ crop_seed)`` pairs; every random choice (order, buckets, crops) is a function of
 uninterrupted one, with any number of DataLoader workers. Under DDP each rank
 takes every ``world_size``-th batch of the same epoch plan.
 
+With waveform augmentation on (``augment.speed.p > 0``, ...) the training split is
+a :class:`WaveformDataset` instead: tier-0 waveforms in memory, augmented per item
+in the loader (:class:`~vocalis.augment.chain.WaveformAugment`) with a seed the
+sampler derives from ``(seed, epoch, rank, step, slot)`` (:func:`item_seed`), then
+mixed across the batch (file mixup), featurised and normalised by
+:meth:`WaveformDataset.collate`. Validation and test sets stay
+:class:`FeatureDataset` (never augmented).
+
 Example:
     >>> import torch
     >>> ds = FeatureDataset([torch.ones(2, 3), torch.ones(2, 5)], [0, 1])
@@ -29,6 +37,22 @@ from vocalis.errors import DataError
 
 
 @dataclass
+class BatchMix:
+    """How the items of a batch were mixed in the loader (file mixup).
+
+    The loss mixes the targets as for feature mixup:
+    ``lam * loss(targets) + (1 - lam) * loss(targets[perm])``.
+
+    Attributes:
+        perm: (B,) int64 partner of each item.
+        lam: weight of the item itself (>= 0.5).
+    """
+
+    perm: torch.Tensor
+    lam: float
+
+
+@dataclass
 class Batch:
     """A padded batch.
 
@@ -38,6 +62,7 @@ class Batch:
         targets: (B,) int64 class ids.
         indices: (B,) int64 dataset indices (rows of the split).
         regression: (B, K) float targets (NaN = missing) or ``None``.
+        mix: the file mixup of the batch, or ``None``.
     """
 
     features: torch.Tensor
@@ -45,6 +70,7 @@ class Batch:
     targets: torch.Tensor
     indices: torch.Tensor
     regression: torch.Tensor | None = None
+    mix: BatchMix | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         """Copy to ``device`` (non-blocking when pinned)."""
@@ -52,12 +78,14 @@ class Batch:
         def move(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.to(device, non_blocking=True)
 
+        mix = None if self.mix is None else BatchMix(move(self.mix.perm), self.mix.lam)
         return Batch(
             move(self.features),
             move(self.lengths),
             move(self.targets),
             self.indices,
             move(self.regression),
+            mix,
         )
 
     def __len__(self) -> int:
@@ -75,6 +103,7 @@ class Batch:
             pin(self.targets),
             self.indices,
             pin(self.regression),
+            self.mix,
         )
 
 
@@ -189,6 +218,22 @@ def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     )
 
 
+def item_seed(seed: int, epoch: int, rank: int, step: int, slot: int) -> int:
+    """The augmentation seed of one training item: a 63-bit function of its place in the run.
+
+    ``step`` counts this rank's batches of the epoch and ``slot`` the item's place
+    in its batch, so a resumed run (which skips the steps already done) gives every
+    item the seed of the uninterrupted run, and the DataLoader worker that loads
+    it plays no part.
+
+    Example:
+        >>> item_seed(0, 1, 0, 5, 2) == item_seed(0, 1, 0, 5, 2) != item_seed(0, 1, 0, 5, 3)
+        True
+    """
+    ss = np.random.SeedSequence([int(seed), int(epoch), int(rank), int(step), int(slot), 11])
+    return int(ss.generate_state(1, np.uint64)[0] >> 1)
+
+
 class EpochBatchSampler:
     """Batches of ``(index, crop_seed)`` pairs, planned per epoch from the run seed.
 
@@ -207,6 +252,8 @@ class EpochBatchSampler:
         bucketing: group items of similar length.
         seed: run seed.
         crop: attach per-item crop seeds (training with random crops).
+        augment: attach per-item augmentation seeds (:func:`item_seed`); the keys
+            are then ``(index, crop_seed or None, augment_seed)``.
         rank: this process's rank.
         world_size: number of processes.
         drop_last: drop a final incomplete batch.
@@ -221,6 +268,7 @@ class EpochBatchSampler:
         bucketing: bool = True,
         seed: int = 0,
         crop: bool = False,
+        augment: bool = False,
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = False,
@@ -230,6 +278,7 @@ class EpochBatchSampler:
         self.frames = np.asarray(frames, dtype=np.int64)
         self.batch_size = int(batch_size)
         self.shuffle, self.bucketing, self.crop = shuffle, bucketing, crop
+        self.augment = bool(augment)
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.drop_last = drop_last
         self.epoch = 0
@@ -240,7 +289,7 @@ class EpochBatchSampler:
         self.epoch = int(epoch)
         self.skip = int(skip_batches)
 
-    def plan(self) -> list[list[tuple[int, int | None]]]:
+    def plan(self) -> list[list[tuple[int, int | None]]]:  # (index, crop seed)
         """All batches of this rank for the current epoch (before skipping)."""
         n = len(self.frames)
         rng = np.random.default_rng(epoch_seed(self.seed, self.epoch, 1))
@@ -279,25 +328,152 @@ class EpochBatchSampler:
         return out
 
     def __iter__(self) -> Iterator[list[Any]]:
-        for batch in self.plan()[self.skip :]:
-            yield [i if s is None else (i, s) for i, s in batch]
+        plan = self.plan()
+        for step in range(self.skip, len(plan)):
+            if self.augment:
+                yield [
+                    (i, s, item_seed(self.seed, self.epoch, self.rank, step, slot))
+                    for slot, (i, s) in enumerate(plan[step])
+                ]
+            else:
+                yield [i if s is None else (i, s) for i, s in plan[step]]
 
     def __len__(self) -> int:
         return max(0, len(self.plan()) - self.skip)
 
 
+class WaveformDataset(Dataset):
+    """Training utterances as tier-0 waveforms, augmented and featurised on the fly.
+
+    Each item is cropped (with its crop seed) and augmented (with its augmentation
+    seed) in ``__getitem__``; :meth:`collate` mixes the batch (file mixup), computes
+    the features of each waveform with the run's extractor, normalises them with
+    the training statistics, cuts them to ``crop_frames`` and pads. With no
+    transform drawn, an item's features are exactly those the cached path gives.
+
+    Args:
+        waveforms: one (T_i,) tier-0 waveform per utterance.
+        targets: class id per utterance.
+        speakers: speaker per utterance (for speaker normalisation).
+        frames: frames of each un-augmented utterance (for bucketing).
+        features: the extractor config (``features.extractor``).
+        normalizer: the fitted :class:`~vocalis.features.normalize.FeatureNormalizer`.
+        augment: the waveform chain.
+        sample_rate: the waveforms' rate in Hz.
+        regression: optional (N, K) float targets (NaN = missing annotation).
+        crop_frames: train on random crops of at most this many frames; the
+            waveform is cropped to ``crop_samples`` first.
+        crop_samples: samples of a crop (required with ``crop_frames``).
+
+    Raises:
+        DataError: empty dataset or mismatched sizes.
+
+    Items are dicts ``{"waveform": (T,), "target": int, "index": int, "regression":
+    (K,) or None, "speaker": str, "seed": int}``; keys are ``(index, crop_seed or
+    None, augment_seed)`` (:class:`EpochBatchSampler` with ``augment=True``).
+    """
+
+    def __init__(
+        self,
+        waveforms: Sequence[torch.Tensor],
+        targets: Sequence[int],
+        speakers: Sequence[str],
+        frames: Sequence[int],
+        features: Any,
+        normalizer: Any,
+        augment: Any,
+        sample_rate: int,
+        regression: torch.Tensor | None = None,
+        crop_frames: int | None = None,
+        crop_samples: int | None = None,
+    ) -> None:
+        n = len(waveforms)
+        if n == 0:
+            raise DataError("the dataset is empty: no utterance left to train on")
+        for name, values in (("targets", targets), ("speakers", speakers), ("frames", frames)):
+            if len(values) != n:
+                raise DataError(f"{n} waveforms but {len(values)} {name}")
+        if crop_frames is not None and (crop_frames < 1 or not crop_samples):
+            raise DataError(
+                f"crop_frames={crop_frames}, crop_samples={crop_samples}; expected >= 1"
+            )
+        self.waveforms = list(waveforms)
+        self.targets = [int(t) for t in targets]
+        self.speakers = list(speakers)
+        self.frames = [int(f) for f in frames]
+        self.features, self.normalizer, self.augment = features, normalizer, augment
+        self.sample_rate = int(sample_rate)
+        self.regression = regression
+        self.crop_frames, self.crop_samples = crop_frames, crop_samples
+
+    def num_frames(self, index: int) -> int:
+        """Frames of item ``index`` before augmentation, after cropping (for bucketing)."""
+        t = self.frames[index]
+        return min(t, self.crop_frames) if self.crop_frames else t
+
+    def __len__(self) -> int:
+        return len(self.waveforms)
+
+    def __getitem__(self, key: tuple[int, int | None, int]) -> dict[str, Any]:
+        index, crop_seed, seed = key
+        wav = self.waveforms[index]
+        if crop_seed is not None and self.crop_samples and wav.shape[-1] > self.crop_samples:
+            g = torch.Generator().manual_seed(int(crop_seed))
+            start = int(torch.randint(0, wav.shape[-1] - self.crop_samples + 1, (1,), generator=g))
+            wav = wav[start : start + self.crop_samples]
+        wav = self.augment(wav, self.sample_rate, int(seed))
+        reg = None if self.regression is None else self.regression[index]
+        return {
+            "waveform": wav,
+            "target": self.targets[index],
+            "index": index,
+            "regression": reg,
+            "speaker": self.speakers[index],
+            "seed": int(seed),
+        }
+
+    def collate(self, items: Sequence[dict[str, Any]]) -> Batch:
+        """File mixup, features, normalisation, crop and padding of one batch.
+
+        Shape:
+            items[i]["waveform"]: (T_i,) -> Batch.features (B, F, max N_i)
+        """
+        from vocalis.features import extract
+
+        waves = [it["waveform"] for it in items]
+        seed = np.random.SeedSequence([it["seed"] for it in items]).generate_state(1, np.uint64)
+        mixed = self.augment.mix(waves, int(seed[0] >> 1))
+        mix = None
+        if mixed is not None:
+            waves, perm, lam = mixed
+            mix = BatchMix(perm, lam)
+        featurised = []
+        for it, wav in zip(items, waves, strict=True):
+            feats = self.normalizer.normalize(extract(wav, self.features), it["speaker"])
+            if self.crop_frames and feats.shape[-1] > self.crop_frames:
+                feats = feats[:, : self.crop_frames]
+            featurised.append({**it, "features": feats})
+        batch = collate(featurised)
+        batch.mix = mix
+        return batch
+
+
 def make_loader(
-    dataset: FeatureDataset,
+    dataset: FeatureDataset | WaveformDataset,
     sampler: EpochBatchSampler,
     *,
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> torch.utils.data.DataLoader:
-    """A DataLoader over ``dataset`` with the batch plan of ``sampler``."""
+    """A DataLoader over ``dataset`` with the batch plan of ``sampler``.
+
+    A :class:`WaveformDataset` is collated by its own :meth:`~WaveformDataset.collate`
+    (features on the fly), a :class:`FeatureDataset` by :func:`collate`.
+    """
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=sampler,
-        collate_fn=collate,
+        collate_fn=dataset.collate if isinstance(dataset, WaveformDataset) else collate,
         num_workers=num_workers,
         pin_memory=pin_memory,
         persistent_workers=False,

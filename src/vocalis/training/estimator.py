@@ -144,6 +144,7 @@ class NeuralFitted:
         normalisation, each speaker's own statistics (the predicted speakers'
         unlabelled audio included). Rows whose audio cannot be read are NaN.
         """
+        from vocalis.augment import AugmentConfig
         from vocalis.training.distributed import DistInfo
         from vocalis.training.engine import amp_dtype, resolve_device
         from vocalis.training.predict import predict_dataset
@@ -152,10 +153,8 @@ class NeuralFitted:
 
         index = np.asarray(index, dtype=np.int64)
         cfg = self.config
-        no_copies = dataclasses.replace(  # the training copies are not needed to predict
-            cfg.train, augment=dataclasses.replace(cfg.train.augment, waveform_copies=0)
-        )
-        cfg = dataclasses.replace(cfg, train=no_copies)
+        # no training audio for on-the-fly augmentation is needed to predict
+        cfg = dataclasses.replace(cfg, augment=AugmentConfig())
         data = prepare_data(
             cfg, rows, (self.train, self.val, index), DistInfo(), RunFolder(None), False
         )

@@ -51,8 +51,13 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
     feats, lengths = batch.features, batch.lengths
     if parts.specaug is not None:
         feats = parts.specaug(feats, lengths, gen)
-    mixed = parts.mixup(feats, lengths, gen) if parts.mixup is not None else None
-    if mixed is not None:
+    if parts.spec_noise is not None:
+        feats = parts.spec_noise(feats, lengths, gen)
+    mixed = None
+    if batch.mix is not None:  # file mixup in the data loader: same loss mixing as mixup
+        mixed = batch.mix
+    elif parts.mixup is not None and parts.mixup.draws(gen):
+        mixed = parts.mixup(feats, lengths, gen)
         feats, lengths = mixed.features, mixed.lengths
     with engine.autocast():
         out = s.model(feats, lengths)

@@ -4,7 +4,9 @@
 manifest, split it (speaker-independent by default), compute cached features
 (failed files are skipped and logged), encode labels (from the training split;
 a validation or test label unseen in training is an error), fit the normaliser
-and build the :class:`~vocalis.training.data.FeatureDataset` of each part.
+and build the :class:`~vocalis.training.data.FeatureDataset` of each part (the
+training part as a :class:`~vocalis.training.data.WaveformDataset` when waveform
+augmentation is on: tier-0 audio in memory, features computed per step).
 Nothing is written to the run folder here, so bad input leaves it untouched.
 """
 
@@ -36,7 +38,9 @@ class PreparedData:
         model_norm: ``(mean, std)`` (F,) each for the model's ``input_norm`` layer when
             ``features.normalization=global`` and ``model.params.input_norm`` is true:
             the statistics then travel inside the model (and its exports), else ``None``.
-        train, val, test: the datasets (``test`` is ``None`` without test rows).
+        train, val, test: the datasets (``test`` is ``None`` without test rows); ``train``
+            is a :class:`~vocalis.training.data.WaveformDataset` (features from
+            augmented audio, on the fly) when ``augment`` has a waveform transform on.
         feature_dim: F.
         skipped: :class:`~vocalis.data.failures.Skipped` rows (unreadable audio),
             written to the run folder's ``errors.csv``.
@@ -58,27 +62,44 @@ class PreparedData:
     n_rows: int = 0
 
 
-def _waveform_copies(cfg: ExperimentConfig, rows: Any, targets: list[int], speakers: list[str]):
-    """Noisy / gain-changed copies of the training utterances (features, targets, speakers)."""
-    from vocalis.audio import run_tier0
-    from vocalis.augment import AddNoise, Gain
-    from vocalis.features import extract
-    from vocalis.training.data import epoch_seed
+def _waveform_dataset(
+    cfg: ExperimentConfig,
+    rows: Any,
+    idx: np.ndarray,
+    frames: list[int],
+    targets: list[int],
+    speakers: list[str],
+    normalizer: Any,
+    regression: torch.Tensor | None,
+    crop_frames: int | None,
+    progress: bool,
+) -> Any:
+    """The training split as tier-0 waveforms augmented on the fly (``augment`` has some on)."""
+    from tqdm.auto import tqdm
 
-    aug = cfg.train.augment
+    from vocalis.audio import run_tier0
+    from vocalis.augment import WaveformAugment
+    from vocalis.training.data import WaveformDataset
+
     pipe = cfg.features.pipeline
-    noise = AddNoise(aug.min_snr_db, aug.max_snr_db)
-    gain = Gain(-aug.max_gain_db, aug.max_gain_db)
-    feats, tgts, spks = [], [], []
-    for i, path in enumerate(rows.paths):
-        wav = run_tier0(path, pipe.tier0)
-        for c in range(aug.waveform_copies):
-            g = torch.Generator().manual_seed(epoch_seed(cfg.train.seed, i, 100 + c))
-            sr = pipe.tier0.sample_rate
-            feats.append(extract(gain(noise(wav, sr, g), sr, g), pipe.features))
-            tgts.append(targets[i])
-            spks.append(speakers[i])
-    return feats, tgts, spks
+    sr = pipe.tier0.sample_rate
+    paths = [rows.paths[i] for i in idx.tolist()]
+    bar = tqdm(paths, desc="Audio for augmentation", disable=not progress, leave=False, unit="file")
+    waves = [run_tier0(path, pipe.tier0) for path in bar]
+    crop_samples = round(cfg.train.crop_seconds * sr) if crop_frames else None
+    return WaveformDataset(
+        waves,
+        targets,
+        speakers,
+        frames,
+        pipe.features,
+        normalizer,
+        WaveformAugment(cfg.augment),
+        sr,
+        regression,
+        crop_frames,
+        crop_samples,
+    )
 
 
 def warn_rare_classes(labels: list[str], ids: list[str], rows: Any) -> list[str]:
@@ -196,26 +217,26 @@ def prepare_data(
         seconds_to_frames(cfg.train.crop_seconds, frame_shift) if cfg.train.crop_seconds else None
     )
 
-    def dataset(idx: np.ndarray, crop_frames: int | None = None, extra=None) -> FeatureDataset:
+    def dataset(idx: np.ndarray, crop_frames: int | None = None) -> FeatureDataset:
         feats_ = [normalizer.normalize(by_row[i], speakers[i]) for i in idx.tolist()]
-        tgts = [targets[i] for i in idx.tolist()]
         r = reg[torch.as_tensor(idx)] if reg is not None else None
-        if extra is not None:
-            feats_ += [normalizer.normalize(f, s) for f, s in zip(extra[0], extra[2], strict=True)]
-            tgts += extra[1]
-            if r is not None:
-                r = torch.cat([r, torch.full((len(extra[1]), r.shape[1]), float("nan"))])
-        return FeatureDataset(feats_, tgts, r, crop_frames)
+        return FeatureDataset(feats_, [targets[i] for i in idx.tolist()], r, crop_frames)
 
-    extra = None
-    if cfg.train.augment.waveform_copies:
-        sub = rows.select(train_idx.tolist())
-        extra = _waveform_copies(
+    if cfg.augment.waveform_active:  # features computed on the fly from augmented audio
+        train = _waveform_dataset(
             cfg,
-            sub,
+            rows,
+            train_idx,
+            [int(by_row[i].shape[-1]) for i in train_idx.tolist()],
             [targets[i] for i in train_idx.tolist()],
             [speakers[i] for i in train_idx.tolist()],
+            normalizer,
+            reg[torch.as_tensor(train_idx)] if reg is not None else None,
+            crop,
+            progress and dist.is_main,
         )
+    else:
+        train = dataset(train_idx, crop)
     return PreparedData(
         rows=rows,
         train_idx=train_idx,
@@ -224,7 +245,7 @@ def prepare_data(
         encoder=encoder,
         normalizer=normalizer,
         model_norm=model_norm,
-        train=dataset(train_idx, crop, extra),
+        train=train,
         val=dataset(val_idx),
         test=dataset(test_idx) if len(test_idx) else None,
         feature_dim=dim,

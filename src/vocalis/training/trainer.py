@@ -236,6 +236,8 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
     if cfg.train.lr_tiers is not None:
         for line in describe_param_groups(s.parts.optimizer, cfg.train.lr):
             run.log(line)
+    where = "waveforms in the loader, then features" if cfg.augment.waveform_active else "features"
+    run.log(f"Augmentation (training only; {where}): {cfg.augment.describe()}")
     run.log(
         f"Data: {len(data.train_idx)} train / {len(data.val_idx)} val / {len(data.test_idx)} "
         f"test utterances, {len(classes)} classes ({', '.join(classes)})"
