@@ -14,6 +14,7 @@ from vocalis.testing import make_audio_tree
 
 def test_registry_lists_all_corpora():
     assert CORPORA.names() == [
+        "baved",
         "crema-d",
         "emodb",
         "folder",
@@ -26,7 +27,8 @@ def test_registry_lists_all_corpora():
 
 
 @pytest.mark.parametrize(
-    "name", ["emodb", "ravdess", "crema-d", "tess", "iemocap", "savee", "folder", "uid-folders"]
+    "name",
+    ["baved", "emodb", "ravdess", "crema-d", "tess", "iemocap", "savee", "folder", "uid-folders"],
 )
 def test_corpora_refuse_wrong_roots(tmp_path, name):
     with pytest.raises(DataError, match="not a directory; expected"):
@@ -288,3 +290,30 @@ def test_emodb_real_corpus(emodb_path):
     }
     rec = [float(x) for x in m.column("recognition")]
     assert sum(rec) / len(rec) == pytest.approx(93.5, abs=0.05)  # README: human ceiling
+
+
+def test_baved_names_levels_and_prefixed_speakers(tmp_path):
+    make_audio_tree(
+        tmp_path,
+        {"3/12-m-21-3-2-104.wav": None, "0/7-f-30-0-0-9.wav": None, "0/notes.wav": None},
+    )
+    m = prepare("baved", tmp_path)
+    by_id = {r["id"]: r for r in m}
+    assert set(by_id) == {"baved_12-m-21-3-2-104", "baved_7-f-30-0-0-9"}
+    row = by_id["baved_12-m-21-3-2-104"]
+    assert (row["label"], row["speaker"], row["gender"], row["word"]) == (
+        "high",
+        "baved_12",
+        "male",
+        "3",
+    )
+    assert by_id["baved_7-f-30-0-0-9"]["label"] == "low"
+    assert prepare("baved", tmp_path, speaker_prefix="")[0]["speaker"] in {"12", "7"}
+
+
+def test_baved_real_corpus(emodb_path):
+    root = emodb_path.parent / "baved"
+    if not (root / "speakers_info.json").is_file():
+        pytest.skip("BAVED not in ../shared/data")
+    m = prepare("baved", root)
+    assert len(m) == 1935 and len(set(m.speakers)) == 60

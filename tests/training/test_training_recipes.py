@@ -28,6 +28,14 @@ SMALL = {
         "model.params.embedding_dim=16",
         "model.params.res2net_scale=4",
     ],
+    "sv_fusion": [
+        "model.params.width=16",
+        "model.params.cnn_channels=[16]",
+        "model.params.ecapa_channels=[16,16,16,48]",
+        "model.params.se_channels=4",
+        "model.params.attention_channels=4",
+        "model.params.embedding_dim=8",
+    ],
 }
 
 

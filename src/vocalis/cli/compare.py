@@ -51,12 +51,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis compare``."""
-    from vocalis.evaluation.compare import compare, legend, to_markdown, write_table
+    from vocalis.evaluation.compare import (
+        compare,
+        legend,
+        table_columns,
+        to_markdown,
+        write_table,
+    )
 
     rows = compare(args.runs, sort_by=args.sort)
     print(to_markdown(rows))
     if not args.no_legend:
-        print("\n" + legend())
+        print("\n" + legend(table_columns(rows)))
     if args.out:
         print(f"written to {write_table(rows, args.out)}")
     return 0

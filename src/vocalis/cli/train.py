@@ -61,7 +61,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="features.max_failures: unreadable files tolerated, a fraction (0.1) or a count",
     )
     p.add_argument("--amp", action="store_true", help="mixed precision (train.amp=true)")
-    p.add_argument("--out", help="run folder (default: runs/<recipe or model-features>)")
+    p.add_argument(
+        "--out",
+        help="run folder (default: runs/<recipe or model-features>; speaker verification: "
+        "runs/mode3_gating_mfbe_pitch_<date>_<time>)",
+    )
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -119,8 +123,38 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
     return out + list(args.overrides or [])
 
 
+def experiment_name(config, when: float | None = None) -> str | None:
+    """A speaker-verification run's default name, ``mode3_gating_mfbe_pitch_20261201_120000``.
+
+    Mode, fusion (mode 3) or ``ptm`` (mode 1), the handcrafted feature mode (modes 2, 3)
+    and the local start time; ``None`` for other models.
+
+    Example:
+        >>> from vocalis.training.config import load_config
+        >>> experiment_name(load_config("sv_fusion", ["model.mode=1"]), 0.0)[:10]
+        'mode1_ptm_'
+    """
+    import time
+
+    if config.model.name != "sv_fusion":
+        return None
+    p = config.model.params
+    parts = [f"mode{p.mode}"]
+    parts += {1: ["ptm"], 2: [p.features], 3: [p.fusion, p.features]}[p.mode]
+    stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(time.time() if when is None else when))
+    return "_".join([*parts, stamp])
+
+
 def default_out(args: argparse.Namespace, config) -> str:
-    """The run folder used when ``--out`` is not given: ``runs/<recipe or model-features>``."""
+    """The run folder used when ``--out`` is not given.
+
+    ``runs/<experiment name>`` for speaker verification (:func:`experiment_name`, with a
+    timestamp: one folder per run), else ``runs/<recipe or model-features>`` (a rerun
+    resumes it).
+    """
+    name = experiment_name(config) if hasattr(config, "model") else None
+    if name is not None:
+        return str(Path("runs") / name)
     if args.config:
         return str(Path("runs") / Path(args.config).stem)
     return str(Path("runs") / f"{config.model.name}-{config.features.extractor.name}")
@@ -157,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
         return _train_ensemble(config, args)
     out = args.out or default_out(args, config)
     result = train(config, out, overwrite=args.overwrite, progress=not args.no_progress)
+    if os.environ.get("RANK", "0") == "0":
+        from vocalis.evaluation.plots import plot_run
+
+        plot_run(out)  # training_curves.png, confusion_val.png, gating.png
     best = result.best_metrics
     if best and os.environ.get("RANK", "0") == "0":
         print(

@@ -19,7 +19,17 @@ from typing import Any
 from vocalis.errors import DataError
 from vocalis.io import as_path, write_text
 
-__all__ = ["COLUMNS", "COLUMN_HELP", "compare", "legend", "to_csv", "to_markdown", "write_table"]
+__all__ = [
+    "COLUMNS",
+    "COLUMN_HELP",
+    "OPTIONAL_COLUMNS",
+    "compare",
+    "legend",
+    "table_columns",
+    "to_csv",
+    "to_markdown",
+    "write_table",
+]
 
 #: Columns of the comparison table, in order, and what each one means.
 COLUMN_HELP = {
@@ -41,10 +51,21 @@ COLUMN_HELP = {
     "folds": "CV: folds finished / folds planned (partial when fewer)",
     "epochs": "epochs trained (CV: mean kept epoch over folds)",
     "seconds": "wall time (CV: sum over folds)",
+    "mode": "speaker verification: 1 pretrained-encoder layers, 2 handcrafted features, 3 both",
+    "fusion": "speaker verification, mode 3: concat, cross_attention or gating",
+    "feature": "speaker verification: the handcrafted feature mode (mfbe_pitch...)",
+    "best_val_loss": "validation loss of the kept epoch",
+    "eer": "speaker verification: equal error rate (cosine scores)",
+    "min_dcf": "speaker verification: minDCF, p_target 0.01, C_miss = C_fa = 1, normalised",
+    "eer_on": "trials of eer/min_dcf: held-out (speakers never trained on) or val (pairs of "
+    "validation utterances of the training speakers: speaker-dependent)",
 }
 
 #: Columns of the comparison table, in order.
 COLUMNS = tuple(COLUMN_HELP)
+
+#: Columns shown only when some row has a value (speaker verification, validation loss).
+OPTIONAL_COLUMNS = ("mode", "fusion", "feature", "best_val_loss", "eer", "min_dcf", "eer_on")
 
 
 def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") -> list[dict]:
@@ -102,6 +123,7 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
                 "folds": folds,
                 "epochs": rec.epochs(),
                 "seconds": rec.seconds(),
+                **_sv_cells(rec),
             }
         )
     if not rows:
@@ -121,6 +143,33 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
 
         rows.sort(key=order)
     return rows
+
+
+def _sv_cells(rec: Any) -> dict[str, Any]:
+    """The optional columns of one record (speaker verification, validation loss)."""
+    ver = rec.verification if rec.kind == "run" else {}
+    val_loss = rec.val.get("loss") if rec.kind == "run" else None
+    return {
+        "mode": rec.sv.get("mode") if rec.kind == "run" else None,
+        "fusion": rec.sv.get("fusion") if rec.kind == "run" else None,
+        "feature": rec.sv.get("feature") if rec.kind == "run" else None,
+        "best_val_loss": val_loss if isinstance(val_loss, (int, float)) else None,
+        "eer": ver.get("eer"),
+        "min_dcf": ver.get("min_dcf"),
+        "eer_on": ver.get("on"),
+    }
+
+
+def table_columns(rows: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """:data:`COLUMNS` without the optional ones that no row fills.
+
+    Example:
+        >>> "eer" in table_columns([{"run": "a", "eer": None}])
+        False
+    """
+    return tuple(
+        c for c in COLUMNS if c not in OPTIONAL_COLUMNS or any(r.get(c) is not None for r in rows)
+    )
 
 
 def _cell(value: Any, column: str = "") -> str:
@@ -147,16 +196,21 @@ def legend(columns: Sequence[str] = COLUMNS) -> str:
     return "\n".join(f"{c}: {COLUMN_HELP[c]}" for c in columns)
 
 
-def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
-    """GitHub-flavoured Markdown table (floats with 4 decimals)."""
+def to_markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """GitHub-flavoured Markdown table (floats with 4 decimals).
+
+    The columns default to :func:`table_columns` (optional ones only when filled).
+    """
+    columns = table_columns(rows) if columns is None else columns
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         lines.append("| " + " | ".join(_cell(r.get(c), c) for c in columns) + " |")
     return "\n".join(lines)
 
 
-def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = COLUMNS) -> str:
-    """CSV text with a header (full float precision)."""
+def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """CSV text with a header (full float precision); default columns: :func:`table_columns`."""
+    columns = table_columns(rows) if columns is None else columns
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     w.writeheader()
@@ -171,7 +225,7 @@ def write_table(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> s
     if suffix == ".csv":
         write_text(path, to_csv(rows))
     elif suffix in (".md", ".markdown", ".txt"):
-        notes = "\n".join(f"- **{c}**: {COLUMN_HELP[c]}" for c in COLUMNS)
+        notes = "\n".join(f"- **{c}**: {COLUMN_HELP[c]}" for c in table_columns(rows))
         write_text(path, to_markdown(rows) + "\n\n" + notes + "\n")
     else:
         raise DataError(f"--out {path}: expected a .md or .csv file name")

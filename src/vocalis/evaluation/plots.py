@@ -21,8 +21,10 @@ from vocalis.io import atomic_open, read_bytes
 __all__ = [
     "plot_confusion",
     "plot_fold_uar",
+    "plot_gating",
     "plot_per_class",
     "plot_reliability",
+    "plot_run",
     "plot_training_curves",
     "read_history",
 ]
@@ -275,3 +277,72 @@ def plot_fold_uar(
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title or f"{metric} per fold")
     return _save(fig, path)
+
+
+def plot_gating(gating_csv: str | os.PathLike, path: str | os.PathLike) -> str:
+    """Box plots of a fusion gate per speaker (and per class when ``gating.csv`` has one).
+
+    Args:
+        gating_csv: ``gating.csv`` of a run (``id, speaker[, class], gate_ptm``; written
+            by :func:`vocalis.training.artifacts.write_gating`).
+        path: PNG to write.
+
+    Raises:
+        DataError: the file is missing or has no ``gate_ptm`` column.
+    """
+    try:
+        text = read_bytes(gating_csv).decode("utf-8")
+    except FileNotFoundError:
+        raise DataError(f"gating table {gating_csv} does not exist") from None
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or "gate_ptm" not in rows[0]:
+        raise DataError(f"{gating_csv}: expected columns id, speaker, [class,] gate_ptm")
+    kinds = [k for k in ("speaker", "class") if k in rows[0]]
+    plt = _pyplot()
+    groups = {k: sorted({r[k] for r in rows}) for k in kinds}
+    width = max(6.0, 0.22 * max(len(g) for g in groups.values()))
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(width, 3.2 * len(kinds)), squeeze=False)
+    for ax, kind in zip(axes[:, 0], kinds, strict=True):
+        names = groups[kind]
+        data = [[float(r["gate_ptm"]) for r in rows if r[kind] == n] for n in names]
+        ax.boxplot(data, showfliers=False)
+        ax.set_xticks(range(1, len(names) + 1), names, rotation=90, fontsize=6)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("gate (PTM weight)")
+        ax.set_title(f"gate per {kind} (1 = pretrained encoder only, 0 = handcrafted only)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_run(run_dir: str | os.PathLike) -> list[str]:
+    """Draw the PNGs of a finished training run from its files; return their paths.
+
+    ``training_curves.png`` from ``history.csv``, ``confusion_val.png`` from the
+    validation confusion matrix in ``metrics.json`` (closed-set speaker
+    identification for speaker-labelled runs) and ``gating.png`` from ``gating.csv``;
+    a file whose source is missing is left out.
+    """
+    import json
+    from pathlib import Path
+
+    run = Path(run_dir)
+    out = []
+    if (run / "history.csv").is_file():
+        out.append(plot_training_curves(run / "history.csv", run / "training_curves.png", run.name))
+    if (run / "metrics.json").is_file():
+        metrics = json.loads(read_bytes(run / "metrics.json").decode("utf-8"))
+        val = metrics.get("val") or {}
+        classes = val.get("classes") or metrics.get("classes") or []
+        if val.get("confusion") is not None and 0 < len(classes) <= 200:
+            out.append(
+                plot_confusion(
+                    val["confusion"],
+                    classes,
+                    run / "confusion_val.png",
+                    title="validation, closed-set identification (kept epoch)",
+                )
+            )
+    if (run / "gating.csv").is_file():
+        out.append(plot_gating(run / "gating.csv", run / "gating.png"))
+    return out

@@ -106,6 +106,44 @@ class RunRecord:
         return f"holdout ({val} val)" if val else "holdout"
 
     @property
+    def sv(self) -> dict[str, Any]:
+        """A speaker-verification run's mode, fusion and handcrafted feature mode; {} for others.
+
+        Read from the config of an ``sv_fusion`` model (``model.params``).
+        """
+        model = self.config.get("model") or {}
+        params = model.get("params") if isinstance(model.get("params"), dict) else {}
+        if model.get("name") != "sv_fusion" or not params:
+            return {}
+        mode = params.get("mode")
+        return {
+            "mode": mode,
+            "fusion": params.get("fusion") if mode == 3 else None,
+            "feature": params.get("features") if mode in (2, 3) else None,
+        }
+
+    @property
+    def verification(self) -> dict[str, Any]:
+        """EER / minDCF of the run: held-out trials when scored, else its validation pairs.
+
+        ``verification.json`` in the run folder (written by ``bench/speaker.py`` or
+        :mod:`vocalis.verification` for held-out speakers: ``eer``, ``min_dcf``, ``on``)
+        wins; otherwise ``metrics.json`` ``details.verification_val`` (all pairs of the
+        validation utterances of the training speakers, speaker-dependent). {} without.
+        """
+        path = self.path / "verification.json"
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                data = {}
+            if isinstance(data, dict) and data.get("eer") is not None:
+                return {"on": "held-out", **data}
+        details = (self.stored.details if self.stored is not None else None) or {}
+        val = details.get("verification_val") or {}
+        return {**val, "on": "val"} if val.get("eer") is not None else {}
+
+    @property
     def val(self) -> dict[str, Any]:
         """Validation metrics of a run; {} without.
 

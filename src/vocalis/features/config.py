@@ -36,7 +36,8 @@ class FeatureConfig:
     Args:
         name: registry key of the extractor (``mfcc``, ``fbank``, ``mfbe``, ``pitch``,
             ``mfbe_pitch``, ``mfcc_pitch``, ``mfbe_only``, ``mfcc_only``, ``pitch_only``,
-            ``encoder``, ``ge2e``, ``waveform``).
+            ``encoder``, ``ge2e``, ``waveform``, ``ptm`` and ``ptm_<mode>``: every encoder
+            layer stacked, alone or with a handcrafted mode).
         sample_rate: expected input rate in Hz (tier 0 resamples to it).
         n_fft: FFT size in samples (512 = 32 ms at 16 kHz).
         win_length: analysis window in samples (400 = 25 ms), centred in ``n_fft``.
@@ -197,8 +198,45 @@ class PipelineConfig:
             )
 
 
+#: Handcrafted feature modes a speaker-verification model fuses with encoder layers.
+HANDCRAFTED_MODES = ("mfbe_pitch", "mfcc_pitch", "mfbe_only", "mfcc_only", "pitch_only")
+
+#: Stacks of every chosen encoder layer, alone (``ptm``) or with a handcrafted mode
+#: (``ptm_mfbe_pitch``...), see :mod:`vocalis.features.ptm_stack`; they read the
+#: ``encoder_*`` fields like ``encoder`` features do.
+PTM_STACK_FEATURES = ("ptm", *(f"ptm_{m}" for m in HANDCRAFTED_MODES))
+
+
+def stack_name(mode: int, handcrafted: str) -> str:
+    """The extractor a speaker-verification mode reads.
+
+    Mode 1 (encoder layers only) ``ptm``, mode 2 (handcrafted only) ``handcrafted``
+    itself, mode 3 (both) ``ptm_<handcrafted>``. Recipes call it as the resolver
+    ``${sv_features:${model.params.mode},${model.params.features}}``.
+
+    Raises:
+        ConfigError: a mode other than 1, 2, 3 or an unknown handcrafted mode.
+
+    Example:
+        >>> stack_name(3, "mfcc_pitch"), stack_name(2, "pitch_only"), stack_name(1, "mfbe_pitch")
+        ('ptm_mfcc_pitch', 'pitch_only', 'ptm')
+    """
+    if handcrafted not in HANDCRAFTED_MODES:
+        raise ConfigError(
+            f"model.params.features: got {handcrafted!r}, expected one of "
+            f"{', '.join(HANDCRAFTED_MODES)}"
+        )
+    names = {1: "ptm", 2: handcrafted, 3: f"ptm_{handcrafted}"}
+    try:
+        return names[int(mode)]
+    except (KeyError, ValueError):
+        raise ConfigError(
+            f"model.params.mode: got {mode!r}, expected 1 (PTM), 2 (handcrafted) or 3 (fused)"
+        ) from None
+
+
 #: Built-in extractors that run a pretrained encoder (their cache keys name its weights).
-ENCODER_FEATURES = ("encoder", "ge2e")
+ENCODER_FEATURES = ("encoder", "ge2e", *PTM_STACK_FEATURES)
 
 #: Fields only ``encoder`` features read. They join no other extractor's cache key,
 #: so adding them left the keys (and cached entries) of every other feature as they were.
@@ -226,7 +264,7 @@ def cache_identity(pipeline: PipelineConfig) -> PipelineConfig | dict:
     features = pipeline.features
     builtin = features.name in BUILTIN_FEATURES
     data = to_dict(pipeline)
-    if builtin and features.name != "encoder":
+    if builtin and features.name not in ("encoder", *PTM_STACK_FEATURES):
         for key in ENCODER_FIELDS:
             del data["features"][key]
     if builtin and features.name not in ENCODER_FEATURES:

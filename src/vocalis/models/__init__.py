@@ -38,6 +38,7 @@ from vocalis.models.registry import (
     model_config_class,
 )
 from vocalis.models.ssl import SSL, SSLConfig, SSLEncoderConfig
+from vocalis.models.sv_fusion import SVFusion, SVFusionConfig
 from vocalis.models.tier1 import Tier1, Tier1Config
 
 __all__ = [
@@ -56,6 +57,8 @@ __all__ = [
     "MultiHead",
     "SSLConfig",
     "SSLEncoderConfig",
+    "SVFusion",
+    "SVFusionConfig",
     "SpeechClassifier",
     "StatisticsPooling",
     "Tier1",

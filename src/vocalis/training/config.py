@@ -20,11 +20,13 @@ A recipe picks one file per group and adds its own overrides::
       epochs: 30
 
 Command-line overrides are either a group choice (``model=ecapa``) or a dotted
-key (``train.lr=3e-4``). Hydra's compose API composes the groups, OmegaConf applies
-the overrides (:func:`vocalis.config.compose_groups`); the result is validated once
-into frozen dataclasses whose unknown keys raise :class:`~vocalis.errors.ConfigError`
-with the nearest valid key. The features section is typed all the way down
-(:class:`~vocalis.audio.Tier0Config`, :class:`~vocalis.features.FeatureConfig`).
+key (``train.lr=3e-4``); ``model.<key>`` other than ``name`` and ``params`` is short
+for ``model.params.<key>`` (``model.mode=3``). Hydra's compose API composes the
+groups, OmegaConf applies the overrides (:func:`vocalis.config.compose_groups`); the
+result is validated once into frozen dataclasses whose unknown keys raise
+:class:`~vocalis.errors.ConfigError` with the nearest valid key. The features section
+is typed all the way down (:class:`~vocalis.audio.Tier0Config`,
+:class:`~vocalis.features.FeatureConfig`).
 
 :func:`load_recipe` is the one loader of every recipe kind: a neural experiment
 (an :class:`ExperimentConfig`) or a ``kind: ensemble`` recipe (an
@@ -432,6 +434,8 @@ def compose(
         ConfigError: a missing file, an unknown group or section, a malformed
             override, or an ensemble recipe (with the command that runs it).
     """
+    _register_resolvers()
+    overrides = [_model_shorthand(item) for item in overrides]
     if recipe is not None:
         path = find_recipe(recipe, root)
         if _is_ensemble(read_yaml(path)):
@@ -449,6 +453,34 @@ def compose(
         sections=GROUPS,
         fallbacks={"model": _bare_model, "features": _bare_features},
     )
+
+
+def _model_shorthand(item: str) -> str:
+    """``model.mode=3`` -> ``model.params.mode=3``: a model key other than name / params.
+
+    Example:
+        >>> _model_shorthand("model.fusion=gating"), _model_shorthand("model.name=ecapa")
+        ('model.params.fusion=gating', 'model.name=ecapa')
+    """
+    key, sep, value = item.partition("=")
+    parts = key.strip().lstrip("+").split(".")
+    if sep and len(parts) >= 2 and parts[0] == "model" and parts[1] not in ("name", "params"):
+        return f"model.params.{'.'.join(parts[1:])}={value}"
+    return item
+
+
+def _register_resolvers() -> None:
+    """Register the resolvers recipes may call.
+
+    ``${sv_features:MODE,HANDCRAFTED}``: the extractor a speaker-verification mode
+    reads (:func:`vocalis.features.config.stack_name`).
+    """
+    from omegaconf import OmegaConf
+
+    from vocalis.features.config import stack_name
+
+    if not OmegaConf.has_resolver("sv_features"):
+        OmegaConf.register_new_resolver("sv_features", stack_name)
 
 
 def _is_ensemble(body: dict[str, Any]) -> bool:

@@ -85,6 +85,16 @@ RUN_FILES = (
     "model.pt",
     "checkpoints/best.pt",
     "checkpoints/last.pt",
+    "model_summary.txt",
+)
+
+#: Files of the end-of-training analyses, when the run has them (removed by ``--overwrite``).
+ANALYSIS_FILES = (
+    "training_curves.png",
+    "confusion_val.png",
+    "gating.csv",
+    "gating_summary.csv",
+    "gating.png",
 )
 
 
@@ -322,7 +332,7 @@ class RunFolder:
         """Remove the files of a previous run (``--overwrite``); other files stay."""
         if not self.active:
             return
-        for name in (*RUN_FILES, "predictions.csv"):
+        for name in (*RUN_FILES, *ANALYSIS_FILES, "predictions.csv"):
             p = self.path / name
             if p.is_file():
                 p.unlink()

@@ -30,7 +30,9 @@ The parts, each a module of functions over one :class:`~vocalis.training.session
   (:func:`~vocalis.training.components.build_components`, public, to adapt);
 - :mod:`~vocalis.training.loop`: the epochs and their seeded steps;
 - :mod:`~vocalis.training.resume`: checkpoints and resuming;
-- :mod:`~vocalis.training.validation`: validation, test and ``metrics.json``.
+- :mod:`~vocalis.training.validation`: validation, test and ``metrics.json``;
+- :mod:`~vocalis.training.artifacts`: ``model_summary.txt``, curves, confusion,
+  verification on the validation rows and the gating analysis.
 
 :func:`train` calls them in this order; to train with adapted components, call
 the same steps yourself::
@@ -60,6 +62,7 @@ import torch
 
 from vocalis.checkpoint import Checkpoint
 from vocalis.training import resume, validation
+from vocalis.training.artifacts import finish_run, write_model_summary
 from vocalis.training.components import build_components, describe_param_groups
 from vocalis.training.config import ExperimentConfig, config_to_yaml
 from vocalis.training.distributed import barrier, shutdown
@@ -206,7 +209,7 @@ def run_training(
     test_metrics = validation.test(s)
     if s.run.active:
         resume.write_model(s)
-        validation.write_metrics(s, test_metrics)
+        validation.write_metrics(s, test_metrics, finish_run(s))
     barrier(s.engine.dist)
     return result(s, test_metrics)
 
@@ -224,6 +227,7 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
         from vocalis.data.failures import write_errors
 
         write_errors(run.file("errors.csv"), data.skipped)
+        write_model_summary(run, s.raw_model, data.feature_dim)
     spk = data.rows.column("speaker") if "speaker" in data.rows.columns else None
     n_params = sum(p.numel() for p in s.raw_model.parameters())
     run.log(

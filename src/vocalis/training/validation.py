@@ -177,8 +177,14 @@ def test(s: Session) -> dict[str, Any] | None:
     return test_metrics
 
 
-def write_metrics(s: Session, test: dict[str, Any] | None = None) -> None:
-    """Write ``metrics.json`` (the run folder's one schema): best epoch, scores, sizes."""
+def write_metrics(
+    s: Session, test: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+) -> None:
+    """Write ``metrics.json`` (the run folder's one schema): best epoch, scores, sizes.
+
+    ``extra`` joins ``details`` (the end-of-training analyses of
+    :func:`vocalis.training.artifacts.finish_run`: ``verification_val``, ``gating``).
+    """
     best_row, st, stopper = s.best_row(), s.state, s.parts.stopper
     val = {**st.best_val, "loss": best_row.get("val_loss")} if st.best_val else None
     seconds = sum(float(h.get("seconds") or 0.0) for h in st.history)
@@ -201,6 +207,7 @@ def write_metrics(s: Session, test: dict[str, Any] | None = None) -> None:
             "mode": s.cfg.train.mode,
             "stopped_early": stopper.should_stop,
             "rows": summary(s.data.skipped, s.data.n_rows or len(s.data.rows)),
+            **(extra or {}),
         },
     )
 

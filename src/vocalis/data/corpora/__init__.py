@@ -4,6 +4,7 @@ Each corpus lives in ``corpora/<corpus>.py`` and registers itself here, so
 ``vocalis prepare --help`` and :func:`vocalis.data.prepare` list it:
 
 ==============  ===========================================================
+``baved``       BAVED: Arabic words, 3 emotion levels, about 60 speakers
 ``emodb``       Berlin EmoDB: speaker, gender, age, text, take, 7 emotions
 ``ravdess``     RAVDESS audio: 8 emotions, intensity, statement, 24 actors
 ``crema-d``     CREMA-D: 91 actors, 6 emotions, sentence, intensity
@@ -26,6 +27,7 @@ CORPORA: Registry = Registry("corpus")
 
 # Importing the modules registers the corpora (they only need the standard library).
 from vocalis.data.corpora import (  # noqa: E402, F401
+    baved,
     crema_d,
     emodb,
     folder,
