@@ -185,6 +185,9 @@ def test_every_mode_trains_saves_reloads_and_scores(speakers_corpus, tmp_path, m
     with torch.no_grad():
         emb = pipe.neural.embed(padded, lengths, kind="sv")
     assert emb.shape == (3, 8) and torch.isfinite(emb).all()
+    from vocalis.verification import load_embedder  # what vocalis sv score / verify load
+
+    torch.testing.assert_close(load_embedder(run / "model.pt").embed(padded, lengths), emb)
     score = torch.nn.functional.cosine_similarity(emb[0], emb[1], dim=0)
     assert -1.0 <= float(score) <= 1.0
     with torch.no_grad():
