@@ -69,3 +69,20 @@ def test_norm_errors(data):
         normalize_scores(raw, e, t, "as", c, top_k=0)
     with pytest.raises(DataError, match="nan or inf"):
         cosine_scores(np.full((1, 2), np.nan), e[:, :2], [0], [0])
+
+
+def test_score_embeddings_skips_trials_without_vectors_and_matches_the_metrics():
+    from vocalis.metrics.verification import compute_eer
+    from vocalis.verification.api import score_embeddings
+    from vocalis.verification.trials import TrialList
+
+    rng = np.random.default_rng(1)
+    vec = {f"s{s}_{i}": rng.normal(size=8) + 3 * np.eye(8)[s] for s in range(4) for i in range(3)}
+    pairs = [(int(a[:2] == b[:2]), a, b) for a in vec for b in vec if a < b]
+    pairs.append((1, "missing", "s0_0"))
+    labels, enrol, test = zip(*pairs, strict=True)
+    tl = TrialList(np.array(labels), enrol, test)
+    res = score_embeddings(tl, vec)
+    assert res.metrics["skipped_trials"] == 1 and res.metrics["n_trials"] == len(labels) - 1
+    assert res.metrics["eer"] == compute_eer(res.scores, res.labels)[0]
+    assert res.metrics["n_target"] == 12 and res.metrics["n_nontarget"] == 54

@@ -34,6 +34,7 @@ _EXPORTS = {
     "SpeakerEmbedder": "vocalis.verification.embedders",
     "load_embedder": "vocalis.verification.embedders",
     "score_trials": "vocalis.verification.api",
+    "score_embeddings": "vocalis.verification.api",
     "calibrate_threshold": "vocalis.verification.api",
     "verify_pair": "vocalis.verification.api",
     "ScoreResult": "vocalis.verification.api",

@@ -4,6 +4,8 @@
   scores, an optional score normalisation with a cohort, EER, minDCF and the DET
   curve; writes ``scores.tsv`` (``label, enrol, test, score`` with a header),
   ``scores.json`` (the metrics) and ``scores.det.png``.
+- :func:`score_embeddings`: the same from embeddings already computed (a mapping from
+  each trial entry to its vector), for precomputed or in-memory embeddings.
 - :func:`calibrate_threshold`: scores a development list and stores the threshold
   at the EER or at a false-accept rate with the model, as
   ``extras["verification"]`` of its checkpoint (:mod:`vocalis.checkpoint`,
@@ -24,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,7 @@ __all__ = [
     "ScoreResult",
     "calibrate_threshold",
     "parse_operating_point",
+    "score_embeddings",
     "score_trials",
     "verify_pair",
 ]
@@ -190,7 +194,7 @@ def score_trials(
         DataError: a cohort that shares clips or speakers with the trials; no
             target or no non-target trial left.
     """
-    from vocalis.metrics.verification import compute_eer, compute_min_dcf, detection_costs
+    from vocalis.metrics.verification import detection_costs
 
     if norm not in NORMS:
         raise ConfigError(f"--norm {norm!r}: expected one of {', '.join(NORMS)}")
@@ -203,25 +207,100 @@ def score_trials(
     cache = EmbeddingCache(folder, emb.identity) if folder is not None else None
     files = tl.files()
     matrix, failed = emb.embed_files(files, cache, batch_size, progress)
-    row = {p: i for i, p in enumerate(files)}
-    e_idx = np.array([row[p] for p in tl.enrol])
-    t_idx = np.array([row[p] for p in tl.test])
-    ok = ~(np.isnan(matrix[e_idx]).any(1) | np.isnan(matrix[t_idx]).any(1))
-    if not ok.all():
-        logger.warning(
-            "%d of %d trials left out: %d clip(s) could not be read",
-            int((~ok).sum()),
-            len(tl),
-            len(failed),
-        )
-    e_idx, t_idx, labels = e_idx[ok], t_idx[ok], tl.labels[ok].astype(int)
-    raw = cosine_scores(matrix, matrix, e_idx, t_idx)
+    unreadable = set(failed)
     cohort_emb = None
     if norm != "none":
         cohort_emb = _embed_cohort(emb, cohort, tl, cache, batch_size, progress)
-        scores = normalize_scores(raw, matrix[e_idx], matrix[t_idx], norm, cohort_emb, top_k)
-    else:
-        scores = raw
+    result = score_embeddings(
+        tl,
+        {p: matrix[i] for i, p in enumerate(files) if p not in unreadable},
+        norm=norm,
+        cohort=cohort_emb,
+        top_k=top_k,
+        p_target=p_target,
+        c_miss=c_miss,
+        c_fa=c_fa,
+    )
+    result.metrics.update(
+        {
+            "cohort": str(cohort) if cohort_emb is not None else None,
+            "unreadable_files": failed,
+            "embedder": emb.spec if emb.folder is None else emb.folder,
+            "embedding_kind": emb.kind,
+        }
+    )
+    if out is not None:
+        result.written = _write_scores(out, result)
+    return result
+
+
+def score_embeddings(
+    trials: TrialList,
+    embeddings: Mapping[str, np.ndarray],
+    *,
+    norm: str = "none",
+    cohort: np.ndarray | None = None,
+    top_k: int = 200,
+    p_target: float = 0.01,
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+) -> ScoreResult:
+    """Score trials from embeddings already computed (precomputed or in memory).
+
+    This is the part of :func:`score_trials` after embedding.
+
+    Args:
+        trials: the trials; their ``enrol`` / ``test`` entries are keys of ``embeddings``.
+        embeddings: one vector per clip (path, or whatever the trials name).
+        norm: ``none``, ``z``, ``t``, ``s`` or ``as``.
+        cohort: cohort embeddings (needed by every norm).
+        top_k: cohort clips per side for ``as``.
+        p_target: target prior of the detection cost.
+        c_miss: cost of a miss.
+        c_fa: cost of a false alarm.
+
+    Returns:
+        Scores and metrics; a trial with a clip missing from ``embeddings`` is left out
+        (``metrics["skipped_trials"]``).
+
+    Shape:
+        embeddings: values (E,); cohort: (C, E).
+
+    Raises:
+        ConfigError: an unknown norm, or a norm without a cohort.
+        DataError: no target or no non-target trial left.
+
+    Example:
+        >>> from vocalis.verification import TrialList
+        >>> tl = TrialList(np.array([1, 0]), ("a", "a"), ("b", "c"))
+        >>> vec = {"a": np.array([1.0, 0.0]), "b": np.array([1.0, 0.1]), "c": np.array([0.0, 1.0])}
+        >>> score_embeddings(tl, vec).metrics["eer"]
+        0.0
+    """
+    from vocalis.metrics.verification import compute_eer, compute_min_dcf
+
+    if norm not in NORMS:
+        raise ConfigError(f"--norm {norm!r}: expected one of {', '.join(NORMS)}")
+    ok = np.array(
+        [
+            a in embeddings and b in embeddings
+            for a, b in zip(trials.enrol, trials.test, strict=True)
+        ]
+    )
+    if not ok.all():
+        logger.warning(
+            "%d of %d trials left out: a clip has no embedding", int((~ok).sum()), len(trials)
+        )
+    enrol = tuple(p for p, k in zip(trials.enrol, ok, strict=True) if k)
+    test = tuple(p for p, k in zip(trials.test, ok, strict=True) if k)
+    labels = trials.labels[ok].astype(int)
+    if not enrol:
+        raise DataError(f"{trials.source or 'trials'}: no trial has embeddings for both clips")
+    e = np.stack([np.asarray(embeddings[p], dtype=np.float64) for p in enrol])
+    t = np.stack([np.asarray(embeddings[p], dtype=np.float64) for p in test])
+    idx = np.arange(len(enrol))
+    raw = cosine_scores(e, t, idx, idx)
+    scores = raw if norm == "none" else normalize_scores(raw, e, t, norm, cohort, top_k)
     eer, eer_thr = compute_eer(scores, labels)
     dcf, dcf_thr = compute_min_dcf(scores, labels, p_target, c_miss, c_fa)
     metrics: dict[str, Any] = {
@@ -234,24 +313,17 @@ def score_trials(
         "c_fa": c_fa,
         "norm": norm,
         "top_k": top_k if norm == "as" else None,
-        "cohort": str(cohort) if cohort is not None and norm != "none" else None,
-        "cohort_size": None if cohort_emb is None else int(cohort_emb.shape[0]),
+        "cohort_size": None if cohort is None or norm == "none" else int(cohort.shape[0]),
         "n_trials": int(labels.size),
         "n_target": int(labels.sum()),
         "n_nontarget": int((labels == 0).sum()),
         "skipped_trials": int((~ok).sum()),
-        "unreadable_files": failed,
-        "trials": tl.source or "(in memory)",
-        "embedder": emb.spec if emb.folder is None else emb.folder,
-        "embedding_kind": emb.kind,
-        "embedding_dim": int(matrix.shape[1]),
+        "trials": trials.source or "(in memory)",
+        "embedding_dim": int(e.shape[1]),
     }
-    enrol = tuple(files[i] for i in e_idx)
-    test = tuple(files[i] for i in t_idx)
-    result = ScoreResult(scores, labels, enrol, test, metrics, cohort=cohort_emb)
-    if out is not None:
-        result.written = _write_scores(out, result)
-    return result
+    return ScoreResult(
+        scores, labels, enrol, test, metrics, cohort=None if norm == "none" else cohort
+    )
 
 
 def _write_scores(out: str | os.PathLike, result: ScoreResult) -> list[str]:
