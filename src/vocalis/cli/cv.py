@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vocalis.cli.backend import add_backend_args, backend_from_args
 from vocalis.cli.choices import LazyChoices, max_failures_arg
 
 
@@ -52,7 +53,10 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", required=True, help="output folder (one run folder per fold)")
     parser.add_argument(
-        "--parallel", type=int, default=1, help="folds trained at once (separate processes)"
+        "--parallel",
+        type=int,
+        default=1,
+        help="folds trained at once (local: separate processes; ray/slurm: tasks in flight)",
     )
     parser.add_argument(
         "--normalization",
@@ -77,6 +81,7 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="retrain finished folds from scratch"
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more config overrides")
+    add_backend_args(parser, "folds")
 
 
 def overrides_from_args(args: argparse.Namespace) -> list[str]:
@@ -206,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
         group=args.group,
         only=args.fold,
         parallel=args.parallel,
+        backend=backend_from_args(args),
         normalization=args.normalization,
         validation=args.validation,
         val_fraction=args.val_fraction,

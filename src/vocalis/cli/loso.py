@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vocalis.cli.backend import backend_from_args
 from vocalis.cli.cv import add_experiment_args, config_from_args, print_summary
 
 
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         speakers=args.speaker,
         parallel=args.parallel,
+        backend=backend_from_args(args),
         normalization=args.normalization,
         validation=args.validation,
         val_fraction=args.val_fraction,

@@ -56,6 +56,7 @@ from vocalis.io import as_path, write_json, write_text
 from vocalis.training.estimator import NORMALIZATIONS, estimator_for
 
 if TYPE_CHECKING:
+    from vocalis.backends import Backend, BackendConfig
     from vocalis.data import Manifest
     from vocalis.training.estimator import Estimator, Fitted
 
@@ -64,6 +65,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "NORMALIZATIONS",
     "PROTOCOLS",
+    "RUN_KEYS",
     "FoldPlan",
     "cross_validate",
     "loso",
@@ -75,6 +77,10 @@ __all__ = [
 
 #: Cross-validation protocols of :func:`cross_validate`.
 PROTOCOLS = ("loso", "group-kfold", "stratified")
+
+#: Keys of ``cv_results.json`` that describe how a run went (times, where it ran),
+#: not its results: two runs of one protocol agree on every other key.
+RUN_KEYS = ("seconds", "extract_seconds", "wall_seconds_total", "backend")
 
 #: Metrics summarised as mean ± std over folds.
 SUMMARY_KEYS = ("uar", "accuracy", "macro_f1", "weighted_f1", "ece")
@@ -396,14 +402,16 @@ def _run_fold(
     return record
 
 
-def _fold_worker(args: tuple) -> tuple[str, dict[str, Any]]:
-    """Process-pool entry: limit torch threads, then run one fold."""
-    threads, estimator, rows, plan, fold_dir = args
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    import torch
-
-    torch.set_num_threads(threads)
-    return plan.name, _run_fold(estimator, rows, plan, fold_dir)
+def _fold_task(
+    estimator: Estimator, rows: Manifest, plan: FoldPlan, fold_dir: Path
+) -> dict[str, Any]:
+    """One fold on any backend (this process, a pool worker, a Ray task, a SLURM job)."""
+    log.info(
+        "fold %s: train %d, val %d, test %d",
+        plan.name,
+        *map(len, (plan.train, plan.val, plan.test)),
+    )
+    return _run_fold(estimator, rows, plan, fold_dir)
 
 
 def _run_folds(
@@ -411,44 +419,23 @@ def _run_folds(
     rows: Manifest,
     pending: list[FoldPlan],
     out: Path,
-    parallel: int,
+    backend: Backend,
     on_done: Any,
 ) -> None:
-    """Run ``pending`` folds, ``parallel`` at a time; ``on_done(plan, record)`` after each."""
-    if parallel <= 1 or len(pending) <= 1:
-        for plan in pending:
-            log.info(
-                "fold %s: train %d, val %d, test %d",
-                plan.name,
-                *map(len, (plan.train, plan.val, plan.test)),
-            )
-            on_done(plan, _run_fold(estimator, rows, plan, out / plan.name))
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """Run ``pending`` folds on ``backend``; ``on_done(plan, record)`` after each, here."""
+    from vocalis.backends import run_tasks
 
-    threads = max(1, (os.cpu_count() or 1) // parallel)
-    ctx = mp.get_context("spawn")
-    from vocalis.signals import stop_children, worker_init
+    def done(i: int, record: dict[str, Any] | None, error: BaseException | None) -> None:
+        if error is not None:  # the worker itself died (after the backend's retries)
+            record = {
+                **_fold_record(pending[i]),
+                "error": f"{type(error).__name__}: {error}",
+            }
+            log.error("fold %s failed: %s", pending[i].name, record["error"])
+        on_done(pending[i], record)
 
-    pool = ProcessPoolExecutor(min(parallel, len(pending)), mp_context=ctx, initializer=worker_init)
-    try:
-        futures = {
-            pool.submit(_fold_worker, (threads, estimator, rows, p, out / p.name)): p
-            for p in pending
-        }
-        for fut in as_completed(futures):
-            try:
-                _, record = fut.result()
-            except Exception as err:  # the worker process itself died
-                record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-            on_done(futures[fut], record)
-    except BaseException:  # a signal: stop the folds in flight instead of waiting for them
-        pool.shutdown(wait=False, cancel_futures=True)
-        stop_children()
-        pool.shutdown(wait=True)  # the workers are gone: this only frees the queues
-        raise
-    pool.shutdown(wait=True)
+    tasks = [(estimator, rows, plan, out / plan.name) for plan in pending]
+    run_tasks(backend, _fold_task, tasks, done)
 
 
 # --------------------------------------------------------------------------- summary
@@ -615,6 +602,7 @@ def cross_validate(
     *,
     only: Sequence[str] | None = None,
     parallel: int = 1,
+    backend: str | BackendConfig | Backend | None = None,
     normalization: str | None = None,
     validation: Validation = "stratified",
     val_fraction: float | None = None,
@@ -634,8 +622,13 @@ def cross_validate(
         group: manifest column kept together in a fold (``speaker``).
         only: run only these folds (group ids for LOSO, e.g. ``["03"]``, or fold
             names ``fold_2``); the summary covers every finished fold.
-        parallel: folds fitted at once, in separate processes, each with
-            ``cpu_count // parallel`` torch threads.
+        parallel: folds fitted at once (local: in separate processes, each with
+            ``cpu_count // parallel`` torch threads; ray: tasks in flight).
+        backend: where the folds run: ``local`` (default), ``ray``, ``slurm``
+            (a name, with ``parallel`` workers), a
+            :class:`~vocalis.backends.BackendConfig` or a backend
+            (:mod:`vocalis.backends`). The results are those of a single-process
+            run whatever the backend; finished folds in ``out_dir`` are skipped.
         normalization: ``online`` or ``speaker_norm`` (module docstring); None:
             ``online``, or the ensemble recipe's own protocol.
         validation: ``stratified`` or ``speaker`` validation split inside each
@@ -657,8 +650,12 @@ def cross_validate(
         raise ConfigError(
             f"protocol={protocol!r}{_suggest(protocol)}; expected one of: {', '.join(PROTOCOLS)}"
         )
-    if parallel < 1:
-        raise ConfigError(f"parallel={parallel}; expected at least 1 fold at a time")
+    from vocalis.backends import make_backend
+
+    if isinstance(backend, str) or backend is None:
+        backend = make_backend(backend, workers=parallel)
+    else:
+        backend = make_backend(backend)
     estimator = estimator_for(config, normalization=normalization, overwrite=overwrite)
     if not estimator.needs_validation and protocol == "stratified":
         raise ConfigError(
@@ -704,7 +701,7 @@ def cross_validate(
         records[plan.name] = record
         write_json(results_path, records)
 
-    _run_folds(estimator, rows, pending, out, parallel, done)
+    _run_folds(estimator, rows, pending, out, backend, done)
     head = {
         "protocol": protocol,
         "group": group,
@@ -718,6 +715,7 @@ def cross_validate(
     timing = {
         "seconds": round(time.perf_counter() - t0, 2),
         "extract_seconds": round(prepare_seconds, 2),
+        "backend": {"name": backend.config.name, "workers": backend.config.workers},
     }
     return write_cv_results(out, plans, records, head, timing, f"{protocol} ({norm})")
 
@@ -728,6 +726,7 @@ def loso(
     *,
     speakers: Sequence[str] | None = None,
     parallel: int = 1,
+    backend: str | BackendConfig | Backend | None = None,
     normalization: str | None = None,
     validation: Validation = "stratified",
     val_fraction: float | None = None,
@@ -749,6 +748,7 @@ def loso(
         group="speaker",
         only=speakers,
         parallel=parallel,
+        backend=backend,
         normalization=normalization,
         validation=validation,
         val_fraction=val_fraction,
