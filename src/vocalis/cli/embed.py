@@ -36,6 +36,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--manifest", default=None, help="manifest CSV (path, id, label)")
     parser.add_argument(
+        "--split-dir",
+        metavar="DIR_OR_URL",
+        help="with --manifest: one .npz per part of this split folder (OUT.train.npz, "
+        "OUT.val.npz, OUT.test.npz)",
+    )
+    parser.add_argument(
         "--type",
         dest="kind",
         default="pt",
@@ -69,19 +75,32 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     from vocalis.inference.embed import embed
 
-    result = embed(
-        args.checkpoint,
-        manifest=args.manifest,
-        inputs=args.inputs,
-        kind=args.kind,
-        pooling=args.pooling,
-        out=args.out,
-        batch_size=args.batch_size,
-        device=args.device,
-        progress=not args.no_progress and sys.stderr.isatty(),
-    )
-    n, dim = result.embeddings.shape
-    print(f"{n} embeddings of size {dim} ({args.kind}) written to {args.out}")
-    if result.failed:
-        print(f"{len(result.failed)} file(s) skipped (see messages above)", file=sys.stderr)
+    jobs: list[tuple[Any, list[str], str]] = [(args.manifest, list(args.inputs), args.out)]
+    if args.split_dir:
+        from vocalis.data import read_manifest
+        from vocalis.data.splitdir import split_manifest
+        from vocalis.errors import ConfigError
+        from vocalis.io import as_path
+
+        if not args.manifest or args.inputs:
+            raise ConfigError("--split-dir picks rows of --manifest; give --manifest, no files")
+        parts = split_manifest(read_manifest(args.manifest, required=("path",)), args.split_dir)
+        out = as_path(args.out)
+        jobs = [(m, [], str(out.with_name(f"{out.stem}.{p}.npz"))) for p, m in parts.items()]
+    for manifest, inputs, target in jobs:
+        result = embed(
+            args.checkpoint,
+            manifest=manifest,
+            inputs=inputs,
+            kind=args.kind,
+            pooling=args.pooling,
+            out=target,
+            batch_size=args.batch_size,
+            device=args.device,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+        n, dim = result.embeddings.shape
+        print(f"{n} embeddings of size {dim} ({args.kind}) written to {target}")
+        if result.failed:
+            print(f"{len(result.failed)} file(s) skipped (see messages above)", file=sys.stderr)
     return 0

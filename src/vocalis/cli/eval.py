@@ -28,6 +28,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "checkpoint", metavar="CKPT", help="a run folder, RUN/model, or a checkpoint file"
     )
     p.add_argument("--manifest", required=True, help="manifest CSV with labels")
+    p.add_argument(
+        "--split-dir",
+        metavar="DIR_OR_URL",
+        help="score only the rows of test.csv in this split folder (train.csv / test.csv of ids)",
+    )
     p.add_argument("--out", help="folder for the record (default: print only)")
     p.add_argument(
         "--visualize",
@@ -76,9 +81,15 @@ def run(args: argparse.Namespace) -> int:
     """Run ``vocalis eval``."""
     from vocalis.evaluation import evaluate
 
+    manifest = args.manifest
+    if args.split_dir:
+        from vocalis.data import read_manifest
+        from vocalis.data.splitdir import split_manifest
+
+        manifest = split_manifest(read_manifest(manifest), args.split_dir)["test"]
     metrics = evaluate(
         args.checkpoint,
-        args.manifest,
+        manifest,
         args.out,
         visualize=args.visualize,
         save_predictions=args.save_predictions,

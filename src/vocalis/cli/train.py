@@ -36,6 +36,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--config", help="recipe YAML, e.g. configs/recipes/emodb_tier1.yaml")
     p.add_argument("--manifest", help="manifest CSV (dataset.manifest)")
     p.add_argument(
+        "--split-dir",
+        metavar="DIR_OR_URL",
+        help="folder of train.csv / test.csv (/ val.csv) id lists fixing the parts "
+        "(dataset.split_dir)",
+    )
+    p.add_argument("--val-csv", help="a second manifest used as validation (dataset.val_manifest)")
+    p.add_argument(
+        "--test-csv", help="a manifest scored with the best epoch (dataset.test_manifest)"
+    )
+    p.add_argument(
         "--model",
         action=StoreWithText,
         text=lambda: _choices()[0],
@@ -106,6 +116,9 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
         out.append(f"features={args.features}")
     flags = (
         ("manifest", "dataset.manifest"),
+        ("split_dir", "dataset.split_dir"),
+        ("val_csv", "dataset.val_manifest"),
+        ("test_csv", "dataset.test_manifest"),
         ("val_split", "dataset.val_fraction"),
         ("epochs", "train.epochs"),
         ("batch_size", "train.batch_size"),
@@ -184,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     neural = {
         f"--{k.replace('_', '-')}": getattr(args, k)
         for k in ("model", "features", "val_split", "epochs", "batch_size", "lr", "device",
-                  "seed", "amp")
+                  "seed", "amp", "split_dir", "val_csv", "test_csv")
     }  # fmt: skip
     config = recipe_from_args(args, neural, overrides_from_args(args))
     if isinstance(config, EnsembleRecipe):

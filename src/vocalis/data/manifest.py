@@ -19,7 +19,11 @@ On disk a manifest is a CSV with a header. :func:`read_manifest` also accepts
 the legacy column names listed in :data:`COLUMN_ALIASES` (``file_path`` for
 ``path``, ``emotion_code`` for ``label``, ...) and renames them on reading;
 relative paths are resolved against the CSV's own folder (for a URL: against
-the URL's parent), so a corpus folder with its manifest can be moved as a whole.
+the URL's parent), so a corpus folder with its manifest can be moved as a whole;
+a relative local path that is not there but is under the working directory
+resolves against the working directory instead (a CSV written next to a project,
+as ``wav/a.wav`` run from the project root), and :func:`read_manifest` says once
+which base it used.
 
 Example:
     >>> m = Manifest([{"path": "/c/a.wav", "label": "sad", "speaker": "s1"},
@@ -360,6 +364,24 @@ def _relative(audio: str, base: str) -> str:
         return audio
 
 
+def _resolve_local(cell: str, base: str, cwd: str, used: Counter) -> str:
+    """``cell`` against the CSV folder ``base``, else the working directory when only it has it."""
+    text = cell.strip()
+    if is_url(base) or is_url(text) or text.startswith("file://"):
+        return _resolve(cell, base)
+    p = Path(text).expanduser()
+    if p.is_absolute():
+        return str(p)
+    beside = Path(os.path.normpath(Path(base) / p))
+    if not beside.exists():
+        here = Path(os.path.normpath(Path(cwd) / p))
+        if here.exists():
+            used["cwd"] += 1
+            return str(here)
+    used["csv"] += 1
+    return str(beside)
+
+
 def _resolve(cell: str, base: str) -> str:
     cell = cell.strip()
     if is_url(cell):
@@ -383,7 +405,8 @@ def read_manifest(
     The CSV needs a header with at least ``path`` and ``label`` (or their
     aliases in :data:`COLUMN_ALIASES`, e.g. ``file_path,emotion_code``). Relative
     audio paths are resolved against the CSV's folder; all other columns are
-    kept as strings.
+    kept as strings. A relative path found only under the working directory
+    resolves there (one warning line says how many did).
 
     Args:
         path: the CSV file.
@@ -443,6 +466,7 @@ def read_manifest(
         dup = [c for c, n in Counter(renamed).items() if n > 1]
         raise DataError(f"{name}: duplicate column(s) {', '.join(dup)} in the header")
     base = _parent(name)
+    cwd, used = os.getcwd(), Counter()
     rows: list[Row] = []
     for line_no, cells in enumerate(reader, start=2):
         if not any(c.strip() for c in cells):
@@ -456,10 +480,22 @@ def read_manifest(
         row = dict(zip(renamed, [c.strip() for c in cells], strict=False))
         if not row.get("path"):
             raise DataError(f"{name}: {where} has an empty path; fill it in or delete it")
-        row["path"] = _resolve(row["path"], base)
+        row["path"] = _resolve_local(row["path"], base, cwd, used)
         rows.append(row)
     if not rows:
         raise DataError(f"{name}: manifest has a header but no rows")
+    if used["cwd"]:
+        log.warning(
+            "%s: %d relative audio path(s) resolved against the working directory %s (they are "
+            "not in the CSV's folder %s)%s",
+            name,
+            used["cwd"],
+            cwd,
+            base,
+            f"; {used['csv']} against the CSV's folder" if used["csv"] else "",
+        )
+    elif used["csv"]:
+        log.info("%s: relative audio paths resolved against the CSV's folder %s", name, base)
     manifest = Manifest(rows, columns=renamed, source=name)
     manifest.renamed = {h: r for h, r in zip(header, renamed, strict=True) if h != r}
     return manifest

@@ -23,7 +23,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -98,7 +98,7 @@ def embedder_of(
 
 def embed(
     checkpoint: str | os.PathLike | None,
-    manifest: str | os.PathLike | None = None,
+    manifest: str | os.PathLike | Any = None,
     inputs: Sequence[str | os.PathLike] | None = None,
     *,
     kind: str = "pt",
@@ -112,7 +112,8 @@ def embed(
 
     Args:
         checkpoint: model checkpoint; None = the bundled model.
-        manifest: manifest CSV (``path``, optional ``id`` and ``label``).
+        manifest: manifest CSV (``path``, optional ``id`` and ``label``) or a
+            :class:`~vocalis.data.Manifest`.
         inputs: audio files or folders, instead of (or besides) ``manifest``.
         kind: ``pt``, ``ft`` or ``st`` (see the module docstring).
         pooling: ``mean`` or ``sum`` across heads for ``ft``.
@@ -144,7 +145,11 @@ def embed(
     embedder = embedder_of(pipe.graph, pipe.sample_rate, kind, pooling, device)
     items: list[tuple[str, str]] = []
     labels: dict[str, str] = {}
-    if manifest is not None:
+    if manifest is not None and not isinstance(manifest, (str, os.PathLike)):  # a Manifest
+        items += list(zip(manifest.paths, manifest.column("id"), strict=True))
+        if manifest.has("label"):
+            labels = dict(zip(manifest.paths, manifest.labels(), strict=True))
+    elif manifest is not None:
         from vocalis.inference.inputs import manifest_items
 
         items += manifest_items(manifest)

@@ -103,6 +103,14 @@ class DatasetConfig:
             replaces ``val_protocol`` / ``val_fraction`` for ``vocalis train``, whose
             test part is scored at the end (``metrics.json`` ``test``). Rows given by
             the caller (a cross-validation fold) win. ``null``: train / validation only.
+        split_dir: a split folder (local or URL) of ``train.csv`` / ``test.csv`` /
+            optional ``val.csv`` id lists (:mod:`vocalis.data.splitdir`): the parts are
+            exactly those rows (without ``val.csv`` validation is held out of
+            ``train.csv`` by ``val_protocol``); rows given by the caller win.
+        val_manifest: a second manifest whose rows are the validation part (``--val-csv``);
+            no validation rows are then held out of ``manifest``.
+        test_manifest: a manifest whose rows are the test part (``--test-csv``), scored
+            with the best weights at the end (``metrics.json`` ``test``).
     """
 
     name: str = ""
@@ -116,6 +124,9 @@ class DatasetConfig:
     regression_columns: list[str] = field(default_factory=list)
     seed: int | None = None
     split: TrainValTestSplit | None = None
+    split_dir: str | None = None
+    val_manifest: str | None = None
+    test_manifest: str | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
@@ -127,6 +138,21 @@ class DatasetConfig:
                 "dataset.split and dataset.val_protocol=split_column both define the parts; "
                 "keep one (dataset.split=null to use the split column)"
             )
+        given = [
+            k
+            for k in ("split_dir", "val_manifest", "test_manifest")
+            if getattr(self, k) is not None
+        ]
+        if self.split_dir is not None and len(given) > 1:
+            raise ConfigError(
+                f"dataset.split_dir and dataset.{given[1]} both define parts; keep one "
+                "(a split folder has its own val.csv and test.csv)"
+            )
+        other = "dataset.split" if self.split is not None else None
+        if given and self.val_protocol == "split_column":
+            other = "dataset.val_protocol=split_column"
+        if given and other:
+            raise ConfigError(f"dataset.{given[0]} and {other} both define the parts; keep one")
 
 
 @dataclass(frozen=True)

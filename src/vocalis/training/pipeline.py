@@ -1,6 +1,7 @@
 """From a manifest to normalised features and class ids, shared by training and evaluation.
 
 The steps are plain functions: :func:`load_rows` (manifest + label map),
+:func:`given_parts` (the parts a split folder or ``--val-csv`` / ``--test-csv`` fix),
 :func:`split_rows` (train/val/test by the configured protocol),
 :func:`featurize_rows` (tier 0 + extractor, cached, failures dropped); the
 normalisation is :class:`vocalis.features.normalize.FeatureNormalizer`.
@@ -56,6 +57,63 @@ def load_rows(dataset: DatasetConfig, manifest: Any = None) -> Any:
             manifest, dataset.label_map, column=dataset.label_column, unmapped=dataset.unmapped
         )
     return manifest
+
+
+def given_parts(
+    dataset: DatasetConfig, rows: Any, indices: tuple[Any, Any, Any]
+) -> tuple[Any, tuple[Any, Any, Any], str | None]:
+    """The rows and parts fixed by ``dataset.split_dir``, ``val_manifest`` or ``test_manifest``.
+
+    Rows given by the caller (``indices`` not all ``None``, e.g. a cross-validation
+    fold) win and are returned unchanged. A split folder picks rows of ``rows``
+    (:mod:`vocalis.data.splitdir`); extra manifests are read like the main one
+    (label map applied) and appended after its rows.
+
+    Returns:
+        ``(rows, (train, val, test), description)``; the description (for the run
+        log) is ``None`` when nothing was fixed.
+
+    Raises:
+        DataError: a split file naming unknown rows or a row in two parts, or an extra
+            manifest sharing rows (or ids) with another.
+    """
+    from vocalis.data import Manifest
+
+    if any(i is not None for i in indices):
+        return rows, indices, None
+    if dataset.split_dir:
+        from vocalis.data.splitdir import read_split_dir
+
+        parts = read_split_dir(dataset.split_dir).indices(rows)
+        val = "val.csv" if parts.val is not None else f"val held out ({dataset.val_protocol})"
+        how = f"Parts from split folder {dataset.split_dir}: train.csv, {val}, test.csv"
+        return rows, (parts.train, parts.val, parts.test), how
+    extra = {k: getattr(dataset, k) for k in ("val_manifest", "test_manifest")}
+    extra = {k: v for k, v in extra.items() if v}
+    if not extra:
+        return rows, indices, None
+    loaded = {k: load_rows(dataset, path) for k, path in extra.items()}
+    parts: dict[str, Any] = {"train": np.arange(len(rows)), "val": None, "test": None}
+    start = len(rows)
+    for key, m in loaded.items():
+        parts[key.split("_")[0]] = np.arange(start, start + len(m))
+        start += len(m)
+    merged = Manifest.concat([rows, *loaded.values()], source=rows.source)
+    if len(merged) != start:  # identical rows were merged: a part shares recordings
+        raise DataError(
+            f"{', '.join(extra.values())}: {start - len(merged)} row(s) also in "
+            f"{rows.source}; a validation or test manifest must not repeat training rows"
+        )
+    names = {"val_manifest": "--val-csv", "test_manifest": "--test-csv"}
+    how = (
+        "Parts: train "
+        + rows.source
+        + "".join(
+            f", {names[k].removeprefix('--').split('-')[0]} {v} ({names[k]})"
+            for k, v in extra.items()
+        )
+    )
+    return merged, (parts["train"], parts["val"], parts["test"]), how
 
 
 def split_rows(

@@ -137,6 +137,7 @@ def prepare_data(
     from vocalis.training.data import FeatureDataset, seconds_to_frames
     from vocalis.training.pipeline import (
         featurize_rows,
+        given_parts,
         load_rows,
         regression_targets,
         speakers_of,
@@ -144,6 +145,9 @@ def prepare_data(
     )
 
     rows = load_rows(cfg.dataset, manifest)
+    rows, indices, fixed = given_parts(cfg.dataset, rows, indices)
+    if fixed:
+        run.log(fixed)
     train_idx, val_idx, test_idx = split_rows(
         rows, cfg.dataset, cfg.train.seed, train=indices[0], val=indices[1], test=indices[2]
     )

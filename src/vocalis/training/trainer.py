@@ -262,7 +262,15 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
         )
         if len(data.test_idx):
             tested = sorted({spk[i] for i in data.test_idx.tolist()})
-            run.log(f"Test speakers: {', '.join(tested)} (scored with the best epoch at the end)")
+            both = set(tested) & {spk[i] for i in data.train_idx.tolist()}
+            note = (
+                f"; {len(both)} of them also speak in training, so the test is speaker-dependent"
+                if both
+                else ""
+            )
+            run.log(
+                f"Test speakers: {', '.join(tested)} (scored with the best epoch at the end{note})"
+            )
     if resumed:
         run.log(f"Resumed from {run.last} at epoch {s.state.start_epoch} step {s.state.skip}")
 
