@@ -100,7 +100,7 @@ def _scoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--embedding",
         default=None,
-        help="embedding kind to ask the model for (default: sv for sv models, else pt)",
+        help="embedding kind to ask the model for (default: sv when the model has it, else pt)",
     )
     p.add_argument("--audio-root", default=None, help="folder relative trial paths resolve against")
     p.add_argument(

@@ -9,9 +9,9 @@
   16 kHz and leaves the level alone (the encoder raises it to -30 dBFS itself);
 - a checkpoint (run folder, ``RUN/model``, file; see
   :func:`vocalis.inference.resolve_checkpoint`) whose model implements
-  :class:`vocalis.inference.kinds.Embedder`: kind ``sv`` for speaker-verification
-  models (model kind ``sv``), the backbone's ``pt`` embedding for any other
-  (a neural classifier, e.g. one trained with the speaker as its label);
+  :class:`vocalis.inference.kinds.Embedder`: the ``sv`` embedding of models that
+  have one (speaker-verification models such as ``sv_fusion``), else the backbone's
+  ``pt`` embedding (any neural classifier, e.g. one trained with the speaker as its label);
 - a *verifier folder* written by ``vocalis sv calibrate --checkpoint ge2e --out DIR``:
   ``DIR/verification.json`` names the embedder and holds its calibrated threshold.
 
@@ -342,8 +342,8 @@ def load_embedder(
 
     Args:
         spec: ``ge2e``, a checkpoint (run folder, ``RUN/model``, file) or a verifier folder.
-        kind: embedding kind to ask a checkpoint's model for (default: ``sv`` for
-            models of kind ``sv``, else ``pt``).
+        kind: embedding kind to ask a checkpoint's model for (default: ``sv`` when
+            the model has it, else ``pt``).
         device: torch device.
 
     Returns:
@@ -396,11 +396,19 @@ def _from_checkpoint(spec: str, kind: str | None, device: str) -> SpeakerEmbedde
 
     pipe = load_pipeline(spec, device=device)
     ckpt = pipe.checkpoint
-    kind = kind or ("sv" if ckpt.kind == "sv" else "pt")
-    try:
-        module = embedder_of(pipe.graph, pipe.sample_rate, kind, "mean", device)
-    except ModelError as err:
-        raise ModelError(f"{pipe.source}: {err}; verification needs a model that embeds") from None
+    module = None
+    if kind is None:  # a speaker-verification model's sv embedding, else the backbone's pt
+        try:
+            module, kind = embedder_of(pipe.graph, pipe.sample_rate, "sv", "mean", device), "sv"
+        except ModelError:
+            kind = "pt"
+    if module is None:
+        try:
+            module = embedder_of(pipe.graph, pipe.sample_rate, kind, "mean", device)
+        except ModelError as err:
+            raise ModelError(
+                f"{pipe.source}: {err}; verification needs a model that embeds"
+            ) from None
     weights = hashlib.sha256()
     for name, tensor in sorted(ckpt.model_state.items()):
         weights.update(name.encode())
