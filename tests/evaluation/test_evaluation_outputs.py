@@ -125,7 +125,7 @@ def test_evaluate_scores_a_model_and_writes_the_record(tmp_path):
     rows = _anger_sadness(tmp_path)
     m = evaluate(run / "model", rows, tmp_path / "out", progress=False)
     out = tmp_path / "out"
-    names = ["metrics.json", "predictions.csv", "errors.csv"] + [
+    names = ["metrics.json", "predictions.csv", "misclassified.csv", "errors.csv"] + [
         f"plots/{p}.png" for p in ("confusion", "confusion_normalized", "per_class", "reliability")
     ]
     for name in names:
@@ -148,6 +148,42 @@ def test_evaluate_scores_a_model_and_writes_the_record(tmp_path):
     assert not (tmp_path / "o2" / "predictions.csv").exists()
     assert m2["uar"] == pytest.approx(m["uar"])
     assert "out_dir" not in evaluate(run, rows, progress=False)  # no out: nothing written
+
+
+def test_eval_lists_unscorable_rows_in_errors_csv_and_misclassified_apart(tmp_path, capsys):
+    """errors.csv = rows that could not be scored (the per-run summary of every verb);
+    the most confident errors are misclassified.csv; counts in metrics.json."""
+    import csv
+
+    from vocalis.cli.main import main
+    from vocalis.testing import tiny_run
+
+    rows = _anger_sadness(tmp_path)
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00")
+    with open(tmp_path / "m.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "path", "label", "speaker"])
+        for i, (path, label, spk) in enumerate(zip(rows.paths, rows.labels(), rows.speakers)):
+            w.writerow([f"r{i}", path, label, spk])
+        w.writerow(["bad", str(broken), "anger", rows.speakers[0]])
+    out = tmp_path / "o"
+    argv = ["eval", str(tiny_run()), "--manifest", str(tmp_path / "m.csv"), "--no-progress"]
+    assert main([*argv, "--out", str(out), "--max-failures", "1"]) == 0
+    assert f"1 of 5 row(s) skipped; listed in {out / 'errors.csv'}" in capsys.readouterr().err
+    with open(out / "errors.csv", newline="") as fh:
+        errors = list(csv.DictReader(fh))
+    assert [(e["id"], e["path"], e["stage"]) for e in errors] == [("bad", str(broken), "predict")]
+    assert errors[0]["reason"]
+    with open(out / "misclassified.csv", newline="") as fh:
+        assert set(next(csv.reader(fh))) >= {"path", "true_label", "pred_label"}
+    details = json.loads((out / "metrics.json").read_text())["details"]
+    assert details["rows"]["n_rows"] == 5 and details["rows"]["n_used"] == 4
+    assert sum(details["rows"]["n_skipped"].values()) == 1
+    assert details["files"]["misclassified"].endswith("misclassified.csv")
+    assert main([*argv, "--out", str(tmp_path / "o2"), "--max-failures", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 5 rows failed, more than max_failures=0" in err and "Traceback" not in err
 
 
 def test_evaluate_refuses_labels_the_model_never_saw(tmp_path):

@@ -139,3 +139,26 @@ def test_train_and_predict_write_errors_csv_and_honour_max_failures(tmp_path, ca
     )
     assert code == 1
     assert "more than max_failures=0 allows (0)" in capsys.readouterr().err
+
+
+def test_loso_names_a_broken_file_once_not_once_per_fold(tmp_path, caplog):
+    """Each fold meets the broken training file; the log names it once, then one summary line
+    names the run's errors.csv (which lists it for every fold that skipped it)."""
+    from vocalis.evaluation.crossval import loso
+    from vocalis.training import load_config
+
+    manifest = write_corpus(tmp_path / "c")
+    broken = tmp_path / "c" / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00")
+    manifest, _ = _with_rows(manifest, [{**_odd_row(manifest), "path": str(broken)}])
+    out = tmp_path / "loso"
+    cfg = load_config(None, [*tiny_overrides(manifest, 1), "dataset.val_fraction=0.5"])
+    with caplog.at_level(logging.WARNING):
+        cv = loso(cfg, out)
+    named = [r.getMessage() for r in caplog.records if str(broken) in r.getMessage()]
+    assert len(named) == 1, named
+    last = caplog.records[-1].getMessage()
+    assert "row(s) skipped over the folds" in last and str(out / "errors.csv") in last
+    with open(out / "errors.csv", newline="") as fh:
+        assert {r["path"] for r in csv.DictReader(fh)} == {str(broken)}
+    assert sum(cv["n_skipped"].values()) >= 1

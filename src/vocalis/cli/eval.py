@@ -8,6 +8,9 @@ Example::
 from __future__ import annotations
 
 import argparse
+import sys
+
+from vocalis.cli.choices import max_failures_arg
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -19,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=(
             "Rebuild the checkpoint's pipeline (tier 0, features, normalisation, model, labels), "
             "predict every row of the manifest and print accuracy, UAR and per-class recall; "
-            "with --out, write metrics.json, predictions.csv, errors.csv and plots. "
+            "with --out, write metrics.json, predictions.csv, misclassified.csv (the most "
+            "confident errors), errors.csv (rows that could not be scored) and plots. "
             "`vocalis test` is the same command."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -44,7 +48,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--save-predictions",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="with --out: write predictions.csv and errors.csv",
+        help="with --out: write predictions.csv and misclassified.csv",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=max_failures_arg,
+        default=0.1,
+        help="unreadable rows tolerated: a fraction (0.1) or a count (3); more exits non-zero "
+        "(with --out they are listed in errors.csv)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
@@ -96,8 +107,13 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         progress=not args.no_progress,
+        max_failures=args.max_failures,
     )
     print(format_table(metrics))
+    skipped = sum(metrics["rows"]["n_skipped"].values())
+    if skipped:
+        where = f"; listed in {metrics['files']['errors']}" if args.out else ""
+        print(f"{skipped} of {metrics['rows']['n_rows']} row(s) skipped{where}", file=sys.stderr)
     if args.out:
         print(f"written to {metrics['out_dir']}")
     return 0

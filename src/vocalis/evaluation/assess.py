@@ -9,7 +9,8 @@ and, given ``out``, writes::
     out/
       metrics.json        # the run folder schema: test metrics, checkpoint and manifest
       predictions.csv     # path,speaker,true_label,pred_label,correct,confidence,p_<class>...
-      errors.csv          # the most confident errors
+      misclassified.csv   # the most confident errors (path, true and predicted label...)
+      errors.csv          # rows that could not be scored (id, path, stage, kind, reason)
       plots/confusion.png, confusion_normalized.png, per_class.png, reliability.png
 """
 
@@ -24,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from vocalis.data.failures import Skipped, check_failures, classify, summary, write_errors
 from vocalis.errors import DataError
 from vocalis.io import as_path, write_text
 
-__all__ = ["evaluate", "write_error_table", "write_plots"]
+__all__ = ["evaluate", "write_misclassified", "write_plots"]
 
 
 def write_plots(
@@ -61,8 +63,8 @@ def write_plots(
     return out
 
 
-def write_error_table(path: str | os.PathLike, errors: Sequence[Mapping[str, Any]]) -> str:
-    """Write :func:`~vocalis.metrics.predictions.error_analysis` rows as CSV."""
+def write_misclassified(path: str | os.PathLike, errors: Sequence[Mapping[str, Any]]) -> str:
+    """Write :func:`~vocalis.metrics.predictions.error_analysis` rows (``misclassified.csv``)."""
     cols = ["path", "speaker", "true_label", "pred_label", "confidence", "p_true"]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
@@ -102,6 +104,7 @@ def evaluate(
     batch_size: int = 16,
     device: str = "cpu",
     progress: bool = True,
+    max_failures: float | int = 0.1,
 ) -> dict[str, Any]:
     """Score a model on every row of a labelled manifest.
 
@@ -112,21 +115,26 @@ def evaluate(
             run's ``dataset.label_map`` is applied to it.
         out: folder for the record (``None``: write nothing).
         visualize: write the plots (with ``out``).
-        save_predictions: write ``predictions.csv`` and ``errors.csv`` (with ``out``).
+        save_predictions: write ``predictions.csv`` and ``misclassified.csv`` (with
+            ``out``); ``errors.csv`` (the rows that could not be scored) is always
+            written with ``out``.
         top_errors: rows of the most-confident-errors table.
         batch_size: files per forward pass.
         device: ``cpu``, ``cuda``...
         progress: progress bar.
+        max_failures: unreadable rows tolerated, a fraction (float) or a count (int);
+            more raise after every row was tried.
 
     Returns:
         :func:`vocalis.metrics.classification.classification_metrics` of the predictions,
-        plus ``n`` (scored rows), ``n_failed`` (unreadable files), ``checkpoint``,
+        plus ``n`` (scored rows), ``n_failed`` (unreadable files), ``rows`` (the
+        counts: ``n_rows``, ``n_used``, ``n_skipped`` by kind), ``checkpoint``,
         ``manifest`` and, with ``out``, ``out_dir`` and ``files``.
 
     Raises:
         ModelError: a missing, old or inconsistent checkpoint.
         DataError: a label the model was never trained on (named, with the known
-            classes), or no readable file.
+            classes), no readable file, or more unreadable files than ``max_failures``.
     """
     from vocalis.data import encode_known
     from vocalis.inference import Predictor
@@ -150,9 +158,13 @@ def evaluate(
         batch = predictor.predict_many(
             rows.paths, batch_size=batch_size, progress=progress, ids=ids
         )
+    keep = [int(p.id) for p in batch]
+    skipped = _skipped(rows, keep, batch.failures)
+    if out is not None:
+        write_errors(as_path(out) / "errors.csv", skipped)
     if not len(batch):
         raise DataError(f"{source}: no file could be read; nothing to evaluate")
-    keep = [int(p.id) for p in batch]
+    check_failures(skipped, len(rows), max_failures, "vocalis eval")
     classes = list(predictor.classes)
     probs = np.array([[p.probs[c] for c in classes] for p in batch], dtype=np.float64)
     kept = rows.select(keep)
@@ -163,16 +175,19 @@ def evaluate(
     metrics.update(
         n=len(pred),
         n_failed=len(batch.failures),
+        rows=summary(skipped, len(rows)),
         checkpoint=predictor.pipeline.source,
         manifest=source,
     )
     if out is None:
         return metrics
     out = as_path(out)
-    files: dict[str, str] = {}
+    files: dict[str, str] = {"errors": str(out / "errors.csv")}
     if save_predictions:
         files["predictions"] = write_predictions(out / "predictions.csv", pred)
-        files["errors"] = write_error_table(out / "errors.csv", error_analysis(pred, top_errors))
+        files["misclassified"] = write_misclassified(
+            out / "misclassified.csv", error_analysis(pred, top_errors)
+        )
     if visualize:
         files.update(write_plots(out, metrics, pred))
     _write_record(out, metrics, files, ckpt.kind, classes)
@@ -181,13 +196,30 @@ def evaluate(
     return metrics
 
 
+def _skipped(rows: Any, kept: list[int], failures: Sequence[Any]) -> list[Skipped]:
+    """The rows the predictor could not score, with their one-line reasons, in row order."""
+    reasons = {f.path: f.error for f in failures}
+    done = set(kept)
+    return [
+        Skipped(
+            rows.ids[i],
+            rows.paths[i],
+            "predict",
+            classify(reasons.get(rows.paths[i], "")),
+            reasons.get(rows.paths[i], "could not be predicted"),
+        )
+        for i in range(len(rows))
+        if i not in done
+    ]
+
+
 def _write_record(
     out: Path, metrics: dict[str, Any], files: dict[str, str], kind: str, classes: list[str]
 ) -> None:
     """``metrics.json`` in the run-folder schema (kind ``eval``)."""
     from vocalis.training.runfolder import RunFolder
 
-    details = {k: metrics[k] for k in ("checkpoint", "manifest", "n_failed")}
+    details = {k: metrics[k] for k in ("checkpoint", "manifest", "n_failed", "rows")}
     RunFolder(out).write_metrics(
         kind="eval",
         model=kind,

@@ -36,6 +36,7 @@ skips finished folds (a fold is finished when its ``metrics.json`` and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -43,7 +44,7 @@ import os
 import time
 import traceback
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -543,6 +544,38 @@ def write_cv_results(
 # --------------------------------------------------------------------------- runners
 
 
+class _Once(logging.Filter):
+    """Drop a warning already shown once (the same skipped file, once per fold)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: dict[tuple[str, str], logging.LogRecord] = {}
+        self.dropped: set[int] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        first = self.first.setdefault((record.name, record.getMessage()), record)
+        if first is record:  # every handler shows the first one
+            return True
+        self.dropped.add(id(record))
+        return False
+
+
+@contextlib.contextmanager
+def _once_per_run() -> Iterator[_Once]:
+    """Install :class:`_Once` on every handler of the root logger for the block."""
+    once = _Once()
+    handlers = list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(once)
+    try:
+        yield once
+    finally:
+        for handler in handlers:
+            handler.removeFilter(once)
+
+
 def _check_protocol_matches(out: Path, protocol: str, normalization: str) -> None:
     path = out / "cv_results.json"
     if not path.is_file():
@@ -701,7 +734,8 @@ def cross_validate(
         records[plan.name] = record
         write_json(results_path, records)
 
-    _run_folds(estimator, rows, pending, out, backend, done)
+    with _once_per_run() as once:  # a skipped file is named once, not once per fold
+        _run_folds(estimator, rows, pending, out, backend, done)
     head = {
         "protocol": protocol,
         "group": group,
@@ -717,7 +751,18 @@ def cross_validate(
         "extract_seconds": round(prepare_seconds, 2),
         "backend": {"name": backend.config.name, "workers": backend.config.workers},
     }
-    return write_cv_results(out, plans, records, head, timing, f"{protocol} ({norm})")
+    cv = write_cv_results(out, plans, records, head, timing, f"{protocol} ({norm})")
+    n_skipped, repeated = sum(cv["n_skipped"].values()), len(once.dropped)
+    if n_skipped or repeated:
+        kinds = ", ".join(f"{k} {v}" for k, v in cv["n_skipped"].items())
+        log.warning(
+            "%d row(s) skipped over the folds (%s)%s; listed in %s",
+            n_skipped,
+            kinds or "none",
+            f", {repeated} repeated warning(s) not shown again" if repeated else "",
+            out / "errors.csv",
+        )
+    return cv
 
 
 def loso(
