@@ -164,8 +164,8 @@ def test_eval_lists_unscorable_rows_in_errors_csv_and_misclassified_apart(tmp_pa
     with open(tmp_path / "m.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "path", "label", "speaker"])
-        for i, (path, label, spk) in enumerate(zip(rows.paths, rows.labels(), rows.speakers)):
-            w.writerow([f"r{i}", path, label, spk])
+        for i, row in enumerate(zip(rows.paths, rows.labels(), rows.speakers, strict=True)):
+            w.writerow([f"r{i}", *row])
         w.writerow(["bad", str(broken), "anger", rows.speakers[0]])
     out = tmp_path / "o"
     argv = ["eval", str(tiny_run()), "--manifest", str(tmp_path / "m.csv"), "--no-progress"]
