@@ -98,6 +98,20 @@ class Tier0Config:
         min_duration_s: recordings shorter than this (after resampling) raise
             :class:`~vocalis.errors.AudioError`; VAD never cuts a recording below it
             (it keeps the whole signal and warns instead).
+        clip_seconds: give every recording exactly this length (after VAD, before the
+            level normalisation): a longer one is cropped (``clip_crop``), a shorter
+            one padded (``clip_pad``). It is part of the pipeline, so training,
+            ``eval``, ``predict``, ``embed`` and feature extraction all use the same
+            clip. ``null``: keep each recording's length.
+        clip_crop: which part a crop keeps: ``start`` (the first ``clip_seconds``) or
+            ``center`` (the middle).
+        clip_pad: how a short recording is lengthened: ``zeros`` (silence at the end)
+            or ``repeat`` (the recording repeated until it is long enough).
+        channel: keep only this channel (0-based) of a multi-channel file instead of
+            averaging the channels to mono; a file with fewer channels is refused.
+        keep_channels: keep every channel as a separate input. No Vocalis feature
+            extractor or model takes several channels, so ``true`` is refused in one
+            line (mix to mono, the default, or pick one with ``channel``).
 
     Raises:
         ConfigError: a value out of range or an unknown denoiser, naming the field.
@@ -113,6 +127,11 @@ class Tier0Config:
     vad_min_silence_ms: int = 100
     vad_pad_ms: int = 30
     min_duration_s: float = 0.1
+    clip_seconds: float | None = None
+    clip_crop: Literal["start", "center"] = "start"
+    clip_pad: Literal["zeros", "repeat"] = "zeros"
+    channel: int | None = None
+    keep_channels: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.sample_rate, bool) or not isinstance(self.sample_rate, int):
@@ -129,6 +148,30 @@ class Tier0Config:
         if not self.min_duration_s >= 0:
             raise ConfigError(f"tier0 min_duration_s={self.min_duration_s}, expected >= 0")
         self.vad_config()  # validates the vad_* fields, with VADConfig's messages
+        if self.clip_seconds is not None and not self.clip_seconds > 0:
+            raise ConfigError(
+                f"tier0 clip_seconds={self.clip_seconds}, expected a positive duration or null"
+            )
+        if self.clip_crop not in ("start", "center"):
+            raise ConfigError(f"tier0 clip_crop={self.clip_crop!r}, expected start or center")
+        if self.clip_pad not in ("zeros", "repeat"):
+            raise ConfigError(f"tier0 clip_pad={self.clip_pad!r}, expected zeros or repeat")
+        if self.channel is not None and (
+            isinstance(self.channel, bool) or not isinstance(self.channel, int) or self.channel < 0
+        ):
+            raise ConfigError(f"tier0 channel={self.channel!r}, expected a channel number >= 0")
+        if self.keep_channels:
+            raise ConfigError(
+                "tier0 keep_channels=true: no Vocalis feature extractor or model takes several "
+                "channels; mix them to mono (the default) or keep one with tier0.channel=N"
+            )
+
+    @property
+    def clip_samples(self) -> int | None:
+        """``clip_seconds`` in samples at ``sample_rate`` (``None`` without a clip)."""
+        if self.clip_seconds is None:
+            return None
+        return max(1, round(self.clip_seconds * self.sample_rate))
 
     def vad_config(self) -> VADConfig:
         """The :class:`VADConfig` built from the ``vad_*`` fields."""

@@ -32,7 +32,15 @@ from vocalis.audio.level import normalize
 from vocalis.audio.vad import NoSpeechWarning, apply_vad, collect_segments, speech_segments
 from vocalis.errors import AudioError
 
-__all__ = ["Tier0Config", "Tier0Step", "iter_tier0", "run_tier0", "tier0_waveform"]
+__all__ = [
+    "Tier0Config",
+    "Tier0Step",
+    "fix_length",
+    "iter_tier0",
+    "pick_channel",
+    "run_tier0",
+    "tier0_waveform",
+]
 
 
 @dataclass
@@ -40,7 +48,7 @@ class Tier0Step:
     """One step of :func:`iter_tier0`: its output and what it did.
 
     Attributes:
-        name: ``mono``, ``resample``, ``denoise``, ``vad`` or ``normalize``.
+        name: ``mono``, ``resample``, ``denoise``, ``vad``, ``clip`` or ``normalize``.
         wav: the signal after the step, shape (T,).
         sample_rate: its rate in Hz.
         seconds: wall time the step took.
@@ -61,6 +69,58 @@ def _check_signal(wav: torch.Tensor, sample_rate: int, name: str) -> None:
         raise AudioError(f"{name}: contains NaN or inf samples; re-export the recording")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise AudioError(f"{name}: sample rate {sample_rate!r} is not an integer")
+
+
+def pick_channel(wav: torch.Tensor, channel: int, source: str = "signal") -> torch.Tensor:
+    """Channel ``channel`` of a (T, C) signal (a (T,) signal is channel 0).
+
+    Shape:
+        wav: (T, C) or (T,). Returns (T,).
+
+    Raises:
+        AudioError: the signal has no such channel.
+
+    Example:
+        >>> pick_channel(torch.tensor([[1.0, 0.0], [0.5, 0.2]]), 1).tolist()
+        [0.0, 0.20000000298023224]
+    """
+    x = wav[:, None] if wav.dim() == 1 else wav
+    if channel >= x.shape[1]:
+        raise AudioError(
+            f"{source}: has {x.shape[1]} channel(s), tier0.channel={channel} asks for channel "
+            f"{channel} (0-based); pick one below {x.shape[1]} or mix with tier0.channel=null"
+        )
+    return x[:, channel].contiguous()
+
+
+def fix_length(
+    wav: torch.Tensor, samples: int, crop: str = "start", pad: str = "zeros"
+) -> torch.Tensor:
+    """Crop or pad a waveform to exactly ``samples`` (tier 0's ``clip_seconds``).
+
+    Args:
+        wav: the waveform.
+        samples: the length wanted.
+        crop: ``start`` keeps the first ``samples``, ``center`` the middle ones.
+        pad: ``zeros`` appends silence, ``repeat`` repeats the signal.
+
+    Shape:
+        wav: (T,). Returns (samples,).
+
+    Example:
+        >>> x = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+        >>> fix_length(x, 3).tolist(), fix_length(x, 3, crop="center").tolist()
+        ([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
+        >>> fix_length(x[:2], 5).tolist(), fix_length(x[:2], 5, pad="repeat").tolist()
+        ([1.0, 2.0, 0.0, 0.0, 0.0], [1.0, 2.0, 1.0, 2.0, 1.0])
+    """
+    n = wav.shape[0]
+    if n >= samples:
+        start = (n - samples) // 2 if crop == "center" else 0
+        return wav[start : start + samples].contiguous()
+    if pad == "repeat":
+        return wav.repeat(-(-samples // n))[:samples].contiguous()
+    return torch.nn.functional.pad(wav, (0, samples - n))
 
 
 def iter_tier0(
@@ -94,8 +154,8 @@ def iter_tier0(
     sr = int(sample_rate)
 
     t = time.perf_counter()
-    x = to_mono(x)
-    yield Tier0Step("mono", x, sr, time.perf_counter() - t)
+    x = to_mono(x) if config.channel is None else pick_channel(x, config.channel, name)
+    yield Tier0Step("mono", x, sr, time.perf_counter() - t, {"channel": config.channel})
 
     t = time.perf_counter()
     x = resample(x, sr, config.sample_rate)
@@ -136,6 +196,13 @@ def iter_tier0(
         if info["fallback"]:
             info["kept"] = 1.0
         yield Tier0Step("vad", x, sr, time.perf_counter() - t, info)
+
+    if config.clip_samples is not None:
+        t = time.perf_counter()
+        before = x.shape[0]
+        x = fix_length(x, config.clip_samples, config.clip_crop, config.clip_pad)
+        info = {"from": before, "to": x.shape[0], "crop": config.clip_crop, "pad": config.clip_pad}
+        yield Tier0Step("clip", x, sr, time.perf_counter() - t, info)
 
     t = time.perf_counter()
     x = normalize(x, config.normalize, target_rms_db=config.target_rms_db)

@@ -121,6 +121,44 @@ class GlobalMVN(nn.Module):
         """F, the number of features the statistics cover."""
         return self.sum.numel()
 
+    @classmethod
+    def from_stats(
+        cls, mean: float | Sequence[float], std: float | Sequence[float], feature_dim: int
+    ) -> GlobalMVN:
+        """Fixed statistics given by the user (a dataset's mean and std), not fitted.
+
+        Args:
+            mean: one value for every feature, or ``feature_dim`` values.
+            std: likewise; every value must be positive.
+            feature_dim: F.
+
+        Raises:
+            ConfigError: a list of the wrong length, or a std that is not positive.
+
+        Example:
+            >>> mvn = GlobalMVN.from_stats(-4.0, 2.0, 3)
+            >>> mvn.mean.tolist(), mvn.std.tolist()
+            ([-4.0, -4.0, -4.0], [2.0, 2.0, 2.0])
+        """
+        values = {}
+        for name, v in (("mean", mean), ("std", std)):
+            t = torch.as_tensor(v, dtype=torch.float64).reshape(-1)
+            if t.numel() == 1:
+                t = t.expand(feature_dim)
+            if t.numel() != feature_dim:
+                raise ConfigError(
+                    f"features.normalization.{name}: got {t.numel()} values, the features have "
+                    f"F={feature_dim}; give one number or {feature_dim}"
+                )
+            values[name] = t
+        if not bool((values["std"] > 0).all()):
+            raise ConfigError(f"features.normalization.std: got {std!r}, expected values > 0")
+        mvn = cls(feature_dim)
+        mvn.count.fill_(1.0)
+        mvn.sum.copy_(values["mean"])
+        mvn.sum_sq.copy_(values["mean"] ** 2 + values["std"] ** 2)
+        return mvn
+
     def update(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> GlobalMVN:
         """Add ``(F, T)`` or padded ``(B, F, T)`` features (with frame ``lengths``) to the sums."""
         batch, lengths, _ = _as_batch(feats, lengths)

@@ -281,7 +281,12 @@ def export(
     pipe = load_pipeline(checkpoint)
     skipped = [
         name
-        for name, on in (("denoise", pipe.tier0.denoise != "none"), ("vad", pipe.tier0.vad))
+        for name, on in (
+            ("denoise", pipe.tier0.denoise != "none"),
+            ("vad", pipe.tier0.vad),
+            ("clip_seconds", pipe.tier0.clip_seconds is not None),
+            ("channel", pipe.tier0.channel is not None),
+        )
         if on
     ]
     if skipped:

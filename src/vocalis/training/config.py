@@ -156,6 +156,32 @@ class DatasetConfig:
 
 
 @dataclass(frozen=True)
+class NormalizationStats:
+    """Fixed feature statistics of a dataset, used instead of fitting them.
+
+    Written ``features.normalization: {mean: -4.27, std: 4.57}`` (or as
+    ``features.normalization_stats``): features become ``(x - mean) / std``, as with
+    ``global`` normalisation, but nothing is fitted on the training rows; the values
+    travel in the checkpoint like fitted ones.
+
+    Args:
+        mean: one value for every feature, or one per feature (F values).
+        std: likewise, positive.
+    """
+
+    mean: float | list[float] = 0.0
+    std: float | list[float] = 1.0
+
+    def __post_init__(self) -> None:
+        values = self.std if isinstance(self.std, list) else [self.std]
+        if not values or not all(isinstance(v, (int, float)) and v > 0 for v in values):
+            raise ConfigError(
+                f"features.normalization.std: got {self.std!r}, expected a positive number "
+                "(or one per feature)"
+            )
+
+
+@dataclass(frozen=True)
 class FeaturesConfig:
     """Tier 0, the feature extractor and normalisation.
 
@@ -167,6 +193,9 @@ class FeaturesConfig:
             or ``none``. With ``global`` and a model built with ``input_norm: true``
             the statistics are stored in the model instead (and the checkpoint's
             pipeline normalisation is ``none``), so exported models carry them.
+            A mapping ``{mean: m, std: s}`` gives fixed dataset statistics instead
+            (``global`` with :class:`NormalizationStats`, nothing fitted).
+        normalization_stats: the fixed statistics (set by the mapping form above).
         cache_dir: feature cache folder (``null``: no cache).
         workers: processes used for feature extraction.
         max_failures: share of unreadable files tolerated before training stops.
@@ -184,12 +213,18 @@ class FeaturesConfig:
     tier0: Tier0Config = field(default_factory=Tier0Config)
     extractor: FeatureConfig = field(default_factory=lambda: FeatureConfig(name="mfcc"))
     normalization: Literal["global", "utterance", "speaker", "none"] = "global"
+    normalization_stats: NormalizationStats | None = None
     cache_dir: str | None = None
     workers: int = 2
     max_failures: float = 0.1
 
     def __post_init__(self) -> None:
         self.pipeline  # noqa: B018  (checks the extractor name and the sample rates)
+        if self.normalization_stats is not None and self.normalization != "global":
+            raise ConfigError(
+                f"features.normalization_stats are fixed global statistics; got them with "
+                f"normalization={self.normalization}: drop one"
+            )
         if self.workers < 0:
             raise ConfigError(f"features.workers: got {self.workers}, expected >= 0")
         if not 0.0 <= self.max_failures < 1.0:
@@ -540,7 +575,24 @@ def from_raw(raw: dict[str, Any]) -> ExperimentConfig:
     train = raw.get("train")
     if isinstance(train, dict) and isinstance(train.get("augment"), dict):
         raise ConfigError(moved_augment_message(train["augment"]))
-    return from_dict(ExperimentConfig, _encoder_shorthand(raw))
+    return from_dict(ExperimentConfig, _normalization_shorthand(_encoder_shorthand(raw)))
+
+
+def _normalization_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
+    """``features.normalization: {mean, std}`` -> ``global`` + ``normalization_stats``."""
+    feats = raw.get("features")
+    norm = feats.get("normalization") if isinstance(feats, dict) else None
+    if not isinstance(norm, dict):
+        return raw
+    norm = dict(norm)
+    mode = norm.pop("mode", "global")
+    unknown = sorted(set(norm) - {"mean", "std"})
+    if unknown or not {"mean", "std"} <= set(norm):
+        raise ConfigError(
+            f"features.normalization: got keys {sorted(norm)}, expected {{mean: M, std: S}} "
+            "(fixed dataset statistics) or one of global, utterance, speaker, none"
+        )
+    return {**raw, "features": {**feats, "normalization": mode, "normalization_stats": norm}}
 
 
 def _encoder_shorthand(raw: dict[str, Any]) -> dict[str, Any]:

@@ -199,22 +199,26 @@ def prepare_data(
         targets.update(zip(part.tolist(), ids, strict=True))
     dim = int(by_row[int(train_idx[0])].shape[0])
     speakers = speakers_of(rows)
-    mode = cfg.features.normalization
+    from vocalis.features.normalize import GlobalMVN
+
+    mode, stats = cfg.features.normalization, cfg.features.normalization_stats
+    fixed = None if stats is None else GlobalMVN.from_stats(stats.mean, stats.std, dim)
     in_model = mode == "global" and bool(getattr(cfg.model.params, "input_norm", False))
     model_norm = None
     if in_model:
-        from vocalis.features.normalize import GlobalMVN
-
-        mvn = GlobalMVN(dim).fit([by_row[i] for i in train_idx.tolist()])
+        mvn = fixed or GlobalMVN(dim).fit([by_row[i] for i in train_idx.tolist()])
         model_norm = (mvn.mean, mvn.std)
         mode = "none"
     normalizer = FeatureNormalizer(mode, dim)
     all_idx = np.concatenate([train_idx, val_idx, test_idx])
-    normalizer.fit(
-        [by_row[i] for i in train_idx.tolist()],
-        [by_row[i] for i in all_idx.tolist()],
-        [speakers[i] for i in all_idx.tolist()],
-    )
+    if fixed is not None and not in_model:  # the dataset's statistics: nothing to fit
+        normalizer.mvn = fixed
+    else:
+        normalizer.fit(
+            [by_row[i] for i in train_idx.tolist()],
+            [by_row[i] for i in all_idx.tolist()],
+            [speakers[i] for i in all_idx.tolist()],
+        )
     reg = regression_targets(rows, cfg.dataset.regression_columns)
     frame_shift = cfg.features.extractor.frame_shift
     crop = (
