@@ -28,6 +28,7 @@ COMMANDS = (
     "config",
     "loso",
     "cv",
+    "sweep",
     "compare",
     "report",
     "predict",
@@ -45,6 +46,7 @@ RESUME_HINTS = {
     "features": "the features computed so far are cached; rerun the same command to continue",
     "loso": "finished folds are kept in the output folder; rerun the same command to skip them",
     "cv": "finished folds are kept in the output folder; rerun the same command to skip them",
+    "sweep": "finished runs are kept in the sweep folder; rerun the same command to skip them",
     "predict": "rows already written to --out are kept; rerun with the same --out to continue",
     "eval": "nothing partial was written; rerun the same command",
 }
