@@ -89,7 +89,7 @@ def _scoring_options(p: argparse.ArgumentParser) -> None:
         default="none",
         choices=LazyChoices(_norms),
         metavar="NORM",
-        help="score normalisation: %(choices)s (z, t, s: symmetric, as: adaptive s-norm)",
+        help="score normalisation: %(choices)s (s: symmetric, as: adaptive s-norm)",
     )
     p.add_argument(
         "--cohort", default=None, help="manifest CSV of cohort clips (other speakers) for --norm"
@@ -104,7 +104,10 @@ def _scoring_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--audio-root", default=None, help="folder relative trial paths resolve against")
     p.add_argument(
-        "--cache-dir", default=None, help="per-clip embedding cache folder (see the docs)"
+        "--cache-dir",
+        default=None,
+        help="per-clip embedding cache folder (default: beside --out, or beside the stored "
+        "threshold for calibrate)",
     )
     p.add_argument("--batch-size", type=positive_int, default=16, help="clips per forward pass")
     p.add_argument("--device", default="cpu", help="torch device")
