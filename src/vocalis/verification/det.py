@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = ["plot_det"]
 
-_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
+_TICKS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.95)
 
 
 def plot_det(
@@ -41,10 +41,10 @@ def plot_det(
 
     from vocalis.io import atomic_open
 
-    lo, hi = 5e-4, 0.5
+    lo, hi = 5e-4, 0.95
 
     def probit(x: np.ndarray | float) -> np.ndarray:
-        return norm.ppf(np.clip(np.asarray(x, dtype=float), lo, 1 - lo))
+        return norm.ppf(np.clip(np.asarray(x, dtype=float), lo, hi))
 
     fig, ax = plt.subplots(figsize=(5.2, 5.0))
     for label, fpr, fnr in curves:
@@ -61,7 +61,7 @@ def plot_det(
     ax.set_ylabel("miss rate (%)")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="lower left", fontsize=8)
     with atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
