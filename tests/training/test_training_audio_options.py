@@ -48,3 +48,25 @@ def test_prediction_and_embedding_use_the_same_clip(clipped_run, corpus, tmp_pat
     assert full.probs != pytest.approx(rest.probs, abs=1e-6)
     emb = embed(clipped_run, inputs=[path, str(head)], kind="pt", progress=False)
     assert np.allclose(emb.embeddings[0], emb.embeddings[1], atol=1e-5)
+
+
+def test_vocalis_test_with_a_feature_cache_scores_the_same(clipped_run, corpus, tmp_path):
+    import json
+
+    from vocalis.cli.main import main
+
+    plain, cached = tmp_path / "plain", tmp_path / "cached"
+    common = ["--manifest", str(corpus), "--batch-size", "4", "--device", "cpu", "--no-progress",
+              "--no-visualize"]  # fmt: skip
+    assert main(["test", str(clipped_run), *common, "--out", str(plain)]) == 0
+    cache = tmp_path / "cache"
+    for _ in range(2):  # computed once, then read back
+        assert main(["test", str(clipped_run), *common, "--cache-dir", str(cache),
+                     "--out", str(cached)]) == 0  # fmt: skip
+    assert len([p for p in cache.rglob("*") if p.is_file()]) >= 18  # one entry per file
+    a = json.loads((plain / "metrics.json").read_text())
+    b = json.loads((cached / "metrics.json").read_text())
+    assert a["n_rows"]["test"] == b["n_rows"]["test"] == 18 and a["test"] == b["test"]
+    pa = (plain / "predictions.csv").read_text().splitlines()
+    pb = (cached / "predictions.csv").read_text().splitlines()
+    assert pa == pb  # the same probabilities to the printed digits

@@ -59,6 +59,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     p.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR_OR_URL",
+        help="feature cache: read the features from it (or compute them once into it), "
+        "e.g. the training run's features.cache_dir",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
         max_failures=args.max_failures,
+        cache_dir=args.cache_dir,
     )
     print(format_table(metrics))
     skipped = sum(metrics["rows"]["n_skipped"].values())

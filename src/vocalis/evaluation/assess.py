@@ -105,6 +105,7 @@ def evaluate(
     device: str = "cpu",
     progress: bool = True,
     max_failures: float | int = 0.1,
+    cache_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Score a model on every row of a labelled manifest.
 
@@ -124,6 +125,9 @@ def evaluate(
         progress: progress bar.
         max_failures: unreadable rows tolerated, a fraction (float) or a count (int);
             more raise after every row was tried.
+        cache_dir: a feature cache (folder or URL, e.g. the training run's
+            ``features.cache_dir``): features of the checkpoint's pipeline are read from
+            it, or computed once and kept there (:meth:`Predictor.predict_cached`).
 
     Returns:
         :func:`vocalis.metrics.classification.classification_metrics` of the predictions,
@@ -152,7 +156,9 @@ def evaluate(
     source = str(rows.source)
     targets = encode_known(ckpt.labels, rows.labels(column), source)
     ids = [str(i) for i in range(len(rows))]
-    if predictor.needs_speakers and "speaker" in rows.columns:  # per-speaker statistics
+    if cache_dir is not None:
+        batch = predictor.predict_cached(rows.paths, cache_dir, batch_size, progress, ids)
+    elif predictor.needs_speakers and "speaker" in rows.columns:  # per-speaker statistics
         batch = predictor.predict_speakers(rows.paths, rows.speakers, progress, ids)
     else:
         batch = predictor.predict_many(

@@ -238,7 +238,13 @@ class Predictor:
         return speech_share(wav, self.sample_rate, self.pipeline.tier0)
 
     def _make(
-        self, path: str, probs: Tensor, wav: Tensor, uid: str = "", speech: float | None = None
+        self,
+        path: str,
+        probs: Tensor,
+        wav: Tensor | None,
+        uid: str = "",
+        speech: float | None = None,
+        duration_s: float | None = None,
     ) -> Prediction:
         values = [float(p) for p in probs.tolist()]
         best = int(np.argmax(values))
@@ -248,7 +254,7 @@ class Predictor:
             label=self.classes[best] if speaks else None,
             confidence=values[best] if speaks else None,
             probs=dict(zip(self.classes, values, strict=False)),
-            duration_s=wav.shape[0] / self.sample_rate,
+            duration_s=wav.shape[0] / self.sample_rate if wav is not None else duration_s,
             id=uid or _stem(path),
             speech=speech,
         )
@@ -344,6 +350,60 @@ class Predictor:
                 path, uid, wav, speech = items[i]
                 out[i] = self._make(path, p, wav, uid, speech)
         return [p for p in out if p is not None]
+
+    def predict_cached(
+        self,
+        paths: Sequence[str | os.PathLike],
+        cache: str | os.PathLike,
+        batch_size: int = 16,
+        progress: bool = True,
+        ids: Sequence[str] | None = None,
+    ) -> BatchPredictions:
+        """Predict files from features kept in a feature cache (``vocalis eval --cache-dir``).
+
+        The features are those of the checkpoint's own pipeline (tier 0 + extractor),
+        computed once by :func:`~vocalis.features.pipeline.extract_many` into ``cache``
+        (the cache training fills: a folder or an fsspec URL) and read from it on the
+        next run; the normalisation and the model then run on padded batches of them.
+        The speech check is not applied (no waveform is kept).
+
+        Raises:
+            ConfigError: the model is not a neural model on a feature extractor, or it
+                normalises per speaker (score those with :meth:`predict_speakers`).
+        """
+        from vocalis.errors import ConfigError
+        from vocalis.features import PipelineConfig
+        from vocalis.features.pipeline import extract_many
+
+        ckpt = self.pipeline.checkpoint
+        if ckpt.kind != "neural" or ckpt.features is None or self.needs_speakers:
+            why = "normalises per speaker" if self.needs_speakers else f"is a {ckpt.kind} model"
+            raise ConfigError(
+                f"--cache-dir: {ckpt.source or 'the checkpoint'} {why}, whose inputs the "
+                "feature cache does not hold; drop --cache-dir"
+            )
+        paths = [str(p) for p in paths]
+        ids = list(ids) if ids is not None else [_stem(p) for p in paths]
+        pipe = PipelineConfig(tier0=ckpt.tier0, features=ckpt.features)
+        found = extract_many(paths, pipe, cache=cache, workers=1, max_failures=1.0,
+                             progress=progress)  # fmt: skip
+        out = BatchPredictions(failures=[Failure(p, m) for p, m in found.failures])
+        head = self.pipeline.features_to_probs()
+        kept = [i for i, f in enumerate(found.features) if f is not None]
+        shift = float(ckpt.features.frame_shift)
+        for b in range(0, len(kept), batch_size):
+            idx = kept[b : b + batch_size]
+            feats = [torch.as_tensor(found.features[i]) for i in idx]
+            lengths = torch.tensor([f.shape[-1] for f in feats])
+            batch = torch.zeros(len(feats), feats[0].shape[0], int(lengths.max()))
+            for j, f in enumerate(feats):
+                batch[j, :, : f.shape[-1]] = f
+            with torch.inference_mode():
+                probs = head(batch.to(self.device), lengths.to(self.device)).float().cpu()
+            for i, p, n in zip(idx, probs, lengths.tolist(), strict=True):
+                seconds = n * shift
+                out.predictions.append(self._make(paths[i], p, None, ids[i], duration_s=seconds))
+        return out
 
     @property
     def needs_speakers(self) -> bool:
