@@ -10,6 +10,11 @@ Example::
     vocalis features data/emodb.csv --functionals encoder_stats --encoder ge2e --layers 2 \\
         --out stats.npz                     # one vector per file (mean and std of GE2E layer 2)
 
+``--backend ray --ray-address auto`` (or ``--backend slurm``) computes the
+cache misses as chunks of files on a cluster (:mod:`vocalis.backends`); the
+features come back to this process, which caches them: the same features and
+cache as a local run.
+
 Prints one line per skipped file, then a summary (files, cache hits, computed,
 regenerated, failures, seconds, x real time). Exits non-zero when more files
 fail than ``--max-failures`` allows.
@@ -35,6 +40,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vocalis.cli.backend import add_backend_args, backend_from_args
 from vocalis.cli.choices import denoiser_choices, feature_choices, max_failures_arg
 
 if TYPE_CHECKING:
@@ -110,6 +116,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("--out", default=None, help="optional .npz with one array (F, N) per file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_backend_args(p, "chunks of files (--workers at once)")
     p.set_defaults(func=run)
     return p
 
@@ -256,6 +263,11 @@ def _extract(
     from vocalis.features.pipeline import extract_many
 
     cache = FeatureCache(args.cache) if args.cache else None
+    executor: Any = args.executor
+    if args.backend != "local":  # the misses fan out to a cluster; this process caches them
+        from vocalis.backends import make_backend
+
+        executor = make_backend(backend_from_args(args, workers=args.workers))
     with logging_redirect_tqdm():
         return extract_many(
             paths,
@@ -264,6 +276,6 @@ def _extract(
             workers=args.workers,
             max_failures=args.max_failures,
             progress=not args.no_progress and sys.stderr.isatty(),
-            executor=args.executor,
+            executor=executor,
             as_numpy=True,
         )

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, wait
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
@@ -31,6 +31,9 @@ from vocalis.features.base import extract
 from vocalis.features.cache import CacheKey, FeatureCache
 from vocalis.features.config import PipelineConfig, cache_identity
 from vocalis.features.result import ExtractionResult
+
+if TYPE_CHECKING:
+    from vocalis.backends import Backend
 
 __all__ = ["ExtractionResult", "PipelineConfig", "compute_features", "extract_many"]
 
@@ -94,6 +97,37 @@ def _compute_one(path: str, pipeline: PipelineConfig) -> tuple[torch.Tensor | No
         return None, f"{path}: {type(err).__name__}: {err}"
 
 
+def _compute_chunk(
+    paths: list[str], pipeline: PipelineConfig
+) -> list[tuple[torch.Tensor | None, str | None]]:
+    """Run in a backend's task: :func:`_compute_one` for each of ``paths``."""
+    return [_compute_one(path, pipeline) for path in paths]
+
+
+def _fan_out(backend: Backend, todo: list[int], names: list[str], pipeline, done) -> None:
+    """The misses as chunks of files on a :mod:`vocalis.backends` backend (Ray, SLURM).
+
+    About four chunks per worker: few enough that a task's overhead does not
+    count, enough that the workers stay busy. A chunk whose worker is lost for
+    good (after the backend's retries) fails its files with one line each.
+    """
+    from vocalis.backends import run_tasks
+
+    size = max(1, -(-len(todo) // (4 * backend.config.workers)))
+    chunks = [todo[k : k + size] for k in range(0, len(todo), size)]
+
+    def finished(c: int, results: list | None, error: BaseException | None) -> None:
+        for k, i in enumerate(chunks[c]):
+            if error is not None:
+                done(i, None, f"{names[i]}: worker lost ({type(error).__name__}: {error})")
+            else:
+                done(i, *results[k])
+
+    run_tasks(
+        backend, _compute_chunk, [([names[i] for i in c], pipeline) for c in chunks], finished
+    )
+
+
 @contextlib.contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
     """Temporarily limit torch's intra-op threads (per-file work is too small to split)."""
@@ -143,7 +177,7 @@ def extract_many(
     workers: int = 2,
     max_failures: float | int = 0.0,
     progress: bool = True,
-    executor: Literal["thread", "process"] = "thread",
+    executor: Literal["thread", "process"] | Backend = "thread",
     as_numpy: bool = False,
 ) -> ExtractionResult:
     """Features for many files, cached and in parallel.
@@ -163,6 +197,10 @@ def extract_many(
             work. Either way torch runs one intra-op thread per worker during the
             call (restored afterwards): per-file tensors are too small to split,
             and oversubscribed cores made them ~100x slower in our measurement.
+            A :mod:`vocalis.backends` backend (``make_backend("ray", workers=8,
+            address="auto")``) fans the misses out as chunks of files to a Ray
+            cluster or SLURM jobs; the features come back to this process, which
+            caches them, so the results (and the cache) are those of a local run.
         as_numpy: return numpy arrays instead of torch tensors (cache hits are
             zero-copy views of the entries either way).
 
@@ -239,7 +277,9 @@ def extract_many(
 
     if todo:
         with _torch_threads(1):
-            if workers <= 1 or len(todo) == 1:
+            if not isinstance(executor, str):
+                _fan_out(executor, todo, names, pipeline, done)
+            elif workers <= 1 or len(todo) == 1:
                 for i in todo:
                     done(i, *_compute_one(names[i], pipeline))
             else:
