@@ -206,3 +206,14 @@ def test_default_experiment_name_carries_mode_fusion_feature_and_time():
     assert name.startswith("mode3_gating_mfbe_pitch_") and len(name.split("_")[-1]) == 6
     assert experiment_name(load_config("sv_fusion", ["model.mode=2"])).startswith("mode2_mfbe")
     assert experiment_name(load_config("emodb_tier1")) is None
+
+
+def test_aam_margin_warms_up_linearly():
+    from vocalis.training.losses import AAMSoftmax
+
+    loss = AAMSoftmax(margin=0.2, scale=30.0)
+    assert [loss.warm_up(e, 2) for e in (0, 1, 2, 5)] == pytest.approx([0.0, 0.1, 0.2, 0.2])
+    cos = torch.tensor([[0.5, 0.1]])
+    loss.warm_up(0, 2)
+    plain = torch.nn.functional.cross_entropy(30 * cos, torch.tensor([0]))
+    torch.testing.assert_close(loss(cos, torch.tensor([0])), plain)

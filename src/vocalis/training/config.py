@@ -344,6 +344,8 @@ class TrainConfig:
         focal_gamma: focusing parameter of ``focal`` (0 gives ``ce``).
         aam_margin: additive angular margin of ``aam`` (radians).
         aam_scale: logit scale of ``aam``.
+        aam_margin_warmup_epochs: ``aam``: the margin grows linearly from 0 (first
+            epoch) to ``aam_margin`` over this many epochs (0: the full margin at once).
         multitask_lambda: weight of the auxiliary regression loss on the model's
             ``extras["va"]`` against ``dataset.regression_columns`` (0: off).
         multitask_loss: ``smoothl1`` or ``mse``.
@@ -391,6 +393,7 @@ class TrainConfig:
     focal_gamma: float = 2.0
     aam_margin: float = 0.2
     aam_scale: float = 30.0
+    aam_margin_warmup_epochs: float = 0.0
     multitask_lambda: float = 0.0
     multitask_loss: Literal["smoothl1", "mse"] = "smoothl1"
     patience: int = 10
@@ -435,6 +438,8 @@ class TrainConfig:
             raise bad("grad_clip", ">= 0 (0 disables clipping)")
         if self.patience < 0:
             raise bad("patience", ">= 0 (0 disables early stopping)")
+        if self.aam_margin_warmup_epochs < 0:
+            raise bad("aam_margin_warmup_epochs", ">= 0 (0: the full margin from the start)")
         if self.warmup_epochs < 0:
             raise bad("warmup_epochs", ">= 0 (0 disables warm-up)")
         if self.crop_seconds is not None and self.crop_seconds <= 0:

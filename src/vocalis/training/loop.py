@@ -17,6 +17,7 @@ import torch
 
 from vocalis.models import SpeechClassifier
 from vocalis.training import resume, validation
+from vocalis.training.losses import AAMSoftmax
 from vocalis.training.session import NonFiniteLossError, Session
 from vocalis.training.state import GracefulInterrupt, step_seed
 
@@ -116,6 +117,9 @@ def train_epoch(s: Session, epoch: int, interrupt: GracefulInterrupt) -> tuple[l
     parts.sampler.set_epoch(epoch, st.skip)
     if isinstance(parts.model, SpeechClassifier):
         parts.model.start_epoch(epoch)  # e.g. unfreeze encoder layers after K epochs
+    warmup = s.cfg.train.aam_margin_warmup_epochs
+    if warmup > 0 and isinstance(parts.loss, AAMSoftmax):
+        parts.loss.warm_up(epoch, warmup)  # the margin grows from 0 over the first epochs
     s.model.train()
     sums = [0.0, 0.0, 0.0, 0.0]  # loss * n, correct (clean), n, mixed correct
     sums[: len(st.partial or ())] = list(st.partial or ())  # a 3-item partial of older runs

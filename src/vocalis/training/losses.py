@@ -166,8 +166,19 @@ class AAMSoftmax(nn.Module):
         if scale <= 0:
             raise ConfigError(f"train.aam_scale: got {scale}, expected > 0")
         self.margin, self.scale = float(margin), float(scale)
+        self.full_margin = self.margin
         self.register_buffer("weight", weight, persistent=False)
         self.label_smoothing = float(label_smoothing)
+
+    def warm_up(self, epoch: int, epochs: float) -> float:
+        """Margin warm-up: ``margin * min(1, epoch / epochs)`` from here on; returns it.
+
+        ``epoch`` is 0-based, so the first epoch trains without a margin (plain
+        scaled-cosine softmax) and the full margin applies from epoch ``epochs``.
+        """
+        frac = 1.0 if epochs <= 0 else min(1.0, max(0.0, epoch / epochs))
+        self.margin = self.full_margin * frac
+        return self.margin
 
     def forward(self, cosine: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean loss. Shape: cosine (B, C), target (B,) -> scalar."""

@@ -1,0 +1,363 @@
+"""Speaker verification on held-out EmoDB + BAVED speakers: GE2E zero-shot vs trained sv_fusion.
+
+Protocol (fixed before any result was seen):
+
+- Corpora: EmoDB (10 speakers) and BAVED (60 speakers), 16 kHz.
+- Held-out speakers (never trained on, never in the cohort): EmoDB 03 (m), 08 (f),
+  16 (f); BAVED 100, 101, 102, 103 (21 clips each), 0, 2 (14 each), 1, 10, 11, 12
+  (7 each): 13 speakers. Trials: every pair of their clips (target = same speaker);
+  the counts are in the JSON.
+- Training speakers: the other 57 (EmoDB 7, BAVED 50), at most 20 clips each
+  (seeded draw; BAVED's largest speakers have up to 349), closed-set
+  speaker classification with AAM-softmax; validation = 15 % of each training
+  speaker's clips (closed-set identification accuracy).
+- Systems: GE2E zero-shot (the pretrained d-vector, no training: the anchor);
+  sv_fusion mode 1 (GE2E layers 1-3, learned layer weights), mode 2 with each
+  handcrafted mode, mode 3 (GE2E layers + mfbe_pitch) with each fusion.
+- Scores: cosine; with and without s-norm (cohort: 300 clips of training speakers,
+  the same for every system). EER (interpolated at FNR = FPR) and minDCF (p_target
+  0.01, C_miss = C_fa = 1, normalised) from :mod:`vocalis.metrics`.
+- 3 seeds per trained system; mean +- std.
+
+Scaled for the shared 2-core CPU (stated in the JSON): the back-end is ECAPA-TDNN
+with 4 SE-Res2Net blocks at 64 channels (aggregation 192) instead of 512 / 1536,
+fusion width 64 instead of 768, 128-d embeddings instead of 512, 1.5 s training
+crops, at most 8 epochs (patience 3), at most 20 training clips per speaker.
+Features (GE2E layers, handcrafted) are computed once per extractor and cached.
+
+Run: ``/work/heavy python bench/speaker.py`` (about 40 min on the shared CPU);
+``--quick`` for a smoke run (one seed, two systems, 2 epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "speaker.json"
+
+EMODB_HELD = ("03", "08", "16")
+BAVED_HELD = tuple(f"baved_{k}" for k in (100, 101, 102, 103, 0, 2, 1, 10, 11, 12))
+MAX_TRAIN_CLIPS = 20
+COHORT_SIZE = 300
+SEEDS = (42, 123, 456)
+
+#: The scaled model and loop (see the module docstring).
+SCALE = [
+    "model.width=64",
+    "model.cnn_channels=[64]",
+    "model.ecapa_channels=[64,64,64,64,64,192]",
+    "model.se_channels=32",
+    "model.attention_channels=32",
+    "model.embedding_dim=128",
+    "model.attention_heads=8",
+    "train.epochs=8",
+    "train.patience=3",
+    "train.batch_size=32",
+    "train.lr=0.002",
+    "train.crop_seconds=1.5",
+    "train.device=cpu",
+    "features.workers=0",
+]
+
+SYSTEMS = [
+    ("mode1", ["model.mode=1"]),
+    *[(f"mode2_{f}", ["model.mode=2", f"model.features={f}"]) for f in (
+        "mfbe_pitch", "mfcc_pitch", "mfbe_only", "mfcc_only", "pitch_only")],
+    *[(f"mode3_{fu}", ["model.mode=3", f"model.fusion={fu}", "model.features=mfbe_pitch"])
+      for fu in ("concat", "cross_attention", "gating")],
+]  # fmt: skip
+
+
+def shared_data() -> Path:
+    """``../shared/data`` next to the repository (EmoDB's parent)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from benchenv import emodb_dir
+
+    return emodb_dir().parent
+
+
+def manifests(work: Path, quick: bool = False) -> tuple[Path, Path, dict]:
+    """Write the training and held-out manifests; return their paths and a description.
+
+    ``quick``: 12 training speakers with 8 clips each and 5 clips per held-out speaker.
+    """
+    from vocalis.data import Manifest, prepare
+
+    data = shared_data()
+    emodb = prepare("emodb", data / "emodb")
+    baved = prepare("baved", data / "baved")
+    emodb = Manifest(
+        [{**r, "speaker": f"emodb_{r['speaker']}", "corpus": "emodb"} for r in emodb],
+        source="emodb",
+    )
+    baved = Manifest([{**r, "corpus": "baved"} for r in baved], source="baved")
+    cols = ("path", "id", "label", "speaker", "gender", "corpus")
+    rows = [{c: r.get(c, "") for c in cols} for m in (emodb, baved) for r in m]
+    held = {f"emodb_{s}" for s in EMODB_HELD} | set(BAVED_HELD)
+    rng = np.random.default_rng(0)
+    train_rows, held_rows = [], []
+    by_spk: dict[str, list[dict]] = {}
+    for r in rows:
+        (held_rows if r["speaker"] in held else by_spk.setdefault(r["speaker"], [])).append(r)
+    cap = 8 if quick else MAX_TRAIN_CLIPS
+    for spk in sorted(by_spk)[: 12 if quick else None]:
+        clips = by_spk[spk]
+        if len(clips) > cap:
+            keep = sorted(rng.choice(len(clips), cap, replace=False).tolist())
+            clips = [clips[i] for i in keep]
+        train_rows += clips
+    if quick:
+        count: dict[str, int] = {}
+        held_rows = [r for r in held_rows if count.setdefault(r["speaker"], 0) < 5
+                     and not count.__setitem__(r["speaker"], count[r["speaker"]] + 1)]  # fmt: skip
+    train_csv, held_csv = work / "sv_train.csv", work / "sv_heldout.csv"
+    Manifest(train_rows, source="sv_train").write(train_csv)
+    Manifest(held_rows, source="sv_heldout").write(held_csv)
+    desc = {
+        "held_out_speakers": sorted(held),
+        "held_out_clips": len(held_rows),
+        "train_speakers": len(by_spk),
+        "train_clips": len(train_rows),
+        "max_train_clips_per_speaker": MAX_TRAIN_CLIPS,
+    }
+    return train_csv, held_csv, desc
+
+
+def all_pairs(speakers: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every unordered pair of clips: enrol index, test index, target label."""
+    i, j = np.triu_indices(len(speakers), k=1)
+    spk = np.asarray(speakers)
+    return i, j, (spk[i] == spk[j]).astype(np.int64)
+
+
+def evaluate(emb: np.ndarray, cohort: np.ndarray, trials: tuple) -> dict:
+    """EER / minDCF with and without s-norm."""
+    from vocalis.metrics.verification import compute_eer, compute_min_dcf
+    from vocalis.verification.scoring import cosine_scores, normalize_scores
+
+    i, j, y = trials
+    raw = cosine_scores(emb, emb, i, j)
+    out = {}
+    for norm in ("none", "s"):
+        s = raw if norm == "none" else normalize_scores(raw, emb[i], emb[j], "s", cohort)
+        out[norm] = {
+            "eer": float(compute_eer(s, y)[0]),
+            "min_dcf": float(compute_min_dcf(s, y)[0]),
+        }
+    return out
+
+
+def ge2e_anchor(held_paths: list[str], cohort_paths: list[str], trials: tuple) -> dict:
+    """GE2E zero-shot: the pretrained d-vector (vocalis.verification's ``ge2e``)."""
+    from vocalis.verification import load_embedder
+
+    emb = load_embedder("ge2e")
+    t0, c0 = time.perf_counter(), time.process_time()
+    e, failed = emb.embed_files(held_paths)
+    c, failed_c = emb.embed_files(cohort_paths)
+    assert not failed and not failed_c, (failed, failed_c)
+    res = evaluate(e, c, trials)
+    res["embed_seconds"] = round(time.perf_counter() - t0, 1)
+    res["embed_cpu_seconds"] = round(time.process_time() - c0, 1)
+    return res
+
+
+@torch.no_grad()
+def embed_run(run: Path, paths: list[str], cache: Path) -> np.ndarray:
+    """Speaker embeddings of ``paths`` by a trained run, from the (cached) features."""
+    from vocalis.features.config import PipelineConfig
+    from vocalis.features.pipeline import extract_many
+    from vocalis.inference.pipeline import load_pipeline
+    from vocalis.training.data import collate
+
+    pipe = load_pipeline(run / "model.pt")
+    net = pipe.neural
+    ckpt = pipe.checkpoint
+    config = PipelineConfig(tier0=ckpt.tier0, features=ckpt.features)
+    feats = extract_many(paths, config, cache=str(cache), workers=1, progress=False).features
+    out = []
+    for lo in range(0, len(paths), 32):
+        items = [
+            {"features": f, "target": 0, "index": k} for k, f in enumerate(feats[lo : lo + 32])
+        ]
+        batch = collate(items)
+        x = net.head.norm(batch.features, batch.lengths)
+        out.append(net.head.model.embed(x, batch.lengths, kind="sv").numpy())
+    return np.concatenate(out)
+
+
+def train_system(name: str, extra: list[str], seed: int, train_csv: Path, work: Path,
+                 epochs: int | None) -> tuple[Path, dict]:  # fmt: skip
+    """Train one system with one seed; return its run folder and timing."""
+    from vocalis.training import train
+    from vocalis.training.config import load_config
+
+    over = [
+        f"dataset.manifest={train_csv}",
+        f"features.cache_dir={work / 'cache'}",
+        *SCALE,
+        *extra,
+        f"train.seed={seed}",
+    ]
+    if epochs is not None:
+        over.append(f"train.epochs={epochs}")
+    cfg = load_config("sv_fusion", over)
+    out = work / "runs" / f"{name}_seed{seed}"
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = train(cfg, out, overwrite=True, progress=False)
+    timing = {
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "train_cpu_seconds": round(time.process_time() - c0, 1),
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "val_identification_accuracy": result.best_metrics.get("val_acc"),
+        "best_val_loss": result.best_metrics.get("val_loss"),
+    }
+    return out, timing
+
+
+def mean_std(values: list[float]) -> dict:
+    """Mean and sample standard deviation (0 for one value)."""
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+
+def table(results: dict) -> str:
+    """The README table: EER / minDCF (mean +- std over seeds), with and without s-norm."""
+    lines = [
+        "| system | EER | minDCF | EER s-norm | minDCF s-norm | closed-set acc (val) | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def pm(d: dict) -> str:
+        return f"{100 * d['mean']:.2f} ± {100 * d['std']:.2f}"
+
+    def pm3(d: dict) -> str:
+        return f"{d['mean']:.3f} ± {d['std']:.3f}"
+
+    a = results["ge2e_zero_shot"]
+    lines.append(
+        f"| GE2E zero-shot (anchor) | {100 * a['none']['eer']:.2f} | {a['none']['min_dcf']:.3f} "
+        f"| {100 * a['s']['eer']:.2f} | {a['s']['min_dcf']:.3f} | – | 0 |"
+    )
+    for name, r in results["systems"].items():
+        s = r["summary"]
+        lines.append(
+            f"| {name} | {pm(s['none_eer'])} | {pm3(s['none_min_dcf'])} | {pm(s['s_eer'])} | "
+            f"{pm3(s['s_min_dcf'])} | {pm3(s['val_acc'])} | {s['train_seconds']['mean']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and write ``bench/results/speaker.json``."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", default=os.environ.get("VOCALIS_BENCH_WORK", "/tmp/vocalis_speaker"))
+    ap.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 systems, 2 epochs")
+    ap.add_argument("--out", default=str(RESULTS))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    train_csv, held_csv, desc = manifests(work, args.quick)
+    from vocalis.data import read_manifest
+
+    held = read_manifest(held_csv)
+    train_m = read_manifest(train_csv)
+    rng = np.random.default_rng(1)
+    size = min(COHORT_SIZE, len(train_m))
+    cohort_idx = sorted(rng.choice(len(train_m), size, replace=False).tolist())
+    cohort_paths = [train_m.paths[i] for i in cohort_idx]
+    trials = all_pairs(held.column("speaker"))
+    n_tgt = int(trials[2].sum())
+    desc.update(
+        target_trials=n_tgt,
+        nontarget_trials=int(len(trials[2]) - n_tgt),
+        cohort="300 clips of training speakers (seeded), the same for every system",
+    )
+    print(json.dumps(desc, indent=1), flush=True)
+    results: dict = {"protocol": desc, "systems": {}}
+    results["ge2e_zero_shot"] = ge2e_anchor(held.paths, cohort_paths, trials)
+    print("GE2E zero-shot", results["ge2e_zero_shot"], flush=True)
+    systems = SYSTEMS[:1] + SYSTEMS[-1:] if args.quick else SYSTEMS
+    seeds = SEEDS[:1] if args.quick else SEEDS
+    for name, extra in systems:
+        per_seed = []
+        for seed in seeds:
+            run, timing = train_system(
+                name, extra, seed, train_csv, work, 2 if args.quick else None
+            )
+            emb = embed_run(run, held.paths, work / "cache")
+            coh = embed_run(run, cohort_paths, work / "cache")
+            scores = evaluate(emb, coh, trials)
+            (run / "verification.json").write_text(
+                json.dumps({"eer": scores["none"]["eer"], "min_dcf": scores["none"]["min_dcf"],
+                            "s_norm": scores["s"], "on": "held-out",
+                            "target_trials": n_tgt,
+                            "nontarget_trials": desc["nontarget_trials"]}, indent=1)
+            )  # fmt: skip
+            per_seed.append({"seed": seed, **timing, **scores})
+            print(name, seed, json.dumps(per_seed[-1]), flush=True)
+        summary = {
+            f"{n}_{k}": mean_std([r[n][k] for r in per_seed])
+            for n in ("none", "s")
+            for k in ("eer", "min_dcf")
+        }
+        summary["val_acc"] = mean_std([r["val_identification_accuracy"] for r in per_seed])
+        summary["train_seconds"] = mean_std([r["train_seconds"] for r in per_seed])
+        summary["train_cpu_seconds"] = mean_std([r["train_cpu_seconds"] for r in per_seed])
+        results["systems"][name] = {"overrides": extra, "seeds": per_seed, "summary": summary}
+    anchor = min(results["ge2e_zero_shot"][n]["eer"] for n in ("none", "s"))
+
+    def best(names):
+        pick = [(min(results["systems"][n]["summary"][f"{k}_eer"]["mean"] for k in ("none", "s")),
+                 n) for n in names if n in results["systems"]]  # fmt: skip
+        return min(pick) if pick else (None, None)
+
+    trained = best(list(results["systems"]))
+    fusion = best([n for n in results["systems"] if n.startswith("mode3")])
+    single = best([n for n in results["systems"] if not n.startswith("mode3")])
+    results["targets"] = {
+        "anchor_eer_best_norm": anchor,
+        "best_trained": {"system": trained[1], "eer": trained[0]},
+        "relative_eer_reduction_vs_ge2e": None if trained[0] is None else 1 - trained[0] / anchor,
+        "target_20pct_met": None if trained[0] is None else trained[0] <= 0.8 * anchor,
+        "best_fusion": {"system": fusion[1], "eer": fusion[0]},
+        "best_single_branch": {"system": single[1], "eer": single[0]},
+        "fusion_beats_single": None if None in (fusion[0], single[0]) else fusion[0] < single[0],
+    }
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    results["scaled"] = {
+        "overrides": SCALE,
+        "note": __doc__.split("Scaled for")[1].split("\n\n")[0],
+    }
+    results["machine"] = {
+        "wall_seconds": round(time.perf_counter() - wall0, 1),
+        "cpu_seconds": round(time.process_time() - cpu0, 1),
+        "max_rss_mib": round(ru.ru_maxrss / 1024, 1),
+        "torch_threads": torch.get_num_threads(),
+        "load_average": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    results["table"] = table(results)
+    print(results["table"])
+    print(json.dumps(results["targets"], indent=1))
+    if not args.quick or args.out != str(RESULTS):
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
