@@ -70,6 +70,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         type=max_failures_arg,
         help="features.max_failures: unreadable files tolerated, a fraction (0.1) or a count",
     )
+    p.add_argument(
+        "--embedding-path",
+        help="precomputed pretrained-model embeddings, a .pt keyed by utterance id "
+        "(features.embedding_path; without --manifest the rows come from its speakers)",
+    )
+    p.add_argument(
+        "--feature-path",
+        help="precomputed handcrafted (C, T) features, a .pt keyed by utterance id "
+        "(features.feature_path)",
+    )
     p.add_argument("--amp", action="store_true", help="mixed precision (train.amp=true)")
     p.add_argument(
         "--out",
@@ -133,6 +143,12 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
             out.append(f"{key}={value}")
     if getattr(args, "amp", False):
         out.append("train.amp=true")
+    pt = [(k, getattr(args, k, None)) for k in ("embedding_path", "feature_path")]
+    if any(v for _, v in pt):
+        out += ["features.extractor.name=precomputed", "features.cache_dir=null"]
+        out += [f"features.{k}={v}" for k, v in pt if v]
+        if not getattr(args, "manifest", None):
+            out.append("dataset.manifest=null")  # the rows come from the files' speakers
     return out + list(args.overrides or [])
 
 

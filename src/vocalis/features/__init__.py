@@ -10,8 +10,8 @@ encoder's: GE2E 10 ms, wav2vec 2.0 20 ms), found by name in :data:`FEATURES`::
     torch.Size([40, 101])
     >>> FEATURES.names()  # doctest: +NORMALIZE_WHITESPACE
     ['encoder', 'fbank', 'ge2e', 'mfbe', 'mfbe_only', 'mfbe_pitch', 'mfcc', 'mfcc_only',
-     'mfcc_pitch', 'pitch', 'pitch_only', 'ptm', 'ptm_mfbe_only', 'ptm_mfbe_pitch',
-     'ptm_mfcc_only', 'ptm_mfcc_pitch', 'ptm_pitch_only', 'waveform']
+     'mfcc_pitch', 'npy', 'pitch', 'pitch_only', 'precomputed', 'ptm', 'ptm_mfbe_only',
+     'ptm_mfbe_pitch', 'ptm_mfcc_only', 'ptm_mfcc_pitch', 'ptm_pitch_only', 'waveform']
 
 Also here: normalisation (:mod:`~vocalis.features.normalize`), the content-keyed
 cache (:mod:`~vocalis.features.cache`) and file-level extraction
@@ -43,8 +43,10 @@ BUILTIN_FEATURES = (
     "mfcc",
     "mfcc_only",
     "mfcc_pitch",
+    "npy",
     "pitch",
     "pitch_only",
+    "precomputed",
     "ptm",
     "ptm_mfbe_only",
     "ptm_mfbe_pitch",

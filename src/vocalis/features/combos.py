@@ -60,6 +60,7 @@ class MFCCPitch(_Stacked):
 
 
 # the pretrained-encoder features are built-ins too (importing combos registers them all)
+from vocalis.features import precomputed as _precomputed  # noqa: E402, F401
 from vocalis.features import pretrained as _pretrained  # noqa: E402, F401
 from vocalis.features import ptm_stack as _ptm_stack  # noqa: E402, F401
 from vocalis.features import waveform as _waveform  # noqa: E402, F401

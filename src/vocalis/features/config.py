@@ -207,12 +207,19 @@ HANDCRAFTED_MODES = ("mfbe_pitch", "mfcc_pitch", "mfbe_only", "mfcc_only", "pitc
 PTM_STACK_FEATURES = ("ptm", *(f"ptm_{m}" for m in HANDCRAFTED_MODES))
 
 
-def stack_name(mode: int, handcrafted: str) -> str:
+def stack_name(
+    mode: int,
+    handcrafted: str,
+    npy_dir: str | None = None,
+    *pt_paths: str | None,
+) -> str:
     """The extractor a speaker-verification mode reads.
 
     Mode 1 (encoder layers only) ``ptm``, mode 2 (handcrafted only) ``handcrafted``
-    itself, mode 3 (both) ``ptm_<handcrafted>``. Recipes call it as the resolver
-    ``${sv_features:${model.params.mode},${model.params.features}}``.
+    itself, mode 3 (both) ``ptm_<handcrafted>``; precomputed inputs instead: ``npy``
+    with a folder of ``.npy`` files, ``precomputed`` with ``.pt`` files. Recipes call it
+    as the resolver ``${sv_features:${model.params.mode},${model.params.features},
+    ${features.dir},${features.embedding_path},${features.feature_path}}``.
 
     Raises:
         ConfigError: a mode other than 1, 2, 3 or an unknown handcrafted mode.
@@ -220,7 +227,13 @@ def stack_name(mode: int, handcrafted: str) -> str:
     Example:
         >>> stack_name(3, "mfcc_pitch"), stack_name(2, "pitch_only"), stack_name(1, "mfbe_pitch")
         ('ptm_mfcc_pitch', 'pitch_only', 'ptm')
+        >>> stack_name(3, "mfcc_pitch", "feats/"), stack_name(3, "mfcc_pitch", None, "e.pt")
+        ('npy', 'precomputed')
     """
+    if npy_dir:
+        return "npy"
+    if any(pt_paths):
+        return "precomputed"
     if handcrafted not in HANDCRAFTED_MODES:
         raise ConfigError(
             f"model.params.features: got {handcrafted!r}, expected one of "

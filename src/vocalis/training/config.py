@@ -199,6 +199,12 @@ class FeaturesConfig:
         cache_dir: feature cache folder (``null``: no cache).
         workers: processes used for feature extraction.
         max_failures: share of unreadable files tolerated before training stops.
+        dir: precomputed features, ``DIR/<id>.npy`` (C, T) per manifest row
+            (``extractor.name: npy``; :mod:`vocalis.features.precomputed`).
+        embedding_path: precomputed pretrained-model embeddings, a ``.pt`` keyed by
+            utterance id (``extractor.name: precomputed``).
+        feature_path: precomputed handcrafted (C, T) features, a ``.pt`` keyed by
+            utterance id (``extractor.name: precomputed``); stacked after the embeddings.
 
     Raises:
         ConfigError: an unknown extractor, tier 0 and extractor at different sample
@@ -217,6 +223,9 @@ class FeaturesConfig:
     cache_dir: str | None = None
     workers: int = 2
     max_failures: float = 0.1
+    dir: str | None = None
+    embedding_path: str | None = None
+    feature_path: str | None = None
 
     def __post_init__(self) -> None:
         self.pipeline  # noqa: B018  (checks the extractor name and the sample rates)
@@ -225,12 +234,25 @@ class FeaturesConfig:
                 f"features.normalization_stats are fixed global statistics; got them with "
                 f"normalization={self.normalization}: drop one"
             )
+        name, pt = self.extractor.name, bool(self.embedding_path or self.feature_path)
+        if (name == "npy") != bool(self.dir) or (name == "precomputed") != pt:
+            raise ConfigError(
+                f"features: extractor.name={name!r} with dir={self.dir!r}, embedding_path="
+                f"{self.embedding_path!r}, feature_path={self.feature_path!r}; precomputed "
+                "inputs go together: features=npy features.dir=DIR, or extractor.name="
+                "precomputed with embedding_path and/or feature_path (.pt files)"
+            )
         if self.workers < 0:
             raise ConfigError(f"features.workers: got {self.workers}, expected >= 0")
         if not 0.0 <= self.max_failures < 1.0:
             raise ConfigError(
                 f"features.max_failures: got {self.max_failures}, expected a fraction in [0, 1)"
             )
+
+    @property
+    def precomputed(self) -> bool:
+        """Inputs are read from files (``dir``, ``embedding_path``, ``feature_path``)."""
+        return bool(self.dir or self.embedding_path or self.feature_path)
 
     @property
     def pipeline(self) -> PipelineConfig:

@@ -31,8 +31,14 @@ SPLIT_NAMES = {
 }
 
 
-def load_rows(dataset: DatasetConfig, manifest: Any = None) -> Any:
+def load_rows(
+    dataset: DatasetConfig, manifest: Any = None, precomputed_pt: Sequence[str] = ()
+) -> Any:
     """Read the manifest (or take the given one) and apply ``dataset.label_map``.
+
+    Without any manifest, the rows come from the ids and speakers of the precomputed
+    ``.pt`` files ``precomputed_pt`` when there are some
+    (:func:`vocalis.features.precomputed.rows_from_pt`).
 
     Raises:
         ConfigError: no manifest given anywhere.
@@ -40,6 +46,10 @@ def load_rows(dataset: DatasetConfig, manifest: Any = None) -> Any:
     """
     from vocalis.data import Manifest, apply_label_map, read_manifest
 
+    if manifest is None and not dataset.manifest and precomputed_pt:
+        from vocalis.features.precomputed import rows_from_pt
+
+        manifest = Manifest(rows_from_pt(*precomputed_pt), source=" + ".join(precomputed_pt))
     if manifest is None:
         if not dataset.manifest:
             raise ConfigError(

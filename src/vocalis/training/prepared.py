@@ -102,6 +102,12 @@ def _waveform_dataset(
     )
 
 
+def _positions(needed: np.ndarray, rows: Any, missing: list[tuple[str, str]]):
+    """``(position in needed, (id, message))`` of each utterance without a precomputed input."""
+    at = {rows.ids[int(i)]: k for k, i in enumerate(needed.tolist())}
+    return [(at[rid], (rid, msg)) for rid, msg in missing]
+
+
 def warn_rare_classes(labels: list[str], ids: list[str], rows: Any) -> list[str]:
     """Warn, in one line, about classes with a single training example; return them.
 
@@ -144,7 +150,8 @@ def prepare_data(
         split_rows,
     )
 
-    rows = load_rows(cfg.dataset, manifest)
+    pts = [p for p in (cfg.features.embedding_path, cfg.features.feature_path) if p]
+    rows = load_rows(cfg.dataset, manifest, pts)
     rows, indices, fixed = given_parts(cfg.dataset, rows, indices)
     if fixed:
         run.log(fixed)
@@ -153,7 +160,25 @@ def prepare_data(
     )
     needed = np.concatenate([train_idx, val_idx, test_idx]).astype(np.int64)
     paths = [rows.paths[int(i)] for i in needed]
-    if dist.enabled and cfg.features.cache_dir:
+    if cfg.features.precomputed:
+        from vocalis.features.precomputed import read_inputs
+
+        fc = cfg.features
+        feats, missing = read_inputs(
+            [rows.ids[int(i)] for i in needed],
+            dir=fc.dir,
+            embedding_path=fc.embedding_path,
+            feature_path=fc.feature_path,
+        )
+        failures = [
+            (rows.paths[int(needed[k])], m[1]) for k, m in _positions(needed, rows, missing)
+        ]
+        if len(failures) > fc.max_failures * max(len(needed), 1):
+            raise DataError(
+                f"{len(failures)} of {len(needed)} utterances have no precomputed input (first: "
+                f"{failures[0][1]}); features.max_failures={fc.max_failures}"
+            )
+    elif dist.enabled and cfg.features.cache_dir:
         # Rank 0 fills the cache, the others read it.
         feats = failures = None
         if dist.is_main:
