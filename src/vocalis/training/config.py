@@ -1,12 +1,13 @@
 """The experiment config: YAML groups composed by name, overridden, then typed.
 
-A run is described by one :class:`ExperimentConfig` with five sections
-(``dataset``, ``features``, ``model``, ``train``, ``augment``). Its YAML comes from
-groups in ``configs/`` (one folder per concern)::
+A run is described by one :class:`ExperimentConfig` with six sections
+(``dataset``, ``features``, ``model``, ``train``, ``augment``, ``tracking``). Its YAML
+comes from groups in ``configs/`` (one folder per concern)::
 
     configs/dataset/emodb.yaml    configs/features/mfcc.yaml
     configs/model/tier1.yaml      configs/train/default.yaml
     configs/augment/default.yaml  (SpecAugment; waveform_default adds speed, pitch, noise...)
+    configs/tracking/none.yaml    (tensorboard.yaml, wandb.yaml)
 
 A recipe picks one file per group and adds its own overrides::
 
@@ -57,15 +58,22 @@ from vocalis.data.splits import TrainValTestSplit
 from vocalis.errors import ConfigError
 from vocalis.features.config import FeatureConfig, PipelineConfig
 from vocalis.registry import did_you_mean
+from vocalis.training.tracking import TrackingConfig
 
 if TYPE_CHECKING:
     from vocalis.ensemble.recipe_file import EnsembleRecipe
 
 #: Config groups, in the order they are composed.
-GROUPS = ("dataset", "features", "model", "train", "augment")
+GROUPS = ("dataset", "features", "model", "train", "augment", "tracking")
 
 #: Groups used when neither a recipe nor the command line picks one.
-DEFAULT_GROUPS = {"features": "mfcc", "model": "tier1", "train": "default", "augment": "default"}
+DEFAULT_GROUPS = {
+    "features": "mfcc",
+    "model": "tier1",
+    "train": "default",
+    "augment": "default",
+    "tracking": "none",
+}
 
 #: Keys that may differ between a run folder's config and a resumed run.
 RESUMABLE_KEYS = (
@@ -74,6 +82,10 @@ RESUMABLE_KEYS = (
     "train.device",
     "features.workers",
     "features.cache_dir",
+    *(
+        f"tracking.{key}"
+        for key in ("backend", "dir", "project", "name", "mode", "log_every_steps")
+    ),
 )
 
 
@@ -485,13 +497,18 @@ MONITORS = ("val_uar", "val_acc", "val_loss", "val_macro_f1")
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """One training run: dataset, features, model, training loop and augmentation."""
+    """One training run: dataset, features, model, training loop, augmentation, tracking.
+
+    ``tracking`` (:class:`~vocalis.training.tracking.TrackingConfig`) only says where
+    metrics go besides ``history.csv``; changing it never blocks a resume.
+    """
 
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 def _bare_model(name: str) -> dict[str, Any]:
@@ -516,7 +533,8 @@ def compose(
         root: the ``configs/`` folder (default: :func:`vocalis.config.config_dir`).
 
     Returns:
-        A plain dict with the sections ``dataset``, ``features``, ``model``, ``train``.
+        A plain dict with the sections ``dataset``, ``features``, ``model``, ``train``
+        and ``tracking``.
 
     Raises:
         ConfigError: a missing file, an unknown group or section, a malformed

@@ -90,6 +90,9 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
     if parts.per_step:
         parts.scheduler.step()
     s.state.global_step += 1
+    every = s.cfg.tracking.log_every_steps
+    if every and s.state.global_step % every == 0:
+        s.tracker.log_step(s.state.global_step, float(loss.detach()), lr)
     n = len(batch)
     pred = out.logits.detach().argmax(-1)
     hits = float((pred == batch.targets).sum())  # clean: against the un-mixed targets

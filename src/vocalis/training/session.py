@@ -16,6 +16,7 @@ import torch
 from vocalis.errors import ModelError
 from vocalis.training.config import ExperimentConfig
 from vocalis.training.state import LoopState
+from vocalis.training.tracking import NullTracker, Tracker
 
 if TYPE_CHECKING:
     from vocalis.training.components import Components
@@ -45,6 +46,8 @@ class Session:
         progress: show progress bars.
         state: the resumable counters.
         model: the model the loop trains (``parts.model``, in DDP under ``torchrun``).
+        tracker: where metrics go besides ``history.csv``
+            (:func:`~vocalis.training.tracking.open_tracker`; set by the trainer).
     """
 
     cfg: ExperimentConfig
@@ -55,6 +58,7 @@ class Session:
     progress: bool = True
     state: LoopState = field(default_factory=LoopState)
     model: torch.nn.Module | None = None
+    tracker: Tracker = field(default_factory=NullTracker)
 
     def __post_init__(self) -> None:
         if self.model is None:

@@ -204,9 +204,21 @@ def run_training(
         s.run.clear()
     s.model = s.engine.wrap(s.parts.model)
     log_start(s, last is not None, caller_val)
-    run_epochs(s)
-    resume.load_best(s)
-    test_metrics = validation.test(s)
+    from vocalis.config import to_dict
+    from vocalis.training.tracking import open_tracker
+
+    s.tracker = open_tracker(
+        s.cfg.tracking, s.run.path if s.run.active else None, main=s.engine.is_main
+    )
+    try:
+        s.tracker.log_config(to_dict(s.cfg))
+        run_epochs(s)
+        resume.load_best(s)
+        test_metrics = validation.test(s)
+        if test_metrics is not None:
+            s.tracker.log_test(test_metrics, s.parts.stopper.best_epoch)
+    finally:
+        s.tracker.close()
     if s.run.active:
         resume.write_model(s)
         validation.write_metrics(s, test_metrics, finish_run(s))

@@ -144,6 +144,7 @@ def end_epoch(s: Session, epoch: int, row: dict[str, Any], vm: dict[str, Any]) -
         resume.save_checkpoints(s, epoch, row, improved)
         run.write_history(st.history)
         write_metrics(s)
+    s.tracker.log_epoch(row)
     if stopper.should_stop:
         run.log(
             f"Early stopping: {tc.monitor} has not improved for {tc.patience} epochs "
