@@ -206,7 +206,7 @@ def test_encoder_keys_and_checkpointing_need_an_encoder():
     from vocalis.models import build_model
     from vocalis.training.config import load_config
 
-    with pytest.raises(ConfigError, match="model 'tier1' has no pretrained encoder"):
+    with pytest.raises(ConfigError, match=r"unknown key 'model\.params\.encoder'"):
         load_config(None, ["model.encoder.source=ge2e"])
     tier1 = build_model("tier1", {}, 13, 2)
     with pytest.raises(ConfigError, match=r"train\.gradient_checkpointing"):

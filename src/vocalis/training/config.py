@@ -602,25 +602,15 @@ def from_raw(raw: dict[str, Any]) -> ExperimentConfig:
         raw: plain data with the sections ``dataset``, ``features``, ``model``, ``train``
             (a composed recipe, or a run folder's ``config.yaml``).
 
-    ``model.encoder`` is shorthand for ``model.params.encoder`` (the issue's and
-    the how-to's spelling, ``model.encoder.source=/models/wav2vec2-base``): its keys
-    are merged over ``model.params.encoder``, where the validated config keeps them.
-
     Raises:
         ConfigError: an unknown key (with the nearest one) or an invalid value, named
-            by its dotted path (``model.params.dropout``), or ``model.encoder`` for a
-            model without a pretrained encoder; a ``train.augment`` section (augmentation
+            by its dotted path (``model.params.dropout``); a ``train.augment`` section (augmentation
             moved to the ``augment`` section: the message gives the new keys).
-
-    Example:
-        >>> raw = {"model": {"name": "ssl", "encoder": {"freeze_layers": 1}}}
-        >>> from_raw(raw).model.params.encoder.freeze_layers
-        1
     """
     train = raw.get("train")
     if isinstance(train, dict) and isinstance(train.get("augment"), dict):
         raise ConfigError(moved_augment_message(train["augment"]))
-    return from_dict(ExperimentConfig, _normalization_shorthand(_encoder_shorthand(raw)))
+    return from_dict(ExperimentConfig, _normalization_shorthand(raw))
 
 
 def _normalization_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
@@ -638,34 +628,6 @@ def _normalization_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
             "(fixed dataset statistics) or one of global, utterance, speaker, none"
         )
     return {**raw, "features": {**feats, "normalization": mode, "normalization_stats": norm}}
-
-
-def _encoder_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
-    """``raw`` with ``model.encoder`` merged into ``model.params.encoder``."""
-    model = raw.get("model")
-    if not (isinstance(model, dict) and "encoder" in model):
-        return raw
-    model = dict(model)
-    encoder = model.pop("encoder")
-    if not encoder:
-        return {**raw, "model": model}
-    if not isinstance(encoder, dict):
-        raise ConfigError(
-            f"model.encoder: got {encoder!r}, expected a mapping such as {{source: ge2e}}"
-        )
-    from vocalis.models import model_config_class
-
-    name = str(model.get("name", ModelConfig.name))
-    fields = getattr(model_config_class(name), "__dataclass_fields__", {})
-    if "encoder" not in fields:
-        raise ConfigError(
-            f"model.encoder: model '{name}' has no pretrained encoder (model=ssl has one); "
-            "drop the model.encoder.* keys"
-        )
-    params = dict(model.get("params") or {})
-    params["encoder"] = {**dict(params.get("encoder") or {}), **encoder}
-    model["params"] = params
-    return {**raw, "model": model}
 
 
 def moved_augment_message(old: dict[str, Any]) -> str:
