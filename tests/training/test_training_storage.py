@@ -199,3 +199,22 @@ def test_loso_report_and_compare_on_a_store(corpus, tmp_path, monkeypatch):
     (row,) = compare([out])
     assert row["run"] == out and row["kind"] == "cv"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_train_on_a_url_writes_its_plots_there_and_nothing_local(corpus, tmp_path, monkeypatch):
+    from vocalis.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    out = "memory://cli-train/runs/x"
+    assert main(["train", "--out", out, "--no-progress", *tiny_overrides(corpus, 1)]) == 0
+    assert (URLPath(out) / "training_curves.png").is_file()
+    assert (URLPath(out) / "model.pt").is_file()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_local_trackers_refuse_a_url_run_folder_without_a_local_dir():
+    from vocalis.errors import ConfigError
+    from vocalis.training.tracking import TrackingConfig, open_tracker
+
+    with pytest.raises(ConfigError, match=r"set tracking\.dir to a local folder"):
+        open_tracker(TrackingConfig(backend="tensorboard"), "memory://t/run")

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from vocalis.cli.choices import StoreWithText, max_failures_arg
+from vocalis.io import as_path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -199,7 +200,7 @@ def _train_ensemble(recipe, args: argparse.Namespace) -> int:
     print(
         f"ensemble of {len(info['weights'])} members on {fitted.fit.n_classes} classes: C "
         f"{info['chosen_c']}, fusion weights {info['weights']}, inner LOSO UAR "
-        f"{info['fused_inner_uar']:.4f}; run folder {out} (model: {Path(out) / 'model.pt'})"
+        f"{info['fused_inner_uar']:.4f}; run folder {out} (model: {as_path(out) / 'model.pt'})"
     )
     return 0
 

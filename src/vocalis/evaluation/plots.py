@@ -324,12 +324,14 @@ def plot_run(run_dir: str | os.PathLike) -> list[str]:
     a file whose source is missing is left out.
     """
     import json
-    from pathlib import Path
 
-    run = Path(run_dir)
+    from vocalis.io import as_path
+
+    run = as_path(run_dir)
     out = []
     if (run / "history.csv").is_file():
-        out.append(plot_training_curves(run / "history.csv", run / "training_curves.png", run.name))
+        history = str(run / "history.csv")  # a str: the plot takes paths or a mapping
+        out.append(plot_training_curves(history, run / "training_curves.png", run.name))
     if (run / "metrics.json").is_file():
         metrics = json.loads(read_bytes(run / "metrics.json").decode("utf-8"))
         val = metrics.get("val") or {}

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vocalis.errors import ConfigError
-from vocalis.io import write_json, write_text
+from vocalis.io import as_path, write_json, write_text
 
 if TYPE_CHECKING:
     from vocalis.backends import Backend, BackendConfig
@@ -142,9 +142,9 @@ def _train_combination(recipe: str | None, overrides: tuple[str, ...], run_dir: 
             train(config, run_dir, progress=False)
     except Exception as err:  # one failed combination must not stop the others
         record.update(status="failed", error=f"{type(err).__name__}: {err}")
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        write_text(Path(run_dir) / "error.txt", traceback.format_exc())
-        log.error("%s failed: %s", Path(run_dir).name, record["error"])
+        as_path(run_dir).mkdir(parents=True, exist_ok=True)
+        write_text(as_path(run_dir) / "error.txt", traceback.format_exc())
+        log.error("%s failed: %s", as_path(run_dir).name, record["error"])
     record["seconds"] = round(time.perf_counter() - t0, 2)
     return record
 
@@ -258,7 +258,7 @@ def sweep(
                 "seed: an ensemble recipe has no seed (its fit is deterministic); sweep its "
                 "own keys (ensemble.fusion_resolution=0,4) or a neural recipe's seeds"
             )
-    out = Path(out_dir)
+    out = as_path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     records: dict[str, dict[str, Any]] = {}
     pending = []
@@ -284,7 +284,7 @@ def sweep(
     group_by = [k for k in keys if k not in SEED_KEYS]
     finished = [c for c in combos if _finished(out / c.name)]
     rows = compare([out / c.name for c in finished], sort_by=None) if finished else []
-    by_run = {Path(r["run"]).name: r for r in rows}
+    by_run = {as_path(r["run"]).name: r for r in rows}
     for combo in finished:
         by_run[combo.name].update(combo.swept)
     columns = [c for c in COLUMNS if c not in _NOT_RESULTS]

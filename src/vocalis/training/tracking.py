@@ -245,7 +245,14 @@ def open_tracker(
     """
     if cfg.backend == "none" or run_dir is None or not main:
         return NullTracker()
-    run = Path(run_dir)
+    from vocalis.io import URLPath, as_path
+
+    run = as_path(run_dir)
+    if isinstance(run, URLPath) and not cfg.dir:
+        raise ConfigError(
+            f"tracking.backend={cfg.backend} writes its files to a local folder and the run "
+            f"folder is {run}; set tracking.dir to a local folder (e.g. tracking.dir=runs/tb)"
+        )
     folder = Path(cfg.dir) if cfg.dir else run / cfg.backend
     return TRACKERS.get(cfg.backend)(cfg, folder, cfg.name or run.name)
 

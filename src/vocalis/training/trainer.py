@@ -61,6 +61,7 @@ from typing import Any
 import torch
 
 from vocalis.checkpoint import Checkpoint
+from vocalis.io import URLPath
 from vocalis.training import resume, validation
 from vocalis.training.artifacts import finish_run, write_model_summary
 from vocalis.training.components import build_components, describe_param_groups
@@ -79,7 +80,8 @@ class TrainResult:
     """What :func:`train` returns.
 
     Attributes:
-        out_dir: the run folder (``None`` when nothing was written).
+        out_dir: the run folder (``None`` when nothing was written; a
+            :class:`~vocalis.io.URLPath` for a folder on object storage).
         best_epoch: 1-based epoch of the best validation score.
         best_metrics: validation metrics of that epoch (``val_loss``, ``val_acc``,
             ``val_uar``, ``val_macro_f1``).
@@ -90,7 +92,7 @@ class TrainResult:
         model: the model with the best weights loaded (on CPU).
     """
 
-    out_dir: Path | None
+    out_dir: Path | URLPath | None
     best_epoch: int
     best_metrics: dict[str, float]
     test_metrics: dict[str, Any] | None
