@@ -49,7 +49,15 @@ def stream_generator(seed: int, stream: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state >> 1))
 
 
-def _build(name: str, config: AugmentConfig) -> Callable:
+def build_transform(name: str, config: AugmentConfig) -> Callable:
+    """The waveform transform ``name`` of ``config`` (``shift``, ..., ``noise``), built.
+
+    Its ``p`` is not part of it: the caller decides whether it is applied.
+
+    Example:
+        >>> build_transform("gain", AugmentConfig()).max_gain_db
+        6.0
+    """
     from vocalis.augment.gain import Gain
     from vocalis.augment.noise import AddNoise
     from vocalis.augment.rubberband import PitchShift, TimeStretch
@@ -86,7 +94,7 @@ class WaveformAugment:
 
         self.config = config
         self.steps = [
-            (name, getattr(config, name).p, _build(name, config))
+            (name, getattr(config, name).p, build_transform(name, config))
             for name in WAVEFORM_ORDER
             if getattr(config, name).p > 0
         ]

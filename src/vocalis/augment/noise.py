@@ -1,7 +1,9 @@
 """Additive white noise at a random signal-to-noise ratio.
 
 Example:
-    >>> import torch
+    >>> import numpy as np
+import numpy as np
+import torch
     >>> x = torch.sin(torch.arange(16000) * 2 * torch.pi * 440 / 16000)
     >>> y = AddNoise(min_snr_db=20.0, max_snr_db=20.0)(x, 16000, torch.Generator().manual_seed(0))
     >>> noise = y - x
@@ -11,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -45,10 +48,13 @@ class AddNoise:
         """Add noise at a random SNR drawn from ``generator`` (same shape out)."""
         u = float(torch.rand((), generator=generator))
         snr_db = self.min_snr_db + u * (self.max_snr_db - self.min_snr_db)
-        noise = torch.randn(samples.shape, generator=generator, dtype=torch.float64)
-        signal_power = samples.double().pow(2).mean()
+        noise = torch.randn(samples.shape, generator=generator, dtype=torch.float64).numpy()
+        # float64 statistics in numpy: torch's multi-threaded float64 reductions can be
+        # 50x slower on a loaded machine
+        x = samples.detach().cpu().numpy().astype(np.float64)
+        signal_power = float(np.mean(x * x))
         if signal_power <= 0:
             return samples.clone()
-        noise = noise - noise.mean()
-        scale = torch.sqrt(signal_power / (noise.pow(2).mean() * 10 ** (snr_db / 10)))
-        return (samples.double() + scale * noise).to(samples.dtype)
+        noise -= noise.mean()
+        scale = np.sqrt(signal_power / (float(np.mean(noise * noise)) * 10 ** (snr_db / 10)))
+        return torch.from_numpy(x + scale * noise).to(samples.dtype)

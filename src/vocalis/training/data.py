@@ -415,6 +415,12 @@ class WaveformDataset(Dataset):
         return len(self.waveforms)
 
     def __getitem__(self, key: tuple[int, int | None, int]) -> dict[str, Any]:
+        from vocalis.features.pipeline import torch_threads
+
+        with torch_threads(1):  # per-utterance work is too small to split (as in workers)
+            return self._item(key)
+
+    def _item(self, key: tuple[int, int | None, int]) -> dict[str, Any]:
         index, crop_seed, seed = key
         wav = self.waveforms[index]
         if crop_seed is not None and self.crop_samples and wav.shape[-1] > self.crop_samples:
@@ -438,6 +444,12 @@ class WaveformDataset(Dataset):
         Shape:
             items[i]["waveform"]: (T_i,) -> Batch.features (B, F, max N_i)
         """
+        from vocalis.features.pipeline import torch_threads
+
+        with torch_threads(1):  # as in DataLoader workers, which run one thread
+            return self._collate(items)
+
+    def _collate(self, items: Sequence[dict[str, Any]]) -> Batch:
         from vocalis.features import extract
 
         waves = [it["waveform"] for it in items]
