@@ -218,3 +218,27 @@ def test_local_trackers_refuse_a_url_run_folder_without_a_local_dir():
 
     with pytest.raises(ConfigError, match=r"set tracking\.dir to a local folder"):
         open_tracker(TrackingConfig(backend="tensorboard"), "memory://t/run")
+
+
+def test_data_cache_and_run_all_on_the_gcs_emulator(gcs_store, corpus):
+    """The seed's setup: manifest, audio, feature cache and run folder in one bucket."""
+    from vocalis.data import read_manifest
+    from vocalis.training import load_config, train
+
+    root = URLPath(f"{gcs_store.url}/corpus")
+    rows = read_manifest(corpus)
+    for p in rows.paths:
+        (root / "wav" / Path(p).name).write_bytes(Path(p).read_bytes())
+    text = Path(corpus).read_text().replace(str(Path(corpus).parent / "wav") + "/", "wav/")
+    (root / "manifest.csv").write_text(text)  # relative paths: resolved in the bucket
+    remote = read_manifest(str(root / "manifest.csv"))
+    assert remote.paths[0] == f"{root}/wav/{Path(rows.paths[0]).name}"
+    cache, out = f"{gcs_store.url}/cache", f"{gcs_store.url}/runs/all-remote"
+    over = [o for o in tiny_overrides(corpus, 1) if not o.startswith(("dataset.manifest",
+            "features.cache_dir"))]  # fmt: skip
+    cfg = load_config(None, [*over, f"dataset.manifest={root / 'manifest.csv'}",
+                             f"features.cache_dir={cache}"])  # fmt: skip
+    train(cfg, out, progress=False)
+    assert (URLPath(out) / "model.pt").is_file()
+    entries = [p for p in URLPath(cache).rglob("*") if p.suffix != ".json"]
+    assert len(entries) >= len(rows)  # one feature entry per recording, in the bucket
