@@ -70,3 +70,17 @@ def test_vocalis_test_with_a_feature_cache_scores_the_same(clipped_run, corpus, 
     pa = (plain / "predictions.csv").read_text().splitlines()
     pb = (cached / "predictions.csv").read_text().splitlines()
     assert pa == pb  # the same probabilities to the printed digits
+
+
+def test_fixed_statistics_in_both_spellings_and_their_refusals():
+    from vocalis.errors import ConfigError
+
+    dotted = load_config(None, ["features.normalization.mean=-4", "features.normalization.std=4"])
+    mapping = load_config(None, ["features.normalization={mean: -4.0, std: 4.0}"])
+    assert dotted.features == mapping.features
+    assert dotted.features.normalization == "global"
+    assert dotted.features.normalization_stats.std == 4.0
+    with pytest.raises(ConfigError, match=r"got keys \['mean'\], expected \{mean: M, std: S\}"):
+        load_config(None, ["features.normalization.mean=-4"])
+    with pytest.raises(ConfigError, match=r"std: got 0\.0, expected a positive number"):
+        load_config(None, ["features.normalization={mean: 0, std: 0}"])
