@@ -51,9 +51,7 @@ def test_noise_hits_its_snr_on_speech_like_signal(snr_db):
 
 @pytest.mark.parametrize("semitones", [-3.0, 2.0, 5.0])
 @pytest.mark.parametrize("high_quality", [True, False])
-def test_pitch_shift_moves_a_sine_by_the_semitone_ratio_and_keeps_length(
-    semitones, high_quality
-):
+def test_pitch_shift_moves_a_sine_by_the_semitone_ratio_and_keeps_length(semitones, high_quality):
     x = _sine(300, seconds=1.0)
     y = PitchShift(semitones, semitones, high_quality=high_quality)(x, SR, _g())
     assert y.shape == x.shape

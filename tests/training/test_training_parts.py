@@ -51,6 +51,7 @@ def test_train_on_a_split_folder_never_trains_on_test_rows(corpus, split, tmp_pa
     log = (out / "log.txt").read_text()
     assert f"Parts from split folder {split}: train.csv, val.csv, test.csv" in log
     assert "Test speakers: s3 (scored with the best epoch at the end)" in log
+    assert "Validation speakers: s2 (the fixed validation part; none of them in training)" in log
 
     ev_dir = tmp_path / "ev"
     code = main(["eval", str(out / "model"), "--manifest", str(corpus), "--split-dir",

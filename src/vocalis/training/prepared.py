@@ -45,6 +45,9 @@ class PreparedData:
         skipped: :class:`~vocalis.data.failures.Skipped` rows (unreadable audio),
             written to the run folder's ``errors.csv``.
         n_rows: the rows of the split before any was skipped.
+        parts_from: where fixed parts came from (a split folder, ``--val-csv`` /
+            ``--test-csv``: :func:`~vocalis.training.pipeline.given_parts`), else ``None``.
+        val_fixed: the validation rows are one of those fixed parts (not held out).
     """
 
     rows: Any
@@ -60,6 +63,8 @@ class PreparedData:
     model_norm: tuple[torch.Tensor, torch.Tensor] | None = None
     skipped: list = field(default_factory=list)
     n_rows: int = 0
+    parts_from: str | None = None
+    val_fixed: bool = False
 
 
 def _waveform_dataset(
@@ -152,9 +157,11 @@ def prepare_data(
 
     pts = [p for p in (cfg.features.embedding_path, cfg.features.feature_path) if p]
     rows = load_rows(cfg.dataset, manifest, pts)
+    caller = any(i is not None for i in indices)
     rows, indices, fixed = given_parts(cfg.dataset, rows, indices)
     if fixed:
         run.log(fixed)
+    val_fixed = not caller and indices[1] is not None
     train_idx, val_idx, test_idx = split_rows(
         rows, cfg.dataset, cfg.train.seed, train=indices[0], val=indices[1], test=indices[2]
     )
@@ -284,4 +291,6 @@ def prepare_data(
         feature_dim=dim,
         skipped=skipped,
         n_rows=len(needed),
+        parts_from=fixed,
+        val_fixed=val_fixed,
     )

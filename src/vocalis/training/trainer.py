@@ -266,6 +266,8 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
         how = "rows given by the caller" if caller_val else f"protocol {cfg.dataset.val_protocol}"
         if cfg.dataset.split is not None and not caller_val:
             how = f"dataset.split by={cfg.dataset.split.by}"
+        if data.val_fixed:
+            how = "the fixed validation part"
         run.log(
             f"Validation speakers: {', '.join(held)} ({how}"
             + (
