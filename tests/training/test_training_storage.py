@@ -242,3 +242,36 @@ def test_data_cache_and_run_all_on_the_gcs_emulator(gcs_store, corpus):
     assert (URLPath(out) / "model.pt").is_file()
     entries = [p for p in URLPath(cache).rglob("*") if p.suffix != ".json"]
     assert len(entries) >= len(rows)  # one feature entry per recording, in the bucket
+
+
+KILLED_UPLOAD = """
+import os, sys
+from vocalis.io import atomic_open
+with atomic_open(sys.argv[1], "wb") as fh:
+    fh.write(os.urandom(int(sys.argv[2])))
+    print("uploading", flush=True)  # the with-block ends: the upload starts now
+"""
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3])
+def test_a_kill_during_the_upload_shows_the_old_or_the_whole_new_object(object_store, delay):
+    import time
+
+    target = URLPath(f"{object_store.url}/ckpt/big-{delay}.pt")
+    write_text(target, "old")
+    size = 24 * 2**20
+    env = {**os.environ, **object_store.env, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_UPLOAD, str(target), str(size)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "uploading"
+        time.sleep(delay)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    data = target.read_bytes()
+    assert data == b"old" or len(data) == size  # never a prefix of the new bytes
