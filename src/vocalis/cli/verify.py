@@ -39,10 +39,11 @@ def run(args: argparse.Namespace) -> int:
 
     d = verify_pair(args.checkpoint, args.enrol, args.test, device=args.device)
     if d.threshold is None:
+        out = " --out DIR` first, then verify --checkpoint DIR" if d.source == "ge2e" else "` first"
         raise ModelError(
             f"score {d.score:.4f}, but {d.source} holds no calibrated threshold, so no decision; "
-            f"run `vocalis sv calibrate --checkpoint {args.checkpoint} --trials dev.tsv --at eer` "
-            "first"
+            f"run `vocalis sv calibrate --checkpoint {args.checkpoint} --trials dev.tsv --at eer"
+            f"{out}"
         )
     r = d.record or {}
     verdict = "accept" if d.accept else "reject"
