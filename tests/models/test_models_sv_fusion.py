@@ -217,3 +217,14 @@ def test_aam_margin_warms_up_linearly():
     loss.warm_up(0, 2)
     plain = torch.nn.functional.cross_entropy(30 * cos, torch.tensor([0]))
     torch.testing.assert_close(loss(cos, torch.tensor([0])), plain)
+
+
+def test_sweep_tabulates_eer_per_mode(speakers_corpus, tmp_path):
+    from vocalis.evaluation.sweep import sweep
+
+    manifest, root = speakers_corpus
+    over = [o for o in _overrides(manifest, root / "cache", 1, "concat") if "mode=" not in o]
+    result = sweep("sv_fusion", ["model.mode=1,2", "seed=1", *over], tmp_path / "sweep")
+    header = result["table"].splitlines()[0]
+    assert "eer" in header and "min_dcf" in header and "best_val_loss" in header
+    assert len(result["groups"]) == 2
