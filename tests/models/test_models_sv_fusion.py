@@ -228,3 +228,17 @@ def test_sweep_tabulates_eer_per_mode(speakers_corpus, tmp_path):
     header = result["table"].splitlines()[0]
     assert "eer" in header and "min_dcf" in header and "best_val_loss" in header
     assert len(result["groups"]) == 2
+
+
+def test_cosine_t_max_reaches_the_floor_and_stays():
+    from vocalis.training.config import TrainConfig
+    from vocalis.training.optim import lr_factor
+
+    cfg = TrainConfig(epochs=10, scheduler="cosine", cosine_t_max_epochs=4, min_lr=1e-4, lr=1e-3)
+    assert lr_factor(0, cfg, 10) == pytest.approx(1.0)
+    assert lr_factor(20, cfg, 10) == pytest.approx(0.1 + 0.9 * 0.5)  # half of T_max
+    assert lr_factor(40, cfg, 10) == lr_factor(90, cfg, 10) == pytest.approx(0.1)
+    whole = TrainConfig(epochs=10, scheduler="cosine")
+    assert lr_factor(50, whole, 10) == pytest.approx(0.5)
+    with pytest.raises(ConfigError, match="cosine_t_max_epochs"):
+        TrainConfig(cosine_t_max_epochs=0)

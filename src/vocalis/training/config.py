@@ -364,6 +364,9 @@ class TrainConfig:
             or ``none``.
         warmup_epochs: linear warm-up from 0 to ``lr`` (not with plateau/onecycle).
         min_lr: floor of the cosine schedules.
+        cosine_t_max_epochs: ``cosine``: epochs from the end of the warm-up down to
+            ``min_lr`` (T_max); past them the rate stays at ``min_lr``. ``null``: the
+            rest of the run.
         max_lr: peak of ``onecycle`` (default ``10 * lr``).
         step_epochs: ``step``: epochs between decays.
         gamma: ``step``: decay factor.
@@ -414,6 +417,7 @@ class TrainConfig:
     )
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
+    cosine_t_max_epochs: float | None = None
     max_lr: float | None = None
     step_epochs: int = 10
     gamma: float = 0.5
@@ -472,6 +476,8 @@ class TrainConfig:
             raise bad("grad_clip", ">= 0 (0 disables clipping)")
         if self.patience < 0:
             raise bad("patience", ">= 0 (0 disables early stopping)")
+        if self.cosine_t_max_epochs is not None and not self.cosine_t_max_epochs > 0:
+            raise bad("cosine_t_max_epochs", "a positive number of epochs, or null (the whole run)")
         if self.aam_margin_warmup_epochs < 0:
             raise bad("aam_margin_warmup_epochs", ">= 0 (0: the full margin from the start)")
         if self.warmup_epochs < 0:

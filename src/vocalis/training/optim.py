@@ -82,7 +82,9 @@ def lr_factor(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
     if name == "step":
         return cfg.gamma ** (step // (cfg.step_epochs * steps_per_epoch))
     if name == "cosine":
-        p = min(1.0, (step - warm) / max(1, total - warm))
+        t_max = cfg.cosine_t_max_epochs
+        span = total - warm if t_max is None else round(t_max * steps_per_epoch)
+        p = min(1.0, (step - warm) / max(1, span))
         return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * p))
     if name == "cosine_restarts":
         period = max(1, cfg.restart_epochs * steps_per_epoch)
