@@ -87,6 +87,44 @@ def filesystem(url: str | os.PathLike) -> tuple[Any, str]:
         raise StorageError(f"{text}: {err}; use a local path or a gs://, s3:// URL") from None
 
 
+def set_storage_option(option: str) -> tuple[str, str, Any]:
+    """Apply ``PROTOCOL.KEY=VALUE`` (``gs.project=my-project``) to every later fsspec call.
+
+    The value is read as JSON when it parses (``true``, ``3``, ``{...}``), else kept as
+    text. It goes into fsspec's configuration of this process and into the environment
+    (``FSSPEC_GS_PROJECT``), so worker processes see it too.
+
+    Returns:
+        ``(protocol, key, value)``.
+
+    Raises:
+        StorageError: not of the form ``PROTOCOL.KEY=VALUE``.
+
+    Example:
+        >>> set_storage_option("doctestfs.retries=3")
+        ('doctestfs', 'retries', 3)
+        >>> import fsspec.config
+        >>> fsspec.config.conf.pop("doctestfs"), os.environ.pop("FSSPEC_DOCTESTFS_RETRIES")
+        ({'retries': 3}, '3')
+    """
+    import fsspec.config
+
+    name, sep, text = option.partition("=")
+    protocol, dot, key = name.strip().partition(".")
+    if not (sep and dot and protocol and key):
+        raise StorageError(
+            f"--storage-option {option!r}: expected PROTOCOL.KEY=VALUE, e.g. gs.project=my-project "
+            "or s3.endpoint_url=http://localhost:9000"
+        )
+    try:
+        value: Any = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    fsspec.config.conf.setdefault(protocol, {})[key] = value
+    os.environ[f"FSSPEC_{protocol.upper()}_{key.upper()}"] = text
+    return protocol, key, value
+
+
 def _object_store(fs: Any) -> bool:
     protocols = fs.protocol if isinstance(fs.protocol, (tuple, list)) else (fs.protocol,)
     return any(p in OBJECT_STORES for p in protocols)
@@ -367,20 +405,38 @@ class URLPath:
     def _fs(self) -> tuple[Any, str]:
         return filesystem(self._url)
 
+    def _info(self) -> dict[str, Any] | None:
+        """The store's entry for this path, ``None`` when absent.
+
+        fsspec's own ``exists``/``isfile`` answer ``False`` on any error, so an
+        unreachable endpoint or missing credentials would read as "no such run";
+        here they are one :class:`~vocalis.errors.StorageError` line instead.
+        """
+        fs, key = self._fs()
+        try:
+            return fs.info(key)
+        except FileNotFoundError:
+            return None
+        except Exception as err:  # each client raises its own types
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise StorageError(
+                f"{self}: the store did not answer ({type(err).__name__}: {first}); check the "
+                "endpoint, the credentials and the network"
+            ) from None
+
     def exists(self) -> bool:
         """True for an object or a non-empty folder (prefix)."""
-        fs, key = self._fs()
-        return bool(fs.exists(key))
+        return self._info() is not None
 
     def is_file(self) -> bool:
         """True for an object."""
-        fs, key = self._fs()
-        return bool(fs.isfile(key))
+        info = self._info()
+        return info is not None and info.get("type") == "file"
 
     def is_dir(self) -> bool:
         """True for a folder (on object stores: a prefix with objects below)."""
-        fs, key = self._fs()
-        return bool(fs.isdir(key))
+        info = self._info()
+        return info is not None and info.get("type") == "directory"
 
     def read_bytes(self) -> bytes:
         """The object's bytes (``FileNotFoundError`` when absent)."""

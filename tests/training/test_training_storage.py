@@ -275,3 +275,31 @@ def test_a_kill_during_the_upload_shows_the_old_or_the_whole_new_object(object_s
         proc.wait(10)
     data = target.read_bytes()
     assert data == b"old" or len(data) == size  # never a prefix of the new bytes
+
+
+def test_storage_option_reaches_the_store_from_the_command_line(s3_store):
+    from vocalis.training.runfolder import RunFolder
+
+    run = f"{s3_store.url}/runs/opt"
+    RunFolder(run).write_metrics(kind="eval", model="neural", test={"uar": 0.5, "accuracy": 0.5},
+                                 n_rows={"test": 4}, classes=["a", "b"])  # fmt: skip
+    wrong = "http://127.0.0.1:9"  # nothing listens there: only the option can make this work
+    env = {**os.environ, **s3_store.env, "AWS_ENDPOINT_URL": wrong, "FSSPEC_S3_ENDPOINT_URL": wrong}
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    table = f"{s3_store.url}/tables/cmp.csv"
+    option = f"s3.endpoint_url={s3_store.endpoint}"
+    cmd = [sys.executable, "-m", "vocalis", "--storage-option", option, "compare", run]
+    done = subprocess.run([*cmd, "--out", table], env=env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert URLPath(table).read_text().startswith("run,")
+
+
+def test_an_unreachable_store_is_one_line_not_a_missing_run(s3_store, monkeypatch):
+    import fsspec.config
+
+    retries = {"retries": {"max_attempts": 1}}
+    options = {"endpoint_url": "http://127.0.0.1:9", "config_kwargs": retries}
+    monkeypatch.setitem(fsspec.config.conf, "s3", options)
+    with pytest.raises(StorageError, match=r"model\.pt: the store did not answer"):
+        URLPath("s3://vocalis-test/runs/x/model.pt").is_file()

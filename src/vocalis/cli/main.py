@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vocalis {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--storage-option",
+        action="append",
+        default=[],
+        metavar="PROTOCOL.KEY=VALUE",
+        help="an option of the object store of gs:// or s3:// paths (repeatable), e.g. "
+        "gs.project=my-project, s3.endpoint_url=http://localhost:9000",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
@@ -81,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",
     )
+    if not args.verbose:  # the storage clients' info lines ("Found credentials ...")
+        for name in ("botocore", "aiobotocore", "s3fs", "gcsfs", "google", "urllib3"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -89,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     with signals.installed():
         signals.set_resume_hint(RESUME_HINTS.get(args.command, ""))
         try:
+            if args.storage_option:
+                from vocalis.io import set_storage_option
+
+                for option in args.storage_option:
+                    set_storage_option(option)
             return int(args.func(args) or 0)
         except VocalisError as err:
             print(f"vocalis {args.command}: error: {err}", file=sys.stderr)

@@ -114,7 +114,7 @@ def gcs_emulator(bucket: str = "vocalis-test") -> Iterator[LocalStore]:
     }
     old = {p: fsspec.get_filesystem_class(p) for p in ("gs", "gcs")}
     try:
-        with _environment(env), _fsspec_config(("gs", "gcs"), {"token": "anon", "project": "t"}):
+        with _environment(env), _fsspec_config(("gs",), {"token": "anon", "project": "t"}):
             for p in ("gs", "gcs"):
                 fsspec.register_implementation(p, gcsfs.core.GCSFileSystem, clobber=True)
             gcsfs.core.GCSFileSystem.clear_instance_cache()
@@ -151,7 +151,7 @@ def s3_server(bucket: str = "vocalis-test") -> Iterator[LocalStore]:
         "FSSPEC_S3_ENDPOINT_URL": endpoint,
     }
     try:
-        with _environment(env), _fsspec_config(("s3", "s3a"), {"endpoint_url": endpoint}):
+        with _environment(env), _fsspec_config(("s3",), {"endpoint_url": endpoint}):
             s3fs.S3FileSystem.clear_instance_cache()
             s3fs.S3FileSystem(endpoint_url=endpoint).mkdir(bucket)
             yield LocalStore(url=f"s3://{bucket}", endpoint=endpoint, env=env)
