@@ -144,6 +144,19 @@ def test_calibration_with_a_norm_stores_the_cohort(corpus, model, tmp_path, caps
     assert main(["verify", rows[0]["enrol"], rows[0]["test"], "--checkpoint", str(model)]) == 0
     line = capsys.readouterr().out
     assert line.startswith(f"score {float(rows[0]['score']):.4f}") and "norm s," in line
+    # the same into a verifier folder (the model file stays as it is), with adaptive s-norm
+    folder = tmp_path / "verifier"
+    as_norm = ["--norm", "as", "--top-k", "2", "--cohort", str(cohort), "--no-progress"]
+    assert main([*argv, *as_norm, "--at", "far=0.2", "--out", str(folder)]) == 0
+    assert (folder / "verification.json").is_file() and (folder / "cohort.npy").is_file()
+    assert main([*score, *as_norm]) == 0
+    rows = _rows(out)
+    capsys.readouterr()
+    assert main(["verify", rows[1]["enrol"], rows[1]["test"], "--checkpoint", str(folder)]) == 0
+    line = capsys.readouterr().out
+    got = float(line.split()[1])  # padded batches differ in the last bits, top-2 std is small
+    assert got == pytest.approx(float(rows[1]["score"]), rel=1e-3) and "norm as," in line
+    assert "calibrated at far=0.2" in line and str(folder) in line
     # a cohort that shares speakers with the trials is refused
     assert main([*score, "--norm", "z", "--cohort", str(manifest)]) == 1
     assert "shares" in capsys.readouterr().err
