@@ -160,3 +160,27 @@ def test_calibration_with_a_norm_stores_the_cohort(corpus, model, tmp_path, caps
     # a cohort that shares speakers with the trials is refused
     assert main([*score, "--norm", "z", "--cohort", str(manifest)]) == 1
     assert "shares" in capsys.readouterr().err
+
+
+def test_scoring_speakers_the_model_was_trained_on_is_flagged(corpus, model, tmp_path, caplog):
+    import dataclasses
+
+    from vocalis.checkpoint import load_checkpoint, save_checkpoint
+
+    manifest, _ = corpus
+    ckpt = load_checkpoint(model)
+    extras = {"train_speakers": ["s1", "zz"]}
+    save_checkpoint(model, dataclasses.replace(ckpt, training={**ckpt.training, "extras": extras}))
+    trials = tmp_path / "trials.tsv"
+    argv = ["sv", "trials", str(manifest), "--out", str(trials), "--per-speaker", "2"]
+    assert main([*argv, "--exclude-speakers-of", str(model)]) == 1  # refused from the checkpoint
+    assert main([*argv, "--exclude-speakers-of", str(model), "--allow-overlap"]) == 0
+    out = tmp_path / "scores.tsv"
+    assert (
+        main(
+            ["sv", "score", "--checkpoint", str(model), "--trials", str(trials), "--out", str(out)]
+        )
+        == 0
+    )
+    assert json.loads(out.with_suffix(".json").read_text())["training_speakers_in_trials"] == ["s1"]
+    assert "1 of the 4 trial speakers were seen in training" in caplog.text

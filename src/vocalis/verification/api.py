@@ -108,6 +108,25 @@ def _embedder(spec: str | os.PathLike | SpeakerEmbedder, device: str) -> Speaker
     return spec if isinstance(spec, SpeakerEmbedder) else load_embedder(spec, device=device)
 
 
+def _training_overlap(emb: SpeakerEmbedder, trials: TrialList) -> list[str]:
+    """Trial speakers (from the list's record) the model was trained on; warns when any."""
+    speakers = {str(s) for s in trials.meta.get("speakers") or ()}
+    if emb.train_speakers is None or not speakers:
+        return []
+    seen, where = emb.train_speakers
+    common = sorted(speakers & seen)
+    if common:
+        logger.warning(
+            "WARNING: %d of the %d trial speakers were seen in training (%s: %s); these "
+            "numbers are speaker-dependent, build the trials with --exclude-speakers-of",
+            len(common),
+            len(speakers),
+            where,
+            ", ".join(common[:8]) + (", ..." if len(common) > 8 else ""),
+        )
+    return common
+
+
 def _cohort_paths(cohort: str | os.PathLike) -> tuple[list[str], set[str]]:
     from vocalis.data import read_manifest
 
@@ -203,6 +222,7 @@ def score_trials(
     detection_costs(np.array([1.0, 0.0]), np.array([1, 0]), p_target, c_miss, c_fa)  # check
     tl = trials if isinstance(trials, TrialList) else read_trials(trials, audio_root)
     emb = _embedder(embedder, device)
+    overlap = _training_overlap(emb, tl)
     folder = cache_dir if cache_dir is not None else (Path(out).parent if out else None)
     cache = EmbeddingCache(folder, emb.identity) if folder is not None else None
     files = tl.files()
@@ -227,6 +247,7 @@ def score_trials(
             "unreadable_files": failed,
             "embedder": emb.spec if emb.folder is None else emb.folder,
             "embedding_kind": emb.kind,
+            "training_speakers_in_trials": overlap,
         }
     )
     if out is not None:

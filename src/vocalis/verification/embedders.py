@@ -153,6 +153,9 @@ class SpeakerEmbedder:
         folder: the verifier folder it was read from, when it was.
         verification: the calibrated threshold record, when one is stored.
         device: torch device.
+        name: the model's registry name (``ge2e`` for the anchor).
+        train_speakers: the speakers the model was trained on, when it records them
+            (:func:`~vocalis.verification.trials.recorded_speakers`), and where from.
     """
 
     spec: str
@@ -165,6 +168,7 @@ class SpeakerEmbedder:
     verification: dict[str, Any] | None = None
     device: str = "cpu"
     name: str = field(default="")
+    train_speakers: tuple[frozenset[str], str] | None = None
 
     @property
     def sample_rate(self) -> int:
@@ -414,8 +418,11 @@ def _from_checkpoint(spec: str, kind: str | None, device: str) -> SpeakerEmbedde
         weights.update(name.encode())
         weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     ident = _identity(kind, weights.hexdigest(), to_dict(ckpt.tier0), ckpt.model.to_dict())
+    from vocalis.verification.trials import recorded_speakers
+
     extras = ckpt.training.get("extras") or {}
     record = extras.get("verification") if isinstance(extras, dict) else None
+    seen = recorded_speakers(ckpt, spec)
     return SpeakerEmbedder(
         spec,
         module,
@@ -426,4 +433,5 @@ def _from_checkpoint(spec: str, kind: str | None, device: str) -> SpeakerEmbedde
         verification=record if isinstance(record, dict) else None,
         device=device,
         name=ckpt.model.name,
+        train_speakers=None if seen is None else (frozenset(seen[0]), seen[1]),
     )

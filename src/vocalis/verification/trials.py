@@ -50,6 +50,7 @@ import numpy as np
 from vocalis.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
+    from vocalis.checkpoint import Checkpoint
     from vocalis.data import Manifest
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "build_trials",
     "meta_path",
     "read_trials",
+    "recorded_speakers",
     "training_speakers",
     "write_trials",
 ]
@@ -368,20 +370,41 @@ def training_speakers(spec: str | os.PathLike) -> tuple[set[str], str]:
     from vocalis.checkpoint import load_checkpoint
     from vocalis.inference.pipeline import resolve_checkpoint
 
-    ckpt = load_checkpoint(resolve_checkpoint(spec))
+    found = recorded_speakers(load_checkpoint(resolve_checkpoint(spec)), text)
+    if found is None:
+        raise DataError(
+            f"{text}: the checkpoint records no training speakers (no extras['train_speakers'], "
+            "no readable dataset.manifest); pass the training manifest with "
+            "--exclude-speakers-of TRAIN.csv, or --allow-overlap"
+        )
+    return found
+
+
+def recorded_speakers(ckpt: Checkpoint, name: str = "") -> tuple[set[str], str] | None:
+    """The training speakers a loaded checkpoint records (see :func:`training_speakers`).
+
+    Args:
+        ckpt: the checkpoint.
+        name: how to call it in the description (default: its source).
+
+    Returns:
+        ``(speakers, where)``, or None when it records none.
+    """
+    from vocalis.data import read_manifest
+
+    name = name or ckpt.source or "checkpoint"
     extras = ckpt.training.get("extras") or {}
     if isinstance(extras, dict) and extras.get("train_speakers"):
-        return {str(s) for s in extras["train_speakers"]}, f"training speakers of {text}"
+        return {str(s) for s in extras["train_speakers"]}, f"training speakers of {name}"
     dataset = (ckpt.config or {}).get("dataset") or {}
     manifest = dataset.get("manifest") if isinstance(dataset, dict) else None
-    if manifest and Path(str(manifest)).is_file():
-        m = read_manifest(manifest, required=("path",))
-        if "speaker" in m.columns:
-            return set(m.speakers), f"speakers of {manifest}, the training manifest of {text}"
+    if manifest and "://" not in str(manifest) and Path(str(manifest)).is_file():
+        try:
+            m = read_manifest(manifest, required=("path",))
+        except DataError:
+            m = None
+        if m is not None and "speaker" in m.columns and all(m.column("speaker")):
+            return set(m.speakers), f"speakers of {manifest}, the training manifest of {name}"
     if isinstance(dataset, dict) and dataset.get("label_column") == "speaker":
-        return set(ckpt.classes), f"classes of the speaker classifier {text}"
-    raise DataError(
-        f"{text}: the checkpoint records no training speakers (no extras['train_speakers'], "
-        "no readable dataset.manifest); pass the training manifest with "
-        "--exclude-speakers-of TRAIN.csv, or --allow-overlap"
-    )
+        return set(ckpt.classes), f"classes of the speaker classifier {name}"
+    return None
