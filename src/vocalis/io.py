@@ -494,3 +494,7 @@ class URLPath:
     def rglob(self, pattern: str) -> Iterator[URLPath]:
         """Objects anywhere below that match ``pattern``."""
         return self.glob(f"**/{pattern}")
+
+
+#: What counts as a path (``isinstance(x, PATH_TYPES)``): text, a local path, a :class:`URLPath`.
+PATH_TYPES = (str, os.PathLike, URLPath)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from vocalis.errors import DataError
-from vocalis.io import atomic_open, read_bytes
+from vocalis.io import PATH_TYPES, atomic_open, read_bytes
 
 __all__ = [
     "plot_confusion",
@@ -155,7 +155,7 @@ def plot_training_curves(
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
-    h = read_history(history) if isinstance(history, (str, os.PathLike)) else history
+    h = read_history(history) if isinstance(history, PATH_TYPES) else history
     h = {k: np.asarray(v, dtype=np.float64) for k, v in h.items()}
     if "epoch" not in h:
         raise DataError("training history has no 'epoch' column")

@@ -31,6 +31,7 @@ from vocalis.features.base import extract
 from vocalis.features.cache import CacheKey, FeatureCache
 from vocalis.features.config import PipelineConfig, cache_identity
 from vocalis.features.result import ExtractionResult
+from vocalis.io import PATH_TYPES
 
 if TYPE_CHECKING:
     from vocalis.backends import Backend
@@ -228,7 +229,7 @@ def extract_many(
     names = [str(p) for p in paths]
     total = len(names)
     allowed = _allowed_failures(max_failures, total)
-    if isinstance(cache, (str, os.PathLike)):
+    if isinstance(cache, PATH_TYPES):
         cache = FeatureCache(cache)
     result = ExtractionResult(paths=names, features=[None] * total)
     keys: dict[int, CacheKey] = {}

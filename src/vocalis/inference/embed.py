@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from vocalis.errors import ConfigError, DataError, ModelError, VocalisError
+from vocalis.io import PATH_TYPES
 
 if TYPE_CHECKING:
     from vocalis.inference.kinds import Embedder
@@ -145,7 +146,7 @@ def embed(
     embedder = embedder_of(pipe.graph, pipe.sample_rate, kind, pooling, device)
     items: list[tuple[str, str]] = []
     labels: dict[str, str] = {}
-    if manifest is not None and not isinstance(manifest, (str, os.PathLike)):  # a Manifest
+    if manifest is not None and not isinstance(manifest, PATH_TYPES):  # a Manifest
         items += list(zip(manifest.paths, manifest.column("id"), strict=True))
         if manifest.has("label"):
             labels = dict(zip(manifest.paths, manifest.labels(), strict=True))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vocalis.errors import DataError
-from vocalis.io import is_url, read_bytes
+from vocalis.io import PATH_TYPES, is_url, read_bytes
 
 #: File endings searched for in folders (whatever libsndfile decodes).
 AUDIO_EXTENSIONS = (
@@ -114,7 +114,7 @@ def collect_inputs(
         >>> collect_inputs(["a.wav", "b.flac"])
         [('a.wav', 'a'), ('b.flac', 'b')]
     """
-    if isinstance(inputs, (str, os.PathLike)):
+    if isinstance(inputs, PATH_TYPES):
         inputs = [inputs]
     items: dict[tuple[str, str], None] = {}  # (path, id): manifest rows sharing a file stay
     for raw in inputs:

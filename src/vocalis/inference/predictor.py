@@ -33,6 +33,7 @@ from torch import Tensor
 from vocalis.errors import VocalisError
 from vocalis.inference.pipeline import Pipeline, load_pipeline
 from vocalis.inference.speech import MIN_SPEECH, NO_SPEECH, check_min_speech, speech_share
+from vocalis.io import PATH_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -580,7 +581,7 @@ def _predict_by_speaker(
     from vocalis.errors import DataError
     from vocalis.inference.writer import ResumableCSV, prediction_columns, prediction_row
 
-    files = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    files = [inputs] if isinstance(inputs, PATH_TYPES) else list(inputs)
     paths: list[str] = []
     speakers: list[str] = []
     ids: list[str] = []

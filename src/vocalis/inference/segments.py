@@ -32,6 +32,7 @@ from torch import Tensor
 
 from vocalis.errors import ConfigError
 from vocalis.inference.speech import MIN_SPEECH, check_min_speech, speech_mask
+from vocalis.io import PATH_TYPES
 
 
 @dataclass
@@ -128,7 +129,7 @@ def predict_segments(
     tier0 = predictor.pipeline.tier0
     if dataclasses.is_dataclass(tier0) and getattr(tier0, "vad", False):
         tier0 = dataclasses.replace(tier0, vad=False)
-    if isinstance(source, (str, os.PathLike)):
+    if isinstance(source, PATH_TYPES):
         samples, sr = decode(source)
         name = str(source)
     else:

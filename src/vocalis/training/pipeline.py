@@ -10,7 +10,6 @@ normalisation is :class:`vocalis.features.normalize.FeatureNormalizer`.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from vocalis.errors import ConfigError, DataError
+from vocalis.io import PATH_TYPES
 from vocalis.training.config import DatasetConfig, FeaturesConfig
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def load_rows(
                 "dataset.manifest=... (make one with `vocalis prepare`)"
             )
         manifest = read_manifest(dataset.manifest)
-    elif isinstance(manifest, (str, os.PathLike)):
+    elif isinstance(manifest, PATH_TYPES):
         manifest = read_manifest(manifest)
     elif not isinstance(manifest, Manifest):
         raise DataError(f"manifest: expected a path or a Manifest, got {type(manifest).__name__}")
