@@ -273,6 +273,7 @@ def bench_training(epochs: int, repeats: int, max_files: int, synthetic: bool = 
     ref = best["none"]
     table = {
         k: {
+            "overrides": " ".join(settings[k]),
             **b,
             "wall_ratio": round(b["wall_s"] / ref["wall_s"], 3),
             "cpu_ratio": round(b["cpu_s"] / ref["cpu_s"], 3),

@@ -12,7 +12,7 @@ unknown transform or parameter is one line with the nearest valid key
 Waveform transforms run in the training data loader on each utterance, in this
 order: ``shift -> speed -> pitch -> stretch -> gain -> noise``, then
 ``file_mixup`` across the batch; feature transforms run on the padded batch in
-the training step: ``spec_mask -> spec_noise -> mixup``. Validation and test
+the training step: ``spec_noise -> spec_mask -> mixup`` (masks stay clean). Validation and test
 data are never augmented.
 
 Example:
@@ -265,7 +265,7 @@ class SpecNoiseConfig:
 WAVEFORM_ORDER = ("shift", "speed", "pitch", "stretch", "gain", "noise")
 
 #: Feature (batch) transforms, in the order the training step applies them.
-FEATURE_ORDER = ("spec_mask", "spec_noise", "mixup")
+FEATURE_ORDER = ("spec_noise", "spec_mask", "mixup")
 
 
 @dataclass(frozen=True)

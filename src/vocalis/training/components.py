@@ -280,7 +280,8 @@ def feature_augmenters(cfg: ExperimentConfig) -> tuple[Any, Any, Any]:
     """The training step's feature transforms of ``cfg.augment``, ``None`` where off.
 
     Returns:
-        ``(SpecAugment, SpecNoise, Mixup)``, applied in this order to each batch.
+        ``(SpecAugment, SpecNoise, Mixup)``; the step applies noise, then masks (masked
+        cells stay at the fill value), then mixup.
     """
     from vocalis.augment import Mixup, SpecAugment, SpecNoise
 

@@ -50,10 +50,10 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
     gen = torch.Generator().manual_seed(seed ^ 0x5DEECE66D)
     batch = batch.to(engine.device)
     feats, lengths = batch.features, batch.lengths
+    if parts.spec_noise is not None:  # noise first, so masked cells stay masked
+        feats = parts.spec_noise(feats, lengths, gen)
     if parts.specaug is not None:
         feats = parts.specaug(feats, lengths, gen)
-    if parts.spec_noise is not None:
-        feats = parts.spec_noise(feats, lengths, gen)
     mixed = None
     if batch.mix is not None:  # file mixup in the data loader: same loss mixing as mixup
         mixed = batch.mix
