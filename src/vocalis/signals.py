@@ -199,6 +199,20 @@ def _watch_parent(parent: int, period_s: float) -> None:
             os._exit(143)
 
 
+def _parent_pid() -> int:
+    """The pid of the process that started this one, even if it is already gone.
+
+    ``os.getppid()`` in the initializer is not enough: a spawned worker imports
+    for seconds before its initializer runs, and a parent killed meanwhile
+    leaves it reparented (ppid 1 or a subreaper), which would then look like
+    the parent to watch. :mod:`multiprocessing` records the real one.
+    """
+    import multiprocessing as mp
+
+    started_by = mp.parent_process()
+    return started_by.pid if started_by is not None and started_by.pid else os.getppid()
+
+
 def worker_init(period_s: float = 0.5) -> None:
     """Make a pool worker ignore SIGINT and die with its parent (pool ``initializer``)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -208,7 +222,7 @@ def worker_init(period_s: float = 0.5) -> None:
         tqdm.set_lock(threading.RLock())
     except ImportError:  # pragma: no cover - tqdm is a dependency
         pass
-    parent = os.getppid()
+    parent = _parent_pid()
     _set_pdeathsig()
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os._exit(143)

@@ -1,0 +1,58 @@
+"""Pool workers die with their parent even when it dies before their initializer runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+psutil = pytest.importorskip("psutil", reason="the orphan check lists processes (psutil)")
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+PARENT = textwrap.dedent(
+    """
+    import multiprocessing as mp, os, time
+    from concurrent.futures import ProcessPoolExecutor
+
+    def slow_init():
+        time.sleep(1.5)  # a real worker imports torch for seconds before its initializer
+        from vocalis.signals import worker_init
+        worker_init()
+
+    def pid():
+        return os.getpid()
+
+    if __name__ == "__main__":
+        pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=slow_init)
+        pool.submit(pid)
+        time.sleep(0.3)
+        print(" ".join(str(c.pid) for c in mp.active_children()), flush=True)
+        os._exit(9)  # killed before the worker armed its death watch
+    """
+)
+
+
+def test_a_worker_whose_parent_died_during_its_start_exits(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env
+    )
+    workers = [psutil.Process(int(p)) for p in out.stdout.split()]
+    assert workers, out.stderr
+    deadline = time.monotonic() + 8
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [w for w in alive if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    for w in alive:
+        w.kill()
+    assert not alive, "a pool worker outlived its parent (reparented before its initializer)"
