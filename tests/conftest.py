@@ -13,6 +13,11 @@ import os
 # The test machine is shared: keep BLAS/torch from grabbing every core.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Caches (``cache_dir: auto``) go to a fresh folder, never to the user's cache.
+if not os.environ.get("VOCALIS_CACHE"):
+    import tempfile
+
+    os.environ["VOCALIS_CACHE"] = tempfile.mkdtemp(prefix="vocalis-test-cache-")
 
 import pytest
 

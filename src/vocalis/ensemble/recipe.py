@@ -136,7 +136,8 @@ def functional_table(
         paths: audio files.
         config: which functionals.
         speed: speed-perturbation factor (1 for none).
-        cache_dir: a :class:`~vocalis.features.cache.FeatureCache` root, or None.
+        cache_dir: a :class:`~vocalis.features.cache.FeatureCache` root, ``auto`` (the
+            user cache, :mod:`vocalis.cachedir`), or None.
 
     Returns:
         ``(N, D)`` float64.
@@ -144,12 +145,14 @@ def functional_table(
     import torch
 
     from vocalis.audio.io import load_audio
+    from vocalis.cachedir import resolve_cache_dir
 
     cache = None
-    if cache_dir is not None:
+    root = resolve_cache_dir(cache_dir, "functionals")
+    if root is not None:
         from vocalis.features.cache import FeatureCache
 
-        cache = FeatureCache(cache_dir)
+        cache = FeatureCache(root)
     key = {"functionals": functionals_key(config), "speed": speed}
 
     def one(path: str) -> torch.Tensor:

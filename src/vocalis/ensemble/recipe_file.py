@@ -5,7 +5,7 @@ section) describes a functionals ensemble instead of a neural experiment::
 
     kind: ensemble
     manifest: work/emodb.csv        # optional; --manifest overrides it
-    cache_dir: work/cache/functionals
+    cache_dir: auto                 # $VOCALIS_CACHE, else ~/.cache/vocalis
     ensemble:                       # an EnsembleConfig
       normalization: online
       fusion_resolution: 10
@@ -42,7 +42,8 @@ class EnsembleRecipe:
         kind: always ``ensemble``.
         ensemble: members, normalisation protocol, fusion.
         manifest: manifest CSV (``""``: give it with ``--manifest``).
-        cache_dir: feature-cache folder of the functionals (``null``: no cache;
+        cache_dir: feature-cache folder of the functionals (``auto``: the user cache,
+            :mod:`vocalis.cachedir`; ``null``: no cache;
             ComParE takes ~0.2 s per file, so a cache is recommended).
         label_column: manifest column with the class label.
         label_map: a builtin label map (``4class``), a YAML path or a

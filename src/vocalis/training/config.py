@@ -208,7 +208,8 @@ class FeaturesConfig:
             A mapping ``{mean: m, std: s}`` gives fixed dataset statistics instead
             (``global`` with :class:`NormalizationStats`, nothing fitted).
         normalization_stats: the fixed statistics (set by the mapping form above).
-        cache_dir: feature cache folder (``null``: no cache).
+        cache_dir: feature cache folder: ``auto`` (the shipped groups: ``$VOCALIS_CACHE``
+            or the user cache folder, :mod:`vocalis.cachedir`), a path, or ``null`` (no cache).
         workers: processes used for feature extraction.
         max_failures: share of unreadable files tolerated before training stops.
         dir: precomputed features, ``DIR/<id>.npy`` (C, T) per manifest row

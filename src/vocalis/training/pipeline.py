@@ -243,12 +243,13 @@ def featurize_rows(
     Raises:
         DataError: more files failed than ``features.max_failures`` allows.
     """
+    from vocalis.cachedir import resolve_cache_dir
     from vocalis.features.pipeline import extract_many
 
     result = extract_many(
         list(paths),
         features.pipeline,
-        cache=features.cache_dir or None,
+        cache=resolve_cache_dir(features.cache_dir, "features"),
         workers=features.workers if workers is None else workers,
         max_failures=features.max_failures,
         progress=progress,
