@@ -136,3 +136,12 @@ def test_config_show_prints_an_ensemble_recipe(capsys):
     assert shown["kind"] == "ensemble" and shown["ensemble"]["fusion_resolution"] == 0
     assert main(["config", "show", "--config", "emodb_tier11"]) == 1
     assert "did you mean 'emodb_tier1'" in capsys.readouterr().err
+
+
+def test_a_documented_recipe_path_works_from_any_folder(tmp_path, monkeypatch):
+    from vocalis.config import find_recipe
+
+    monkeypatch.chdir(tmp_path)  # outside the repository
+    assert find_recipe("configs/recipes/emodb_tier1.yaml").name == "emodb_tier1.yaml"
+    with pytest.raises(ConfigError, match=r"file not found .*recipe name: .*emodb_tier1"):
+        find_recipe("configs/recipes/no_such_recipe.yaml")

@@ -232,17 +232,32 @@ def find_recipe(recipe: str | os.PathLike, root: str | os.PathLike | None = None
     if path.is_file():
         return path
     text = str(recipe)
+    base = Path(root if root is not None else config_dir())
     if path.suffix in (".yaml", ".yml") or os.sep in text or "/" in text:
-        raise ConfigError(f"recipe {text}: file not found; pass an existing --config")
-    folder = Path(root if root is not None else config_dir()) / RECIPES
+        # a relative path as the docs write it (configs/recipes/x.yaml) works from anywhere:
+        # it is also looked up against the config root's folder and the root itself
+        for candidate in (base.parent / path, base / path) if not path.is_absolute() else ():
+            if candidate.is_file():
+                return candidate
+        raise ConfigError(
+            f"recipe {text}: file not found (here, nor under {base.parent}); pass an existing "
+            f"--config or a recipe name: {', '.join(recipe_names(base)) or 'none'}"
+        )
+    folder = base / RECIPES
     candidate = folder / f"{text}.yaml"
     if candidate.is_file():
         return candidate
-    names = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    names = recipe_names(base)
     raise ConfigError(
         f"recipe '{text}': no such file and no {candidate}{did_you_mean(text, names)}; "
         f"recipes: {', '.join(names) or 'none'}"
     )
+
+
+def recipe_names(root: str | os.PathLike) -> list[str]:
+    """The recipe names of a config root (``<root>/recipes/*.yaml``), sorted."""
+    folder = Path(root) / RECIPES
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
 def config_groups(root: str | os.PathLike) -> list[str]:

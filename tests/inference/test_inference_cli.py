@@ -38,9 +38,9 @@ def test_predict_folder_to_csv(tier1_ckpt, clips_dir, tmp_path, capsys, caplog):
 
 
 def test_predict_without_bundled_model_is_one_line(clips_dir, monkeypatch, capsys):
-    import vocalis.inference.pipeline as pipeline
+    import vocalis.inference.locate as locate
 
-    monkeypatch.setattr(pipeline, "BUNDLED_MODEL", "absent.pt")
+    monkeypatch.setattr(locate, "BUNDLED_MODEL", "absent.pt")
     assert main(["predict", str(clips_dir / "a.wav")]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "no bundled model" in err and "--checkpoint" in err
@@ -99,7 +99,7 @@ def test_help(verb, capsys):
 
 def test_bundled_model_predicts_a_bundled_clip_offline(capsys):
     """``vocalis predict CLIP`` with no checkpoint: the shipped EmoDB model, no download."""
-    from vocalis.inference.pipeline import bundled_checkpoint
+    from vocalis.inference.locate import bundled_checkpoint
     from vocalis.testing import sample_manifest
 
     ckpt = bundled_checkpoint()

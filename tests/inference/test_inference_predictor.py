@@ -102,9 +102,9 @@ def test_missing_and_bad_checkpoints_raise_model_error(tmp_path, monkeypatch):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ModelError, match="not a checkpoint"):
         Predictor.from_checkpoint(tmp_path / "junk.pt")
-    import vocalis.inference.pipeline as pipeline
+    import vocalis.inference.locate as locate
 
-    monkeypatch.setattr(pipeline, "BUNDLED_MODEL", "no_such_model.pt")
+    monkeypatch.setattr(locate, "BUNDLED_MODEL", "no_such_model.pt")
     with pytest.raises(ModelError, match="no bundled model in this install; pass --checkpoint"):
         Predictor.from_checkpoint(None)
 

@@ -229,6 +229,20 @@ non_negative_int = _number(int, 0, None, "an integer >= 0")
 positive_float = _number(float, 1e-300, None, "a number > 0")
 non_negative_float = _number(float, 0.0, None, "a number >= 0")
 share = _number(float, 0.0, 1.0, "a share in [0, 1]")
+at_least_two = _number(int, 2, None, "an integer >= 2")
+
+
+def open_share(text: str) -> float:
+    """Argparse ``type=``: a share strictly between 0 and 1 (a validation fraction)."""
+    value = _number(float, 0.0, 1.0, "a share in (0, 1)")(text)
+    if value in (0.0, 1.0):
+        raise argparse.ArgumentTypeError(f"got {text}, expected a share in (0, 1), e.g. 0.2")
+    return value
+
+
+def opset(text: str) -> int:
+    """Argparse ``type=`` of ``--opset``: an ONNX opset >= 17 (LayerNorm, STFT)."""
+    return _number(int, 17, None, "an ONNX opset >= 17")(text)
 
 
 def port(text: str) -> int:
@@ -256,6 +270,62 @@ def existing_path(text: str) -> str:
     if "://" not in text and not os.path.exists(text):
         raise argparse.ArgumentTypeError(f"{text} does not exist")
     return text
+
+
+def check_inputs(
+    *,
+    checkpoint: str | bool | None = False,
+    recipe: str | None = None,
+    paths: Iterable[tuple[str, str | Iterable[str] | None]] = (),
+) -> None:
+    """Refuse missing inputs in one line, before torch or any model is loaded.
+
+    Every verb calls it first in its ``run``: parsing stays syntactic (tests and
+    ``--help`` parse paths that need not exist), and the run refuses a path that
+    is not there before it imports anything heavy. URLs (``://``) pass unchecked.
+
+    Args:
+        checkpoint: a ``--checkpoint`` value to resolve with
+            :func:`vocalis.inference.locate.resolve_checkpoint` (torch-free);
+            ``None``: the bundled model (not checked); ``False``: no checkpoint.
+        recipe: a ``--config`` value (a recipe file or name, :func:`vocalis.config.find_recipe`).
+        paths: ``(flag, value)`` pairs of files or folders that must exist (a
+            value may be a list, or ``None`` when the flag was not given).
+
+    Raises:
+        DataError: a path that does not exist.
+        ModelError: a checkpoint that is not there.
+        ConfigError: an unknown recipe (the message lists the recipes).
+
+    Example:
+        >>> check_inputs(paths=[("--manifest", "/no/such.csv")])
+        Traceback (most recent call last):
+        ...
+        vocalis.errors.DataError: --manifest /no/such.csv: no such file or folder
+    """
+    import os
+    from pathlib import Path
+
+    from vocalis.errors import DataError, ModelError
+
+    if checkpoint not in (None, False) and "://" not in str(checkpoint):
+        from vocalis.inference.locate import resolve_checkpoint
+
+        resolved = resolve_checkpoint(checkpoint)
+        if not Path(resolved).is_file():
+            raise ModelError(
+                f"--checkpoint {checkpoint}: no such run folder or checkpoint file; pass a run "
+                "folder, RUN/model or a checkpoint file"
+            )
+    for flag, value in paths:
+        values = [value] if isinstance(value, (str, os.PathLike)) else list(value or [])
+        for item in values:
+            if "://" not in str(item) and not os.path.exists(item):
+                raise DataError(f"{flag} {item}: no such file or folder")
+    if recipe:
+        from vocalis.config import find_recipe
+
+        find_recipe(recipe)
 
 
 def apply_help_style(parser: argparse.ArgumentParser) -> None:
@@ -301,6 +371,40 @@ def resolve_defaults(args: argparse.Namespace) -> argparse.Namespace:
         if isinstance(value, ConfigDefault):
             setattr(args, name, value.value())
     return args
+
+
+def add_progress_arg(parser: argparse.ArgumentParser, what: str = "progress bars") -> None:
+    """``--progress`` / ``--no-progress`` of every long verb (default: bars on a terminal only).
+
+    Bars redraw a line with carriage returns on stderr; in a log file or a pipe
+    they would fill it, so without either flag they are shown only when stderr
+    is a terminal (:func:`progress_wanted`). The per-epoch, per-fold and summary
+    lines on stdout are printed either way.
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_progress_arg(p)
+        >>> progress_wanted(p.parse_args(["--no-progress"])), p.parse_args([]).progress
+        (False, None)
+    """
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"{what} on stderr; --no-progress: none, for logs and batch jobs "
+        "(default: only when stderr is a terminal)",
+    )
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """Whether to draw progress bars: ``--progress``, ``--no-progress``, else stderr is a TTY."""
+    import sys
+
+    value = getattr(args, "progress", None)
+    if value is None:
+        stream = sys.stderr
+        return bool(getattr(stream, "isatty", None) and stream.isatty())
+    return bool(value)
 
 
 def max_failures_arg(text: str) -> float | int:

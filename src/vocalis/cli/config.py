@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from vocalis.cli.choices import check_inputs
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``vocalis config``."""
@@ -25,7 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="group choices (model=ecapa) and dotted overrides (train.lr=3e-4)",
     )
     p.add_argument(
-        "--config", help="recipe to start from: a YAML path or a name in configs/recipes/"
+        "--config",
+        help="recipe to start from: a YAML path or a name in configs/recipes/",
     )
     p.set_defaults(func=run)
     return p
@@ -33,6 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     """List the groups and recipes, or print the resolved recipe as YAML."""
+    check_inputs(recipe=args.config)
     from vocalis.config import RECIPES, config_dir, config_groups
 
     if args.action == "list":

@@ -19,7 +19,17 @@ import argparse
 from typing import Any
 
 from vocalis.cli.backend import add_backend_args, backend_from_args
-from vocalis.cli.choices import LazyChoices, max_failures_arg
+from vocalis.cli.choices import (
+    LazyChoices,
+    add_progress_arg,
+    at_least_two,
+    check_inputs,
+    max_failures_arg,
+    non_negative_int,
+    open_share,
+    positive_int,
+    progress_wanted,
+)
 
 
 def _normalizations() -> list[str]:
@@ -36,15 +46,15 @@ def _protocols() -> list[str]:
 
 def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``loso`` and ``cv``: the experiment, the output and the runner."""
-    parser.add_argument("--config", metavar="RECIPE", default=None, help="recipe YAML")
+    parser.add_argument("--config", metavar="RECIPE", default=None, help="recipe YAML or name")
     parser.add_argument("--manifest", default=None, help="manifest CSV (dataset.manifest)")
     parser.add_argument("--model", default=None, help="model group/registry name (model=NAME)")
     parser.add_argument(
         "--features", default=None, help="features group/extractor name (features=NAME)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="train.epochs")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="train.epochs")
     parser.add_argument("--device", default=None, help="train.device (auto, cpu, cuda:N)")
-    parser.add_argument("--seed", type=int, default=None, help="train.seed")
+    parser.add_argument("--seed", type=non_negative_int, default=None, help="train.seed")
     parser.add_argument(
         "--max-failures",
         type=max_failures_arg,
@@ -54,7 +64,7 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder (one run folder per fold)")
     parser.add_argument(
         "--parallel",
-        type=int,
+        type=positive_int,
         default=1,
         help="folds trained at once (local: separate processes; ray/slurm: tasks in flight)",
     )
@@ -75,11 +85,12 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
         "or held-out training speakers",
     )
     parser.add_argument(
-        "--val-fraction", type=float, default=None, help="default: dataset.val_fraction"
+        "--val-fraction", type=open_share, default=None, help="default: dataset.val_fraction"
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="retrain finished folds from scratch"
     )
+    add_progress_arg(parser, "training progress bars")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more config overrides")
     add_backend_args(parser, "folds")
 
@@ -149,7 +160,11 @@ def recipe_from_args(
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The experiment of ``vocalis loso`` / ``vocalis cv`` (see :func:`recipe_from_args`)."""
+    """The experiment of ``vocalis loso`` / ``vocalis cv`` (see :func:`recipe_from_args`).
+
+    Missing ``--config`` / ``--manifest`` files are refused first, in one line.
+    """
+    check_inputs(recipe=args.config, paths=[("--manifest", args.manifest)])
     neural = {
         "--model": args.model, "--features": args.features, "--epochs": args.epochs,
         "--device": args.device, "--seed": args.seed,
@@ -189,7 +204,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="group-kfold",
         help="%(choices)s; stratified is speaker-dependent (warns)",
     )
-    parser.add_argument("--folds", type=int, default=5, help="k of the k-fold protocols")
+    parser.add_argument("--folds", type=at_least_two, default=5, help="k of the k-fold protocols")
     parser.add_argument("--group", default="speaker", help="manifest column kept within a fold")
     parser.add_argument(
         "--fold", action="append", default=None, metavar="NAME", help="run only this fold"
@@ -216,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
         validation=args.validation,
         val_fraction=args.val_fraction,
         overwrite=args.overwrite,
+        progress=progress_wanted(args),
     )
     print_summary(cv)
     print(f"results: {args.out}/cv_results.json")

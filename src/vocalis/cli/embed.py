@@ -11,7 +11,14 @@ import argparse
 import sys
 from typing import Any
 
-from vocalis.cli.choices import LazyChoices
+from vocalis.cli.choices import (
+    LazyChoices,
+    add_progress_arg,
+    check_inputs,
+    non_negative_int,
+    positive_int,
+    progress_wanted,
+)
 
 
 def _names(what: str) -> list[str]:
@@ -57,18 +64,30 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="merge heads (ft): %(choices)s",
     )
     parser.add_argument("--out", required=True, help="output .npz")
-    parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
     parser.add_argument(
-        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+        "--batch-size", type=positive_int, default=16, help="files per forward pass"
+    )
+    parser.add_argument(
+        "--threads",
+        type=non_negative_int,
+        default=0,
+        help="CPU threads for torch (0: torch's default)",
     )
     parser.add_argument("--device", default="cpu", help="torch device")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arg(parser)
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis embed``."""
+    from vocalis.errors import ConfigError
+
+    if not args.inputs and not args.manifest:
+        raise ConfigError("nothing to embed: give --manifest or audio files")
+    check_inputs(
+        checkpoint=args.checkpoint, paths=[("INPUT", args.inputs), ("--manifest", args.manifest)]
+    )
     if args.threads > 0:
         import torch
 
@@ -97,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
             out=target,
             batch_size=args.batch_size,
             device=args.device,
-            progress=not args.no_progress and sys.stderr.isatty(),
+            progress=progress_wanted(args),
         )
         n, dim = result.embeddings.shape
         print(f"{n} embeddings of size {dim} ({args.kind}) written to {target}")

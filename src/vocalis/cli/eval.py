@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vocalis.cli.choices import max_failures_arg
+from vocalis.cli.choices import (
+    add_progress_arg,
+    check_inputs,
+    max_failures_arg,
+    positive_int,
+    progress_wanted,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -29,7 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
-        "checkpoint", metavar="CKPT", help="a run folder, RUN/model, or a checkpoint file"
+        "checkpoint",
+        metavar="CKPT",
+        help="a run folder, RUN/model, or a checkpoint file",
     )
     p.add_argument("--manifest", required=True, help="manifest CSV with labels")
     p.add_argument(
@@ -58,14 +66,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(with --out they are listed in errors.csv)",
     )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
-    p.add_argument("--batch-size", type=int, default=16, help="files per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="files per forward pass")
     p.add_argument(
         "--cache-dir",
         metavar="DIR_OR_URL",
         help="feature cache: read the features from it (or compute them once into it), "
         "e.g. the training run's features.cache_dir",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arg(p)
     p.set_defaults(func=run)
     return p
 
@@ -96,6 +104,7 @@ def format_table(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis eval``."""
+    check_inputs(checkpoint=args.checkpoint, paths=[("--manifest", args.manifest)])
     from vocalis.evaluation import evaluate
 
     manifest = args.manifest
@@ -112,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         save_predictions=args.save_predictions,
         batch_size=args.batch_size,
         device=args.device,
-        progress=not args.no_progress,
+        progress=progress_wanted(args),
         max_failures=args.max_failures,
         cache_dir=args.cache_dir,
     )

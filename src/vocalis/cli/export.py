@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vocalis.cli.choices import LazyChoices
+from vocalis.cli.choices import LazyChoices, check_inputs, opset
 
 
 def _names(what: str) -> list[str]:
@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="KIND",
         help="graph input, audio or features: %(choices)s",
     )
-    parser.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
+    parser.add_argument("--opset", type=opset, default=17, help="ONNX opset (>= 17)")
     parser.add_argument(
         "--no-check", action="store_true", help="keep the graph even if it differs from PyTorch"
     )
@@ -57,6 +57,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis export``."""
+    check_inputs(checkpoint=args.checkpoint)
     from vocalis.inference.export import export
 
     report = export(

@@ -35,13 +35,20 @@ the functionals ensembles decode, cached on content + config with ``--cache``).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vocalis.cli.backend import add_backend_args, backend_from_args
-from vocalis.cli.choices import denoiser_choices, feature_choices, max_failures_arg
+from vocalis.cli.choices import (
+    add_progress_arg,
+    denoiser_choices,
+    feature_choices,
+    max_failures_arg,
+    non_negative_int,
+    positive_int,
+    progress_wanted,
+)
 
 if TYPE_CHECKING:
     from vocalis.features.config import PipelineConfig
@@ -89,12 +96,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument(
         "--hop-length",
-        type=int,
+        type=positive_int,
         default=160,
         help="frame hop in samples; encoder frames need the encoder's (320 for wav2vec 2.0)",
     )
-    p.add_argument("--cache", default=None, help="cache folder or fsspec URL (s3://, gs://)")
-    p.add_argument("--sample-rate", type=int, default=16000, help="tier-0 and feature rate, Hz")
+    p.add_argument(
+        "--cache",
+        default="auto",
+        help="cache folder or fsspec URL (s3://, gs://); auto: $VOCALIS_CACHE/features, else "
+        "the user cache folder (~/.cache/vocalis/features); none: no cache",
+    )
+    p.add_argument(
+        "--sample-rate", type=positive_int, default=16000, help="tier-0 and feature rate, Hz"
+    )
     p.add_argument(
         "--denoise",
         default="none",
@@ -103,7 +117,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="tier-0 denoiser: %(choices)s",
     )
     p.add_argument("--vad", action="store_true", help="keep only speech (Silero VAD)")
-    p.add_argument("--workers", type=int, default=2, help="parallel workers")
+    p.add_argument(
+        "--workers", type=non_negative_int, default=2, help="parallel workers (0: in this process)"
+    )
     p.add_argument(
         "--executor", default="thread", choices=["thread", "process"], help="kind of workers"
     )
@@ -115,7 +131,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "(the same default as training's features.max_failures)",
     )
     p.add_argument("--out", default=None, help="optional .npz with one array (F, N) per file")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_arg(p)
     add_backend_args(p, "chunks of files (--workers at once)")
     p.set_defaults(func=run)
     return p
@@ -227,6 +243,9 @@ def _functionals(args: argparse.Namespace, paths: list[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis features``."""
+    from vocalis.cachedir import resolve_cache_dir
+
+    args.cache = resolve_cache_dir(args.cache, "functionals" if args.functionals else "features")
     paths = _manifest_paths(args.manifest)
     if args.functionals:
         return _functionals(args, paths)
@@ -275,7 +294,7 @@ def _extract(
             cache=cache,
             workers=args.workers,
             max_failures=args.max_failures,
-            progress=not args.no_progress and sys.stderr.isatty(),
+            progress=progress_wanted(args),
             executor=executor,
             as_numpy=True,
         )

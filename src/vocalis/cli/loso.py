@@ -23,6 +23,7 @@ import argparse
 from typing import Any
 
 from vocalis.cli.backend import backend_from_args
+from vocalis.cli.choices import progress_wanted
 from vocalis.cli.cv import add_experiment_args, config_from_args, print_summary
 
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         validation=args.validation,
         val_fraction=args.val_fraction,
         overwrite=args.overwrite,
+        progress=progress_wanted(args),
     )
     print_summary(cv)
     print(f"results: {args.out}/cv_results.json")

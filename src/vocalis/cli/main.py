@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import sys
+from typing import NoReturn
 
 from vocalis import __version__
 from vocalis.cli.choices import apply_help_style
@@ -52,9 +53,23 @@ RESUME_HINTS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other error.
+
+    ``vocalis train --epochs 0`` prints ``vocalis train: error: argument --epochs:
+    got 0, expected an integer >= 1 (vocalis train --help shows the options)``
+    and exits 2, instead of the usage block first. Sub-parsers are built with
+    the same class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line and exit 2 (argparse's status for a usage error)."""
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help shows the options)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vocalis",
         description="Train, evaluate and serve speech classifiers.",
     )

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from vocalis.cli.choices import (
+    add_progress_arg,
     max_failures_arg,
     non_negative_int,
     positive_float,
     positive_int,
+    progress_wanted,
     share,
 )
 from vocalis.inference.speech import MIN_SPEECH
@@ -68,7 +70,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="CPU threads for torch (0: torch's own choice)",
     )
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arg(parser)
     speech = parser.add_argument_group("speech presence")
     speech.add_argument(
         "--min-speech",
@@ -166,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.segments:
         return _run_segments(args, predictor)
-    progress = not args.no_progress and sys.stderr.isatty()
+    progress = progress_wanted(args)
     result = predict(
         args.inputs,
         out=args.out,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from vocalis.cli.choices import non_negative_int
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``report`` subcommand."""
@@ -21,7 +23,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("run", metavar="DIR", help="run folder or CV folder")
     parser.add_argument("--out", default=None, help="HTML path (default: DIR/report.html)")
-    parser.add_argument("--top-errors", type=int, default=25, help="rows of the errors table")
+    parser.add_argument(
+        "--top-errors", type=non_negative_int, default=25, help="rows of the errors table"
+    )
     parser.set_defaults(func=run)
     return parser
 

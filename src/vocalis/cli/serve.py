@@ -17,7 +17,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vocalis.cli.choices import port, positive_float, positive_int
+from vocalis.cli.choices import (
+    check_inputs,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -42,7 +48,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="worker processes (uvicorn; each loads the model, limits are per worker)",
     )
     parser.add_argument(
-        "--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)"
+        "--threads",
+        type=non_negative_int,
+        default=0,
+        help="CPU threads for torch (0: torch's default)",
     )
     limits = parser.add_argument_group("limits (per worker)")
     limits.add_argument(
@@ -56,7 +65,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--max-concurrency", type=positive_int, default=1, help="predictions at once"
     )
     limits.add_argument(
-        "--max-queue", type=int, default=8, help="requests waiting for a slot (503 above)"
+        "--max-queue",
+        type=non_negative_int,
+        default=8,
+        help="requests waiting for a slot (503 above)",
     )
     limits.add_argument(
         "--queue-timeout", type=positive_float, default=30, help="longest wait in the queue (s)"
@@ -73,6 +85,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis serve``."""
+    check_inputs(checkpoint=args.checkpoint)  # before the port is bound or the model loaded
     from vocalis.errors import ConfigError
     from vocalis.inference.guards import ServiceLimits
     from vocalis.inference.server import serve

@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from vocalis.cli.choices import (
     ConfigDefault,
+    add_progress_arg,
+    check_inputs,
     denoiser_choices,
+    feature_choices,
     non_negative_int,
     positive_int,
     resolve_defaults,
@@ -110,13 +113,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--features",
         default=None,
+        choices=feature_choices(),
         metavar="NAME",
-        help="also extract these features (e.g. mfcc, fbank, mfcc_pitch)",
+        help="also extract these features: %(choices)s",
     )
     parser.add_argument(
         "--save", default=None, metavar="WAV", help="write the tier-0 output (one input only)"
     )
     parser.add_argument("--json", action="store_true", help="print the stats as JSON lines")
+    add_progress_arg(
+        parser, "no bars are drawn (one line per file): accepted like every long verb's"
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -237,6 +244,7 @@ def _warm_up(config: Tier0Config) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis tier0``."""
+    check_inputs(paths=[("AUDIO", args.paths)])
     from vocalis.audio.tier0 import Tier0Config
     from vocalis.config import from_dict
     from vocalis.errors import ConfigError
@@ -259,10 +267,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.save and len(args.paths) != 1:
         raise ConfigError(f"--save takes one input file, got {len(args.paths)}; pass one path")
-    if args.features:
-        from vocalis.features import FEATURES
-
-        FEATURES.get(args.features)  # fail before any audio work, with a suggestion
     _warm_up(config)
     for path in args.paths:
         steps, wav = tier0_report(path, config, args.features)

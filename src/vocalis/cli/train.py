@@ -11,7 +11,17 @@ import argparse
 import os
 from pathlib import Path
 
-from vocalis.cli.choices import StoreWithText, max_failures_arg
+from vocalis.cli.choices import (
+    StoreWithText,
+    add_progress_arg,
+    check_inputs,
+    max_failures_arg,
+    non_negative_int,
+    open_share,
+    positive_float,
+    positive_int,
+    progress_wanted,
+)
 from vocalis.io import as_path
 
 
@@ -34,7 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="KEY=VALUE",
         help="group choices (model=ecapa) and dotted overrides (train.lr=3e-4)",
     )
-    p.add_argument("--config", help="recipe YAML, e.g. configs/recipes/emodb_tier1.yaml")
+    p.add_argument(
+        "--config",
+        help="recipe YAML or name, e.g. configs/recipes/emodb_tier1.yaml or emodb_tier1",
+    )
     p.add_argument("--manifest", help="manifest CSV (dataset.manifest)")
     p.add_argument(
         "--split-dir",
@@ -59,13 +72,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="feature config or extractor: %(text)s",
     )
     p.add_argument(
-        "--val-split", type=float, help="share of speakers held out (dataset.val_fraction)"
+        "--val-split", type=open_share, help="share of speakers held out (dataset.val_fraction)"
     )
-    p.add_argument("--epochs", type=int, help="train.epochs")
-    p.add_argument("--batch-size", type=int, help="train.batch_size")
-    p.add_argument("--lr", type=float, help="train.lr")
+    p.add_argument("--epochs", type=positive_int, help="train.epochs")
+    p.add_argument("--batch-size", type=positive_int, help="train.batch_size")
+    p.add_argument("--lr", type=positive_float, help="train.lr")
     p.add_argument("--device", help="train.device: auto, cpu, cuda, cuda:N")
-    p.add_argument("--seed", type=int, help="train.seed")
+    p.add_argument("--seed", type=non_negative_int, help="train.seed")
     p.add_argument(
         "--max-failures",
         type=max_failures_arg,
@@ -88,7 +101,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "runs/mode3_gating_mfbe_pitch_<date>_<time>)",
     )
     p.add_argument("--overwrite", action="store_true", help="discard an existing run in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_arg(p)
     p.set_defaults(func=run)
     return p
 
@@ -207,6 +220,7 @@ def _train_ensemble(recipe, args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis train`` (neural recipe or flags; an ensemble recipe fits on all rows)."""
+    check_inputs(recipe=args.config, paths=[("--manifest", args.manifest)])
     from vocalis.cli.cv import recipe_from_args
     from vocalis.ensemble.recipe_file import EnsembleRecipe
     from vocalis.training import train
@@ -220,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(config, EnsembleRecipe):
         return _train_ensemble(config, args)
     out = args.out or default_out(args, config)
-    result = train(config, out, overwrite=args.overwrite, progress=not args.no_progress)
+    result = train(config, out, overwrite=args.overwrite, progress=progress_wanted(args))
     if os.environ.get("RANK", "0") == "0":
         from vocalis.evaluation.plots import plot_run
 

@@ -22,14 +22,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from vocalis.errors import ModelError
+from vocalis.inference.locate import resolve_checkpoint
 
 if TYPE_CHECKING:
     from vocalis.checkpoint import Checkpoint
@@ -37,69 +36,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: File name of the model shipped in ``vocalis/resources/models``.
-BUNDLED_MODEL = "default_emotion.pt"
-
 #: Below this peak amplitude a signal is digital silence and is not scaled
 #: (the value :mod:`vocalis.audio.level` uses).
 SILENCE_PEAK = 1e-8
-
-
-def bundled_checkpoint() -> Path:
-    """Path of the default emotion model shipped with this install.
-
-    Raises:
-        ModelError: this install has no bundled model.
-    """
-    try:
-        res = resources.files("vocalis.resources") / "models" / BUNDLED_MODEL
-        path = Path(str(res))
-        if path.is_file():
-            return path
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        pass
-    raise ModelError(
-        "no bundled model in this install; pass --checkpoint runs/<name> "
-        f"(vocalis/resources/models/{BUNDLED_MODEL} is missing)"
-    )
-
-
-def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str | os.PathLike:
-    """The checkpoint file ``--checkpoint`` names; every verb resolves it here.
-
-    Accepted: None (the bundled model); a run folder (its ``model.pt``, else the
-    ``checkpoints/best.pt`` of a run that has not finished); ``RUN/model`` (->
-    ``RUN/model.pt``); any checkpoint file (returned as is). Each may be a local
-    path or an fsspec URL (``gs://bucket/runs/exp1/model``).
-
-    Raises:
-        ModelError: None and no bundled model, or a folder holding no checkpoint.
-
-    Example:
-        >>> import tempfile
-        >>> run = Path(tempfile.mkdtemp())
-        >>> _ = (run / "model.pt").write_bytes(b"")
-        >>> resolve_checkpoint(run).name, resolve_checkpoint(run / "model").name
-        ('model.pt', 'model.pt')
-    """
-    from vocalis.checkpoint import MODEL_FILE
-
-    if checkpoint is None:
-        return bundled_checkpoint()
-    from vocalis.io import as_path
-
-    path = as_path(checkpoint)
-    if path.is_dir():
-        for candidate in (path / MODEL_FILE, path / "checkpoints" / "best.pt"):
-            if candidate.is_file():
-                return candidate
-        raise ModelError(
-            f"{checkpoint}: is a folder without {MODEL_FILE} or checkpoints/best.pt; pass a run "
-            "folder, RUN/model or a checkpoint file (e.g. runs/<name>/checkpoints/last.pt)"
-        )
-    if not path.exists() and path.with_suffix(".pt").is_file():
-        return path.with_suffix(".pt")
-    return checkpoint
 
 
 class LevelNorm(nn.Module):
