@@ -226,8 +226,27 @@ def test_rerun_skips_finished_and_single_speaker(tmp_path):
     assert len(calls(out)) == 4
     loso(est, out, speakers=["09"], overwrite=True)
     assert calls(out)[-1] == "speaker_09" and len(calls(out)) == 5
-    with pytest.raises(DataError, match="not in"):
+    with pytest.raises(DataError, match="not in") as err:
         loso(est, out, speakers=["77"])
+    assert "available: speakers 03, 08, 09, 10" in str(err.value)
+    loso(est, out, speaker="10", overwrite=True)  # one speaker, as a plain string
+    assert calls(out)[-1] == "speaker_10" and len(calls(out)) == 6
+    with pytest.raises(ConfigError, match="not both"):
+        loso(est, out, speaker="10", speakers=["09"])
+
+
+def test_cv_fold_with_a_wrong_name_lists_the_fold_names(tmp_path):
+    est = FakeEstimator(str(make_manifest(tmp_path)))
+    out = tmp_path / "gkf"
+    with pytest.raises(DataError) as err:
+        cross_validate(est, out, "group-kfold", folds=2, only=["fold_9"])
+    message = str(err.value)
+    assert "fold(s) fold_9 not in this group-kfold" in message
+    assert message.endswith("available: folds fold_0, fold_1")
+    with pytest.raises(DataError, match="available: folds fold_0, fold_1"):
+        cross_validate(est, out, "group-kfold", folds=2, only=["03"])  # a speaker is no fold
+    cross_validate(est, out, "group-kfold", folds=2, only=["fold_1"])
+    assert calls(out) == ["fold_1"]
 
 
 def test_failed_fold_is_recorded_and_others_go_on(tmp_path):

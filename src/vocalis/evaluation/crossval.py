@@ -606,18 +606,35 @@ def _manifest(estimator: Estimator, manifest: Any) -> Manifest:
     return read_manifest(manifest)
 
 
-def _select(plans: list[FoldPlan], only: Sequence[str] | None, source: str) -> list[FoldPlan]:
+def _select(
+    plans: list[FoldPlan], only: Sequence[str] | str | None, source: str, protocol: str
+) -> list[FoldPlan]:
+    """The plans ``only`` names: fold names (``fold_2``, ``speaker_03``), or speakers for LOSO.
+
+    Raises:
+        DataError: a name that is no fold of this protocol; the message lists the
+            valid names (speaker ids for LOSO, fold names otherwise).
+    """
     if not only:
         return plans
-    wanted = {str(s) for s in only}
-    known = {p.name for p in plans} | {g for p in plans for g in p.test_groups}
+    wanted = {str(only)} if isinstance(only, (str, int)) else {str(s) for s in only}
+    names = [p.name for p in plans]
+    known = set(names)
+    if protocol == "loso":  # a speaker id names its fold
+        known |= {g for p in plans for g in p.test_groups}
     unknown = sorted(wanted - known)
     if unknown:
-        available = sorted(g for p in plans for g in p.test_groups) or [p.name for p in plans]
+        if protocol == "loso":
+            available = "speakers " + ", ".join(sorted(g for p in plans for g in p.test_groups))
+        else:
+            available = "folds " + ", ".join(names)
         raise DataError(
-            f"fold(s) {', '.join(unknown)} not in {source}; available: {', '.join(available)}"
+            f"fold(s) {', '.join(unknown)} not in this {protocol} of {source} "
+            f"({len(plans)} folds); available: {available}"
         )
-    return [p for p in plans if p.name in wanted or set(p.test_groups) & wanted]
+    if protocol == "loso":
+        return [p for p in plans if p.name in wanted or set(p.test_groups) & wanted]
+    return [p for p in plans if p.name in wanted]
 
 
 def _suggest(name: str) -> str:
@@ -641,6 +658,7 @@ def cross_validate(
     val_fraction: float | None = None,
     manifest: Any = None,
     overwrite: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Run every fold of a cross-validation and pool the results.
 
@@ -653,8 +671,9 @@ def cross_validate(
         protocol: ``loso``, ``group-kfold`` or ``stratified`` (speaker-dependent).
         folds: number of folds of the k-fold protocols.
         group: manifest column kept together in a fold (``speaker``).
-        only: run only these folds (group ids for LOSO, e.g. ``["03"]``, or fold
-            names ``fold_2``); the summary covers every finished fold.
+        only: run only these folds: fold names (``fold_2``, ``speaker_03``) or, for
+            LOSO, speaker ids (``["03"]``, or one id as a string); the summary
+            covers every finished fold.
         parallel: folds fitted at once (local: in separate processes, each with
             ``cpu_count // parallel`` torch threads; ray: tasks in flight).
         backend: where the folds run: ``local`` (default), ``ray``, ``slurm``
@@ -670,12 +689,14 @@ def cross_validate(
         val_fraction: validation share (default ``config.dataset.val_fraction``).
         manifest: a Manifest or CSV path overriding the recipe's manifest.
         overwrite: refit finished folds (neural runs start over).
+        progress: training progress bars (neural folds).
 
     Returns:
         The content of ``cv_results.json``.
 
     Raises:
-        DataError: a speaker-based protocol on a manifest without speakers.
+        DataError: a speaker-based protocol on a manifest without speakers, or an
+            ``only`` name that is no fold (the message lists the fold names).
         ConfigError: bad protocol/normalisation, or an ``out_dir`` holding results
             of another protocol.
     """
@@ -689,7 +710,9 @@ def cross_validate(
         backend = make_backend(backend, workers=parallel)
     else:
         backend = make_backend(backend)
-    estimator = estimator_for(config, normalization=normalization, overwrite=overwrite)
+    estimator = estimator_for(
+        config, normalization=normalization, overwrite=overwrite, progress=progress
+    )
     if not estimator.needs_validation and protocol == "stratified":
         raise ConfigError(
             f"protocol={protocol!r}: ensemble recipes support only speaker-independent "
@@ -718,7 +741,7 @@ def cross_validate(
     _check_protocol_matches(out, protocol, norm)
     out.mkdir(parents=True, exist_ok=True)
     pending = []
-    for plan in _select(plans, only, str(rows.source)):
+    for plan in _select(plans, only, str(rows.source), protocol):
         if _fold_finished(out / plan.name) and not overwrite:
             log.info("fold %s: finished earlier, skipped", plan.name)
         else:
@@ -769,29 +792,72 @@ def loso(
     config: Any,
     out_dir: str | os.PathLike,
     *,
+    speaker: str | None = None,
     speakers: Sequence[str] | None = None,
+    manifest: Any = None,
     parallel: int = 1,
     backend: str | BackendConfig | Backend | None = None,
     normalization: str | None = None,
     validation: Validation = "stratified",
     val_fraction: float | None = None,
-    manifest: Any = None,
     overwrite: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Leave-one-speaker-out: fit on all speakers but one, test on that one, for each.
 
-    Folders are named ``speaker_<id>``. See :func:`cross_validate` for the
-    arguments (``speakers`` = the speakers whose folds to run, default all).
+    The function behind ``vocalis loso``. Folders are named ``speaker_<id>``
+    (module docstring for the layout). Finished folds are skipped, so one
+    speaker's fold now and all speakers later share one ``out_dir``; the
+    summary (``cv_results.json``) covers every finished fold and says how many
+    of them there are (``n_finished`` of ``n_folds``).
+
+    Args:
+        config: a recipe name or path (``"emodb_ecapa_s0"``), an
+            :class:`~vocalis.training.ExperimentConfig` (e.g. from
+            :func:`~vocalis.training.load_config` with overrides), an ensemble
+            recipe or an estimator.
+        out_dir: the LOSO folder.
+        speaker: run only this speaker's fold (``"03"``); ``None`` and no
+            ``speakers``: every speaker.
+        speakers: run only these speakers' folds.
+        manifest: a Manifest or CSV path overriding the recipe's ``dataset.manifest``.
+        parallel: folds fitted at once (separate processes, or tasks of ``backend``).
+        backend: where the folds run (``local``, ``ray``, ``slurm``...; see
+            :func:`cross_validate`).
+        normalization: ``online`` or ``speaker_norm`` (see :func:`cross_validate`).
+        validation: ``stratified`` (the default: a label-stratified share of the
+            training rows) or ``speaker`` (held-out training speakers).
+        val_fraction: validation share (default: the recipe's ``dataset.val_fraction``).
+        overwrite: refit finished folds.
+        progress: training progress bars.
+
+    Returns:
+        The content of ``cv_results.json`` (``pooled``, ``folds``, ``mean``,
+        ``std``, ``n_finished``, ``n_folds``, ``failed``...).
 
     Raises:
-        DataError: the manifest has no ``speaker`` column (LOSO is impossible).
+        DataError: the manifest has no ``speaker`` column (LOSO is impossible), or
+            a speaker that is not in it (the message lists the speakers).
+        ConfigError: both ``speaker`` and ``speakers``.
+
+    Example::
+
+        import vocalis
+
+        # one speaker's fold, then all of them (the finished fold is skipped)
+        vocalis.loso("emodb_ecapa_s0", "runs/s0", manifest="work/emodb.csv", speaker="03")
+        cv = vocalis.loso("emodb_ecapa_s0", "runs/s0", manifest="work/emodb.csv")
+        print(cv["pooled"]["uar"], cv["n_finished"], "of", cv["n_folds"])
     """
+    if speaker is not None and speakers is not None:
+        raise ConfigError("loso: give speaker='03' or speakers=['03', '08'], not both")
+    only = [str(speaker)] if speaker is not None else speakers
     return cross_validate(
         config,
         out_dir,
         "loso",
         group="speaker",
-        only=speakers,
+        only=only,
         parallel=parallel,
         backend=backend,
         normalization=normalization,
@@ -799,4 +865,5 @@ def loso(
         val_fraction=val_fraction,
         manifest=manifest,
         overwrite=overwrite,
+        progress=progress,
     )
