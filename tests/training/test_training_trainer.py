@@ -311,3 +311,41 @@ def test_global_normalisation_moves_into_a_model_with_input_norm(corpus, tmp_pat
     metrics = evaluate(out / "checkpoints" / "best.pt", sub, progress=False)
     assert metrics["accuracy"] == pytest.approx(res.test_metrics["accuracy"])
     assert "normalization=global in the model" in (out / "log.txt").read_text()
+
+
+def test_last_pt_is_best_pt_after_an_improving_epoch(corpus, tmp_path):
+    """One copy on disk when best == last (a hard link); a later epoch breaks it safely."""
+    import os
+
+    out, ck = tmp_path / "run", tmp_path / "run" / "checkpoints"
+    train(_cfg(corpus, epochs=1), out, progress=False)
+    assert os.path.samefile(ck / "best.pt", ck / "last.pt")  # epoch 1 is the best so far
+    best_bytes = (ck / "best.pt").read_bytes()
+    last = load_checkpoint(ck / "last.pt")
+    assert last.training["epoch"] == 1 and "optimizer" in last.training
+    result = train(_cfg(corpus, epochs=2), out, progress=False)  # resumes from the shared file
+    assert load_checkpoint(ck / "last.pt").training["epoch"] == 2
+    if result.best_epoch == 2:
+        assert os.path.samefile(ck / "best.pt", ck / "last.pt")
+    else:  # last.pt was rewritten, best.pt kept its bytes
+        assert not os.path.samefile(ck / "best.pt", ck / "last.pt")
+        assert (ck / "best.pt").read_bytes() == best_bytes
+
+
+def test_checkpoints_keep_the_training_dtype(corpus, tmp_path):
+    out = tmp_path / "run"
+    result = train(_cfg(corpus, epochs=1), out, progress=False)
+    dtypes = {k: v.dtype for k, v in result.model.state_dict().items()}
+    for name in ("checkpoints/best.pt", "checkpoints/last.pt", "model.pt"):
+        state = load_checkpoint(out / name).model_state
+        assert {k: v.dtype for k, v in state.items()} == dtypes, name
+    assert torch.float64 not in dtypes.values()
+
+
+def test_a_wide_ecapa_on_cpu_points_to_the_512_channel_preset():
+    from vocalis.models import build_model
+
+    wide = build_model("ecapa", {"channels": [1024, 1024, 1024, 1024, 3072]}, 80, 7)
+    notice = wide.cpu_notice()
+    assert notice.startswith("notice: ECAPA with 1024 channels") and "model=ecapa_c512" in notice
+    assert build_model("ecapa", {"preset": "c512"}, 80, 7).cpu_notice() is None

@@ -265,6 +265,22 @@ class Ecapa(SpeechClassifier):
         self.embedding_dim = c.embedding_dim
         self.head = MultiHead.from_config(c, c.embedding_dim, num_classes)
 
+    def cpu_notice(self) -> str | None:
+        """One line for a CPU user of a wide ECAPA: the 512-channel preset, and why.
+
+        The trainer logs it when this model trains on a CPU (None: nothing to say).
+        """
+        chans = self.config.resolved_channels
+        if chans[0] <= PRESETS["c512"][0]:
+            return None
+        n_params = sum(p.numel() for p in self.parameters())
+        return (
+            f"notice: ECAPA with {chans[0]} channels ({n_params / 1e6:.1f} M parameters) on a "
+            "CPU: each epoch takes about 4x as long as with the 512-channel preset (6.2 M; "
+            "bench/results/train_speed.json) and its checkpoints are 3x larger; for CPU runs "
+            "use model=ecapa_c512 or model.params.preset=c512"
+        )
+
     def encode(self, features: Tensor, lengths: Tensor) -> Tensor:
         """The utterance embedding of padded ``features`` (B, F, T) with frame ``lengths`` (B,)."""
         t = features.shape[2]

@@ -162,14 +162,23 @@ def training_state(
 
 
 def save_checkpoints(s: Session, epoch: int, row: dict[str, Any] | None, improved: bool) -> None:
-    """After 0-based ``epoch``: ``last.pt`` and, when it ``improved``, ``best.pt`` too."""
-    from vocalis.checkpoint import save_checkpoint
+    """After 0-based ``epoch``: ``last.pt`` and, when it ``improved``, ``best.pt`` too.
+
+    After an improving epoch the two are the same checkpoint (``best.pt`` adds
+    the epoch's ``metrics``, which resuming ignores), so ``last.pt`` becomes a
+    hard link to ``best.pt`` where the file system allows
+    (:func:`~vocalis.checkpoint.link_checkpoint`): one copy on disk, and resuming
+    from it restores exactly what a separate copy would.
+    """
+    from vocalis.checkpoint import link_checkpoint, save_checkpoint
 
     run, tc = s.run, s.cfg.train
     done = s.parts.stopper.should_stop or epoch + 1 == tc.epochs
     state = training_state(s, epoch + 1, 0, None, done)
     if improved:  # best.pt can resume too, like last.pt
         save_checkpoint(run.best, payload(s, {**state, "metrics": dict(row or {})}))
+        if link_checkpoint(run.best, run.last):
+            return
     save_checkpoint(run.last, payload(s, state))
 
 

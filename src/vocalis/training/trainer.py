@@ -251,6 +251,9 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
         f"{' in the model' if data.model_norm is not None else ''}); "
         f"device {device}, world size {world}"
     )
+    notice = getattr(s.raw_model, "cpu_notice", None)
+    if device.type == "cpu" and callable(notice) and notice():
+        run.log(notice())
     if cfg.train.lr_tiers is not None:
         for line in describe_param_groups(s.parts.optimizer, cfg.train.lr):
             run.log(line)
