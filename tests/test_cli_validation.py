@@ -52,6 +52,8 @@ CASES = [
     (["serve", "--port", "99999"], "99999 is not a TCP port"),
     (["serve", "--checkpoint", "/no/run"], "--checkpoint /no/run: no such run folder"),
     (["serve", "--max-queue", "-1"], "argument --max-queue: got -1"),
+    (["sweep", "--config", "nope", "--out", "o"], "recipe 'nope': no such file"),
+    (["sweep", "--parallel", "0", "--out", "o"], "argument --parallel: got 0"),
     (["report", "/no/dir"], "/no/dir is neither a run folder"),
     (["report", "/no/dir", "--top-errors", "-1"], "argument --top-errors: got -1"),
     (["compare", "/no/dir"], "none of /no/dir is a finished run"),

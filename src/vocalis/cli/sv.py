@@ -13,7 +13,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vocalis.cli.choices import LazyChoices, positive_float, positive_int, share
+from vocalis.cli.choices import (
+    LazyChoices,
+    add_progress_arg,
+    positive_float,
+    positive_int,
+    progress_wanted,
+    share,
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -111,7 +118,7 @@ def _scoring_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=positive_int, default=16, help="clips per forward pass")
     p.add_argument("--device", default="cpu", help="torch device")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_arg(p, "a progress bar")
 
 
 def _add_score(verbs: Any) -> None:
@@ -156,9 +163,7 @@ def _add_calibrate(verbs: Any) -> None:
 
 
 def _progress(args: argparse.Namespace) -> bool:
-    import sys
-
-    return not args.no_progress and sys.stderr.isatty()
+    return progress_wanted(args)
 
 
 def _pct(x: float) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vocalis.cli.backend import add_backend_args, backend_from_args
+from vocalis.cli.choices import check_inputs, positive_int
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,7 +37,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", default=None, help="sweep folder (default: runs/sweep-<recipe name>)"
     )
-    parser.add_argument("--parallel", type=int, default=1, help="combinations trained at once")
+    parser.add_argument(
+        "--parallel", type=positive_int, default=1, help="combinations trained at once"
+    )
     parser.add_argument(
         "overrides",
         nargs="*",
@@ -50,6 +53,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis sweep``."""
+    check_inputs(recipe=args.config)
     from vocalis.evaluation.sweep import sweep
 
     out = args.out or str(Path("runs") / f"sweep-{Path(args.config or 'default').stem}")
