@@ -156,7 +156,9 @@ def test_documented_commands_exist(page, command, monkeypatch):
         assert err.code == 0, f"{page}: `{command}` does not parse (exit {err.code})"
         return
     if getattr(args, "config", None):
-        assert (ROOT / args.config).is_file(), f"{page}: no recipe {args.config}"
+        from vocalis.config import find_recipe
+
+        assert find_recipe(args.config).is_file(), f"{page}: no recipe {args.config}"
     if args.command in ("loso", "cv"):
         from vocalis.cli.cv import config_from_args
 

@@ -160,11 +160,7 @@ def recipe_from_args(
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    """The experiment of ``vocalis loso`` / ``vocalis cv`` (see :func:`recipe_from_args`).
-
-    Missing ``--config`` / ``--manifest`` files are refused first, in one line.
-    """
-    check_inputs(recipe=args.config, paths=[("--manifest", args.manifest)])
+    """The experiment of ``vocalis loso`` / ``vocalis cv`` (see :func:`recipe_from_args`)."""
     neural = {
         "--model": args.model, "--features": args.features, "--epochs": args.epochs,
         "--device": args.device, "--seed": args.seed,
@@ -216,6 +212,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis cv``."""
+    check_inputs(recipe=args.config, paths=[("--manifest", args.manifest)])
     from vocalis.evaluation.crossval import cross_validate
 
     cv = cross_validate(

@@ -23,7 +23,7 @@ import argparse
 from typing import Any
 
 from vocalis.cli.backend import backend_from_args
-from vocalis.cli.choices import progress_wanted
+from vocalis.cli.choices import check_inputs, progress_wanted
 from vocalis.cli.cv import add_experiment_args, config_from_args, print_summary
 
 
@@ -49,6 +49,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``vocalis loso``."""
+    check_inputs(recipe=args.config, paths=[("--manifest", args.manifest)])
     from vocalis.evaluation.crossval import loso
 
     cv = loso(

@@ -246,14 +246,23 @@ def featurize_rows(
     from vocalis.cachedir import resolve_cache_dir
     from vocalis.features.pipeline import extract_many
 
+    cache = resolve_cache_dir(features.cache_dir, "features")
+    # a line before and after: with --no-progress (or in a log) a long extraction is not silent
+    log.info(
+        "features: %s of %d files (cache: %s)",
+        features.extractor.name,
+        len(paths),
+        cache or "none",
+    )
     result = extract_many(
         list(paths),
         features.pipeline,
-        cache=resolve_cache_dir(features.cache_dir, "features"),
+        cache=cache,
         workers=features.workers if workers is None else workers,
         max_failures=features.max_failures,
         progress=progress,
     )
+    log.info("features: %s", result.summary())
     return list(result.features), list(result.failures)
 
 
