@@ -143,3 +143,18 @@ def test_too_short_items_and_non_waveform_models_are_refused(saved: Path):
 
     with pytest.raises(ConfigError, match="takes 'input_features'"):
         HFEncoder(Spectrogram(), "x")
+
+
+def test_training_mode_keeps_every_layer_and_replays(tmp_path: Path):
+    """LayerDrop would drop hidden states (shifting the layer weights' inputs) and the
+    model's own time masking draws from numpy's global generator: both are off."""
+    folder = save_tiny_hf_encoder(tmp_path / "w", "wav2vec2", "layer", layerdrop=0.9)
+    enc = load_encoder("hf", str(folder)).train()
+    x, n = torch.randn(2, 6400), torch.tensor([6400, 4000])
+    outs = []
+    for _ in range(8):
+        torch.manual_seed(0)
+        outs.append(enc(x, n).hidden_states)
+    assert all(len(h) == enc.num_layers for h in outs)
+    for h in outs[1:]:
+        torch.testing.assert_close(h[-1], outs[0][-1])  # same torch seed, same output

@@ -126,6 +126,10 @@ class HFEncoder(PretrainedEncoder):
         normalize: scale each item to zero mean and unit variance over its valid
             samples first (``do_normalize`` of the model's feature extractor).
 
+    LayerDrop and the model's own SpecAugment-style masking are switched off: layer
+    weights need every layer's output at every step, and the masking would draw from
+    numpy's global generator (a run would not replay); use ``augment.spec_mask``.
+
     Raises:
         ConfigError: the model does not take raw samples, or its frame rule is unknown.
     """
@@ -149,6 +153,12 @@ class HFEncoder(PretrainedEncoder):
                 f"hf encoder: {type(model).__name__} has no conv_kernel/conv_stride in its "
                 "config, so its frame count is unknown"
             )
+        # LayerDrop skips a layer's hidden state in training, which would shift the
+        # layer weights' inputs; the model's own time masking draws from numpy's global
+        # generator, so a run would not replay: both off (augment.spec_mask masks instead)
+        for key, off in (("layerdrop", 0.0), ("apply_spec_augment", False)):
+            if hasattr(config, key):
+                setattr(config, key, off)
         self.model = model
         self.identity = identity
         self.sample_rate = int(sample_rate)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vocalis.errors import ConfigError
-from vocalis.training.config import ExperimentConfig
+from vocalis.training.config import ExperimentConfig, TrainConfig
 from vocalis.training.engine import Engine
 from vocalis.training.state import EarlyStopping
 
@@ -136,6 +136,34 @@ def lr_tier_groups(model: torch.nn.Module, cfg: ExperimentConfig) -> list[dict[s
             f = float(factors[name])
             groups.append({"params": params, "lr": tc.lr * f, "tier": name, "lr_factor": f})
     return groups
+
+
+def describe_optimizer(tc: TrainConfig) -> str:
+    """One line for the run log: optimiser, weight decay, schedule, warm-up, clipping.
+
+    Example:
+        >>> from vocalis.training.config import TrainConfig
+        >>> cfg = TrainConfig(optimizer="adamw", weight_decay=0.01, scheduler="cosine_restarts",
+        ...     restart_epochs=5, restart_mult=2, warmup_epochs=0)
+        >>> line = describe_optimizer(cfg)
+        >>> line.split(", schedule")[0]
+        'Optimizer adamw (lr 0.001, weight decay 0.01)'
+        >>> "cosine_restarts (first cycle 5 epochs, x2 each restart" in line
+        True
+    """
+    opt = f"Optimizer {tc.optimizer} (lr {tc.lr:g}, weight decay {tc.weight_decay:g})"
+    sched = f"schedule {tc.scheduler}"
+    if tc.scheduler == "cosine_restarts":
+        sched += (
+            f" (first cycle {tc.restart_epochs} epochs, x{tc.restart_mult} each restart, "
+            f"floor {tc.min_lr:g})"
+        )
+    elif tc.scheduler == "cosine":
+        sched += f" (floor {tc.min_lr:g})"
+    if tc.warmup_epochs and tc.scheduler not in ("plateau", "onecycle"):
+        sched += f", warm-up {tc.warmup_epochs:g} epochs"
+    clip = f"grad clip {tc.grad_clip:g}" if tc.grad_clip > 0 else "no grad clipping"
+    return f"{opt}, {sched}, {clip}"
 
 
 def describe_param_groups(optimizer: torch.optim.Optimizer, lr: float) -> list[str]:
@@ -302,6 +330,7 @@ __all__ = [
     "Components",
     "build_components",
     "class_weights_for",
+    "describe_optimizer",
     "describe_param_groups",
     "feature_augmenters",
     "lr_tier_groups",

@@ -64,7 +64,11 @@ from vocalis.checkpoint import Checkpoint
 from vocalis.io import URLPath
 from vocalis.training import resume, validation
 from vocalis.training.artifacts import finish_run, write_model_summary
-from vocalis.training.components import build_components, describe_param_groups
+from vocalis.training.components import (
+    build_components,
+    describe_optimizer,
+    describe_param_groups,
+)
 from vocalis.training.config import ExperimentConfig, config_to_yaml
 from vocalis.training.distributed import barrier, shutdown
 from vocalis.training.engine import Engine, start_engine
@@ -254,9 +258,9 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
     notice = getattr(s.raw_model, "cpu_notice", None)
     if device.type == "cpu" and callable(notice) and notice():
         run.log(notice())
-    if cfg.train.lr_tiers is not None:
-        for line in describe_param_groups(s.parts.optimizer, cfg.train.lr):
-            run.log(line)
+    run.log(describe_optimizer(cfg.train))
+    for line in describe_param_groups(s.parts.optimizer, cfg.train.lr):
+        run.log(line)
     where = "waveforms in the loader, then features" if cfg.augment.waveform_active else "features"
     run.log(f"Augmentation (training only; {where}): {cfg.augment.describe()}")
     run.log(
