@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             emb = embed_run(run, held.paths, work / "cache")
             coh = embed_run(run, cohort_paths, work / "cache")
             scores = evaluate(emb, coh, trials)
-            (run / "verification.json").write_text(
+            (run / "heldout_scores.json").write_text(
                 json.dumps({"eer": scores["none"]["eer"], "min_dcf": scores["none"]["min_dcf"],
                             "s_norm": scores["s"], "on": "held-out",
                             "target_trials": n_tgt,

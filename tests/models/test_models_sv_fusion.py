@@ -242,3 +242,19 @@ def test_cosine_t_max_reaches_the_floor_and_stays():
     assert lr_factor(50, whole, 10) == pytest.approx(0.5)
     with pytest.raises(ConfigError, match="cosine_t_max_epochs"):
         TrainConfig(cosine_t_max_epochs=0)
+
+
+def test_compare_prefers_held_out_scores(tmp_path):
+    from vocalis.evaluation.compare import compare
+    from vocalis.evaluation.records import HELDOUT_SCORES
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(
+        "model:\n  name: sv_fusion\n  params: {mode: 2, features: pitch_only}\n"
+    )
+    (run / "predictions.csv").write_text("id,path,speaker,true_label,pred_label,correct\n")
+    (run / HELDOUT_SCORES).write_text(json.dumps({"eer": 0.125, "min_dcf": 0.5}))
+    row = compare([run])[0]
+    assert (row["eer"], row["min_dcf"], row["eer_on"]) == (0.125, 0.5, "held-out")
+    assert (row["mode"], row["fusion"], row["feature"]) == (2, None, "pitch_only")

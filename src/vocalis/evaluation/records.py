@@ -30,7 +30,12 @@ from vocalis.io import as_path
 if TYPE_CHECKING:
     from vocalis.training.runfolder import RunMetrics
 
-__all__ = ["RunRecord", "load_record"]
+__all__ = ["HELDOUT_SCORES", "RunRecord", "load_record"]
+
+#: A run folder's file of held-out verification scores (``eer``, ``min_dcf``, ``on``...);
+#: ``vocalis compare`` shows them instead of the validation pairs' (``verification.json``
+#: is a calibrated verifier folder's, :mod:`vocalis.verification`).
+HELDOUT_SCORES = "heldout_scores.json"
 
 
 @dataclass(frozen=True)
@@ -126,12 +131,12 @@ class RunRecord:
     def verification(self) -> dict[str, Any]:
         """EER / minDCF of the run: held-out trials when scored, else its validation pairs.
 
-        ``verification.json`` in the run folder (written by ``bench/speaker.py`` or
-        :mod:`vocalis.verification` for held-out speakers: ``eer``, ``min_dcf``, ``on``)
-        wins; otherwise ``metrics.json`` ``details.verification_val`` (all pairs of the
-        validation utterances of the training speakers, speaker-dependent). {} without.
+        ``heldout_scores.json`` in the run folder (scores of held-out speakers, as
+        ``bench/speaker.py`` writes them: ``eer``, ``min_dcf``, ``on``) wins; otherwise
+        ``metrics.json`` ``details.verification_val`` (all pairs of the validation
+        utterances of the training speakers, speaker-dependent). {} without.
         """
-        path = self.path / "verification.json"
+        path = self.path / HELDOUT_SCORES
         if path.is_file():
             try:
                 data = json.loads(path.read_text())

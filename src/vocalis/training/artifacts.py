@@ -78,7 +78,8 @@ def model_summary(model: nn.Module, input_dim: int, frames: int = SUMMARY_FRAMES
         model.eval()
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         with torch.no_grad():
-            x = torch.randn(2, input_dim, frames, device=device)
+            g = torch.Generator().manual_seed(0)  # the run's random streams stay untouched
+            x = torch.randn(2, input_dim, frames, generator=g).to(device)
             model(x, torch.tensor([frames, frames], device=device))
     except Exception as err:
         note = f"(output shapes unavailable: {type(err).__name__}: {err})"
