@@ -184,3 +184,19 @@ def test_scoring_speakers_the_model_was_trained_on_is_flagged(corpus, model, tmp
     )
     assert json.loads(out.with_suffix(".json").read_text())["training_speakers_in_trials"] == ["s1"]
     assert "1 of the 4 trial speakers were seen in training" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--norm", "as"], "--norm as needs a cohort"),
+        (["--cohort", "c.csv"], "--cohort is used by a score normalisation"),
+        (["--at", "far=2"], "--at 'far=2': expected eer or far=RATE"),
+        (["--at", "frr=0.1"], "expected eer or far=RATE"),
+    ],
+)
+def test_option_mistakes_are_refused_before_loading_anything(extra, message, capsys):
+    argv = ["sv", "calibrate", "--checkpoint", "/nonexistent/model.pt", "--trials", "t.tsv"]
+    assert main([*argv, *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "nonexistent" not in err and len(err.splitlines()) == 1

@@ -170,10 +170,26 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse option mistakes before any model is loaded or audio read."""
+    from vocalis.errors import ConfigError
+    from vocalis.verification.api import parse_operating_point
+
+    if args.norm != "none" and not args.cohort:
+        raise ConfigError(f"--norm {args.norm} needs a cohort: pass --cohort COHORT.csv")
+    if args.norm == "none" and args.cohort:
+        raise ConfigError("--cohort is used by a score normalisation: add --norm z|t|s|as")
+    if getattr(args, "at", None) is not None:
+        parse_operating_point(args.at)
+    if getattr(args, "p_target", 0.5) in (0.0, 1.0):
+        raise ConfigError(f"--p-target {args.p_target}: expected a prior strictly in (0, 1)")
+
+
 def _run_score(args: argparse.Namespace) -> int:
     from vocalis.verification.api import score_trials
     from vocalis.verification.embedders import load_embedder
 
+    _check_options(args)
     emb = load_embedder(args.checkpoint, kind=args.embedding, device=args.device)
     res = score_trials(
         emb,
@@ -210,6 +226,7 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     from vocalis.verification.api import calibrate_threshold
     from vocalis.verification.embedders import load_embedder
 
+    _check_options(args)
     emb = load_embedder(args.checkpoint, kind=args.embedding, device=args.device)
     record, where = calibrate_threshold(
         emb,
