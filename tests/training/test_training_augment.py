@@ -117,3 +117,15 @@ def test_kill_and_resume_is_bit_identical_with_augmentation(
     assert "Resumed from" in (tmp_path / "cut" / "log.txt").read_text()
     assert _max_diff(full.model, resumed.model) == 0.0
     assert [h["train_loss"] for h in full.history] == [h["train_loss"] for h in resumed.history]
+
+
+def test_spec_masks_are_left_out_on_waveform_features_and_the_log_says_so():
+    from vocalis.training.components import feature_augmenters, skipped_augmentations
+
+    cfg = load_config(None, ["features=waveform", "model=ssl"])  # augment=default: masks on
+    assert cfg.augment.spec_mask.p == 1.0
+    specaug, _, _ = feature_augmenters(cfg)
+    assert specaug is None  # a frequency mask of the one "bin" would zero the waveform
+    assert "augment.spec_mask left out: features=waveform" in skipped_augmentations(cfg)[0]
+    mfcc = load_config(None, [])
+    assert feature_augmenters(mfcc)[0] is not None and not skipped_augmentations(mfcc)

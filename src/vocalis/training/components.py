@@ -307,6 +307,10 @@ def build_components(
 def feature_augmenters(cfg: ExperimentConfig) -> tuple[Any, Any, Any]:
     """The training step's feature transforms of ``cfg.augment``, ``None`` where off.
 
+    SpecAugment masks need a spectrogram: on ``features=waveform`` (one value per
+    sample, F = 1) a frequency mask would zero the whole utterance, so ``spec_mask``
+    is left out there (:func:`skipped_augmentations` names it for the run log).
+
     Returns:
         ``(SpecAugment, SpecNoise, Mixup)``; the step applies noise, then masks (masked
         cells stay at the fill value), then mixup.
@@ -317,13 +321,29 @@ def feature_augmenters(cfg: ExperimentConfig) -> tuple[Any, Any, Any]:
     m = aug.spec_mask
     specaug = (
         SpecAugment(m.time_masks, m.time_mask_frames, m.freq_masks, m.freq_mask_bins, p=m.p)
-        if m.p > 0
+        if m.p > 0 and not skipped_augmentations(cfg)
         else None
     )
     n = aug.spec_noise
     spec_noise = SpecNoise(n.min_snr_db, n.max_snr_db, p=n.p) if n.p > 0 else None
     mixup = Mixup(aug.mixup.alpha, p=aug.mixup.p) if aug.mixup.p > 0 else None
     return specaug, spec_noise, mixup
+
+
+def skipped_augmentations(cfg: ExperimentConfig) -> list[str]:
+    """Configured transforms the run leaves out, with why (one line each, for the log).
+
+    Example:
+        >>> from vocalis.training.config import load_config
+        >>> skipped_augmentations(load_config(None, ["features=waveform", "model=ssl"]))[0][:46]
+        'augment.spec_mask left out: features=waveform '
+    """
+    if cfg.augment.spec_mask.p > 0 and cfg.features.extractor.name == "waveform":
+        return [
+            "augment.spec_mask left out: features=waveform has no spectrogram (a frequency "
+            "mask would zero the whole waveform); set augment.spec_mask.p=0 to silence this"
+        ]
+    return []
 
 
 __all__ = [
@@ -334,4 +354,5 @@ __all__ = [
     "describe_param_groups",
     "feature_augmenters",
     "lr_tier_groups",
+    "skipped_augmentations",
 ]

@@ -68,6 +68,7 @@ from vocalis.training.components import (
     build_components,
     describe_optimizer,
     describe_param_groups,
+    skipped_augmentations,
 )
 from vocalis.training.config import ExperimentConfig, config_to_yaml
 from vocalis.training.distributed import barrier, shutdown
@@ -263,6 +264,8 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
         run.log(line)
     where = "waveforms in the loader, then features" if cfg.augment.waveform_active else "features"
     run.log(f"Augmentation (training only; {where}): {cfg.augment.describe()}")
+    for line in skipped_augmentations(cfg):
+        run.log(line)
     run.log(
         f"Data: {len(data.train_idx)} train / {len(data.val_idx)} val / {len(data.test_idx)} "
         f"test utterances, {len(classes)} classes ({', '.join(classes)})"
