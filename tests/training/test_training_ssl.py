@@ -211,3 +211,25 @@ def test_encoder_keys_and_checkpointing_need_an_encoder():
     tier1 = build_model("tier1", {}, 13, 2)
     with pytest.raises(ConfigError, match=r"train\.gradient_checkpointing"):
         tier1.set_gradient_checkpointing(True)
+
+
+@needs_ort
+def test_a_group_norm_encoder_trains_and_predicts_but_refuses_onnx_in_one_line(
+    manifest, tmp_path, capsys
+):
+    pytest.importorskip("transformers")
+    from vocalis.cli.main import main
+    from vocalis.inference.predictor import Predictor
+    from vocalis.testing import save_tiny_hf_encoder
+
+    w2v = save_tiny_hf_encoder(tmp_path / "w2v", "wav2vec2", "group")  # wav2vec 2.0 base's norm
+    run = tmp_path / "run"
+    argv = _argv(manifest, run, f"model.encoder.source={w2v}", "train.epochs=1")
+    assert main(argv) == 0
+    probs = Predictor.from_checkpoint(run).predict_waveform(_waveforms()[0], 16000).probs
+    assert abs(sum(probs.values()) - 1) < 1e-5
+    capsys.readouterr()
+    assert main(["export", "--checkpoint", str(run), "--out", str(tmp_path / "m.onnx")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "group norm" in err and "layer-norm feature encoder" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "m.onnx").exists()

@@ -204,11 +204,17 @@ class HFEncoder(PretrainedEncoder):
             )
         transformers = _transformers()
         folder, identity = resolve_folder(source, revision)
+        bars = transformers.utils.logging  # no "Loading weights" bar on every model build
+        shown = bars.is_progress_bar_enabled()
+        bars.disable_progress_bar()
         try:
             model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError, KeyError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ConfigError(f"hf encoder: cannot load {folder}: {first}") from None
+        finally:
+            if shown:
+                bars.enable_progress_bar()
         pre = _preprocessor(folder)
         if normalize is None:
             normalize = bool(pre.get("do_normalize", False))
