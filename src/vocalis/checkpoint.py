@@ -8,10 +8,13 @@ reader; training evaluation, ``eval``, ``predict``, ``embed``, ``export`` and
 On disk a checkpoint is a ``torch.save`` dict (loaded with ``weights_only=True``):
 
 - ``format`` = ``"vocalis-checkpoint"``, ``format_version`` (2), ``vocalis_version``;
-- ``model``: ``{"kind", "name", "config", "input_dim", "num_classes"}``. ``kind`` picks
+- ``model``: ``{"kind", "name", "config", "input_dim", "num_classes", "heads"}``. ``kind`` picks
   the builder in :data:`vocalis.inference.MODEL_KINDS`: ``"neural"`` (a
   :func:`vocalis.models.build_model` classifier on the ``features``) or
   ``"ensemble"`` (fitted parameters as tensors, see :mod:`vocalis.ensemble`);
+  ``heads`` (optional) lists the heads of a multi-head model
+  (:meth:`vocalis.data.targets.HeadSpec.to_dict`: kind, columns, classes, scaler,
+  thresholds), ``num_classes`` then being their sizes;
 - ``model_state``: the state dict (tensors);
 - ``pipeline``: ``{"tier0": Tier0Config dict, "features": FeatureConfig dict | None}``;
 - ``normalization``: ``{"mode": "global"|"utterance"|"speaker"|"none", "state": dict|None}``
@@ -86,6 +89,8 @@ class ModelSpec:
         config: the model's resolved config (plain data).
         input_dim: features per frame the model takes (``None`` when not applicable).
         num_classes: classes of the first head (or a list, one per head).
+        heads: the heads of a multi-head model as plain data (see
+            :class:`vocalis.data.targets.HeadSpec`), or ``None`` for one class head.
     """
 
     kind: str
@@ -93,6 +98,7 @@ class ModelSpec:
     config: dict[str, Any] = field(default_factory=dict)
     input_dim: int | None = None
     num_classes: Any = None
+    heads: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as stored."""
@@ -121,6 +127,7 @@ class ModelSpec:
             config=dict(data.get("config") or {}),
             input_dim=None if dim is None else int(dim),
             num_classes=data.get("num_classes"),
+            heads=None if data.get("heads") is None else [dict(h) for h in data["heads"]],
         )
 
 

@@ -78,8 +78,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
+def format_heads(heads: dict) -> list[str]:
+    """One line per head: UAR / F1 of class heads, AUC / F1 of multi-label heads, CCC / MAE."""
+    lines = ["", f"{'head':<14}{'kind':<12}metrics"]
+    for name, m in heads.items():
+        if m["kind"] == "multiclass":
+            text = f"acc {m['accuracy']:.4f}  UAR {m['uar']:.4f}  macro F1 {m['macro_f1']:.4f}"
+        elif m["kind"] == "multilabel":
+            auc = "nan" if m.get("macro_auc") is None else f"{m['macro_auc']:.4f}"
+            text = f"macro AUC {auc}  macro F1 {m['macro_f1']:.4f}  UAR {m['uar']:.4f}"
+        else:
+            text = f"CCC {m['ccc']:.4f}  MAE {m['mae']:.4g}  RMSE {m['rmse']:.4g}"
+        lines.append(f"{name:<14}{m['kind']:<12}{text}")
+    return lines
+
+
 def format_table(metrics: dict) -> str:
-    """A small text table of the headline and per-class numbers."""
+    """A small text table of the headline and per-class numbers (and every head's)."""
+    if "weighted_f1" not in metrics:  # a model without a multiclass head first
+        lines = [f"{'utterances':<14}{metrics.get('n', '')}", *format_heads(metrics["heads"])]
+        return "\n".join(lines)
     lines = [
         f"{'utterances':<14}{metrics.get('n', '')}",
         f"{'accuracy':<14}{metrics['accuracy']:.4f}",
@@ -99,6 +117,8 @@ def format_table(metrics: dict) -> str:
                 f"{name:<14}{m['recall']:>8.3f}{m['precision']:>11.3f}{m['f1']:>8.3f}"
                 f"{int(m['support']):>9d}"
             )
+    if metrics.get("heads"):
+        lines += format_heads(metrics["heads"])
     return "\n".join(lines)
 
 

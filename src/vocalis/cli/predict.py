@@ -127,12 +127,38 @@ def _print_single(pred: Any, min_speech: float) -> None:
             "predicted (--no-speech-check classifies it anyway)"
         )
         return
+    if pred.heads is not None:
+        _print_heads(pred)
+        return
     print(f"{pred.path}: {pred.label} ({100 * pred.confidence:.1f}%{_speech_text(pred)})")
-    ranked = sorted(pred.probs.items(), key=lambda kv: -kv[1])
-    width = max(len(c) for c in pred.probs)
+    _print_probs(pred.probs)
+
+
+def _print_probs(probs: dict[str, float], indent: str = "  ") -> None:
+    ranked = sorted(probs.items(), key=lambda kv: -kv[1])
+    width = max(len(c) for c in probs)
     for cls, p in ranked:
         bar = "#" * round(30 * p)
-        print(f"  {cls.ljust(width)}  {p:6.3f}  {bar}")
+        print(f"{indent}{cls.ljust(width)}  {p:6.3f}  {bar}")
+
+
+def _print_heads(pred: Any) -> None:
+    """Every head of a multi-head model: class and probabilities, labels on, values."""
+    print(f"{pred.path}:{_speech_text(pred).lstrip(';')}")
+    for name, answer in pred.heads.items():
+        if answer["kind"] == "multiclass":
+            print(f"  {name}: {answer['label']} ({100 * answer['confidence']:.1f}%)")
+            _print_probs(answer["probs"], indent="    ")
+        elif answer["kind"] == "multilabel":
+            print(f"  {name}: {', '.join(answer['labels']) or 'none'} (multi-label)")
+            for label, p in answer["probs"].items():
+                mark = "on " if p >= answer["thresholds"][label] else "off"
+                print(
+                    f"    {label}  {p:6.3f}  {mark} (threshold {answer['thresholds'][label]:.3f})"
+                )
+        else:
+            values = ", ".join(f"{c} = {v:.4g}" for c, v in answer["values"].items())
+            print(f"  {name}: {values} (regression)")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -185,16 +211,20 @@ def run(args: argparse.Namespace) -> int:
     elif len(preds) == 1:
         _print_single(preds[0], args.min_speech)
     elif preds:
+        from vocalis.inference.predictor import head_answer
+
+        names = list(preds[0].heads or {})
         rows = [
             [
                 p.path,
                 p.answer,
                 "" if p.confidence is None else f"{p.confidence:.3f}",
                 "" if p.speech is None else f"{p.speech:.2f}",
+                *[head_answer(p.heads[n]) for n in names],
             ]
             for p in preds
         ]
-        print(_table(rows, ["path", "label", "confidence", "speech"]))
+        print(_table(rows, ["path", "label", "confidence", "speech", *names]))
     if args.out or result.failures:
         _report_failures(args, result, len(preds))
     nothing = not preds and not (args.out and as_path(args.out).exists())

@@ -74,6 +74,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--val-split", type=open_share, help="share of speakers held out (dataset.val_fraction)"
     )
+    p.add_argument(
+        "--label-groups",
+        help="text file, one head per line, its label columns comma-separated "
+        "(dataset.label_groups); e.g. 'emotion' then 'cough,wheeze'",
+    )
+    p.add_argument(
+        "--loss",
+        help="train.loss of every head: ce, focal, aam, bce (multi-label), mse or smoothl1 "
+        "(regression); per head: 'train.loss={emotion: ce, dur: mse}'",
+    )
+    p.add_argument(
+        "--shared-dim",
+        type=positive_int,
+        help="size of a dense layer shared by all heads (model.params.shared_dim)",
+    )
     p.add_argument("--epochs", type=positive_int, help="train.epochs")
     p.add_argument("--batch-size", type=positive_int, help="train.batch_size")
     p.add_argument("--lr", type=positive_float, help="train.lr")
@@ -144,6 +159,9 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
         ("val_csv", "dataset.val_manifest"),
         ("test_csv", "dataset.test_manifest"),
         ("val_split", "dataset.val_fraction"),
+        ("label_groups", "dataset.label_groups"),
+        ("loss", "train.loss"),
+        ("shared_dim", "model.params.shared_dim"),
         ("epochs", "train.epochs"),
         ("batch_size", "train.batch_size"),
         ("lr", "train.lr"),
@@ -228,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
     neural = {
         f"--{k.replace('_', '-')}": getattr(args, k)
         for k in ("model", "features", "val_split", "epochs", "batch_size", "lr", "device",
-                  "seed", "amp", "split_dir", "val_csv", "test_csv")
+                  "seed", "amp", "split_dir", "val_csv", "test_csv", "label_groups", "loss",
+                  "shared_dim")
     }  # fmt: skip
     config = recipe_from_args(args, neural, overrides_from_args(args))
     if isinstance(config, EnsembleRecipe):

@@ -154,7 +154,16 @@ def evaluate(
     ckpt = predictor.pipeline.checkpoint
     rows, column = _labelled_rows(ckpt, manifest)
     source = str(rows.source)
-    targets = encode_known(ckpt.labels, rows.labels(column), source)
+    heads = predictor.heads
+    packed = None
+    if heads is None:
+        targets = encode_known(ckpt.labels, rows.labels(column), source)
+    else:
+        from vocalis.data.targets import encode_targets
+
+        packed = encode_targets(rows, heads)  # every head's column must be there
+        first = packed[:, 0]
+        targets = [int(v) if np.isfinite(v) else -1 for v in first]
     ids = [str(i) for i in range(len(rows))]
     if cache_dir is not None:
         batch = predictor.predict_cached(rows.paths, cache_dir, batch_size, progress, ids)
@@ -171,16 +180,32 @@ def evaluate(
     if not len(batch):
         raise DataError(f"{source}: no file could be read; nothing to evaluate")
     check_failures(skipped, len(rows), max_failures, "vocalis eval")
+    failures = list(batch.failures)
     classes = list(predictor.classes)
+    per_head = None
+    if heads is not None:
+        per_head = _score_heads(heads, batch, packed[keep])
+        if heads[0].kind != "multiclass":  # no class table of the first head
+            metrics = _head_record(heads, per_head, len(batch), batch, predictor, source)
+            metrics["rows"] = summary(skipped, len(rows))
+            if out is not None:
+                out = as_path(out)
+                _write_record(out, metrics, {"errors": str(out / "errors.csv")}, ckpt.kind, classes)
+                metrics["out_dir"] = str(out)
+            return metrics
+        batch_items = [(i, p) for i, p in zip(keep, batch, strict=True) if targets[i] >= 0]
+        keep, batch = [i for i, _ in batch_items], [p for _, p in batch_items]
     probs = np.array([[p.probs[c] for c in classes] for p in batch], dtype=np.float64)
     kept = rows.select(keep)
     pred = Predictions.from_rows(
         prediction_rows(kept, [targets[i] for i in keep], probs, classes), classes
     )
     metrics = pred.metrics()
+    if per_head is not None:
+        metrics["heads"] = per_head
     metrics.update(
         n=len(pred),
-        n_failed=len(batch.failures),
+        n_failed=len(failures),
         rows=summary(skipped, len(rows)),
         checkpoint=predictor.pipeline.source,
         manifest=source,
@@ -219,18 +244,60 @@ def _skipped(rows: Any, kept: list[int], failures: Sequence[Any]) -> list[Skippe
     ]
 
 
+def _score_heads(heads: list, batch: Any, packed: np.ndarray) -> dict[str, Any]:
+    """Every head's metrics from the predictions' per-head answers (in the columns' units)."""
+    from vocalis.metrics.heads import score_heads
+
+    rows = []
+    for p in batch:
+        values: list[float] = []
+        for h in heads:
+            answer = p.heads[h.name]
+            if h.kind == "regression":
+                values += [
+                    (answer["values"][c] - m) / sd
+                    for c, m, sd in zip(h.classes, h.mean, h.std, strict=True)
+                ]
+            else:
+                values += [answer["probs"][c] for c in h.classes]
+        rows.append(values)
+    return score_heads(heads, np.asarray(rows, dtype=np.float64), packed)
+
+
+def _head_record(
+    heads: list, per_head: dict[str, Any], n: int, batch: Any, predictor: Any, source: str
+) -> dict[str, Any]:
+    """The evaluation of a model whose first head is not a class head: per-head metrics."""
+    from vocalis.metrics.heads import primary
+
+    metrics = {k: v for k, v in (primary(heads, per_head) or {}).items() if k != "kind"}
+    metrics.update(
+        heads=per_head,
+        n=n,
+        n_failed=len(batch.failures),
+        checkpoint=predictor.pipeline.source,
+        manifest=source,
+    )
+    return metrics
+
+
 def _write_record(
     out: Path, metrics: dict[str, Any], files: dict[str, str], kind: str, classes: list[str]
 ) -> None:
-    """``metrics.json`` in the run-folder schema (kind ``eval``)."""
+    """``metrics.json`` in the run-folder schema (kind ``eval``); per-head sections too."""
     from vocalis.training.runfolder import RunFolder
 
     details = {k: metrics[k] for k in ("checkpoint", "manifest", "n_failed", "rows")}
+    per_head = metrics.get("heads")
+    heads = None
+    if per_head:
+        heads = {name: {"kind": m["kind"], "val": None, "test": m} for name, m in per_head.items()}
     RunFolder(out).write_metrics(
         kind="eval",
         model=kind,
-        test={k: v for k, v in metrics.items() if k not in details and k != "n"},
+        test={k: v for k, v in metrics.items() if k not in details and k not in ("n", "heads")},
         n_rows={"test": int(metrics["n"])},
         classes=classes,
         details={**details, "files": files},
+        heads=heads,
     )

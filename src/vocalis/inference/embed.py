@@ -2,7 +2,8 @@
 
 Three kinds for a neural model (see :meth:`vocalis.models.SpeechClassifier.embed`):
 ``pt`` the backbone's pooled embedding, ``ft`` the first dense layer of the
-head(s) (merged across heads by ``pooling``), ``st`` the dense layer shared by
+head(s) before any activation or normalisation (the linear map's output, merged
+across heads by ``pooling``: ``mean`` or ``sum``), ``st`` the dense layer shared by
 all heads (only models trained with ``shared_dim > 0`` have one). A functionals
 ensemble gives ``pt`` (its members' functionals) and ``ft`` (the same as its
 linear members read them, see :meth:`vocalis.ensemble.model.EnsembleModel.embed`).

@@ -13,7 +13,9 @@ Graph inputs and output (time and batch axes are dynamic):
 - ``waveform`` float32 (B, T): mono audio at ``sample_rate`` Hz, decoded and
   resampled (``input="features"``: ``features`` float32 (B, F, N));
 - ``lengths`` int64 (B,): valid samples (frames) per item;
-- ``probs`` float32 (B, C): class probabilities, classes in metadata order.
+- ``probs`` float32 (B, C): class probabilities, classes in metadata order; for a
+  multi-head model (B, D), every head's outputs side by side, as the metadata's
+  ``heads`` list says (:func:`export_heads`).
 
 Denoising and VAD are not in the graph; when the checkpoint uses them,
 :func:`export` warns and the caller must apply them before the graph. Metadata
@@ -333,6 +335,7 @@ def export(
         if input == "waveform"
         else ["normalization", "model", "temperature", "softmax"],
         "not_in_graph": skipped,
+        **({"heads": export_heads(pipe.heads)} if pipe.heads else {}),
         "padded_batches": padded,
         "max_abs_diff": diff,
     }
@@ -353,6 +356,28 @@ def export(
     with atomic_open(out, "wb") as fh:
         fh.write(data)
     return ExportReport(str(out), format, input, diff, padded, meta)
+
+
+def export_heads(heads: list) -> list[dict[str, Any]]:
+    """Metadata of a multi-head graph: where each head's outputs sit in ``probs``.
+
+    ``probs`` (B, D) then holds every head side by side: class probabilities,
+    multi-label sigmoids (with their thresholds), regression values in the
+    column's units.
+    """
+    out, start = [], 0
+    for h in heads:
+        entry = {
+            "name": h.name,
+            "kind": h.kind,
+            "outputs": [start, start + h.size],
+            "classes": list(h.classes),
+        }
+        if h.kind == "multilabel":
+            entry["thresholds"] = list(h.thresholds)
+        out.append(entry)
+        start += h.size
+    return out
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

@@ -7,7 +7,12 @@ one traceable module, :class:`WaveformToProbs`: the
 :class:`~vocalis.inference.Predictor` runs it eagerly and
 :mod:`vocalis.inference.export` traces it, so the exported graph is the served one.
 
-Shape legend: B batch, T samples, F features, N frames, C classes.
+A multi-head checkpoint (``model.heads``) gives every head's outputs side by side,
+(B, D) with ``D = sum(head.size)``: probabilities of class heads, regression values
+in the column's units (the checkpoint's scaler is part of the graph, so exported
+models give them too); :func:`vocalis.data.targets.decode_outputs` reads them.
+
+Shape legend: B batch, T samples, F features, N frames, C classes (D outputs).
 """
 
 from __future__ import annotations
@@ -35,22 +40,45 @@ def first_head_probs(model: nn.Module, feats: Tensor, lengths: Tensor, num_class
 
 
 class FeaturesToProbs(nn.Module):
-    """Normalisation + model: features to probabilities.
+    """Normalisation + model: features to probabilities (every head's outputs).
+
+    Args:
+        norm: the feature normalisation.
+        model: the classifier.
+        num_classes: classes of the first head (what a single-head model returns).
+        heads: the checkpoint's heads (:class:`~vocalis.data.targets.HeadSpec`) of a
+            multi-head model; its output is then all heads' outputs, regression values
+            back in their units.
 
     Shape:
-        feats: (B, F, N), lengths: (B,) frames -> (B, C)
+        feats: (B, F, N), lengths: (B,) frames -> (B, C) (multi-head: (B, D))
     """
 
-    def __init__(self, norm: FeatureNormalizer, model: nn.Module, num_classes: int) -> None:
+    def __init__(
+        self, norm: FeatureNormalizer, model: nn.Module, num_classes: int, heads: list | None = None
+    ) -> None:
         super().__init__()
         self.norm = norm
         self.model = model
         self.num_classes = num_classes
+        self.heads = heads
+        scale: list[float] = []
+        shift: list[float] = []
+        for h in heads or []:
+            regression = h.kind == "regression"
+            scale += list(h.std) if regression else [1.0] * h.size
+            shift += list(h.mean) if regression else [0.0] * h.size
+        self.register_buffer("out_scale", torch.tensor(scale), persistent=False)
+        self.register_buffer("out_shift", torch.tensor(shift), persistent=False)
 
     def forward(self, feats: Tensor, lengths: Tensor) -> Tensor:
-        """Class probabilities (B, K) of features ``feats`` (B, F, N), frame ``lengths`` (B,)."""
+        """Probabilities (B, K) (or all heads' outputs) of ``feats`` (B, F, N), ``lengths`` (B,)."""
         lengths = lengths.long()
-        return first_head_probs(self.model, self.norm(feats, lengths), lengths, self.num_classes)
+        feats = self.norm(feats, lengths)
+        if self.heads is None:
+            return first_head_probs(self.model, feats, lengths, self.num_classes)
+        out = self.model(feats, lengths).extras["probs"]
+        return out * self.out_scale + self.out_shift
 
 
 class WaveformToProbs(nn.Module):
@@ -116,6 +144,9 @@ def model_from_checkpoint(ckpt: Checkpoint) -> nn.Module:
             f"{source}: its stored config does not build model '{spec.name}' ({err}); the "
             "checkpoint comes from another model or an incompatible Vocalis version: retrain it"
         ) from None
+    heads = checkpoint_heads(ckpt)
+    if heads is not None:
+        model.set_head_kinds([h.kind for h in heads])
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as err:
@@ -126,6 +157,13 @@ def model_from_checkpoint(ckpt: Checkpoint) -> nn.Module:
             "comes from another model or an incompatible Vocalis version: retrain it"
         ) from None
     return model.eval()
+
+
+def checkpoint_heads(ckpt: Checkpoint) -> list | None:
+    """The :class:`~vocalis.data.targets.HeadSpec` list of a multi-head checkpoint, or ``None``."""
+    from vocalis.data.targets import heads_from_data
+
+    return heads_from_data(ckpt.model.heads) if ckpt.model.heads else None
 
 
 @MODEL_KINDS.register("neural")
@@ -155,5 +193,6 @@ def build_neural(ckpt: Checkpoint) -> WaveformToProbs:
         )
     model = model_from_checkpoint(ckpt)
     norm = FeatureNormalizer.from_state(ckpt.normalization.to_dict(), extractor.feature_dim)
-    head = FeaturesToProbs(norm, model, len(ckpt.classes))
+    heads = checkpoint_heads(ckpt)
+    head = FeaturesToProbs(norm, model, len(ckpt.classes), heads)
     return WaveformToProbs(extractor, head).eval()

@@ -133,6 +133,17 @@ class Pipeline:
         return self.checkpoint.classes
 
     @property
+    def heads(self) -> list | None:
+        """The :class:`~vocalis.data.targets.HeadSpec` list of a multi-head model, else ``None``.
+
+        The graph then returns every head's outputs side by side (see
+        :mod:`vocalis.inference.neural`).
+        """
+        from vocalis.data.targets import heads_from_data
+
+        return heads_from_data(self.checkpoint.model.heads) if self.checkpoint.model.heads else None
+
+    @property
     def kind(self) -> str:
         """The model kind (``neural``, ``ensemble``)."""
         return self.checkpoint.kind

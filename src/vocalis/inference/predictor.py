@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vocalis.data.targets import decode_outputs
 from vocalis.errors import VocalisError
 from vocalis.inference.pipeline import Pipeline, load_pipeline
 from vocalis.inference.speech import MIN_SPEECH, NO_SPEECH, check_min_speech, speech_share
@@ -52,6 +53,11 @@ class Prediction:
         id: utterance id (a manifest's ``id`` column, else the file stem).
         speech: share in [0, 1] of the audio that VAD marks as speech; ``None`` when
             the speech check is off.
+        heads: every head's answer of a multi-head model
+            (:func:`vocalis.data.targets.decode_outputs`: class and probabilities,
+            labels on, or regression values), else ``None``. ``label``, ``confidence``
+            and ``probs`` are then the first head's (for a multi-label or regression
+            first head, ``label`` is its answer as text and ``confidence`` is ``None``).
     """
 
     path: str
@@ -61,6 +67,7 @@ class Prediction:
     duration_s: float | None = None
     id: str = ""
     speech: float | None = None
+    heads: dict[str, Any] | None = None
 
     @property
     def speech_detected(self) -> bool | None:
@@ -84,6 +91,7 @@ class Prediction:
             "speech_detected": self.speech_detected,
             "probs": dict(self.probs),
             "duration_s": self.duration_s,
+            **({"heads": self.heads} if self.heads is not None else {}),
         }
 
 
@@ -160,6 +168,7 @@ class Predictor:
         self.device = torch.device(device)
         self.min_speech = check_min_speech(min_speech)
         self.graph = pipeline.waveform_to_probs(level=False).to(self.device)
+        self.heads = pipeline.heads
 
     @classmethod
     def from_checkpoint(
@@ -248,16 +257,24 @@ class Predictor:
         duration_s: float | None = None,
     ) -> Prediction:
         values = [float(p) for p in probs.tolist()]
-        best = int(np.argmax(values))
         speaks = speech is None or self.min_speech is None or speech >= self.min_speech
+        heads = None
+        if self.heads is not None:
+            heads = decode_outputs(self.heads, values, standardized=False)
+            values = values[: self.heads[0].size]
+        best = int(np.argmax(values))
+        label, confidence = self.classes[best], values[best]
+        if self.heads is not None and self.heads[0].kind != "multiclass":
+            label, confidence = head_answer(heads[self.heads[0].name]), None
         return Prediction(
             path=path,
-            label=self.classes[best] if speaks else None,
-            confidence=values[best] if speaks else None,
+            label=label if speaks else None,
+            confidence=confidence if speaks else None,
             probs=dict(zip(self.classes, values, strict=False)),
             duration_s=wav.shape[0] / self.sample_rate if wav is not None else duration_s,
             id=uid or _stem(path),
             speech=speech,
+            heads=heads,
         )
 
     def predict_waveform(
@@ -485,6 +502,22 @@ class Predictor:
         return out
 
 
+def head_answer(answer: dict[str, Any]) -> str:
+    """One head's answer as text: the class, the labels on (``;``, or ``none``), ``col=value``.
+
+    Example:
+        >>> head_answer({"kind": "regression", "values": {"dur": 1.23456}})
+        'dur=1.235'
+        >>> head_answer({"kind": "multilabel", "labels": []})
+        'none'
+    """
+    if answer["kind"] == "multiclass":
+        return str(answer["label"])
+    if answer["kind"] == "multilabel":
+        return ";".join(answer["labels"]) or "none"
+    return ",".join(f"{c}={v:.4g}" for c, v in answer["values"].items())
+
+
 def predict(
     inputs: str | os.PathLike | Sequence[str | os.PathLike],
     checkpoint: str | os.PathLike | None = None,
@@ -540,7 +573,9 @@ def predict(
         return result
     # keyed on (id, path): manifest rows that share a file, or files of one stem in
     # several folders, are all kept (issue 14 item 7)
-    writer = ResumableCSV(out, prediction_columns(predictor.classes), key=("id", "path"))
+    writer = ResumableCSV(
+        out, prediction_columns(predictor.classes, predictor.heads), key=("id", "path")
+    )
     todo = [(p, i) for p, i in items if (str(i), str(p)) not in writer.done]
     if len(todo) < len(items):
         logger.info(
@@ -599,7 +634,9 @@ def _predict_by_speaker(
         ids += [str(i) for i in rows.ids]
     result = predictor.predict_speakers(paths, speakers, progress, ids)
     if out is not None:
-        writer = ResumableCSV(out, prediction_columns(predictor.classes), key="path")
+        writer = ResumableCSV(
+            out, prediction_columns(predictor.classes, predictor.heads), key="path"
+        )
         new = [p for p in result.predictions if p.path not in writer.done]
         if new:
             writer.append([prediction_row(p, predictor.classes) for p in new])

@@ -163,6 +163,7 @@ def predict_segments(
         with torch.inference_mode():
             probs = graph(batch.to(predictor.device), lengths.to(predictor.device)).float().cpu()
         for i, p in zip(idx, probs.tolist(), strict=False):
+            p = p[: len(classes)]  # a multi-head model's timeline follows its first head
             best = int(np.argmax(p))
             s = starts[i]
             speaks = speech is None or threshold is None or speech[i] >= threshold

@@ -206,6 +206,7 @@ def create_app(
                 "duration_s": pred.duration_s,
                 "segments": segments,
                 "model": predictor.pipeline.model_name,
+                **({"heads": pred.heads} if pred.heads is not None else {}),
             }
         )
 

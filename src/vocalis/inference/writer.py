@@ -17,21 +17,26 @@ from vocalis.errors import DataError
 from vocalis.io import atomic_open, exists, read_bytes
 
 
-def prediction_columns(classes: Sequence[str]) -> list[str]:
-    """``id, path, label, confidence, speech, p_<class>...``.
+def prediction_columns(classes: Sequence[str], heads: Sequence[Any] | None = None) -> list[str]:
+    """``id, path, label, confidence, speech, p_<class>...`` (then every head's columns).
 
     ``label`` and ``confidence`` are empty when no speech was detected; ``speech``
-    is the share of speech found by VAD (empty when the check was off).
+    is the share of speech found by VAD (empty when the check was off). A multi-head
+    model adds per head ``<head>`` (its answer as text) and ``<head>:<output>`` (the
+    probability of each class or label, the value of each regression column).
 
     Example:
         >>> prediction_columns(["angry", "sad"])
         ['id', 'path', 'label', 'confidence', 'speech', 'p_angry', 'p_sad']
     """
-    return ["id", "path", "label", "confidence", "speech", *[f"p_{c}" for c in classes]]
+    columns = ["id", "path", "label", "confidence", "speech", *[f"p_{c}" for c in classes]]
+    for h in heads or []:
+        columns += [h.name, *[f"{h.name}:{c}" for c in h.classes]]
+    return columns
 
 
 def prediction_row(pred: Any, classes: Sequence[str]) -> dict[str, str]:
-    """One CSV row of a :class:`~vocalis.inference.Prediction`."""
+    """One CSV row of a :class:`~vocalis.inference.Prediction` (every head's columns too)."""
     row = {
         "id": pred.id,
         "path": pred.path,
@@ -40,6 +45,12 @@ def prediction_row(pred: Any, classes: Sequence[str]) -> dict[str, str]:
         "speech": "" if pred.speech is None else f"{pred.speech:.3f}",
     }
     row.update({f"p_{c}": f"{pred.probs[c]:.6f}" for c in classes})
+    from vocalis.inference.predictor import head_answer
+
+    for name, answer in (getattr(pred, "heads", None) or {}).items():
+        row[name] = head_answer(answer)
+        values = answer.get("probs") or answer.get("values") or {}
+        row.update({f"{name}:{c}": f"{v:.6g}" for c, v in values.items()})
     return row
 
 

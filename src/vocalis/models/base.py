@@ -114,7 +114,11 @@ class SpeechClassifier(nn.Module):
         if getattr(config, "input_norm", False):
             self.input_norm = InputNorm(self.input_dim)
         if getattr(config, "temperature", False):
-            self.register_buffer("temperature", torch.ones(()))
+            # One temperature (a 0-d buffer) for one head; one per head for several
+            # (regression and multi-label heads keep 1: only softmax heads are scaled).
+            n_heads = len(num_classes) if isinstance(num_classes, (list, tuple)) else 1
+            shape = () if n_heads == 1 else (n_heads,)
+            self.register_buffer("temperature", torch.ones(shape))
 
     # -- input checks --------------------------------------------------------------
     def check_input(self, features: Tensor, lengths: Tensor | None) -> Tensor:
@@ -183,15 +187,20 @@ class SpeechClassifier(nn.Module):
         With ``config.temperature`` the logits are divided by the stored
         temperature and the raw ones are kept in ``extras["uncalibrated_logits"]``.
         """
-        out = self._head()(embedding)
-        logits, per_head = out.logits, out.per_head
+        head = self._head()
+        out = head(embedding)
+        logits, per_head, kinds = out.logits, out.per_head, head.kinds
         extras: dict[str, Tensor] = {}
         if getattr(self.config, "temperature", False):
             extras["uncalibrated_logits"] = logits
-            logits = logits / self.temperature
-            per_head = [lg / self.temperature for lg in per_head]
+            t = self.temperature
+            per_head = [
+                (lg / (t if t.dim() == 0 else t[i])) if k == "multiclass" else lg
+                for i, (lg, k) in enumerate(zip(per_head, kinds, strict=True))
+            ]
+            logits = per_head[0] if len(per_head) == 1 else torch.cat(per_head, dim=1)
         scale = self.config.cosine_scale if getattr(self.config, "head", "") == "cosine" else 1.0
-        probs = head_probs(per_head, scale)
+        probs = head_probs(per_head, scale, kinds)
         extras["probs"] = probs
         extras["confidence"] = probs[:, : per_head[0].shape[1]].amax(dim=1)
         if len(per_head) > 1:
@@ -199,10 +208,14 @@ class SpeechClassifier(nn.Module):
                 extras[f"head_{i}"] = lg
         return ModelOutput(logits=logits, embedding=embedding, extras=extras)
 
-    def set_temperature(self, value: float) -> None:
-        """Store a fitted calibration temperature.
+    def set_temperature(self, value: float, head: int | None = None) -> None:
+        """Store a fitted calibration temperature (of one head, or of every head).
 
         See :func:`vocalis.models.calibration.calibrate_temperature`.
+
+        Args:
+            value: the temperature (> 0).
+            head: the head it belongs to (several heads); ``None``: all of them.
 
         Raises:
             ModelError: the model was built without ``temperature: true``, or value <= 0.
@@ -214,7 +227,18 @@ class SpeechClassifier(nn.Module):
             )
         if not value > 0:
             raise ModelError(f"temperature must be > 0, got {value}")
-        self.temperature.fill_(float(value))
+        if head is None or self.temperature.dim() == 0:
+            self.temperature.fill_(float(value))
+        else:
+            self.temperature[head] = float(value)
+
+    def set_head_kinds(self, kinds: list[str]) -> None:
+        """Set each head's kind (``multiclass``, ``multilabel``, ``regression``).
+
+        The kinds decide what ``extras["probs"]`` holds per head (softmax, sigmoids or
+        raw values) and which heads the temperature scales.
+        """
+        self._head().set_kinds(kinds)
 
     def forward(self, features: Tensor, lengths: Tensor | None = None) -> ModelOutput:
         """Classify a padded batch.

@@ -7,10 +7,14 @@ similarities between the L2-normalised input and L2-normalised class weights
 themselves). A :class:`MultiHead` holds one head per label group (``num_classes=[4, 2]``),
 optionally behind one shared dense layer, and concatenates their logits.
 
+Each head has a kind (:meth:`MultiHead.set_kinds`; default ``multiclass``):
+``multiclass`` heads give softmax probabilities, ``multilabel`` heads one sigmoid
+per label, ``regression`` heads their raw (z-scored) values (:func:`head_probs`).
+
 Embeddings exposed for ``model.embed``:
   * ``st``: output of the shared dense layer (after the activation);
-  * ``ft``: output of each head's first dense layer (after the activation),
-    merged across heads by mean or sum.
+  * ``ft``: output of each head's first dense layer *before* its activation (the
+    linear map only, as the seed recipe takes it), merged across heads by mean or sum.
 
 Shape legend: B batch, E embedding size, C total classes (sum over heads).
 
@@ -33,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from vocalis.data.targets import HEAD_KINDS
 from vocalis.errors import ConfigError, ConfigValueError, ModelError
 
 Activation = Literal["relu", "gelu", "leaky_relu"]
@@ -136,13 +141,17 @@ class DenseHead(nn.Module):
         self.out = CosineLinear(out_in, num_classes) if cosine else nn.Linear(out_in, num_classes)
 
     def ft(self, x: Tensor) -> Tensor:
-        """Output of the first dense layer (the bottleneck)."""
+        """Output of the first dense layer (the bottleneck) before its activation.
+
+        Shape:
+            x: (B, E) -> (B, hidden)
+        """
         if self.hidden is None:
             raise ModelError(
                 "embed(kind='ft') needs a hidden dense layer in the head, but model.head_hidden=0: "
                 "use kind='pt' or set model.head_hidden > 0 and retrain"
             )
-        return self.hidden(self.norm(x))
+        return self.hidden[0](self.norm(x))
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B, K) of pooled features ``x`` (B, D)."""
@@ -198,6 +207,7 @@ class MultiHead(nn.Module):
                 "list of them (one per label group)"
             )
         self.sizes = [int(n) for n in sizes]
+        self.kinds = ["multiclass"] * len(self.sizes)
         self.shared = (
             nn.Sequential(nn.Linear(in_dim, shared_dim), make_activation(activation))
             if shared_dim > 0
@@ -224,6 +234,19 @@ class MultiHead(nn.Module):
             cosine=config.head == "cosine",
             shared_dim=config.shared_dim,
         )
+
+    def set_kinds(self, kinds: list[str]) -> None:
+        """Set each head's kind: ``multiclass``, ``multilabel`` or ``regression``.
+
+        Raises:
+            ModelError: not one kind per head, or an unknown kind.
+        """
+        kinds = [str(k) for k in kinds]
+        if len(kinds) != len(self.sizes) or any(k not in HEAD_KINDS for k in kinds):
+            raise ModelError(
+                f"head kinds {kinds}: expected {len(self.sizes)} of {', '.join(HEAD_KINDS)}"
+            )
+        self.kinds = kinds
 
     def st(self, x: Tensor) -> Tensor:
         """Output of the shared dense layer, (B, shared_dim)."""
@@ -252,10 +275,14 @@ class MultiHead(nn.Module):
         return HeadOutput(logits=logits, per_head=per_head)
 
 
-def head_probs(per_head: list[Tensor], scale: float = 1.0) -> Tensor:
-    """Per-head probabilities, concatenated.
+def head_probs(
+    per_head: list[Tensor], scale: float = 1.0, kinds: list[str] | None = None
+) -> Tensor:
+    """Per-head outputs, concatenated: probabilities of class heads, values of regression heads.
 
-    Softmax for heads with several outputs, sigmoid for single-output heads.
+    A ``multiclass`` head gives a softmax (a sigmoid when it has a single output), a
+    ``multilabel`` head one sigmoid per label, a ``regression`` head its raw values
+    (``scale`` applies to class heads only).
 
     Shape:
         per_head: [(B, C_h)] -> (B, sum C_h)
@@ -264,9 +291,16 @@ def head_probs(per_head: list[Tensor], scale: float = 1.0) -> Tensor:
         >>> p = head_probs([torch.zeros(1, 2), torch.zeros(1, 1)])
         >>> p
         tensor([[0.5000, 0.5000, 0.5000]])
+        >>> head_probs([torch.zeros(1, 2), torch.ones(1, 1)], kinds=["multilabel", "regression"])
+        tensor([[0.5000, 0.5000, 1.0000]])
     """
-    parts = [
-        torch.sigmoid(scale * lg) if lg.shape[1] == 1 else torch.softmax(scale * lg, dim=1)
-        for lg in per_head
-    ]
+    kinds = kinds or ["multiclass"] * len(per_head)
+    parts = []
+    for lg, kind in zip(per_head, kinds, strict=True):
+        if kind == "regression":
+            parts.append(lg)
+        elif kind == "multilabel" or lg.shape[1] == 1:
+            parts.append(torch.sigmoid(scale * lg))
+        else:
+            parts.append(torch.softmax(scale * lg, dim=1))
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)

@@ -101,6 +101,60 @@ def class_weights_for(
     return torch.tensor(cw, dtype=torch.float32)
 
 
+def head_class_weights(cfg: ExperimentConfig, data: PreparedData) -> list[torch.Tensor | None]:
+    """Class weights of every head of a multi-head run (``None`` for unweighted heads).
+
+    ``train.class_weights=auto`` weighs each multiclass head by the inverse frequency
+    of its training classes (rows without its label left out); a list of weights
+    needs a single multiclass head.
+
+    Raises:
+        ConfigError: a list of weights with several heads.
+    """
+    cw = cfg.train.class_weights
+    heads, layout = data.heads or [], data.layout
+    if cw == "none":
+        return [None] * len(heads)
+    if not isinstance(cw, str) and len(heads) > 1:
+        raise ConfigError(
+            f"train.class_weights: a list of weights is ambiguous with {len(heads)} heads "
+            f"({', '.join(h.name for h in heads)}); use auto or none"
+        )
+    out: list[torch.Tensor | None] = []
+    packed = data.train.head_targets
+    for h, (t0, _) in zip(heads, layout.targets, strict=True):
+        if h.kind != "multiclass":
+            out.append(None)
+            continue
+        col = packed[:, t0]
+        ids = [int(v) for v in col[torch.isfinite(col)].tolist()]
+        out.append(class_weights_for(cfg, ids, list(h.classes)))
+    return out
+
+
+def monitor_of(cfg: ExperimentConfig, data: PreparedData) -> tuple[str, str]:
+    """The metric and mode early stopping and ``best.pt`` follow.
+
+    ``train.monitor`` and ``train.mode``, except that a run without a class head
+    (only regression heads) asked for the default ``val_uar`` follows ``val_ccc``
+    (max), since it has no UAR.
+    """
+    tc = cfg.train
+    heads = data.heads or []
+    if (
+        heads
+        and all(h.kind == "regression" for h in heads)
+        and tc.monitor
+        in (
+            "val_uar",
+            "val_acc",
+            "val_macro_f1",
+        )
+    ):
+        return "val_ccc", "max"
+    return tc.monitor, tc.mode
+
+
 def lr_tier_groups(model: torch.nn.Module, cfg: ExperimentConfig) -> list[dict[str, Any]]:
     """One optimiser parameter group per tier of ``model``, at ``train.lr`` x its factor.
 
@@ -236,34 +290,52 @@ def build_components(
     from vocalis.models import build_model
     from vocalis.training import optim
     from vocalis.training.data import EpochBatchSampler, WaveformDataset, make_loader
-    from vocalis.training.losses import LOSSES, Objective, build_classification_loss
+    from vocalis.training.losses import (
+        LOSSES,
+        HeadsObjective,
+        Objective,
+        build_classification_loss,
+        build_head_losses,
+    )
 
     engine = engine or Engine(torch.device("cpu"))
     device, dist, tc = engine.device, engine.dist, cfg.train
     classes = list(data.encoder.classes)
+    layout = data.layout
     torch.manual_seed(tc.seed)
     model: torch.nn.Module = build_model(
         cfg.model.name,
         cfg.model.params,
         data.feature_dim,
-        len(classes),
+        len(classes) if layout is None else layout.sizes,
         feature_name=cfg.features.extractor.name,
     ).to(device)
+    if layout is not None:
+        model.set_head_kinds(layout.kinds)
     if data.model_norm is not None:
         model.set_input_norm(*data.model_norm)
     if tc.gradient_checkpointing:
         model.set_gradient_checkpointing(True)
-    weights = class_weights_for(cfg, data.train.targets, classes)
-    loss = build_classification_loss(
-        tc.loss,
-        weight=None if weights is None else weights.to(device),
-        label_smoothing=tc.label_smoothing,
-        focal_gamma=tc.focal_gamma,
-        aam_margin=tc.aam_margin,
-        aam_scale=tc.aam_scale,
-    ).to(device)
-    reg_loss = LOSSES.get(tc.multitask_loss)() if tc.multitask_lambda > 0 else None
-    objective = Objective(loss, reg_loss, tc.multitask_lambda)
+    options = {
+        "label_smoothing": tc.label_smoothing,
+        "focal_gamma": tc.focal_gamma,
+        "aam_margin": tc.aam_margin,
+        "aam_scale": tc.aam_scale,
+    }
+    if layout is None:
+        weights = class_weights_for(cfg, data.train.targets, classes)
+        loss = build_classification_loss(
+            tc.loss, weight=None if weights is None else weights.to(device), **options
+        ).to(device)
+        reg_loss = LOSSES.get(tc.multitask_loss)() if tc.multitask_lambda > 0 else None
+        objective: torch.nn.Module = Objective(loss, reg_loss, tc.multitask_lambda)
+    else:
+        weights = head_class_weights(cfg, data)
+        losses = build_head_losses(
+            layout, [None if w is None else w.to(device) for w in weights], **options
+        )
+        objective = HeadsObjective(layout, losses).to(device)
+        loss = objective
 
     sampler = EpochBatchSampler(
         [data.train.num_frames(i) for i in range(len(data.train))],
@@ -297,7 +369,7 @@ def build_components(
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=engine.grad_scaler(),
-        stopper=EarlyStopping(tc.monitor, tc.mode, tc.patience, tc.min_delta),
+        stopper=EarlyStopping(*monitor_of(cfg, data), tc.patience, tc.min_delta),
         specaug=specaug,
         mixup=mixup,
         spec_noise=spec_noise,
@@ -353,6 +425,8 @@ __all__ = [
     "describe_optimizer",
     "describe_param_groups",
     "feature_augmenters",
+    "head_class_weights",
     "lr_tier_groups",
+    "monitor_of",
     "skipped_augmentations",
 ]

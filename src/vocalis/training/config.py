@@ -96,7 +96,16 @@ class DatasetConfig:
     Args:
         name: free-text corpus name (for the record only).
         manifest: manifest CSV path (or fsspec URL); set per run or in the recipe.
-        label_column: manifest column with the class label.
+        label_column: manifest column with the class label (a single-head run). A list
+            here means the same as ``label_columns``.
+        label_columns: one entry per head: a column name, or a list of columns read by
+            one head (multi-label, one-hot or multi-target regression); empty: one head
+            on ``label_column``. Its first column becomes ``label_column`` (the one
+            ``label_map`` applies to and stratified splits use). See
+            :mod:`vocalis.data.targets` for the head kinds.
+        label_groups: a label-group text file (one line per head, comma-separated
+            columns) read into ``label_columns`` when the config is loaded (the resolved
+            config then holds the heads and ``label_groups`` is ``null``).
         label_map: a builtin map name (``4class``), a YAML path or a
             ``{target: [source, ...]}`` mapping applied to ``label_column``.
         unmapped: what happens to a label the map does not list: ``error``,
@@ -127,7 +136,9 @@ class DatasetConfig:
 
     name: str = ""
     manifest: str | None = None
-    label_column: str = "label"
+    label_column: str | list[str | list[str]] = "label"
+    label_columns: list[str | list[str]] = field(default_factory=list)
+    label_groups: str | None = None
     label_map: str | dict | None = None
     unmapped: Literal["error", "drop", "keep"] = "error"
     val_protocol: Literal["speaker", "stratified", "split_column"] = "speaker"
@@ -165,6 +176,60 @@ class DatasetConfig:
             other = "dataset.val_protocol=split_column"
         if given and other:
             raise ConfigError(f"dataset.{given[0]} and {other} both define the parts; keep one")
+        columns = list(self.label_columns)
+        if isinstance(self.label_column, list):
+            if columns and columns != self.label_column:
+                raise ConfigError(
+                    f"dataset.label_column={self.label_column} and dataset.label_columns="
+                    f"{columns} disagree; set only dataset.label_columns"
+                )
+            columns = list(self.label_column)
+        if self.label_groups:
+            from vocalis.data.targets import read_label_groups
+
+            groups = read_label_groups(self.label_groups)
+            if columns and [list(g) for g in self.head_groups_of(columns)] != groups:
+                raise ConfigError(
+                    f"dataset.label_groups={self.label_groups} and dataset.label_columns="
+                    f"{columns} disagree; give one of them"
+                )
+            columns = [g[0] if len(g) == 1 else g for g in groups]
+            object.__setattr__(self, "label_groups", None)  # read once: its heads are kept
+        for i, entry in enumerate(columns):
+            if (isinstance(entry, list) and not entry) or entry in ("", None):
+                raise ConfigError(
+                    f"dataset.label_columns[{i}]: empty entry; give a column name or a "
+                    "list of column names per head"
+                )
+        names = [c for g in self.head_groups_of(columns) for c in g]
+        dup = sorted({c for c in names if names.count(c) > 1})
+        if dup:
+            raise ConfigError(
+                f"dataset.label_columns: column '{dup[0]}' is in two heads; a column "
+                "belongs to one head"
+            )
+        object.__setattr__(self, "label_columns", columns)
+        if columns:
+            object.__setattr__(self, "label_column", self.head_groups_of(columns)[0][0])
+
+    @staticmethod
+    def head_groups_of(columns: list[str | list[str]]) -> list[tuple[str, ...]]:
+        """``label_columns`` entries as tuples of column names, one per head."""
+        return [tuple(c) if isinstance(c, list) else (str(c),) for c in columns]
+
+    @property
+    def head_groups(self) -> list[tuple[str, ...]]:
+        """The label columns of each head (one head on ``label_column`` by default)."""
+        if not self.label_columns:
+            return [(str(self.label_column),)]
+        return self.head_groups_of(self.label_columns)
+
+    @property
+    def head_names(self) -> list[str]:
+        """The heads' names (``train.loss`` and ``train.loss_weights`` keys)."""
+        from vocalis.data.targets import head_name
+
+        return [head_name(g) for g in self.head_groups]
 
 
 @dataclass(frozen=True)
@@ -375,7 +440,10 @@ class TrainConfig:
         restart_mult: ``cosine_restarts``: cycle length multiplier.
         plateau_patience: ``plateau``: epochs without improvement before a decay.
         plateau_factor: ``plateau``: decay factor.
-        loss: ``ce``, ``focal``, ``aam`` (needs cosine logits), ``bce``.
+        loss: ``ce``, ``focal``, ``aam`` (needs cosine logits), ``bce`` (multi-label on
+            0/1 columns), ``mse`` or ``smoothl1`` (regression, z-scored targets); one
+            name for every head or ``{head: loss}`` (heads not named take ``ce``).
+        loss_weights: ``{head: weight}`` of each head's loss in the total (default 1).
         label_smoothing: for ``ce``/``focal``/``aam``.
         class_weights: ``auto`` (inverse training frequency, averaging 1 per item), ``none`` or a
             list with one weight per class (in label order).
@@ -426,7 +494,8 @@ class TrainConfig:
     restart_mult: int = 1
     plateau_patience: int = 3
     plateau_factor: float = 0.5
-    loss: str = "ce"
+    loss: str | dict[str, str] = "ce"
+    loss_weights: dict[str, float] = field(default_factory=dict)
     label_smoothing: float = 0.0
     class_weights: str | list[float] = "none"
     focal_gamma: float = 2.0
@@ -468,7 +537,7 @@ class TrainConfig:
             raise bad("label_smoothing", "a value in [0, 1)")
         if isinstance(self.class_weights, str) and self.class_weights not in ("auto", "none"):
             raise bad("class_weights", "auto, none or a list of numbers")
-        if self.monitor not in MONITORS:
+        if self.monitor not in MONITORS and not self.monitor.startswith("val_"):
             raise ConfigError(
                 f"train.monitor: got {self.monitor!r}{did_you_mean(self.monitor, MONITORS)}, "
                 f"expected one of: {', '.join(MONITORS)}"
@@ -498,8 +567,11 @@ class TrainConfig:
             )
 
 
-#: Metrics that ``train.monitor`` can follow.
-MONITORS = ("val_uar", "val_acc", "val_loss", "val_macro_f1")
+#: Metrics that ``train.monitor`` can follow (plus ``val_<head>_<metric>`` of a multi-head
+#: run: ``uar``, ``acc``, ``macro_f1`` of class heads, ``macro_auc`` of multi-label heads,
+#: ``ccc``, ``mae``, ``rmse`` of regression heads). ``val_ccc`` is the mean CCC of the
+#: regression heads; a run without class heads follows it when ``val_uar`` is asked for.
+MONITORS = ("val_uar", "val_acc", "val_loss", "val_macro_f1", "val_ccc")
 
 
 @dataclass(frozen=True)
@@ -516,6 +588,19 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def __post_init__(self) -> None:
+        from vocalis.data.targets import check_head_options
+
+        names = self.dataset.head_names
+        check_head_options(names, self.train.loss, self.train.loss_weights)
+        monitor = self.train.monitor
+        if monitor not in MONITORS and not any(monitor.startswith(f"val_{n}_") for n in names):
+            raise ConfigError(
+                f"train.monitor: got {monitor!r}{did_you_mean(monitor, MONITORS)}, expected one "
+                f"of: {', '.join(MONITORS)} or val_<head>_<metric> for a head of "
+                f"{', '.join(names)}"
+            )
 
 
 def _bare_model(name: str) -> dict[str, Any]:

@@ -63,6 +63,8 @@ class Batch:
         indices: (B,) int64 dataset indices (rows of the split).
         regression: (B, K) float targets (NaN = missing) or ``None``.
         mix: the file mixup of the batch, or ``None``.
+        head_targets: (B, D) packed targets of every head (multi-head runs,
+            :func:`vocalis.data.targets.encode_targets`) or ``None``.
     """
 
     features: torch.Tensor
@@ -71,6 +73,7 @@ class Batch:
     indices: torch.Tensor
     regression: torch.Tensor | None = None
     mix: BatchMix | None = None
+    head_targets: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
         """Copy to ``device`` (non-blocking when pinned)."""
@@ -86,6 +89,7 @@ class Batch:
             self.indices,
             move(self.regression),
             mix,
+            move(self.head_targets),
         )
 
     def __len__(self) -> int:
@@ -104,6 +108,7 @@ class Batch:
             self.indices,
             pin(self.regression),
             self.mix,
+            pin(self.head_targets),
         )
 
 
@@ -126,6 +131,7 @@ class FeatureDataset(Dataset):
         regression: optional (N, K) float targets (NaN = missing annotation).
         crop_frames: random crops of at most this many frames when an item is
             requested with a crop seed (training); ``None`` keeps whole utterances.
+        head_targets: optional (N, D) packed targets of every head (multi-head runs).
 
     Raises:
         DataError: empty dataset, mismatched sizes or features of different F.
@@ -141,6 +147,7 @@ class FeatureDataset(Dataset):
         targets: Sequence[int],
         regression: torch.Tensor | None = None,
         crop_frames: int | None = None,
+        head_targets: torch.Tensor | None = None,
     ) -> None:
         if len(features) == 0:
             raise DataError("the dataset is empty: no utterance left to train or evaluate on")
@@ -160,6 +167,9 @@ class FeatureDataset(Dataset):
         self.targets = [int(t) for t in targets]
         self.regression = regression
         self.crop_frames = crop_frames
+        if head_targets is not None and len(head_targets) != len(features):
+            raise DataError(f"{len(features)} utterances but {len(head_targets)} head-target rows")
+        self.head_targets = head_targets
 
     @property
     def feature_dim(self) -> int:
@@ -183,7 +193,10 @@ class FeatureDataset(Dataset):
             start = int(torch.randint(0, t - self.crop_frames + 1, (1,), generator=g))
             feats = feats[:, start : start + self.crop_frames]
         reg = None if self.regression is None else self.regression[index]
-        return {"features": feats, "target": self.targets[index], "index": index, "regression": reg}
+        item = {"features": feats, "target": self.targets[index], "index": index, "regression": reg}
+        if self.head_targets is not None:
+            item["head_targets"] = self.head_targets[index]
+        return item
 
 
 def collate(items: Sequence[dict[str, Any]]) -> Batch:
@@ -202,7 +215,10 @@ def collate(items: Sequence[dict[str, Any]]) -> Batch:
     regression = None
     if items[0].get("regression") is not None:
         regression = torch.stack([torch.as_tensor(it["regression"]).float() for it in items])
-    return Batch(out, lengths, targets, indices, regression)
+    heads = None
+    if items[0].get("head_targets") is not None:
+        heads = torch.stack([torch.as_tensor(it["head_targets"]).float() for it in items])
+    return Batch(out, lengths, targets, indices, regression, head_targets=heads)
 
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
@@ -361,6 +377,7 @@ class WaveformDataset(Dataset):
         augment: the waveform chain.
         sample_rate: the waveforms' rate in Hz.
         regression: optional (N, K) float targets (NaN = missing annotation).
+        head_targets: optional (N, D) packed targets of every head (multi-head runs).
         crop_frames: train on random crops of at most this many frames; the
             waveform is cropped to ``crop_samples`` first.
         crop_samples: samples of a crop (required with ``crop_frames``).
@@ -386,6 +403,7 @@ class WaveformDataset(Dataset):
         regression: torch.Tensor | None = None,
         crop_frames: int | None = None,
         crop_samples: int | None = None,
+        head_targets: torch.Tensor | None = None,
     ) -> None:
         n = len(waveforms)
         if n == 0:
@@ -405,6 +423,7 @@ class WaveformDataset(Dataset):
         self.sample_rate = int(sample_rate)
         self.regression = regression
         self.crop_frames, self.crop_samples = crop_frames, crop_samples
+        self.head_targets = head_targets
 
     def num_frames(self, index: int) -> int:
         """Frames of item ``index`` before augmentation, after cropping (for bucketing)."""
@@ -436,6 +455,7 @@ class WaveformDataset(Dataset):
             "regression": reg,
             "speaker": self.speakers[index],
             "seed": int(seed),
+            "head_targets": None if self.head_targets is None else self.head_targets[index],
         }
 
     def collate(self, items: Sequence[dict[str, Any]]) -> Batch:

@@ -63,13 +63,15 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
     with engine.autocast():
         out = s.model(feats, lengths)
     objective = parts.objective
+    heads = batch.head_targets
     if mixed is None:
-        loss, _ = objective(out.logits, batch.targets, out.extras, batch.regression)
+        loss, _ = objective(out.logits, batch.targets, out.extras, batch.regression, heads)
     else:
-        la, _ = objective(out.logits, batch.targets, out.extras, batch.regression)
+        la, _ = objective(out.logits, batch.targets, out.extras, batch.regression, heads)
         perm = mixed.perm
         reg_b = None if batch.regression is None else batch.regression[perm]
-        lb, _ = objective(out.logits, batch.targets[perm], out.extras, reg_b)
+        heads_b = None if heads is None else heads[perm]
+        lb, _ = objective(out.logits, batch.targets[perm], out.extras, reg_b, heads_b)
         loss = mixed.lam * la + (1.0 - mixed.lam) * lb
     if not torch.isfinite(loss):
         raise NonFiniteLossError(
@@ -94,7 +96,7 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
     if every and s.state.global_step % every == 0:
         s.tracker.log_step(s.state.global_step, float(loss.detach()), lr)
     n = len(batch)
-    pred = out.logits.detach().argmax(-1)
+    pred = out.logits.detach()[:, : s.first_head_size].argmax(-1)  # the first head's
     hits = float((pred == batch.targets).sum())  # clean: against the un-mixed targets
     sums[0] += float(loss.detach()) * n
     sums[1] += hits

@@ -319,8 +319,9 @@ class Objective(nn.Module):
         target: torch.Tensor,
         extras: dict[str, torch.Tensor] | None = None,
         regression_target: torch.Tensor | None = None,
+        head_targets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total loss and its parts (``{"cls": ..., "reg": ...}`` as floats)."""
+        """Total loss and its parts (``{"cls": ..., "reg": ...}``); ``head_targets`` is unused."""
         loss = self.classification(logits, target)
         parts = {"cls": float(loss.detach())}
         if self.regression is not None and self.regression_weight > 0:
@@ -340,3 +341,113 @@ class Objective(nn.Module):
             parts["reg"] = float(reg.detach())
             loss = loss + self.regression_weight * reg
         return loss, parts
+
+
+class HeadsObjective(nn.Module):
+    """The weighted sum of one loss per head, on the heads' concatenated logits.
+
+    Each head takes its slice of the model's logits and of the packed target matrix
+    (:func:`vocalis.data.targets.encode_targets`): class ids for a multiclass head,
+    0/1 columns for a multi-label head, z-scored values for a regression head. Rows
+    whose target is NaN (a missing annotation) are left out of that head's loss; a
+    batch in which a head has no annotated row adds 0 for it.
+
+    Args:
+        layout: a :class:`~vocalis.data.targets.HeadLayout` (heads, slices).
+        losses: one loss module per head.
+
+    Example:
+        >>> from vocalis.data.targets import HeadLayout, HeadSpec
+        >>> layout = HeadLayout([HeadSpec("e", "multiclass", ("e",), ("a", "b")),
+        ...                      HeadSpec("v", "regression", ("v",), ("v",), "mse", 0.5)])
+        >>> obj = HeadsObjective(layout, [CrossEntropy(), MSELoss()])
+        >>> logits = torch.tensor([[2.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+        >>> loss, parts = obj(logits, None, head_targets=torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+        >>> round(float(loss), 4), sorted(parts)
+        (0.2201, ['e', 'v'])
+    """
+
+    def __init__(self, layout: object, losses: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.layout = layout
+        self.losses = nn.ModuleList(losses)
+
+    def per_head(
+        self, logits: torch.Tensor, head_targets: torch.Tensor
+    ) -> list[torch.Tensor | None]:
+        """Each head's mean loss (``None`` for a head without an annotated row)."""
+        out: list[torch.Tensor | None] = []
+        layout = self.layout
+        for h, loss, (o0, o1), (t0, t1) in zip(
+            layout.heads, self.losses, layout.outputs, layout.targets, strict=True
+        ):
+            lg, tg = logits[:, o0:o1], head_targets[:, t0:t1]
+            if h.kind == "multiclass":
+                keep = torch.isfinite(tg[:, 0])
+                if not keep.any():
+                    out.append(None)
+                    continue
+                out.append(loss(lg[keep], tg[keep, 0].long()))
+            elif h.kind == "multilabel":
+                keep = torch.isfinite(tg).all(dim=1)
+                if not keep.any():
+                    out.append(None)
+                    continue
+                out.append(loss(lg[keep], tg[keep]))
+            else:
+                out.append(loss(lg, tg))
+        return out
+
+    def forward(
+        self,
+        logits: torch.Tensor,
+        target: torch.Tensor | None,
+        extras: dict[str, torch.Tensor] | None = None,
+        regression_target: torch.Tensor | None = None,
+        head_targets: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Total loss and each head's part (``{head: value}``); ``target`` is unused."""
+        if head_targets is None:
+            raise DataError("a multi-head objective needs the packed head targets of the batch")
+        total = logits.sum() * 0.0
+        parts: dict[str, float] = {}
+        for h, value in zip(self.layout.heads, self.per_head(logits, head_targets), strict=True):
+            if value is None:
+                continue
+            parts[h.name] = float(value.detach())
+            total = total + h.weight * value
+        return total, parts
+
+
+def build_head_losses(
+    layout: object,
+    weights: Sequence[torch.Tensor | None] | None = None,
+    **options: float,
+) -> list[nn.Module]:
+    """One loss module per head of ``layout`` (its ``loss`` name), with class weights.
+
+    Args:
+        layout: a :class:`~vocalis.data.targets.HeadLayout`.
+        weights: per head, (C_h,) class weights or ``None``.
+        **options: ``label_smoothing``, ``focal_gamma``, ``aam_margin``, ``aam_scale``.
+
+    Raises:
+        ConfigError: a regression loss on a class head or the reverse.
+    """
+    out: list[nn.Module] = []
+    heads = layout.heads
+    weights = list(weights) if weights is not None else [None] * len(heads)
+    for h, w in zip(heads, weights, strict=True):
+        regression = h.loss in ("mse", "smoothl1")
+        if regression != (h.kind == "regression"):
+            raise ConfigError(
+                f"train.loss.{h.name}: {h.loss!r} does not fit a {h.kind} head; use mse or "
+                "smoothl1 for numbers, ce/focal/aam/bce for classes"
+            )
+        if regression:
+            out.append(LOSSES.get(h.loss)())
+        elif h.kind == "multilabel":
+            out.append(BinaryCrossEntropy(weight=w))
+        else:
+            out.append(build_classification_loss(h.loss, weight=w, **options))
+    return out

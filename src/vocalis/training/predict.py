@@ -27,6 +27,7 @@ def predict_dataset(
     device: torch.device | str = "cpu",
     loss_fn: Any = None,
     amp_dtype: torch.dtype | None = None,
+    output: str = "probs",
 ) -> tuple[np.ndarray, float]:
     """Class probabilities for every item of a :class:`~vocalis.training.data.FeatureDataset`.
 
@@ -37,6 +38,8 @@ def predict_dataset(
         device: where to run.
         loss_fn: optional ``(logits, targets) -> loss`` for the mean loss.
         amp_dtype: autocast dtype, or ``None`` for full precision.
+        output: the ``extras`` entry to return instead of the probabilities (e.g.
+            ``uncalibrated_logits``; ``logits`` for the model's logits).
 
     Returns:
         ``(probs, mean_loss)``: (N, C) probabilities in dataset order (the model's
@@ -59,13 +62,21 @@ def predict_dataset(
         ):
             out = model(batch.features, batch.lengths)
         logits = out.logits.float()
-        p = out.extras.get("probs")
-        p = torch.softmax(logits, dim=-1) if p is None else p.float()
+        if output == "logits":
+            p = logits
+        elif output != "probs":
+            p = out.extras[output].float()
+        else:
+            p = out.extras.get("probs")
+            p = torch.softmax(logits, dim=-1) if p is None else p.float()
         if probs is None:
             probs = np.zeros((len(dataset), p.shape[-1]), dtype=np.float64)
         probs[batch.indices.numpy()] = p.cpu().double().numpy()
         if loss_fn is not None:
-            loss = loss_fn(logits, batch.targets)
+            if batch.head_targets is None:
+                loss = loss_fn(logits, batch.targets)
+            else:  # a multi-head objective: (total, parts)
+                loss = loss_fn(logits, batch.targets, None, None, batch.head_targets)[0]
             total += float(loss) * len(batch)
             count += len(batch)
     model.train(was_training)

@@ -48,6 +48,9 @@ class PreparedData:
         parts_from: where fixed parts came from (a split folder, ``--val-csv`` /
             ``--test-csv``: :func:`~vocalis.training.pipeline.given_parts`), else ``None``.
         val_fixed: the validation rows are one of those fixed parts (not held out).
+        heads: the fitted :class:`~vocalis.data.targets.HeadSpec` of every head of a
+            multi-head run (``dataset.label_columns``, or a regression loss), else
+            ``None`` (one class head on ``dataset.label_column``, ``encoder``'s classes).
     """
 
     rows: Any
@@ -65,6 +68,14 @@ class PreparedData:
     n_rows: int = 0
     parts_from: str | None = None
     val_fixed: bool = False
+    heads: list | None = None
+
+    @property
+    def layout(self) -> Any:
+        """The :class:`~vocalis.data.targets.HeadLayout` of ``heads`` (``None`` without)."""
+        from vocalis.data.targets import HeadLayout
+
+        return None if self.heads is None else HeadLayout(tuple(self.heads))
 
 
 def _waveform_dataset(
@@ -78,6 +89,7 @@ def _waveform_dataset(
     regression: torch.Tensor | None,
     crop_frames: int | None,
     progress: bool,
+    head_targets: torch.Tensor | None = None,
 ) -> Any:
     """The training split as tier-0 waveforms augmented on the fly (``augment`` has some on)."""
     from tqdm.auto import tqdm
@@ -104,6 +116,7 @@ def _waveform_dataset(
         regression,
         crop_frames,
         crop_samples,
+        head_targets=head_targets,
     )
 
 
@@ -216,19 +229,23 @@ def prepare_data(
             f"{'training' if len(train_idx) == 0 else 'validation'} "
             "split; check the audio paths in the manifest"
         )
-    labels = rows.labels(cfg.dataset.label_column)
-    encoder = LabelEncoder.from_labels([labels[i] for i in train_idx])
-    if len(encoder.classes) < 2:
-        raise DataError(
-            f"{rows.source}: the training split has a single class ({encoder.classes[0]}); "
-            "a classifier needs at least two"
-        )
-    warn_rare_classes([labels[i] for i in train_idx], [rows.ids[i] for i in train_idx], rows)
-    source = str(rows.source)
-    targets = {}
-    for part in (train_idx, val_idx, test_idx):
-        ids = encode_known(encoder, [labels[i] for i in part], source) if len(part) else []
-        targets.update(zip(part.tolist(), ids, strict=True))
+    heads, packed = None, None
+    if uses_heads(cfg):
+        encoder, targets, heads, packed = _head_targets(cfg, rows, train_idx)
+    else:
+        labels = rows.labels(cfg.dataset.label_column)
+        encoder = LabelEncoder.from_labels([labels[i] for i in train_idx])
+        if len(encoder.classes) < 2:
+            raise DataError(
+                f"{rows.source}: the training split has a single class ({encoder.classes[0]}); "
+                "a classifier needs at least two"
+            )
+        warn_rare_classes([labels[i] for i in train_idx], [rows.ids[i] for i in train_idx], rows)
+        source = str(rows.source)
+        targets = {}
+        for part in (train_idx, val_idx, test_idx):
+            ids = encode_known(encoder, [labels[i] for i in part], source) if len(part) else []
+            targets.update(zip(part.tolist(), ids, strict=True))
     dim = int(by_row[int(train_idx[0])].shape[0])
     speakers = speakers_of(rows)
     from vocalis.features.normalize import GlobalMVN
@@ -260,7 +277,9 @@ def prepare_data(
     def dataset(idx: np.ndarray, crop_frames: int | None = None) -> FeatureDataset:
         feats_ = [normalizer.normalize(by_row[i], speakers[i]) for i in idx.tolist()]
         r = reg[torch.as_tensor(idx)] if reg is not None else None
-        return FeatureDataset(feats_, [targets[i] for i in idx.tolist()], r, crop_frames)
+        h = packed[torch.as_tensor(idx)] if packed is not None else None
+        tgts = [targets[i] for i in idx.tolist()]
+        return FeatureDataset(feats_, tgts, r, crop_frames, head_targets=h)
 
     if cfg.augment.waveform_active:  # features computed on the fly from augmented audio
         train = _waveform_dataset(
@@ -274,6 +293,7 @@ def prepare_data(
             reg[torch.as_tensor(train_idx)] if reg is not None else None,
             crop,
             progress and dist.is_main,
+            packed[torch.as_tensor(train_idx)] if packed is not None else None,
         )
     else:
         train = dataset(train_idx, crop)
@@ -293,4 +313,45 @@ def prepare_data(
         n_rows=len(needed),
         parts_from=fixed,
         val_fixed=val_fixed,
+        heads=heads,
     )
+
+
+def uses_heads(cfg: ExperimentConfig) -> bool:
+    """Whether a run trains explicit heads (``dataset.label_columns`` or a regression loss).
+
+    Without, a run is the classic single class head on ``dataset.label_column``.
+    """
+    from vocalis.data.targets import REGRESSION_LOSSES
+
+    loss = cfg.train.loss
+    return bool(cfg.dataset.label_columns) or not isinstance(loss, str) or loss in REGRESSION_LOSSES
+
+
+def _head_targets(cfg: ExperimentConfig, rows: Any, train_idx: np.ndarray):
+    """Heads fitted on the training rows and the packed targets of every row.
+
+    Returns:
+        ``(encoder, targets, heads, packed)``: the first head's output names as a
+        :class:`~vocalis.data.LabelEncoder`, ``{row: class id}`` of the first head
+        (-1 where it is not a class head or the row has no label), the
+        :class:`~vocalis.data.targets.HeadSpec` list and the (N, D) float target tensor.
+    """
+    from vocalis.data import LabelEncoder
+    from vocalis.data.targets import encode_targets, fit_heads
+
+    heads = fit_heads(
+        rows, train_idx.tolist(), cfg.dataset.head_groups, cfg.train.loss, cfg.train.loss_weights
+    )
+    packed = torch.as_tensor(encode_targets(rows, heads), dtype=torch.float32)
+    for h in heads:
+        if h.kind == "multiclass" and not h.one_hot:
+            labels = rows.column(h.columns[0])
+            kept = [i for i in train_idx.tolist() if labels[i].strip()]
+            warn_rare_classes([labels[i] for i in kept], [rows.ids[i] for i in kept], rows)
+    first = packed[:, 0]
+    ids = torch.where(torch.isfinite(first), first, torch.full_like(first, -1.0))
+    if heads[0].kind != "multiclass":
+        ids = torch.full_like(first, -1.0)
+    targets = dict(enumerate(int(v) for v in ids.tolist()))
+    return LabelEncoder(heads[0].classes), targets, heads, packed

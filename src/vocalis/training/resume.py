@@ -128,7 +128,8 @@ def payload(s: Session, extra: dict[str, Any]) -> dict[str, Any]:
             "name": cfg.model.name,
             "config": to_dict(model.config),
             "input_dim": data.feature_dim,
-            "num_classes": len(data.encoder.classes),
+            "num_classes": len(data.encoder.classes) if data.heads is None else data.layout.sizes,
+            "heads": None if data.heads is None else [h.to_dict() for h in data.heads],
         },
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "pipeline": to_dict(cfg.features.pipeline),
@@ -226,8 +227,15 @@ def write_model(s: Session) -> None:
     from vocalis.checkpoint import save_checkpoint, slim_checkpoint
 
     run = s.run
-    if run.best is not None and run.best.is_file():
+    fitted = bool(s.state.calibration) or any(h.kind == "multilabel" for h in s.data.heads or [])
+    if run.best is not None and run.best.is_file() and not fitted:
         slim_checkpoint(run.best, run.model)
+    elif run.best is not None and run.best.is_file():
+        # Thresholds or temperatures fitted after training: the best weights with them.
+        from vocalis.checkpoint import load_checkpoint
+
+        facts = load_checkpoint(run.best).slim().training
+        save_checkpoint(run.model, payload(s, dict(facts)))
     else:  # no epoch ever improved: ship the weights there are, without training state
         save_checkpoint(run.model, payload(s, {}))
 

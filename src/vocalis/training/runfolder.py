@@ -136,6 +136,11 @@ class RunMetrics:
         details: what only one kind of run has (early stopping of a neural run, the
             chosen ``C`` and fusion weights of an ensemble, the checkpoint and manifest
             of an evaluation); plain JSON data.
+        heads: per-head sections of a multi-head run, ``{head: {"kind", "columns",
+            "classes", "loss", "weight", "val", "test"}}`` (metrics of its kind, see
+            :mod:`vocalis.metrics.heads`); ``None`` (and absent from the file) for a
+            single class head, whose metrics are ``val`` / ``test``. With several heads
+            ``val`` / ``test`` hold the first class head's metrics.
     """
 
     kind: Literal["train", "eval"]
@@ -149,6 +154,7 @@ class RunMetrics:
     seconds: float | None = None
     fold: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    heads: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in METRICS_KINDS:
@@ -177,6 +183,7 @@ class RunMetrics:
             "seconds": self.seconds,
             "fold": self.fold,
             "details": _plain(self.details),
+            **({"heads": _plain(self.heads)} if self.heads is not None else {}),
         }
 
     @classmethod
@@ -410,12 +417,20 @@ class RunFolder:
             write_json(self.file(name), data)
 
     def write_history(self, rows: list[dict[str, Any]]) -> None:
-        """Rewrite ``history.csv`` from all epochs so far."""
+        """Rewrite ``history.csv`` from all epochs so far.
+
+        The :data:`HISTORY_COLUMNS` come first; a multi-head run adds its
+        ``val_<head>_<metric>`` columns (and ``val_ccc``) after them.
+        """
         if not self.active:
             return
         buf = io.StringIO()
+        extra = [k for k in (rows[0] if rows else {}) if k not in HISTORY_COLUMNS]
         writer = csv.DictWriter(
-            buf, fieldnames=list(HISTORY_COLUMNS), extrasaction="ignore", lineterminator="\n"
+            buf,
+            fieldnames=list(HISTORY_COLUMNS) + extra,
+            extrasaction="ignore",
+            lineterminator="\n",
         )
         writer.writeheader()
         for row in rows:
@@ -447,6 +462,7 @@ class RunFolder:
         seconds: float | None = None,
         fold: str | None = None,
         details: dict[str, Any] | None = None,
+        heads: dict[str, Any] | None = None,
     ) -> RunMetrics:
         """Write ``metrics.json``: the one writer of the one schema (see :class:`RunMetrics`).
 
@@ -467,6 +483,7 @@ class RunFolder:
             seconds: wall time.
             fold: cross-validation fold name.
             details: kind-specific plain data.
+            heads: per-head sections of a multi-head run (see :class:`RunMetrics`).
 
         Returns:
             The :class:`RunMetrics` written.
@@ -486,6 +503,7 @@ class RunFolder:
             seconds=seconds,
             fold=fold,
             details=dict(details or {}),
+            heads=heads,
         )
         if self.active:
             write_json(self.file("metrics.json"), record.to_dict())

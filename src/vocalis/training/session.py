@@ -70,6 +70,12 @@ class Session:
         return list(self.data.encoder.classes)
 
     @property
+    def first_head_size(self) -> int:
+        """Outputs of the first head (all of them for a single-head run)."""
+        heads = self.data.heads
+        return len(self.data.encoder.classes) if not heads else heads[0].size
+
+    @property
     def raw_model(self) -> torch.nn.Module:
         """The model without its DDP wrapper (what checkpoints hold)."""
         return self.parts.model

@@ -207,6 +207,8 @@ class LoopState:
         global_step: optimiser steps so far.
         partial: ``[loss * n, correct, n, mixed correct]`` of the steps of an epoch stopped midway.
         epoch_lr: learning rate at the start of the current epoch.
+        calibration: the temperatures fitted at the end of training and the validation
+            ECE before and after (``metrics.json`` ``details.calibration``), or ``{}``.
     """
 
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -217,3 +219,4 @@ class LoopState:
     global_step: int = 0
     partial: list[float] | None = None
     epoch_lr: float = 0.0
+    calibration: dict[str, Any] = field(default_factory=dict)

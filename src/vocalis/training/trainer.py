@@ -74,6 +74,7 @@ from vocalis.training.config import ExperimentConfig, config_to_yaml
 from vocalis.training.distributed import barrier, shutdown
 from vocalis.training.engine import Engine, start_engine
 from vocalis.training.loop import run_epochs
+from vocalis.training.posthoc import fit_post_hoc
 from vocalis.training.prepared import prepare_data
 from vocalis.training.runfolder import environment
 from vocalis.training.session import NonFiniteLossError, Session
@@ -221,6 +222,7 @@ def run_training(
         s.tracker.log_config(to_dict(s.cfg))
         run_epochs(s)
         resume.load_best(s)
+        fit_post_hoc(s)
         test_metrics = validation.test(s)
         if test_metrics is not None:
             s.tracker.log_test(test_metrics, s.parts.stopper.best_epoch)

@@ -62,21 +62,50 @@ def validate(
     decision = None
     if s.engine.is_main:
         probs, val_loss = predict_split(s, s.data.val)
-        vm = score(s.data.val.targets, probs, s.classes)
+        if s.data.heads is None:
+            vm = score(s.data.val.targets, probs, s.classes)
+            extra: dict[str, Any] = {}
+        else:
+            vm, extra = score_heads_split(s, probs, s.data.val)
+            if s.data.heads[0].kind != "multiclass":
+                train_acc = float("nan")
+        nan = float("nan")
         row = {
             "epoch": epoch + 1,
             "train_loss": float(train_loss),
             "train_acc": float(train_acc),
             "train_mixup_acc": float(train_mixup_acc),
             "val_loss": float(val_loss),
-            "val_acc": float(vm["accuracy"]),
-            "val_uar": float(vm["uar"]),
-            "val_macro_f1": float(vm["macro_f1"]),
+            "val_acc": float(vm.get("accuracy", nan)),
+            "val_uar": float(vm.get("uar", nan)),
+            "val_macro_f1": float(vm.get("macro_f1", nan)),
             "lr": last_lr,
             "seconds": round(time.perf_counter() - t0, 3),
+            **extra,
         }
         decision = (row, vm)
     return broadcast(s.engine.dist, decision)
+
+
+def score_heads_split(
+    s: Session, probs: np.ndarray, dataset: Any
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Scores of a multi-head run on one split: ``(scores, extra history columns)``.
+
+    The scores are the first class head's metrics (``{}`` without a class head) with
+    every head's metrics under ``"heads"``; the columns are ``val_<head>_<metric>``
+    and ``val_ccc`` (mean CCC of the regression heads).
+    """
+    from vocalis.metrics.heads import head_columns, mean_ccc, primary, score_heads
+
+    heads = s.data.heads
+    per = score_heads(heads, probs, dataset.head_targets.double().numpy())
+    vm = primary(heads, per) or {}
+    vm = {k: v for k, v in vm.items() if k != "kind"}
+    vm["heads"] = per
+    extra = {f"val_{k}": v for k, v in head_columns(per).items()}
+    extra["val_ccc"] = mean_ccc(heads, per)
+    return vm, extra
 
 
 #: A training loss this many times its reference means the run diverged.
@@ -126,9 +155,17 @@ def end_epoch(s: Session, epoch: int, row: dict[str, Any], vm: dict[str, Any]) -
         raise NonFiniteLossError(f"epoch {epoch + 1}: non-finite training loss")
     check_divergence(s, epoch, row["train_loss"])
     st.history.append(row)
-    improved = stopper.update(row[tc.monitor], epoch + 1)
+    monitor = stopper.monitor  # train.monitor, or val_ccc for a regression-only run
+    if monitor not in row:
+        from vocalis.errors import ConfigError
+
+        raise ConfigError(
+            f"train.monitor={monitor}: this run has no such metric; its validation metrics "
+            f"are {', '.join(k for k in row if k.startswith('val_'))}"
+        )
+    improved = stopper.update(row[monitor], epoch + 1)
     if not parts.per_step:
-        parts.scheduler.step(row[tc.monitor])
+        parts.scheduler.step(row[monitor])
     if improved:
         st.best_val = plain(vm)
         st.best_state = resume.best_weights(s.raw_model)
@@ -136,8 +173,8 @@ def end_epoch(s: Session, epoch: int, row: dict[str, Any], vm: dict[str, Any]) -
         f"Epoch {epoch + 1}/{tc.epochs} | train loss {fmt(row['train_loss'])} acc "
         f"{fmt(row['train_acc'])} | val loss {fmt(row['val_loss'])} "
         f"acc {fmt(row['val_acc'])} "
-        f"UAR {fmt(row['val_uar'])} | lr {row['lr']:.2e} | {row['seconds']:.1f} s"
-        + (" *" if improved else "")
+        f"UAR {fmt(row['val_uar'])}{head_summary(s, row)} | lr {row['lr']:.2e} | "
+        f"{row['seconds']:.1f} s" + (" *" if improved else "")
     )
     done = stopper.should_stop or epoch + 1 == tc.epochs
     if run.active:
@@ -147,35 +184,113 @@ def end_epoch(s: Session, epoch: int, row: dict[str, Any], vm: dict[str, Any]) -
     s.tracker.log_epoch(row)
     if stopper.should_stop:
         run.log(
-            f"Early stopping: {tc.monitor} has not improved for {tc.patience} epochs "
+            f"Early stopping: {monitor} has not improved for {tc.patience} epochs "
             f"(best {fmt(stopper.best)} at epoch {stopper.best_epoch})"
         )
     return done
 
 
+def head_summary(s: Session, row: dict[str, Any]) -> str:
+    """`` | emotion UAR 0.61, gender UAR 0.93, dur CCC 0.40`` for a multi-head run's log."""
+    from vocalis.metrics.heads import HEADLINE
+
+    if not s.data.heads:
+        return ""
+    parts = []
+    for h in s.data.heads:
+        key = HEADLINE[h.kind][1 if h.kind != "regression" else 0]
+        parts.append(f"{h.name} {key.upper()} {fmt(row.get(f'val_{h.name}_{key}'))}")
+    return " | " + ", ".join(parts)
+
+
 def test(s: Session) -> dict[str, Any] | None:
-    """Test metrics of the unwrapped model and ``predictions.csv`` (rank 0 with test rows)."""
+    """Test metrics of the unwrapped model and ``predictions.csv`` (rank 0 with test rows).
+
+    A multi-head run scores every head (under ``"heads"``), writes
+    ``predictions.csv`` for its first class head and ``predictions_heads.csv``
+    with every head's reference and prediction.
+    """
     data, run, classes = s.data, s.run, s.classes
     if not (s.engine.is_main and data.test is not None):
         return None
     from vocalis.metrics.predictions import prediction_rows, score, write_predictions
 
     probs, test_loss = predict_split(s, data.test)
-    test_metrics = plain(score(data.test.targets, probs, classes))
+    test_rows = data.rows.select(data.test_idx.tolist())
+    if data.heads is None:
+        test_metrics = plain(score(data.test.targets, probs, classes))
+    else:
+        test_metrics = plain(score_heads_split(s, probs, data.test)[0])
+        if run.active:
+            write_head_predictions(s, test_rows, probs, data.test)
     test_metrics["loss"] = float(test_loss)
-    if run.active:
-        test_rows = data.rows.select(data.test_idx.tolist())
+    first_class = data.heads is None or data.heads[0].kind == "multiclass"
+    if run.active and first_class:
+        size = s.first_head_size
+        targets = [max(t, 0) for t in data.test.targets]
         write_predictions(
             run.file("predictions.csv"),
-            prediction_rows(test_rows, data.test.targets, probs, classes),
+            prediction_rows(test_rows, targets, probs[:, :size], classes),
             classes,
         )
+    nan = float("nan")
     run.log(
-        f"Test (best epoch {s.parts.stopper.best_epoch}): acc {fmt(test_metrics['accuracy'])} "
-        f"UAR {fmt(test_metrics['uar'])} macro-F1 {fmt(test_metrics['macro_f1'])} "
-        f"on {len(data.test_idx)} utterances"
+        f"Test (best epoch {s.parts.stopper.best_epoch}): acc "
+        f"{fmt(test_metrics.get('accuracy', nan))} UAR {fmt(test_metrics.get('uar', nan))} "
+        f"macro-F1 {fmt(test_metrics.get('macro_f1', nan))}"
+        + (head_summary(s, _test_columns(test_metrics)) if data.heads else "")
+        + f" on {len(data.test_idx)} utterances"
     )
     return test_metrics
+
+
+def _test_columns(metrics: dict[str, Any]) -> dict[str, float]:
+    from vocalis.metrics.heads import head_columns
+
+    return {f"val_{k}": v for k, v in head_columns(metrics.get("heads") or {}).items()}
+
+
+def write_head_predictions(s: Session, rows: Any, probs: np.ndarray, dataset: Any) -> None:
+    """``predictions_heads.csv``: per item, every head's reference and prediction.
+
+    Columns: ``path``, ``speaker``, then per head ``<head>_true``, ``<head>_pred``
+    (class name; for a multi-label head the labels on, ``;``-separated; for a
+    regression head the value in the column's units, one pair per target column).
+    """
+    import csv
+    import io
+
+    from vocalis.data.targets import HeadLayout, decode_outputs
+    from vocalis.io import write_text
+
+    heads = s.data.heads
+    layout = HeadLayout(tuple(heads))
+    targets = dataset.head_targets.double().numpy()
+    speakers = rows.column("speaker") if "speaker" in rows.columns else [""] * len(rows)
+    out = []
+    for i, path in enumerate(rows.paths):
+        row: dict[str, Any] = {"path": path, "speaker": speakers[i]}
+        pred = decode_outputs(heads, probs[i])
+        for h, (t0, t1) in zip(heads, layout.targets, strict=True):
+            true = targets[i, t0:t1]
+            if h.kind == "multiclass":
+                row[f"{h.name}_true"] = "" if np.isnan(true[0]) else h.classes[int(true[0])]
+                row[f"{h.name}_pred"] = pred[h.name]["label"]
+            elif h.kind == "multilabel":
+                on = [c for c, v in zip(h.classes, true, strict=True) if v > 0.5]
+                row[f"{h.name}_true"] = ";".join(on)
+                row[f"{h.name}_pred"] = ";".join(pred[h.name]["labels"])
+            else:
+                values = true * np.asarray(h.std) + np.asarray(h.mean)
+                for c, v in zip(h.classes, values, strict=True):
+                    row[f"{c}_true"] = f"{v:.6g}"
+                    row[f"{c}_pred"] = f"{pred[h.name]['values'][c]:.6g}"
+        out.append(row)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(out[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(out)
+    write_text(s.run.file("predictions_heads.csv"), buf.getvalue())
 
 
 def write_metrics(
@@ -188,6 +303,24 @@ def write_metrics(
     """
     best_row, st, stopper = s.best_row(), s.state, s.parts.stopper
     val = {**st.best_val, "loss": best_row.get("val_loss")} if st.best_val else None
+    heads = None
+    if s.data.heads is not None:
+        val_heads = (val or {}).pop("heads", None) or {}
+        test_heads = (test or {}).get("heads") or {}
+        heads = {
+            h.name: {
+                "kind": h.kind,
+                "columns": list(h.columns),
+                "classes": list(h.classes),
+                "loss": h.loss,
+                "weight": h.weight,
+                "val": val_heads.get(h.name),
+                "test": test_heads.get(h.name),
+            }
+            for h in s.data.heads
+        }
+        if test is not None:
+            test = {k: v for k, v in test.items() if k != "heads"}
     seconds = sum(float(h.get("seconds") or 0.0) for h in st.history)
     s.run.write_metrics(
         kind="train",
@@ -203,8 +336,10 @@ def write_metrics(
         },
         classes=s.classes,
         seconds=round(seconds, 3),
+        heads=heads,
         details={
-            "monitor": s.cfg.train.monitor,
+            **({"calibration": s.state.calibration} if s.state.calibration else {}),
+            "monitor": stopper.monitor,
             "mode": s.cfg.train.mode,
             "stopped_early": stopper.should_stop,
             "rows": summary(s.data.skipped, s.data.n_rows or len(s.data.rows)),

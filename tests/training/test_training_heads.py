@@ -1,0 +1,194 @@
+"""Several heads in one model: multi-class, multi-label and regression, end to end.
+
+One small synthetic corpus with a 3-class label, a 2-class column, a
+numeric column and two 0/1 columns trains a tier-1 model with four heads; the run
+is then resumed after a kill (bit-identical), evaluated, predicted, embedded,
+exported and served.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from _training_helpers import tiny_overrides, write_corpus
+
+from vocalis.training import load_config, train
+
+HEADS = [
+    "dataset.label_columns=[label,gender,dur,[loud,soft]]",
+    "train.loss={label: ce, gender: ce, dur: mse, loud+soft: bce}",
+    "train.loss_weights={gender: 0.3}",
+    "model.params.head_hidden=8",
+]
+
+
+@pytest.fixture(scope="module")
+def heads_corpus(tmp_path_factory):
+    return write_corpus(
+        tmp_path_factory.mktemp("heads"),
+        labels=("low", "mid", "high"),
+        per_cell=2,
+        extra_columns={
+            "gender": lambda spk, lab, k: "f" if (k + int(spk[1])) % 2 else "m",
+            "dur": lambda spk, lab, k: str(1.0 + 0.5 * k + (lab == "high")),
+            "loud": lambda spk, lab, k: str(int(lab == "high")),
+            "soft": lambda spk, lab, k: str(int(lab == "low")),
+        },
+    )
+
+
+def _cfg(manifest, *extra, epochs=2):
+    return load_config(None, [*tiny_overrides(manifest, epochs), *HEADS, *extra])
+
+
+@pytest.fixture(scope="module")
+def heads_run(heads_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    cfg = _cfg(heads_corpus, "model.params.temperature=true")
+    result = train(cfg, out, test_indices=list(range(6)), progress=False)
+    return out, result
+
+
+def test_every_head_is_trained_and_recorded(heads_run):
+    out, _ = heads_run
+    with open(out / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    cols = set(rows[0])
+    for col in ("val_label_uar", "val_gender_uar", "val_dur_ccc", "val_dur_mae", "val_ccc"):
+        assert col in cols, col
+    assert "val_loud+soft_macro_auc" in cols
+    metrics = json.loads((out / "metrics.json").read_text())
+    heads = metrics["heads"]
+    assert list(heads) == ["label", "gender", "dur", "loud+soft"]
+    assert [heads[h]["kind"] for h in heads] == [
+        "multiclass",
+        "multiclass",
+        "regression",
+        "multilabel",
+    ]
+    assert heads["gender"]["weight"] == 0.3
+    assert {"uar", "macro_f1"} <= set(heads["label"]["test"])
+    assert {"ccc", "mae", "rmse"} <= set(heads["dur"]["test"])
+    assert set(heads["loud+soft"]["test"]["per_label"]) == {"loud", "soft"}
+    assert {"auc", "f1", "threshold"} <= set(heads["loud+soft"]["test"]["per_label"]["loud"])
+    # the top-level keys stay the first class head's
+    assert metrics["test"]["uar"] == pytest.approx(heads["label"]["test"]["uar"])
+    assert metrics["classes"] == ["high", "low", "mid"]
+    calib = metrics["details"]["calibration"]["heads"]
+    assert set(calib) == {"label", "gender"}
+    for r in calib.values():
+        assert r["temperature"] > 0 and r["nll_after"] <= r["nll_before"] + 1e-9
+        assert 0 <= r["ece_after"] <= 1 and 0 <= r["ece_before"] <= 1
+    with open(out / "predictions_heads.csv") as fh:
+        pred = list(csv.DictReader(fh))
+    assert len(pred) == 6 and {"label_pred", "gender_pred", "dur_pred", "loud+soft_pred"} <= set(
+        pred[0]
+    )
+
+
+def test_the_checkpoint_carries_heads_scaler_thresholds_and_temperatures(heads_run):
+    from vocalis.checkpoint import load_checkpoint
+
+    out, _ = heads_run
+    ckpt = load_checkpoint(out / "model.pt")
+    heads = {h["name"]: h for h in ckpt.model.heads}
+    assert ckpt.model.num_classes == [3, 2, 1, 2]
+    assert heads["dur"]["mean"][0] > 1.0 and heads["dur"]["std"][0] > 0
+    assert len(heads["loud+soft"]["thresholds"]) == 2
+    t = ckpt.model_state["temperature"]
+    assert t.shape == (4,) and t[2] == 1.0 and t[3] == 1.0  # only softmax heads are scaled
+
+
+def test_predict_eval_embed_export_and_serve_every_head(heads_run, heads_corpus, tmp_path):
+    from vocalis.evaluation import evaluate
+    from vocalis.inference import Predictor
+    from vocalis.inference.embed import embed
+    from vocalis.inference.export import export, read_metadata
+
+    out, _ = heads_run
+    predictor = Predictor.from_checkpoint(out, min_speech=None)
+    with open(heads_corpus) as fh:
+        first = next(csv.DictReader(fh))
+    pred = predictor.predict_file(first["path"])
+    assert set(pred.heads) == {"label", "gender", "dur", "loud+soft"}
+    assert pred.label == pred.heads["label"]["label"]
+    assert sum(pred.heads["gender"]["probs"].values()) == pytest.approx(1.0)
+    assert 0.0 < pred.heads["dur"]["values"]["dur"] < 5.0  # in seconds, not z-scores
+    assert set(pred.to_dict()["heads"]) == set(pred.heads)
+
+    metrics = evaluate(out, heads_corpus, tmp_path / "eval", visualize=False, progress=False)
+    assert set(metrics["heads"]) == {"label", "gender", "dur", "loud+soft"}
+    assert metrics["heads"]["dur"]["n"] == metrics["n"]
+    record = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert record["heads"]["dur"]["test"]["ccc"] == pytest.approx(metrics["heads"]["dur"]["ccc"])
+
+    emb = embed(out, heads_corpus, kind="ft", pooling="sum", progress=False)
+    assert emb.embeddings.shape[1] == 8
+    model = predictor.pipeline.model
+    feats = torch.randn(2, model.input_dim, 40)
+    with torch.no_grad():
+        x = model.encode(feats, torch.tensor([40, 40]))
+        linear = sum(h.hidden[0](h.norm(x)) for h in model.head.heads)  # before the ReLU
+        assert torch.allclose(model.embed(feats, kind="ft", pooling="sum"), linear, atol=1e-6)
+        assert (linear < 0).any()  # an activation output would be >= 0
+
+    pytest.importorskip("onnxruntime")
+    report = export(out, tmp_path / "m.onnx", format="onnx")
+    assert report.max_abs_diff < 1e-4
+    meta = read_metadata(tmp_path / "m.onnx")
+    assert [h["name"] for h in meta["heads"]] == ["label", "gender", "dur", "loud+soft"]
+    assert meta["heads"][-1]["outputs"] == [6, 8]
+
+
+def test_serve_answers_every_head(heads_run, heads_corpus):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from vocalis.inference.service import create_app
+
+    out, _ = heads_run
+    with open(heads_corpus) as fh:
+        path = next(csv.DictReader(fh))["path"]
+    from vocalis.inference import Predictor
+
+    app = create_app(predictor=Predictor.from_checkpoint(out, min_speech=None))
+    with TestClient(app) as client, open(path, "rb") as fh:
+        r = client.post("/predict", files={"file": ("a.wav", fh, "audio/wav")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body["heads"]) == {"label", "gender", "dur", "loud+soft"}
+    assert body["heads"]["dur"]["kind"] == "regression"
+
+
+@pytest.mark.parametrize("stop_after_steps", [4], ids=["mid-epoch"])
+def test_a_multi_head_run_resumes_bit_identically(
+    heads_corpus, tmp_path, monkeypatch, stop_after_steps
+):
+    cfg = _cfg(heads_corpus, "train.augment.mixup_alpha=0.4", "train.class_weights=auto", epochs=2)
+    full = train(cfg, tmp_path / "full", progress=False)
+    monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", str(stop_after_steps))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "cut", progress=False)
+    monkeypatch.delenv("VOCALIS_INTERRUPT_AFTER_STEPS")
+    resumed = train(cfg, tmp_path / "cut", progress=False)
+    sa, sb = full.model.state_dict(), resumed.model.state_dict()
+    assert max(float((sa[k].float() - sb[k].float()).abs().max()) for k in sa) <= 1e-6
+    keys = ["train_loss", "val_dur_ccc", "val_gender_uar"]
+    for a, b in zip(full.history, resumed.history, strict=True):
+        assert [a[k] for k in keys] == pytest.approx([b[k] for k in keys], abs=1e-9, nan_ok=True)
+
+
+def test_regression_only_run_follows_ccc(heads_corpus, tmp_path):
+    cfg = load_config(
+        None, [*tiny_overrides(heads_corpus, 2), "dataset.label_columns=[dur]", "train.loss=mse"]
+    )
+    result = train(cfg, tmp_path / "reg", progress=False)
+    metrics = json.loads((tmp_path / "reg" / "metrics.json").read_text())
+    assert metrics["details"]["monitor"] == "val_ccc"
+    assert np.isfinite(result.history[-1]["val_ccc"])
+    assert "val_dur_mae" in result.history[-1]
