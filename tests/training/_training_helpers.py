@@ -57,8 +57,18 @@ def write_corpus(
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Path:
-    """A manifest of 18 tone utterances: 3 speakers x 2 labels x 3 takes."""
-    return write_corpus(tmp_path_factory.mktemp("corpus"))
+    """A manifest of 18 tone utterances: 3 speakers x 2 labels x 3 takes.
+
+    Besides ``label`` and ``speaker`` it has ``gender`` (2 values in every speaker) and
+    ``recognition`` (a number), the columns of the multi-head EmoDB recipe.
+    """
+    return write_corpus(
+        tmp_path_factory.mktemp("corpus"),
+        extra_columns={
+            "gender": lambda spk, lab, k: "f" if k % 2 else "m",
+            "recognition": lambda spk, lab, k: str(60.0 + 10 * k + 5 * (lab == "high")),
+        },
+    )
 
 
 def tiny_overrides(manifest: Path, epochs: int = 2) -> list[str]:

@@ -192,3 +192,29 @@ def test_regression_only_run_follows_ccc(heads_corpus, tmp_path):
     assert metrics["details"]["monitor"] == "val_ccc"
     assert np.isfinite(result.history[-1]["val_ccc"])
     assert "val_dur_mae" in result.history[-1]
+
+
+def test_the_tier1_valence_arousal_head_is_reported_like_any_head(heads_corpus, tmp_path):
+    from vocalis.inference import Predictor
+
+    cfg = load_config(
+        None,
+        [
+            *tiny_overrides(heads_corpus, 2),
+            "model.params.va_head=true",
+            "train.multitask_lambda=0.5",
+            "dataset.regression_columns=[dur,loud]",  # the head gives 2 values
+        ],
+    )
+    result = train(cfg, tmp_path / "va", test_indices=list(range(6)), progress=False)
+    assert "val_dur+loud_ccc" in result.history[-1]
+    metrics = json.loads((tmp_path / "va" / "metrics.json").read_text())
+    assert list(metrics["heads"]) == ["label", "dur+loud"]
+    assert {"ccc", "mae", "rmse"} <= set(metrics["heads"]["dur+loud"]["test"])
+    assert set(metrics["heads"]["dur+loud"]["test"]["per_target"]) == {"dur", "loud"}
+    assert metrics["test"]["uar"] == pytest.approx(metrics["heads"]["label"]["test"]["uar"])
+    with open(heads_corpus) as fh:
+        path = next(csv.DictReader(fh))["path"]
+    pred = Predictor.from_checkpoint(tmp_path / "va", min_speech=None).predict_file(path)
+    assert set(pred.heads) == {"label", "dur+loud"} and pred.label == pred.heads["label"]["label"]
+    assert set(pred.heads["dur+loud"]["values"]) == {"dur", "loud"}

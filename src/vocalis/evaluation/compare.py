@@ -59,6 +59,8 @@ COLUMN_HELP = {
     "min_dcf": "speaker verification: minDCF, p_target 0.01, C_miss = C_fa = 1, normalised",
     "eer_on": "trials of eer/min_dcf: held-out (speakers never trained on) or val (pairs of "
     "validation utterances of the training speakers: speaker-dependent)",
+    "heads": "multi-head runs: every head's headline number (UAR of class heads, macro AUC of "
+    "multi-label heads, CCC of regression heads; test, else validation)",
 }
 
 #: Columns of the comparison table, in order.
@@ -124,6 +126,7 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
                 "epochs": rec.epochs(),
                 "seconds": rec.seconds(),
                 **_sv_cells(rec),
+                "heads": rec.heads_text() if rec.kind == "run" else None,
             }
         )
     if not rows:

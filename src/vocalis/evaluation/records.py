@@ -194,6 +194,51 @@ class RunRecord:
         val = (self.config.get("dataset") or {}).get("val_protocol")
         return None if val is None else val == "stratified"
 
+    def head_rows(self) -> list[dict[str, Any]]:
+        """One row per head of a multi-head run (``[]`` for one class head).
+
+        Each row: ``head``, ``kind``, ``scored_on`` (``test``, else ``val``) and the
+        headline numbers of its kind: ``accuracy``, ``uar``, ``macro_f1`` (classes),
+        ``macro_auc``, ``macro_f1``, ``uar`` (multi-label), ``ccc``, ``mae``, ``rmse``
+        (regression).
+        """
+        from vocalis.training.runfolder import read_metrics
+
+        heads = (self.stored.heads if self.stored is not None else None) or {}
+        if not heads and self.test_source not in (None, self.path):
+            evaluated = read_metrics(self.test_source)
+            heads = (evaluated.heads if evaluated is not None else None) or {}
+        keys = {
+            "multiclass": ("accuracy", "uar", "macro_f1"),
+            "multilabel": ("macro_auc", "macro_f1", "uar"),
+            "regression": ("ccc", "mae", "rmse"),
+        }
+        rows = []
+        for name, section in heads.items():
+            m, on = (
+                (section.get("test"), "test")
+                if section.get("test")
+                else (section.get("val"), "val")
+            )
+            m = m or {}
+            row = {"head": name, "kind": section.get("kind"), "scored_on": on if m else None}
+            row.update({k: m.get(k) for k in keys.get(section.get("kind"), ())})
+            rows.append(row)
+        return rows
+
+    def heads_text(self) -> str | None:
+        """``label UAR 0.61; gender UAR 0.93; dur CCC 0.40`` (``None`` for one class head)."""
+        rows = self.head_rows()
+        if not rows:
+            return None
+        first = {"multiclass": "uar", "multilabel": "macro_auc", "regression": "ccc"}
+        parts = []
+        for r in rows:
+            key = first.get(r["kind"], "uar")
+            v = r.get(key)
+            parts.append(f"{r['head']} {key.upper()} {'n/a' if v is None else f'{v:.4f}'}")
+        return "; ".join(parts)
+
     @property
     def partial(self) -> bool:
         """A cross-validation with folds still to run (or failed)."""

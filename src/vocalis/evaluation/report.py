@@ -317,6 +317,19 @@ def report(
     if not metrics and not val:
         parts.append("<p>No validation or test metrics were found in this folder.</p>")
 
+    # ---- every head of a multi-head run
+    head_rows = rec.head_rows() if rec.kind == "run" else []
+    if head_rows:
+        parts.append("<h2>Heads</h2>")
+        cols = ["head", "kind", "scored_on", "accuracy", "uar", "macro_f1", "macro_auc", "ccc"]
+        cols += ["mae", "rmse"]
+        parts.append(_table(cols, [[r.get(c) for c in cols] for r in head_rows]))
+        parts.append(
+            '<p class="note">Class heads: accuracy, UAR, macro F1; multi-label heads: macro '
+            "AUC, macro F1 at the thresholds chosen on validation, mean per-label UAR; "
+            "regression heads: CCC, MAE and RMSE in the column's units.</p>"
+        )
+
     # ---- confusion and per-class: test metrics, else the validation ones
     shown = metrics if metrics.get("confusion") else val
     figs = _metric_plots(d, shown, pred if shown is metrics else None) if shown else {}

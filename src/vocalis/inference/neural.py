@@ -77,7 +77,10 @@ class FeaturesToProbs(nn.Module):
         feats = self.norm(feats, lengths)
         if self.heads is None:
             return first_head_probs(self.model, feats, lengths, self.num_classes)
-        out = self.model(feats, lengths).extras["probs"]
+        extras = self.model(feats, lengths).extras
+        out = extras["probs"]
+        if out.shape[1] < self.out_scale.shape[0]:  # a tier-1 valence/arousal head
+            out = torch.cat([out, extras["va"].to(out.dtype)], dim=1)
         return out * self.out_scale + self.out_shift
 
 
@@ -145,8 +148,8 @@ def model_from_checkpoint(ckpt: Checkpoint) -> nn.Module:
             "checkpoint comes from another model or an incompatible Vocalis version: retrain it"
         ) from None
     heads = checkpoint_heads(ckpt)
-    if heads is not None:
-        model.set_head_kinds([h.kind for h in heads])
+    if heads is not None:  # beyond the model's heads: its valence/arousal head (extras["va"])
+        model.set_head_kinds([h.kind for h in heads][: len(model.head.sizes)])
     try:
         model.load_state_dict(ckpt.model_state)
     except RuntimeError as err:

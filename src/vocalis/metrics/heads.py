@@ -105,8 +105,7 @@ def score_head(head: HeadSpec, outputs: np.ndarray, targets: np.ndarray) -> dict
         y, p = targets * std + mean, outputs * std + mean
         keep = np.isfinite(y).all(axis=1)
         out = regression_metrics(y[keep], p[keep], names=head.classes)
-        if head.size > 1:
-            out["per_target"] = out.pop("per_dim")
+        out["per_target"] = out.pop("per_dim")
     return {"kind": head.kind, **out}
 
 

@@ -51,6 +51,9 @@ class PreparedData:
         heads: the fitted :class:`~vocalis.data.targets.HeadSpec` of every head of a
             multi-head run (``dataset.label_columns``, or a regression loss), else
             ``None`` (one class head on ``dataset.label_column``, ``encoder``'s classes).
+        aux_heads: a single-head run's reported auxiliary heads (the valence/arousal
+            head, see :attr:`report_heads`).
+        label_column: the class label column of a single-head run.
     """
 
     rows: Any
@@ -69,6 +72,31 @@ class PreparedData:
     parts_from: str | None = None
     val_fixed: bool = False
     heads: list | None = None
+    aux_heads: list = field(default_factory=list)
+    label_column: str = "label"
+
+    @property
+    def report_heads(self) -> list | None:
+        """The heads a run reports: ``heads``, or the class head plus the auxiliary ones.
+
+        A single-head run whose model has a valence/arousal head trained on
+        ``dataset.regression_columns`` (``model.params.va_head``) reports that head as a
+        regression head (raw targets, no z-scoring) beside its class head; ``None``
+        for a plain single-head run.
+        """
+        if self.heads is not None:
+            return self.heads
+        if not self.aux_heads:
+            return None
+        return [self.class_head, *self.aux_heads]
+
+    @property
+    def class_head(self) -> Any:
+        """The class head of a single-head run as a :class:`~vocalis.data.targets.HeadSpec`."""
+        from vocalis.data.targets import HeadSpec
+
+        column = self.label_column
+        return HeadSpec(column, "multiclass", (column,), tuple(self.encoder.classes))
 
     @property
     def layout(self) -> Any:
@@ -314,7 +342,33 @@ def prepare_data(
         parts_from=fixed,
         val_fixed=val_fixed,
         heads=heads,
+        aux_heads=_aux_heads(cfg) if heads is None else [],
+        label_column=str(cfg.dataset.label_column),
     )
+
+
+def _aux_heads(cfg: ExperimentConfig) -> list:
+    """The valence/arousal regression head of a tier-1 model, as a reported head."""
+    from vocalis.data.targets import HeadSpec, head_name
+
+    cols = tuple(cfg.dataset.regression_columns)
+    if not cols or not getattr(cfg.model.params, "va_head", False):
+        return []
+    name = head_name(cols)
+    ones = (1.0,) * len(cols)
+    return [
+        HeadSpec(
+            name,
+            "regression",
+            cols,
+            cols,
+            cfg.train.multitask_loss,
+            0.0,
+            (),
+            (0.0,) * len(cols),
+            ones,
+        )
+    ]
 
 
 def uses_heads(cfg: ExperimentConfig) -> bool:

@@ -129,7 +129,9 @@ def payload(s: Session, extra: dict[str, Any]) -> dict[str, Any]:
             "config": to_dict(model.config),
             "input_dim": data.feature_dim,
             "num_classes": len(data.encoder.classes) if data.heads is None else data.layout.sizes,
-            "heads": None if data.heads is None else [h.to_dict() for h in data.heads],
+            "heads": None
+            if data.report_heads is None
+            else [h.to_dict() for h in data.report_heads],
         },
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "pipeline": to_dict(cfg.features.pipeline),

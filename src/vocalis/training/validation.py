@@ -65,6 +65,9 @@ def validate(
         if s.data.heads is None:
             vm = score(s.data.val.targets, probs, s.classes)
             extra: dict[str, Any] = {}
+            if s.data.aux_heads:  # the valence/arousal head, reported like any head
+                scored, extra = score_heads_split(s, probs, s.data.val)
+                vm["heads"] = scored["heads"]
         else:
             vm, extra = score_heads_split(s, probs, s.data.val)
             if s.data.heads[0].kind != "multiclass":
@@ -87,6 +90,33 @@ def validate(
     return broadcast(s.engine.dist, decision)
 
 
+def head_outputs(
+    s: Session, probs: np.ndarray, dataset: Any
+) -> tuple[list, np.ndarray, np.ndarray]:
+    """The reported heads, their outputs (N, D) and packed targets of ``dataset``.
+
+    A multi-head run: its heads, ``probs`` and the dataset's packed targets. A
+    single-head run with a valence/arousal head: the class head and that head, the
+    probabilities beside the model's ``extras["va"]``, the class ids beside the
+    regression targets.
+    """
+    if s.data.heads is not None:
+        return s.data.heads, probs, dataset.head_targets.double().numpy()
+    from vocalis.training.predict import predict_dataset
+
+    va, _ = predict_dataset(
+        s.raw_model,
+        dataset,
+        batch_size=s.cfg.train.batch_size,
+        device=s.engine.device,
+        amp_dtype=s.engine.amp_dtype,
+        output="va",
+    )
+    ids = np.asarray(dataset.targets, dtype=np.float64)[:, None]
+    reg = dataset.regression.double().numpy()
+    return s.data.report_heads, np.concatenate([probs, va], 1), np.concatenate([ids, reg], 1)
+
+
 def score_heads_split(
     s: Session, probs: np.ndarray, dataset: Any
 ) -> tuple[dict[str, Any], dict[str, float]]:
@@ -98,8 +128,8 @@ def score_heads_split(
     """
     from vocalis.metrics.heads import head_columns, mean_ccc, primary, score_heads
 
-    heads = s.data.heads
-    per = score_heads(heads, probs, dataset.head_targets.double().numpy())
+    heads, outputs, targets = head_outputs(s, probs, dataset)
+    per = score_heads(heads, outputs, targets)
     vm = primary(heads, per) or {}
     vm = {k: v for k, v in vm.items() if k != "kind"}
     vm["heads"] = per
@@ -194,10 +224,10 @@ def head_summary(s: Session, row: dict[str, Any]) -> str:
     """`` | emotion UAR 0.61, gender UAR 0.93, dur CCC 0.40`` for a multi-head run's log."""
     from vocalis.metrics.heads import HEADLINE
 
-    if not s.data.heads:
+    if not s.data.report_heads:
         return ""
     parts = []
-    for h in s.data.heads:
+    for h in s.data.report_heads:
         key = HEADLINE[h.kind][1 if h.kind != "regression" else 0]
         parts.append(f"{h.name} {key.upper()} {fmt(row.get(f'val_{h.name}_{key}'))}")
     return " | " + ", ".join(parts)
@@ -219,6 +249,10 @@ def test(s: Session) -> dict[str, Any] | None:
     test_rows = data.rows.select(data.test_idx.tolist())
     if data.heads is None:
         test_metrics = plain(score(data.test.targets, probs, classes))
+        if data.aux_heads:
+            test_metrics["heads"] = plain(score_heads_split(s, probs, data.test)[0]["heads"])
+            if run.active:
+                write_head_predictions(s, test_rows, probs, data.test)
     else:
         test_metrics = plain(score_heads_split(s, probs, data.test)[0])
         if run.active:
@@ -238,7 +272,7 @@ def test(s: Session) -> dict[str, Any] | None:
         f"Test (best epoch {s.parts.stopper.best_epoch}): acc "
         f"{fmt(test_metrics.get('accuracy', nan))} UAR {fmt(test_metrics.get('uar', nan))} "
         f"macro-F1 {fmt(test_metrics.get('macro_f1', nan))}"
-        + (head_summary(s, _test_columns(test_metrics)) if data.heads else "")
+        + (head_summary(s, _test_columns(test_metrics)) if data.report_heads else "")
         + f" on {len(data.test_idx)} utterances"
     )
     return test_metrics
@@ -263,14 +297,13 @@ def write_head_predictions(s: Session, rows: Any, probs: np.ndarray, dataset: An
     from vocalis.data.targets import HeadLayout, decode_outputs
     from vocalis.io import write_text
 
-    heads = s.data.heads
+    heads, outputs, targets = head_outputs(s, probs, dataset)
     layout = HeadLayout(tuple(heads))
-    targets = dataset.head_targets.double().numpy()
     speakers = rows.column("speaker") if "speaker" in rows.columns else [""] * len(rows)
     out = []
     for i, path in enumerate(rows.paths):
         row: dict[str, Any] = {"path": path, "speaker": speakers[i]}
-        pred = decode_outputs(heads, probs[i])
+        pred = decode_outputs(heads, outputs[i])
         for h, (t0, t1) in zip(heads, layout.targets, strict=True):
             true = targets[i, t0:t1]
             if h.kind == "multiclass":
@@ -304,7 +337,7 @@ def write_metrics(
     best_row, st, stopper = s.best_row(), s.state, s.parts.stopper
     val = {**st.best_val, "loss": best_row.get("val_loss")} if st.best_val else None
     heads = None
-    if s.data.heads is not None:
+    if s.data.report_heads is not None:
         val_heads = (val or {}).pop("heads", None) or {}
         test_heads = (test or {}).get("heads") or {}
         heads = {
@@ -317,7 +350,7 @@ def write_metrics(
                 "val": val_heads.get(h.name),
                 "test": test_heads.get(h.name),
             }
-            for h in s.data.heads
+            for h in s.data.report_heads
         }
         if test is not None:
             test = {k: v for k, v in test.items() if k != "heads"}
