@@ -169,7 +169,13 @@ def test_serve_answers_every_head(heads_run, heads_corpus):
 def test_a_multi_head_run_resumes_bit_identically(
     heads_corpus, tmp_path, monkeypatch, stop_after_steps
 ):
-    cfg = _cfg(heads_corpus, "train.augment.mixup_alpha=0.4", "train.class_weights=auto", epochs=2)
+    cfg = _cfg(
+        heads_corpus,
+        "augment.mixup.p=1",
+        "augment.mixup.alpha=0.4",
+        "train.class_weights=auto",
+        epochs=2,
+    )
     full = train(cfg, tmp_path / "full", progress=False)
     monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", str(stop_after_steps))
     with pytest.raises(KeyboardInterrupt):
@@ -218,3 +224,9 @@ def test_the_tier1_valence_arousal_head_is_reported_like_any_head(heads_corpus, 
     pred = Predictor.from_checkpoint(tmp_path / "va", min_speech=None).predict_file(path)
     assert set(pred.heads) == {"label", "dur+loud"} and pred.label == pred.heads["label"]["label"]
     assert set(pred.heads["dur+loud"]["values"]) == {"dur", "loud"}
+
+
+def test_heads_train_with_waveform_augmentation(heads_corpus, tmp_path):
+    cfg = _cfg(heads_corpus, "augment=waveform_default", epochs=1)
+    result = train(cfg, tmp_path / "aug", progress=False)
+    assert np.isfinite(result.history[0]["train_loss"]) and "val_dur_ccc" in result.history[0]
