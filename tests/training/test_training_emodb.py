@@ -116,7 +116,7 @@ def test_three_heads_on_emodb_resume_eval_predict_embed_export_serve(tmp_path, m
         "multiclass",
         "regression",
     ]
-    assert len(heads["label"]["classes"]) == 7 and heads["gender"]["classes"] == ["f", "m"]
+    assert len(heads["label"]["classes"]) == 7 and heads["gender"]["classes"] == ["female", "male"]
     assert {"ccc", "mae", "rmse"} <= set(heads["recognition"]["test"])
     assert set(metrics["details"]["calibration"]["heads"]) == {"label", "gender"}
 

@@ -170,7 +170,8 @@ class NeuralFitted:
             amp_dtype=amp_dtype(cfg.train.amp, device),
         )
         position = {int(i): k for k, i in enumerate(index.tolist())}
-        out[[position[int(i)] for i in data.test_idx.tolist()]] = probs
+        # a multi-head model: its first head's probabilities (cross-validation scores it)
+        out[[position[int(i)] for i in data.test_idx.tolist()]] = probs[:, : len(self.classes)]
         return out
 
     def save(self, path: str | os.PathLike) -> None:
