@@ -230,3 +230,18 @@ def test_heads_train_with_waveform_augmentation(heads_corpus, tmp_path):
     cfg = _cfg(heads_corpus, "augment=waveform_default", epochs=1)
     result = train(cfg, tmp_path / "aug", progress=False)
     assert np.isfinite(result.history[0]["train_loss"]) and "val_dur_ccc" in result.history[0]
+
+
+def test_a_run_made_before_the_head_keys_still_resumes(heads_corpus, tmp_path):
+    import yaml
+
+    cfg = load_config(None, tiny_overrides(heads_corpus, 1))
+    train(cfg, tmp_path / "old", progress=False)
+    path = tmp_path / "old" / "config.yaml"
+    stored = yaml.safe_load(path.read_text())
+    for key in ("label_columns", "label_groups"):  # what an older Vocalis wrote
+        del stored["dataset"][key]
+    del stored["train"]["loss_weights"]
+    path.write_text(yaml.safe_dump(stored))
+    more = load_config(None, [*tiny_overrides(heads_corpus, 2)])
+    assert len(train(more, tmp_path / "old", progress=False).history) == 2

@@ -266,7 +266,8 @@ class SpeechClassifier(nn.Module):
             features: padded features.
             lengths: valid frames per item.
             kind: ``pt`` backbone embedding, ``ft`` first dense layer of the head(s)
-                (merged across heads by ``pooling``), ``st`` shared dense layer.
+                before its activation (merged across heads by ``pooling``), ``st``
+                shared dense layer.
             pooling: ``mean`` or ``sum`` across heads for ``ft``.
 
         Shape:

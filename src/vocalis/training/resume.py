@@ -9,12 +9,13 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from vocalis.config import to_dict
-from vocalis.errors import ConfigError, DataError, ModelError
-from vocalis.training.config import RESUMABLE_KEYS, ExperimentConfig, config_diff
+from vocalis.errors import ConfigError, DataError, ModelError, VocalisError
+from vocalis.training.config import RESUMABLE_KEYS, ExperimentConfig, config_diff, from_raw
 from vocalis.training.runfolder import RunFolder
 from vocalis.training.state import rng_state, set_rng_state
 
@@ -36,6 +37,10 @@ def check_resume(run: RunFolder, cfg: ExperimentConfig) -> None:
     old = run.read_config()
     if old is None:
         return
+    # keys added to the config since the run was made take their defaults; a config
+    # that no longer validates is compared as stored (the first differing key is named)
+    with contextlib.suppress(VocalisError):
+        old = to_dict(from_raw(old))
     new = to_dict(cfg)
     diff = [k for k in config_diff(old, new) if k not in RESUMABLE_KEYS]
     if diff:
