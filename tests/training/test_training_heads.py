@@ -159,6 +159,8 @@ def test_serve_answers_every_head(heads_run, heads_corpus):
     app = create_app(predictor=Predictor.from_checkpoint(out, min_speech=None))
     with TestClient(app) as client, open(path, "rb") as fh:
         r = client.post("/predict", files={"file": ("a.wav", fh, "audio/wav")})
+        health = client.get("/health").json()
+    assert [h["name"] for h in health["heads"]] == ["label", "gender", "dur", "loud+soft"]
     assert r.status_code == 200, r.text
     body = r.json()
     assert set(body["heads"]) == {"label", "gender", "dur", "loud+soft"}

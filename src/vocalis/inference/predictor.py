@@ -202,7 +202,7 @@ class Predictor:
         return self.pipeline.sample_rate
 
     def info(self) -> dict[str, Any]:
-        """Model name, classes, features, sample rate, versions (for ``/health``)."""
+        """Model name, classes, features, sample rate, versions, heads (for ``/health``)."""
         from vocalis import __version__
 
         return {
@@ -214,7 +214,11 @@ class Predictor:
             "checkpoint": os.path.basename(self.pipeline.source),
             "checkpoint_vocalis_version": self.pipeline.meta.get("vocalis_version"),
             "version": __version__,
+            **({"heads": self._head_info()} if self.heads else {}),
         }
+
+    def _head_info(self) -> list[dict[str, Any]]:
+        return [{"name": h.name, "kind": h.kind, "outputs": list(h.classes)} for h in self.heads]
 
     # -- tier 0 ------------------------------------------------------------------------
     def load(self, path: str | os.PathLike) -> Tensor:
