@@ -88,6 +88,8 @@ def fit_temperature(s: Session) -> dict[str, Any]:
     if not getattr(getattr(model, "config", None), "temperature", False):
         return {}
     logits = _split_logits(s, "uncalibrated_logits")
+    if getattr(model.config, "head", "") == "cosine":  # probabilities are softmax(scale * cos / T)
+        logits = logits * float(model.config.cosine_scale)
     heads = s.data.heads
     if heads is None:
         targets = np.asarray(s.data.val.targets, dtype=np.int64)
