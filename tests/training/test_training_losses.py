@@ -17,6 +17,7 @@ from vocalis.training.losses import (
     FocalLoss,
     Objective,
     SmoothL1Loss,
+    build_classification_loss,
     class_weights,
 )
 
@@ -50,6 +51,18 @@ def test_focal_matches_formula_and_downweights_easy_items(batch):
     ref = (-((1 - p) ** 2) * p.log()).mean()
     assert torch.allclose(FocalLoss(2.0)(logits, y), ref, atol=1e-6)
     assert FocalLoss(2.0)(logits, y) < CrossEntropy()(logits, y)
+
+
+def test_focal_of_the_seed_gamma1_class_weights_smoothing(batch):
+    """The seed's loss: gamma 1, class weights, label smoothing 0.05, against the formula."""
+    logits, y = batch
+    w = torch.tensor([0.5, 1.0, 2.0, 1.5])
+    logp = torch.log_softmax(logits, -1)
+    q = F.one_hot(y, 4).float() * 0.95 + 0.05 / 4
+    per_item = -(q * (1 - logp.exp()) * logp).sum(-1)
+    ref = (w[y] * per_item).sum() / w[y].sum()
+    got = build_classification_loss("focal", weight=w, label_smoothing=0.05, focal_gamma=1.0)
+    assert torch.allclose(got(logits, y), ref, atol=1e-6)
 
 
 def test_aam_margin0_is_scaled_ce_and_margin_increases_loss():
