@@ -163,6 +163,12 @@ def test_documented_commands_exist(page, command, monkeypatch):
         from vocalis.cli.cv import config_from_args
 
         config_from_args(args)
+    elif args.command == "sweep":  # every combination is a valid config
+        from vocalis.evaluation.sweep import expand_overrides
+        from vocalis.training import load_recipe
+
+        for combo in expand_overrides(args.overrides):
+            load_recipe(args.config, list(combo.overrides))
     elif args.command == "train":
         from vocalis.cli.cv import recipe_from_args
         from vocalis.cli.train import overrides_from_args

@@ -11,7 +11,8 @@ The main entry points are importable from the package itself, one per CLI verb
   ensemble recipe), :class:`ExperimentConfig`, :func:`train` (a neural model),
   :func:`train_ensemble` (a functionals ensemble, fitted on every row);
 - evaluation: :func:`evaluate` (score a model on a manifest), and speaker-independent
-  :func:`loso`, :func:`cross_validate`, :func:`compare`, :func:`report`;
+  :func:`loso`, :func:`cross_validate`, :func:`sweep`, :func:`compare`,
+  :func:`report`;
 - using a model: :class:`Predictor`, :func:`predict`, :func:`predict_segments`,
   :func:`embed`, :func:`export`, :func:`serve`;
 - speaker verification: :func:`build_trials`, :func:`score_trials`,
@@ -57,6 +58,7 @@ _EXPORTS = {
     # speaker-independent evaluation
     "loso": "vocalis.evaluation.crossval",
     "cross_validate": "vocalis.evaluation.crossval",
+    "sweep": "vocalis.evaluation.sweep",
     "evaluate": "vocalis.evaluation",
     "compare": "vocalis.evaluation.compare",
     "report": "vocalis.evaluation.report",
