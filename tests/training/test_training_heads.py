@@ -23,6 +23,7 @@ HEADS = [
     "train.loss={label: ce, gender: ce, dur: mse, loud+soft: bce}",
     "train.loss_weights={gender: 0.3}",
     "model.params.head_hidden=8",
+    "model.params.shared_dim=12",
 ]
 
 
@@ -128,10 +129,11 @@ def test_predict_eval_embed_export_and_serve_every_head(heads_run, heads_corpus,
 
     emb = embed(out, heads_corpus, kind="ft", pooling="sum", progress=False)
     assert emb.embeddings.shape[1] == 8
+    assert embed(out, heads_corpus, kind="st", progress=False).embeddings.shape[1] == 12
     model = predictor.pipeline.model
     feats = torch.randn(2, model.input_dim, 40)
     with torch.no_grad():
-        x = model.encode(feats, torch.tensor([40, 40]))
+        x = model.head.shared(model.encode(feats, torch.tensor([40, 40])))  # the shared layer
         linear = sum(h.hidden[0](h.norm(x)) for h in model.head.heads)  # before the ReLU
         assert torch.allclose(model.embed(feats, kind="ft", pooling="sum"), linear, atol=1e-6)
         assert (linear < 0).any()  # an activation output would be >= 0
@@ -247,3 +249,32 @@ def test_a_run_made_before_the_head_keys_still_resumes(heads_corpus, tmp_path):
     path.write_text(yaml.safe_dump(stored))
     more = load_config(None, [*tiny_overrides(heads_corpus, 2)])
     assert len(train(more, tmp_path / "old", progress=False).history) == 2
+
+
+def test_cli_label_groups_bce_then_predict_json_and_eval(heads_corpus, tmp_path, capsys):
+    from vocalis.cli.main import main
+
+    groups = tmp_path / "labels.txt"
+    groups.write_text("loud,soft\nlabel\n")
+    out = tmp_path / "cli"
+    args = ["train", "--label-groups", str(groups), "--loss", "bce", "--out", str(out)]
+    args += ["--no-progress", *tiny_overrides(heads_corpus, 1)]
+    assert main(args) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [metrics["heads"][h]["kind"] for h in ("loud+soft", "label")] == [
+        "multilabel",
+        "multiclass",
+    ]
+    capsys.readouterr()
+    with open(heads_corpus) as fh:
+        wav = next(csv.DictReader(fh))["path"]
+    assert main(["predict", wav, "--checkpoint", str(out), "--json", "--no-speech-check"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert set(answer["heads"]) == {"loud+soft", "label"}
+    assert main(["eval", str(out), "--manifest", str(heads_corpus), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "loud+soft" in printed and "macro AUC" in printed
+    groups.write_text("loud,,soft\n")
+    assert main([*args, "--overwrite"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{groups}:1: empty label name" in err[0]
