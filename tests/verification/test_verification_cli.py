@@ -128,6 +128,15 @@ def test_score_calibrate_verify_end_to_end(corpus, model, tmp_path, capsys):
     verdict = "accept" if pair_score >= record["threshold"] else "reject"
     assert f"score {pair_score:.4f}  {verdict}  (threshold {record['threshold']:.4f}" in line
     assert "calibrated at far=0.1 on" in line and str(trials.resolve()) in line
+    # score reports the rates at the stored threshold (same norm)
+    assert main(["sv", "score", *base, "--out", str(out)]) == 0
+    assert (
+        f"at the stored threshold {record['threshold']:.4f} (far=0.1 on" in capsys.readouterr().out
+    )
+    stored = json.loads(out.with_suffix(".json").read_text())["stored_threshold"]
+    assert stored["far"] == pytest.approx(record["far"]) and stored["frr"] == pytest.approx(
+        record["frr"]
+    )
 
 
 def test_calibration_with_a_norm_stores_the_cohort(corpus, model, tmp_path, capsys):

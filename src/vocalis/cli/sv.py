@@ -215,6 +215,13 @@ def _run_score(args: argparse.Namespace) -> int:
         f"minDCF {m['min_dcf']:.4f} (p_target {m['p_target']:g}, c_miss {m['c_miss']:g}, "
         f"c_fa {m['c_fa']:g}) at threshold {m['min_dcf_threshold']:.4f}"
     )
+    st = m.get("stored_threshold")
+    if st:
+        print(
+            f"at the stored threshold {st['threshold']:.4f} ({st['at']} on "
+            f"{st['calibrated_on']}): false accepts {_pct(st['far'])}, false rejects "
+            f"{_pct(st['frr'])}"
+        )
     if m["skipped_trials"]:
         print(f"{m['skipped_trials']} trial(s) left out: unreadable clips (see above)")
     if res.written:

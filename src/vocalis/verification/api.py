@@ -248,6 +248,7 @@ def score_trials(
             "embedder": emb.spec if emb.folder is None else emb.folder,
             "embedding_kind": emb.kind,
             "training_speakers_in_trials": overlap,
+            "stored_threshold": _at_stored_threshold(emb, result, norm),
         }
     )
     if out is not None:
@@ -345,6 +346,25 @@ def score_embeddings(
     return ScoreResult(
         scores, labels, enrol, test, metrics, cohort=None if norm == "none" else cohort
     )
+
+
+def _at_stored_threshold(
+    emb: SpeakerEmbedder, result: ScoreResult, norm: str
+) -> dict[str, Any] | None:
+    """False accepts / rejects at the model's calibrated threshold (same norm only)."""
+    rec = emb.verification
+    if not rec or "threshold" not in rec or str(rec.get("norm") or "none") != norm:
+        return None
+    thr = float(rec["threshold"])
+    tgt = result.scores[result.labels == 1]
+    non = result.scores[result.labels == 0]
+    return {
+        "threshold": thr,
+        "at": rec.get("at"),
+        "calibrated_on": rec.get("trials"),
+        "far": float(np.mean(non >= thr)),
+        "frr": float(np.mean(tgt < thr)),
+    }
 
 
 def _write_scores(out: str | os.PathLike, result: ScoreResult) -> list[str]:
