@@ -278,3 +278,15 @@ def test_cli_label_groups_bce_then_predict_json_and_eval(heads_corpus, tmp_path,
     assert main([*args, "--overwrite"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{groups}:1: empty label name" in err[0]
+
+
+def test_auto_class_weights_balance_each_label_of_a_multilabel_head():
+    from vocalis.data.targets import HeadLayout, HeadSpec
+    from vocalis.training.losses import BinaryCrossEntropy, build_head_losses
+
+    layout = HeadLayout([HeadSpec("x", "multilabel", ("a", "b"), ("a", "b"), "bce")])
+    (loss,) = build_head_losses(layout, [torch.tensor([3.0, 1.0])])
+    assert isinstance(loss, BinaryCrossEntropy) and loss.pos_weight.tolist() == [3.0, 1.0]
+    logits, target = torch.zeros(1, 2), torch.tensor([[1.0, 1.0]])
+    # ln 2 per label, the positive of "a" weighed 3x
+    assert float(loss(logits, target)) == pytest.approx(np.log(2) * (3 + 1) / 2)

@@ -105,7 +105,8 @@ def head_class_weights(cfg: ExperimentConfig, data: PreparedData) -> list[torch.
     """Class weights of every head of a multi-head run (``None`` for unweighted heads).
 
     ``train.class_weights=auto`` weighs each multiclass head by the inverse frequency
-    of its training classes (rows without its label left out); a list of weights
+    of its training classes (rows without its label left out) and each multi-label
+    head's positives by ``negatives / positives`` of their label; a list of weights
     needs a single multiclass head.
 
     Raises:
@@ -122,7 +123,13 @@ def head_class_weights(cfg: ExperimentConfig, data: PreparedData) -> list[torch.
         )
     out: list[torch.Tensor | None] = []
     packed = data.train.head_targets
-    for h, (t0, _) in zip(heads, layout.targets, strict=True):
+    for h, (t0, t1) in zip(heads, layout.targets, strict=True):
+        if h.kind == "multilabel" and cw == "auto":
+            y = packed[:, t0:t1]
+            pos = torch.nansum(y, dim=0)
+            neg = torch.isfinite(y).sum(dim=0) - pos
+            out.append(torch.where(pos > 0, neg / pos.clamp(min=1), torch.ones_like(pos)))
+            continue
         if h.kind != "multiclass":
             out.append(None)
             continue

@@ -209,11 +209,19 @@ class BinaryCrossEntropy(nn.Module):
     Args:
         weight: (C,) per-class weights or ``None``.
         label_smoothing: targets become ``t (1 - s) + s / 2``.
+        pos_weight: (C,) weight of each label's positive examples (``negatives /
+            positives`` balances a rare finding), or ``None``.
     """
 
-    def __init__(self, weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> None:
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        label_smoothing: float = 0.0,
+        pos_weight: torch.Tensor | None = None,
+    ) -> None:
         super().__init__()
         self.register_buffer("weight", weight, persistent=False)
+        self.register_buffer("pos_weight", pos_weight, persistent=False)
         self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -224,7 +232,9 @@ class BinaryCrossEntropy(nn.Module):
         target = target.float()
         if self.label_smoothing:
             target = target * (1.0 - self.label_smoothing) + self.label_smoothing / 2
-        return F.binary_cross_entropy_with_logits(logits.float(), target, weight=self.weight)
+        return F.binary_cross_entropy_with_logits(
+            logits.float(), target, weight=self.weight, pos_weight=self.pos_weight
+        )
 
 
 class _Regression(nn.Module):
@@ -428,7 +438,8 @@ def build_head_losses(
 
     Args:
         layout: a :class:`~vocalis.data.targets.HeadLayout`.
-        weights: per head, (C_h,) class weights or ``None``.
+        weights: per head, (C_h,) class weights (of a multi-label head: the weight of
+            each label's positives) or ``None``.
         **options: ``label_smoothing``, ``focal_gamma``, ``aam_margin``, ``aam_scale``.
 
     Raises:
@@ -446,8 +457,8 @@ def build_head_losses(
             )
         if regression:
             out.append(LOSSES.get(h.loss)())
-        elif h.kind == "multilabel":
-            out.append(BinaryCrossEntropy(weight=w))
+        elif h.kind == "multilabel":  # its "class weights" weigh each label's positives
+            out.append(BinaryCrossEntropy(pos_weight=w))
         else:
             out.append(build_classification_loss(h.loss, weight=w, **options))
     return out
