@@ -152,12 +152,12 @@ train(load_config(None, tiny_overrides(sys.argv[1], 400)), sys.argv[2], progress
 """
 
 
-def test_run_killed_on_the_store_resumes_from_complete_checkpoints(s3_store, corpus):
+def test_run_killed_on_the_store_resumes_from_complete_checkpoints(object_store, corpus):
     import time
 
-    out = f"{s3_store.url}/runs/killed"
+    out = f"{object_store.url}/runs/killed"
     last = URLPath(out) / "checkpoints" / "last.pt"
-    env = {**os.environ, **s3_store.env, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env = {**os.environ, **object_store.env, "PYTHONPATH": os.pathsep.join(sys.path)}
     helpers = str(Path(__file__).parent)
     proc = subprocess.Popen(
         [sys.executable, "-c", TRAIN_FOREVER, str(corpus), out, helpers], env=env
