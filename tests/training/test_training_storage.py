@@ -303,3 +303,24 @@ def test_an_unreachable_store_is_one_line_not_a_missing_run(s3_store, monkeypatc
     monkeypatch.setitem(fsspec.config.conf, "s3", options)
     with pytest.raises(StorageError, match=r"model\.pt: the store did not answer"):
         URLPath("s3://vocalis-test/runs/x/model.pt").is_file()
+
+
+def test_predict_and_embed_write_their_outputs_to_the_store(s3_store, corpus, tmp_path):
+    import numpy as np
+
+    from vocalis.cli.main import main
+    from vocalis.inference.embed import embed
+
+    run = f"{s3_store.url}/runs/predict-me"
+    _train(corpus, run, epochs=1)
+    preds = f"{s3_store.url}/out/preds.csv"
+    for _ in range(2):  # the second run finds every row done and appends nothing
+        assert main(["predict", str(corpus), "--checkpoint", run, "--out", preds,
+                     "--no-speech-check"]) == 0  # fmt: skip
+    lines = URLPath(preds).read_text().splitlines()
+    assert len(lines) == 1 + 18 and lines[0].startswith("id,path,label")
+    emb = f"{s3_store.url}/out/emb.npz"
+    embed(run, manifest=str(corpus), out=emb, progress=False)
+    local = tmp_path / "emb.npz"
+    local.write_bytes(URLPath(emb).read_bytes())
+    assert np.load(local)["embeddings"].shape[0] == 18
