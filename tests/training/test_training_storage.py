@@ -324,3 +324,19 @@ def test_predict_and_embed_write_their_outputs_to_the_store(s3_store, corpus, tm
     local = tmp_path / "emb.npz"
     local.write_bytes(URLPath(emb).read_bytes())
     assert np.load(local)["embeddings"].shape[0] == 18
+
+
+def test_overwrite_starts_a_url_run_over_and_another_config_is_refused(corpus):
+    from vocalis.errors import ConfigError
+    from vocalis.training import load_config, train
+
+    out = "memory://overwrite-test/runs/x"
+    _train(corpus, out, epochs=2)
+    other = load_config(None, [*tiny_overrides(corpus, 1), "train.lr=0.02"])
+    with pytest.raises(ConfigError, match=r"memory://overwrite-test/runs/x: this run folder was"):
+        train(other, out, progress=False)
+    result = train(other, out, overwrite=True, progress=False)
+    assert [h["epoch"] for h in result.history] == [1]
+    assert len((URLPath(out) / "history.csv").read_text().splitlines()) == 2
+    assert "lr: 0.02" in (URLPath(out) / "config.yaml").read_text()
+    assert "Resum" not in (URLPath(out) / "log.txt").read_text().split("Training tier1")[-1]
