@@ -323,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=os.environ.get("VOCALIS_BENCH_WORK", "/tmp/vocalis_speaker"))
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 2 systems, 2 epochs")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--only", default="", help="comma-separated systems to (re)run")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other systems of an existing --out and replace the ones run",
+    )
+    ap.add_argument("--reason", default="", help="why systems are rerun (kept in the JSON)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     work = Path(args.work)
@@ -349,8 +356,27 @@ def main(argv: list[str] | None = None) -> int:
     results["ge2e_zero_shot"] = ge2e_anchor(held.paths, cohort_paths, trials)
     print("GE2E zero-shot", results["ge2e_zero_shot"], flush=True)
     systems = SYSTEMS[:2] if args.quick else SYSTEMS
+    if args.only:
+        wanted = set(args.only.split(","))
+        unknown = wanted - {n for n, _ in SYSTEMS}
+        if unknown:
+            raise SystemExit(f"--only: unknown system(s) {sorted(unknown)}")
+        systems = [(n, e) for n, e in SYSTEMS if n in wanted]
+    kept: dict = {}
+    if args.merge and Path(args.out).is_file():
+        old = json.loads(Path(args.out).read_text())
+        kept = {n: r["seeds"] for n, r in old.get("systems", {}).items()}
+        rerun = {
+            "systems": [n for n, _ in systems],
+            "reason": args.reason,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        results["reruns"] = [*old.get("reruns", []), rerun]
     seeds = SEEDS[:1] if args.quick else SEEDS
     per_seed: dict[str, list[dict]] = {name: [] for name, _ in systems}
+    all_systems = [(n, e) for n, e in SYSTEMS if n in per_seed or n in kept]
+    for name in kept:
+        per_seed.setdefault(name, kept[name])
     # seeds outside, systems inside: every system has one seed before any has two, and the
     # JSON is rewritten after each run (``complete`` says whether all of them finished)
     for seed in seeds:
@@ -370,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             per_seed[name].append({"seed": seed, **timing, **scores})
             print(name, seed, json.dumps(per_seed[name][-1]), flush=True)
             done = all(len(v) == len(seeds) for v in per_seed.values())
-            finalize(results, systems, per_seed, wall0, cpu0, done)
+            finalize(results, all_systems, per_seed, wall0, cpu0, done)
             if not args.quick or args.out != str(RESULTS):
                 Path(args.out).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.out).write_text(json.dumps(results, indent=1) + "\n")

@@ -139,12 +139,52 @@ def inference(results: Path) -> str:
     return _table(header, rows)
 
 
+def speaker(results: Path) -> str:
+    """Speaker verification on held-out EmoDB + BAVED speakers (``bench/speaker.py``)."""
+    d = _load(results / "speaker.json")
+    a = d["ge2e_zero_shot"]
+
+    def pm(x: dict, scale: float = 100.0, digits: int = 2) -> str:
+        return f"{scale * x['mean']:.{digits}f} ± {scale * x['std']:.{digits}f}"
+
+    rows = [
+        [
+            "GE2E zero-shot (anchor)",
+            f"{100 * a['none']['eer']:.2f}",
+            _f3(a["none"]["min_dcf"]),
+            f"{100 * a['s']['eer']:.2f}",
+            _f3(a["s"]["min_dcf"]),
+            "–",
+            "0",
+            "–",
+        ]
+    ]
+    for name, r in d["systems"].items():
+        s = r["summary"]
+        rows.append(
+            [
+                f"`{name}`",
+                pm(s["none_eer"]),
+                pm(s["none_min_dcf"], 1.0, 3),
+                pm(s["s_eer"]),
+                pm(s["s_min_dcf"], 1.0, 3),
+                pm(s["val_acc"], 1.0, 3),
+                f"{s['train_seconds']['mean']:.0f}",
+                str(s["n_seeds"]),
+            ]
+        )
+    header = ["system", "EER %", "minDCF", "EER % (s-norm)", "minDCF (s-norm)",
+              "closed-set acc (val)", "train s", "seeds"]  # fmt: skip
+    return _table(header, rows)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "emodb_loso": emodb_loso,
     "features": features,
     "cache": cache,
     "train_speed": train_speed,
     "inference": inference,
+    "speaker": speaker,
 }
 
 

@@ -258,3 +258,14 @@ def test_compare_prefers_held_out_scores(tmp_path):
     row = compare([run])[0]
     assert (row["eer"], row["min_dcf"], row["eer_on"]) == (0.125, 0.5, "held-out")
     assert (row["mode"], row["fusion"], row["feature"]) == (2, None, "pitch_only")
+
+
+def test_validation_loss_keeps_the_full_margin_during_warm_up():
+    from vocalis.training.losses import AAMSoftmax
+
+    loss = AAMSoftmax(margin=0.2, scale=30.0)
+    loss.warm_up(0, 2)
+    full = loss.with_full_margin()
+    cos, y = torch.tensor([[0.6, 0.2]]), torch.tensor([0])
+    assert loss.margin == 0.0 and full.margin == pytest.approx(0.2)
+    assert float(full(cos, y)) > float(loss(cos, y))  # the margin makes the loss larger

@@ -180,6 +180,14 @@ class AAMSoftmax(nn.Module):
         self.margin = self.full_margin * frac
         return self.margin
 
+    def with_full_margin(self) -> AAMSoftmax:
+        """A copy with the full margin (validation losses stay comparable during warm-up)."""
+        import copy
+
+        full = copy.copy(self)
+        full.margin = self.full_margin
+        return full
+
     def forward(self, cosine: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean loss. Shape: cosine (B, C), target (B,) -> scalar."""
         _check_target(cosine, target)

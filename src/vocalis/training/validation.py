@@ -23,15 +23,24 @@ VAL_KEYS = ("val_loss", "val_acc", "val_uar", "val_macro_f1")
 
 
 def predict_split(s: Session, dataset: Any) -> tuple[np.ndarray, float]:
-    """Class probabilities (N, C) and mean loss of the unwrapped model on ``dataset``."""
+    """Class probabilities (N, C) and mean loss of the unwrapped model on ``dataset``.
+
+    An AAM-softmax loss is measured with its full margin, also while the margin warms
+    up, so that validation losses of different epochs compare (and pick the best).
+    """
+    from vocalis.training.losses import AAMSoftmax
     from vocalis.training.predict import predict_dataset
+
+    loss = s.parts.loss
+    if isinstance(loss, AAMSoftmax):
+        loss = loss.with_full_margin()
 
     return predict_dataset(
         s.raw_model,
         dataset,
         batch_size=s.cfg.train.batch_size,
         device=s.engine.device,
-        loss_fn=s.parts.loss,
+        loss_fn=loss,
         amp_dtype=s.engine.amp_dtype,
     )
 
