@@ -86,3 +86,16 @@ def test_relative_paths_fall_back_to_the_working_directory(tmp_path, monkeypatch
     (line,) = [r.getMessage() for r in caplog.records]
     assert f"1 relative audio path(s) resolved against the working directory {tmp_path}" in line
     assert "2 against the CSV's folder" in line
+
+
+def test_prediction_manifests_resolve_paths_like_training_manifests(tmp_path, monkeypatch):
+    from vocalis.inference.inputs import collect_inputs
+
+    (tmp_path / "wav").mkdir()
+    (tmp_path / "wav" / "a.wav").write_bytes(b"")
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "p.csv").write_text("path\nwav/a.wav\n")  # no label column
+    monkeypatch.chdir(tmp_path)
+    assert collect_inputs([str(tmp_path / "lists" / "p.csv")]) == [
+        (str(tmp_path / "wav" / "a.wav"), "a")
+    ]

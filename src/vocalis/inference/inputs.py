@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from vocalis.errors import DataError
-from vocalis.io import PATH_TYPES, is_url, read_bytes
+from vocalis.io import PATH_TYPES, is_url
 
 #: File endings searched for in folders (whatever libsndfile decodes).
 AUDIO_EXTENSIONS = (
@@ -42,57 +40,17 @@ def audio_files(folder: str | os.PathLike) -> list[str]:
 def manifest_items(path: str | os.PathLike) -> list[tuple[str, str]]:
     """``(path, id)`` rows of a manifest CSV; a ``label`` column is not needed.
 
-    Relative audio paths are resolved against the CSV's folder, legacy column
-    names (``file_path``, ...) are accepted, as in :func:`vocalis.data.read_manifest`.
+    Read by :func:`vocalis.data.read_manifest` (``required=("path",)``), so relative
+    audio paths, legacy column names (``file_path``, ...) and refusals are the same as
+    for training manifests.
 
     Raises:
-        DataError: unreadable file, or no ``path`` column.
+        DataError: unreadable file, no ``path`` column, an empty path or duplicate ids.
     """
     from vocalis.data import read_manifest
-    from vocalis.data.manifest import COLUMN_ALIASES
 
-    name = str(path)
-    try:
-        text = read_bytes(path).decode("utf-8-sig")
-    except (FileNotFoundError, IsADirectoryError):
-        raise DataError(f"{name}: manifest not found; check the path") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{name}: manifest is not UTF-8 text; save it as UTF-8 CSV") from None
-    header = next(csv.reader(io.StringIO(text)), [])
-    columns = {COLUMN_ALIASES.get(h.strip(), h.strip()) for h in header}
-    if "path" not in columns:
-        raise DataError(
-            f"{name}: no 'path' column (found: {', '.join(header) or 'nothing'}); a manifest "
-            "to predict needs a path column"
-        )
-    if "label" in columns:
-        manifest = read_manifest(path)
-    else:  # read_manifest insists on labels, which prediction does not need
-        from vocalis.data.manifest import Manifest
-
-        manifest = Manifest(read_manifest_text(text, name), source=name)
-    return list(zip(manifest.paths, manifest.ids, strict=False))
-
-
-def read_manifest_text(text: str, name: str) -> list[dict[str, str]]:
-    """Rows of a label-less manifest CSV with paths resolved like ``read_manifest``."""
-    from vocalis.data.manifest import COLUMN_ALIASES
-
-    reader = csv.DictReader(io.StringIO(text))
-    base = name.rsplit("/", 1)[0] if is_url(name) else str(Path(name).parent)
-    rows = []
-    for row in reader:
-        row = {COLUMN_ALIASES.get(k.strip(), k.strip()): (v or "").strip() for k, v in row.items()}
-        cell = row.get("path", "")
-        if not cell:
-            continue
-        if not (is_url(cell) or os.path.isabs(cell)):
-            cell = f"{base}/{cell}" if is_url(name) else str(Path(base) / cell)
-        row["path"] = cell
-        rows.append(row)
-    if not rows:
-        raise DataError(f"{name}: manifest has a header but no rows")
-    return rows
+    manifest = read_manifest(path, required=("path",))
+    return list(zip(manifest.paths, manifest.ids, strict=True))
 
 
 def collect_inputs(
