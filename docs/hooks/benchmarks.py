@@ -178,6 +178,34 @@ def speaker(results: Path) -> str:
     return _table(header, rows)
 
 
+def augment(results: Path) -> str:
+    """Augmentation: each transform in x real time, then training time augmented / not."""
+    d = _load(results / "augment.json")
+    t = d["transforms"]
+    rows = [
+        [f"`{name}`", f"{r['x_realtime']:,.0f}x", f"{r['x_realtime_cpu']:,.0f}x", r["what"]]
+        for name, r in t["rows"].items()
+    ]
+    head = ["transform (p = 1, 1 thread)", "x real time (wall)", "x real time (CPU)", "settings"]
+    tr = d["training"]
+    runs = [
+        [
+            f"`{b.get('overrides', name)}`",
+            f"{b['wall_s']:.1f} s",
+            f"{b['cpu_s']:.1f} s",
+            f"{b['wall_ratio']:.2f}",
+            f"{b['cpu_ratio']:.2f}",
+        ]
+        for name, b in tr["best"].items()
+    ]
+    return (
+        _table(head, rows)
+        + f"\n\nTraining {tr['model']}, {tr['epochs']} epoch(s) on {tr['source']}, "
+        f"fastest of {tr['repeats']} interleaved rounds:\n\n"
+        + _table(["setting", "wall", "CPU", "wall ratio", "CPU ratio"], runs)
+    )
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "emodb_loso": emodb_loso,
     "features": features,
@@ -185,6 +213,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "train_speed": train_speed,
     "inference": inference,
     "speaker": speaker,
+    "augment": augment,
 }
 
 
