@@ -98,15 +98,17 @@ def given_parts(
         val = "val.csv" if parts.val is not None else f"val held out ({dataset.val_protocol})"
         how = f"Parts from split folder {dataset.split_dir}: train.csv, {val}, test.csv"
         return rows, (parts.train, parts.val, parts.test), how
-    extra = {k: getattr(dataset, k) for k in ("val_manifest", "test_manifest")}
-    extra = {k: v for k, v in extra.items() if v}
+    #: part -> (config key, flag) of the extra manifests
+    flags = {"val": ("val_manifest", "--val-csv"), "test": ("test_manifest", "--test-csv")}
+    extra = {part: getattr(dataset, key) for part, (key, _) in flags.items()}
+    extra = {part: path for part, path in extra.items() if path}
     if not extra:
         return rows, indices, None
-    loaded = {k: load_rows(dataset, path) for k, path in extra.items()}
+    loaded = {part: load_rows(dataset, path) for part, path in extra.items()}
     parts: dict[str, Any] = {"train": np.arange(len(rows)), "val": None, "test": None}
     start = len(rows)
-    for key, m in loaded.items():
-        parts[key.split("_")[0]] = np.arange(start, start + len(m))
+    for part, m in loaded.items():
+        parts[part] = np.arange(start, start + len(m))
         start += len(m)
     merged = Manifest.concat([rows, *loaded.values()], source=rows.source)
     if len(merged) != start:  # identical rows were merged: a part shares recordings
@@ -114,14 +116,8 @@ def given_parts(
             f"{', '.join(extra.values())}: {start - len(merged)} row(s) also in "
             f"{rows.source}; a validation or test manifest must not repeat training rows"
         )
-    names = {"val_manifest": "--val-csv", "test_manifest": "--test-csv"}
-    how = (
-        "Parts: train "
-        + rows.source
-        + "".join(
-            f", {names[k].removeprefix('--').split('-')[0]} {v} ({names[k]})"
-            for k, v in extra.items()
-        )
+    how = f"Parts: train {rows.source}" + "".join(
+        f", {part} {path} ({flags[part][1]})" for part, path in extra.items()
     )
     return merged, (parts["train"], parts["val"], parts["test"]), how
 
