@@ -1,9 +1,7 @@
 """Additive white noise at a random signal-to-noise ratio.
 
 Example:
-    >>> import numpy as np
-import numpy as np
-import torch
+    >>> import torch
     >>> x = torch.sin(torch.arange(16000) * 2 * torch.pi * 440 / 16000)
     >>> y = AddNoise(min_snr_db=20.0, max_snr_db=20.0)(x, 16000, torch.Generator().manual_seed(0))
     >>> noise = y - x
