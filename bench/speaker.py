@@ -39,10 +39,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
+# ``python bench/speaker.py`` puts bench/ first on sys.path, where bench/ssl.py would
+# shadow the standard ssl module (torch imports it): take it off before any import
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "speaker.json"
 
 EMODB_HELD = ("03", "08", "16")
@@ -80,10 +84,13 @@ SYSTEMS = [
 
 def shared_data() -> Path:
     """``../shared/data`` next to the repository (EmoDB's parent)."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from benchenv import emodb_dir
+    import importlib.util
 
-    return emodb_dir().parent
+    # by file: bench/ on sys.path would let bench/ssl.py shadow the standard ssl module
+    spec = importlib.util.spec_from_file_location("benchenv", ROOT / "bench" / "benchenv.py")
+    benchenv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchenv)
+    return benchenv.emodb_dir().parent
 
 
 def manifests(work: Path, quick: bool = False) -> tuple[Path, Path, dict]:
