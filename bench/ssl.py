@@ -10,8 +10,8 @@ convolutional feature encoder frozen and every transformer layer trained.
 Per step: a batch of 8 x 3 s of noise (16 kHz) -> forward -> cross-entropy ->
 backward -> AdamW step, with and without gradient checkpointing
 (``train.gradient_checkpointing``). Each setting runs in its own subprocess, so its
-peak RSS (``resource.getrusage``) is its own; the first step is a warm-up and is not
-timed. Wall and CPU time are both recorded (the machine may be shared), and the
+peak RSS (``resource.getrusage``) is its own; ``--warmup`` untimed steps come first
+(1 by default). Wall and CPU time are both recorded (the machine may be shared), and the
 checkpointed run is quoted as a ratio to the plain one of the same invocation.
 wav2vec 2.0 base normalises its feature encoder with group norm over the whole
 input, so Vocalis runs the items of a batch one by one through it (a padded batch
@@ -51,7 +51,9 @@ BATCH, SECONDS, SR = 8, 3.0, 16000
 RESULTS = Path(__file__).resolve().parent / "results" / "ssl.json"
 
 
-def _child(folder: str, checkpointing: bool, steps: int, device: str, threads: int) -> dict:
+def _child(
+    folder: str, checkpointing: bool, steps: int, device: str, threads: int, warmup: int = 1
+) -> dict:
     """One setting, timed in this (fresh) process."""
     import torch
 
@@ -78,7 +80,8 @@ def _child(folder: str, checkpointing: bool, steps: int, device: str, threads: i
         if device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    step()  # warm-up
+    for _ in range(warmup):  # allocations, first-call dispatch
+        step()
     walls, cpus = [], []
     for _ in range(steps):
         t, c = time.perf_counter(), time.process_time()
@@ -89,9 +92,11 @@ def _child(folder: str, checkpointing: bool, steps: int, device: str, threads: i
     out = {
         "gradient_checkpointing": checkpointing,
         "steps_timed": steps,
+        "warmup_steps": warmup,
         "step_wall_s": round(wall, 3),
         "step_cpu_s": round(sum(cpus) / steps, 3),
         "utt_per_s": round(BATCH / wall, 3),
+        "utt_per_cpu_s": round(BATCH / (sum(cpus) / steps), 3),
         "x_realtime": round(BATCH * SECONDS / wall, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "params": sum(p.numel() for p in model.parameters()),
@@ -116,11 +121,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3, help="timed steps per setting")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--child", nargs=2, metavar=("FOLDER", "CKPT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        res = _child(a.child[0], a.child[1] == "1", a.steps, a.device, a.threads)
+        res = _child(a.child[0], a.child[1] == "1", a.steps, a.device, a.threads, a.warmup)
         print("RESULT " + json.dumps(res))
         return
     t0, c0 = time.time(), time.process_time()
@@ -131,6 +137,7 @@ def main() -> None:
         for ckpt in (False, True):
             cmd = [sys.executable, __file__, "--child", str(folder), "1" if ckpt else "0"]
             cmd += ["--steps", str(a.steps), "--device", a.device, "--threads", str(a.threads)]
+            cmd += ["--warmup", str(a.warmup)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             line = next(x for x in out.splitlines() if x.startswith("RESULT "))
             runs.append(json.loads(line[7:]))

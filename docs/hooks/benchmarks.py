@@ -206,6 +206,26 @@ def augment(results: Path) -> str:
     )
 
 
+def ssl(results: Path) -> str:
+    """Fine-tuning a wav2vec 2.0 base-sized encoder (model=ssl), with and without checkpointing."""
+    d = _load(results / "ssl.json")
+    rows = []
+    for name, r in d["runs"].items():
+        rows.append(
+            [
+                name.replace("_", " "),
+                f"{r['utt_per_cpu_s']:.2f}",
+                f"{r['utt_per_s']:.2f}",
+                f"{r['step_wall_s']:.1f} s",
+                f"{r['step_cpu_s']:.1f} s",
+                f"{r['peak_rss_mb']:.0f} MB",
+            ]
+        )
+    header = [f"setting ({d['device']}, batch 8 x 3 s)", "utt per CPU s", "utt/s (wall)"]
+    header += ["step (wall)", "step (CPU)"]
+    return _table([*header, "peak RSS"], rows)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "emodb_loso": emodb_loso,
     "features": features,
@@ -214,6 +234,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "inference": inference,
     "speaker": speaker,
     "augment": augment,
+    "ssl": ssl,
 }
 
 
