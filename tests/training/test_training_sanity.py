@@ -20,11 +20,18 @@ def _no_lr(manifest, epochs=2):
 
 @pytest.mark.parametrize("lr", ["nan", "inf", "-1", "0"])
 def test_bad_lr_is_one_line_at_config_time(tmp_path, corpus, capsys, lr):
-    code = main(["train", *_no_lr(corpus), "--lr", lr, "--out", str(tmp_path / "r")])
+    code = main(["train", *_no_lr(corpus), f"train.lr={lr}", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1, err
     assert "train.lr: got" in err and "expected a positive finite learning rate" in err
     assert not (tmp_path / "r").exists()  # refused before anything is built
+    # the --lr flag is refused by the parser itself (usage + one error line, exit 2)
+    with pytest.raises(SystemExit) as stop:
+        main(["train", *_no_lr(corpus), "--lr", lr, "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("vocalis train: error: argument --lr: got")
+    assert not (tmp_path / "r").exists()
 
 
 def test_diverging_run_stops_with_the_remedy(tmp_path, corpus, capsys):
