@@ -164,16 +164,20 @@ def test_a_worker_killed_mid_fold_is_retried(cluster, tmp_path):
     }
 
 
-def test_tasks_die_with_a_killed_driver(cluster, tmp_path):
-    """kill -9 of the driver: Ray ends its job, the worker running its fold is gone."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_tasks_die_with_their_driver(cluster, tmp_path, sig):
+    """kill -9 of the driver: Ray ends its job; SIGTERM: the driver cancels its tasks (force).
+    Either way the workers running its folds are gone."""
     manifest = helpers.make_manifest(tmp_path)
     out = tmp_path / "cv"
     script = (
         "import sys, ray, _backend_helpers as h\n"
         "ray.cloudpickle.register_pickle_by_value(h)\n"
         "from vocalis.backends import BackendConfig\n"
+        "from vocalis import signals\n"
         "from vocalis.evaluation.crossval import loso\n"
-        f"loso(h.FakeEstimator({str(manifest)!r}, hang_on=('speaker_a', 'speaker_b')), "
+        "with signals.installed():\n"
+        f"    loso(h.FakeEstimator({str(manifest)!r}, hang_on=('speaker_a', 'speaker_b')), "
         f"{str(out)!r}, backend=BackendConfig('ray', workers=2, address={cluster.address!r}))\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join((SRC, HERE, os.environ["PYTHONPATH"])))
@@ -189,8 +193,10 @@ def test_tasks_die_with_a_killed_driver(cluster, tmp_path):
     time.sleep(0.2)
     workers = [int(p.read_text()) for p in pids]
     assert all(psutil.pid_exists(w) for w in workers)
-    driver.kill()
-    driver.wait(10)
+    t0 = time.monotonic()
+    driver.send_signal(sig)
+    driver.wait(30)
+    assert time.monotonic() - t0 < 10, "the driver did not stop within 10 s"
     deadline = time.monotonic() + 30
     while any(psutil.pid_exists(w) and psutil.Process(w).status() != "zombie" for w in workers):
         assert time.monotonic() < deadline, f"Ray workers {workers} outlived their driver"
