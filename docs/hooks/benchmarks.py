@@ -226,6 +226,44 @@ def ssl(results: Path) -> str:
     return _table([*header, "peak RSS"], rows)
 
 
+def reliability(results: Path) -> str:
+    """Reliability: bad files, kill -9 and resume, the hostile service, SIGTERM, scale-out."""
+    d = _load(results / "reliability.json")
+    rows = [
+        [f"bad files: {r['verb']}", f"tried {r['tried']}, broken {r['broken']}, reported "
+         f"{r['reported']}, lost {r['lost']}, false reports {r['false_reports']}"]
+        for r in d["files"]
+    ]  # fmt: skip
+    rows += [
+        [f"kill -9: {r['verb']}", f"{r['kill_points']} kill points ({r['killed_during_write']} "
+         f"during a write); final state equal {r['final_state_equal']}/{r['chains']} chains; "
+         f"orphans {r['orphans']}; .part left {r['parts_left']}"]
+        for r in d["kills_summary"]
+    ]  # fmt: skip
+    s, mem = d["service"], d["service"]["memory"]
+    rows += [
+        ["service: hostile requests", f"{s['hostile_sent']} of {len(s['hostile'])} kinds, "
+         f"5xx {s['5xx_total']}"],
+        ["service: valid clips under that load", f"p95 {s['valid']['p95_s']} s, "
+         f"answers {s['valid']['status']}"],
+        ["service: peak RSS", f"{mem['peak_mb']} MB (bound {mem['bound_mb']} MB)"],
+        ["service: schema fuzz", f"{s['schema_fuzz']['cases']} cases, "
+         f"{s['schema_fuzz']['failures']} failures"],
+        ["service: 30-min silent FLAC", f"{s['silent_flac_30min']['status']}, RSS "
+         f"+{s['silent_flac_30min']['rss_increase_mb']} MB"],
+    ]  # fmt: skip
+    rows += [[f"SIGTERM: {r['verb']}", f"{r['stop_s']} s, exit {r['exit']}"] for r in d["sigterm"]]
+    for name, r in d["scaleout"]["rows"].items():
+        rows.append(
+            [
+                f"EmoDB LOSO: {name}",
+                f"{r['wall_s']} s wall, pooled UAR "
+                f"{_f3(r['pooled_uar'])}, cv_results equal: {r['cv_results_equal_local']}",
+            ]
+        )
+    return _table(["scenario", "result"], rows)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "emodb_loso": emodb_loso,
     "features": features,
@@ -235,6 +273,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "speaker": speaker,
     "augment": augment,
     "ssl": ssl,
+    "reliability": reliability,
 }
 
 
