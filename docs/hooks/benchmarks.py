@@ -52,9 +52,12 @@ def emodb_loso(results: Path) -> str:
         n = _load(path)
         if "recipe" not in n or "pooled" not in n:  # not a cv summary of one recipe
             continue
+        partial = (
+            f"; partial: {n['n_finished']} of {n['n_folds']} folds" if n.get("partial") else ""
+        )
         rows.append(
             [
-                f"Vocalis `{Path(n['recipe']).stem}` (`{path.name}`)",
+                f"Vocalis `{Path(n['recipe']).stem}` (`{path.name}`{partial})",
                 f"`{n['normalization']['protocol']}`",
                 _f3(n["pooled"]["uar"]),
                 _f3(n["pooled"]["accuracy"]),
