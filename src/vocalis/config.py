@@ -240,8 +240,8 @@ def find_recipe(recipe: str | os.PathLike, root: str | os.PathLike | None = None
             if candidate.is_file():
                 return candidate
         raise ConfigError(
-            f"recipe {text}: file not found (here, nor under {base.parent}); pass an existing "
-            f"--config or a recipe name: {', '.join(recipe_names(base)) or 'none'}"
+            f"recipe {text}: file not found (here, nor under {base.resolve().parent}); pass an "
+            f"existing --config or a recipe name: {', '.join(recipe_names(base)) or 'none'}"
         )
     folder = base / RECIPES
     candidate = folder / f"{text}.yaml"
