@@ -1,9 +1,10 @@
 """A committed cv summary (``bench/results/emodb_*loso*.json``) from a ``vocalis loso`` folder.
 
-    python bench/research/summarize_loso.py RUN_DIR TIMING.json RECIPE OUT.json [--note TEXT]
+    python bench/research/summarize_loso.py RUN_DIR TIMING.json[,MORE.json] RECIPE OUT.json
 
 ``TIMING.json`` is what ``bench/research/timed.py`` wrote around the command (wall and
-CPU time, children included).
+CPU time, children included); a run stopped and resumed (finished folds are skipped,
+a fold in progress resumes from its ``last.pt``) gives one file per segment, summed.
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path)
-    ap.add_argument("timing", type=Path)
+    ap.add_argument("timing", help="timed.py JSON file(s), comma-separated")
     ap.add_argument("recipe")
     ap.add_argument("out", type=Path)
     ap.add_argument("--note", default="")
     a = ap.parse_args()
     cv = json.loads((a.run / "cv_results.json").read_text())
-    timing = json.loads(a.timing.read_text())
+    segments = [json.loads(Path(t).read_text()) for t in a.timing.split(",")]
+    timing = {
+        "command": " && ".join(t["command"] for t in segments),
+        "wall_s": round(sum(t["wall_s"] for t in segments), 1),
+        "cpu_s": round(sum(t["cpu_s"] for t in segments), 1),
+        "max_rss_mb": max(t["max_rss_mb"] for t in segments),
+    }
     out = {
         "command": f"vocalis loso --config {a.recipe} --manifest work/emodb.csv "
         f"--out runs/{a.out.stem} --parallel 2",
@@ -42,6 +49,7 @@ def main() -> None:
         "cpu_s": timing["cpu_s"],
         "max_rss_mb": timing["max_rss_mb"],
         "per_fold_uar": {k: v.get("uar") for k, v in cv["folds"].items()},
+        "segments": len(segments),
         "n_finished": cv["n_finished"],
         "failed": cv["failed"],
     }
