@@ -287,16 +287,18 @@ def _serve_fails(args: list[str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_bad_and_busy_ports_fail_in_one_line_before_loading():
+def test_bad_and_busy_ports_fail_in_one_line_before_loading(tmp_path):
     result = _serve_fails(["--port", "99999"])
     assert result.returncode == 2
     assert "99999 is not a TCP port" in result.stderr and result.stdout == ""
+    # a file that exists but is no checkpoint would fail at load time: the port error first
+    unloadable = tmp_path / "model.pt"
+    unloadable.write_bytes(b"not a checkpoint")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        # a missing checkpoint would fail at load time: the port error must come first
-        result = _serve_fails(["--port", str(port), "--checkpoint", "/nonexistent/model.pt"])
+        result = _serve_fails(["--port", str(port), "--checkpoint", str(unloadable)])
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"port {port} on 127.0.0.1 is already in use" in lines[0]
