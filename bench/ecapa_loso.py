@@ -27,9 +27,6 @@ import platform
 import sys
 from pathlib import Path
 
-# bench/ holds modules named like the standard library's (bench/ssl.py): keep it off the path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 #: SpeechBrain's ECAPA-TDNN (512 channels) trained from scratch on EmoDB, measured on
 #: these machines on two folds (the peer figure of issue 12).
 PEER = {

@@ -52,8 +52,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SRC = ROOT / "src"
-# bench/ holds scripts named like standard modules (bench/ssl.py): put it after the stdlib
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
 sys.path.insert(0, str(SRC))
 
 import psutil  # noqa: E402

@@ -35,17 +35,13 @@ import argparse
 import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# ``python bench/speaker.py`` puts bench/ first on sys.path, where bench/ssl.py would
-# shadow the standard ssl module (torch imports it): take it off before any import
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "bench" / "results" / "speaker.json"
 
@@ -84,13 +80,9 @@ SYSTEMS = [
 
 def shared_data() -> Path:
     """``../shared/data`` next to the repository (EmoDB's parent)."""
-    import importlib.util
+    from benchenv import emodb_dir
 
-    # by file: bench/ on sys.path would let bench/ssl.py shadow the standard ssl module
-    spec = importlib.util.spec_from_file_location("benchenv", ROOT / "bench" / "benchenv.py")
-    benchenv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchenv)
-    return benchenv.emodb_dir().parent
+    return emodb_dir().parent
 
 
 def manifests(work: Path, quick: bool = False) -> tuple[Path, Path, dict]:

@@ -19,33 +19,26 @@ would change the statistics); the transformer sees them as one batch.
 
 Usage::
 
-    python bench/ssl.py                      # CPU, 3 timed steps per setting
-    python bench/ssl.py --steps 2 --device cuda
+    python bench/ssl_finetune.py                      # CPU, 3 timed steps per setting
+    python bench/ssl_finetune.py --steps 2 --device cuda
 
 Writes ``bench/results/ssl.json`` and prints a table.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import datetime as dt
+import json
+import platform
+import resource
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-# This file is named like the standard library's ssl module: keep its folder behind the
-# standard library on sys.path, or `import ssl` (urllib, transformers) would import it.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]
-
-import argparse  # noqa: E402
-import datetime as dt  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from benchenv import cpu_name  # noqa: E402
+from benchenv import cpu_name
 
 BATCH, SECONDS, SR = 8, 3.0, 16000
 RESULTS = Path(__file__).resolve().parent / "results" / "ssl.json"
