@@ -34,9 +34,6 @@ import numpy as np
 from benchenv import emodb_dir
 
 HERE = Path(__file__).resolve().parent
-# bench/ holds scripts named like standard modules (bench/ssl.py): once benchenv is in,
-# take the script folder off the import path so that torch's `import ssl` finds the stdlib
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 RECIPE = HERE.parent / "configs" / "recipes" / "emodb_multihead.yaml"
 BASELINE = HERE.parent / "configs" / "recipes" / "emodb_tier1.yaml"
 
