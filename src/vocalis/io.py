@@ -309,6 +309,32 @@ def as_path(path: str | os.PathLike) -> Path | URLPath:
     return Path(text)
 
 
+def local_path(path: str | os.PathLike, what: str) -> Path:
+    """A user-given path that must be on this machine; a store URL is refused in one line.
+
+    For outputs that are not written through fsspec yet (for example plots drawn by
+    matplotlib), so that ``gs://b/x`` never becomes a local folder named ``gs:``.
+
+    Args:
+        path: what the user gave.
+        what: the option or argument it came from, for the message (``--out``).
+
+    Raises:
+        StorageError: ``path`` is a store URL.
+
+    Example:
+        >>> local_path("runs/x", "--out")
+        PosixPath('runs/x')
+    """
+    resolved = as_path(path)
+    if isinstance(resolved, URLPath):
+        raise StorageError(
+            f"{what} {path}: this output is written to local files only; "
+            "give a local path (and copy it to the store afterwards)"
+        )
+    return resolved
+
+
 class URLPath:
     r"""A file or folder on an fsspec store, with the part of :class:`pathlib.Path` Vocalis uses.
 

@@ -209,3 +209,17 @@ def test_option_mistakes_are_refused_before_loading_anything(extra, message, cap
     assert main([*argv, *extra]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and "nonexistent" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("verb", ["score", "calibrate"])
+def test_sv_refuses_a_store_url_as_out_before_embedding(tmp_path, monkeypatch, capsys, verb):
+    """Scores, plots and verifier folders are local files: a URL is one line, not a 'gs:' dir."""
+    monkeypatch.chdir(tmp_path)
+    trials = tmp_path / "trials.tsv"
+    trials.write_text("1\ta.wav\tb.wav\n0\ta.wav\tc.wav\n")  # clips that do not exist
+    argv = ["sv", verb, "--checkpoint", "ge2e", "--trials", str(trials)]
+    assert main([*argv, "--out", "gs://bucket/sv/out.tsv"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--out gs://bucket/sv/out.tsv: this output is written to local files only" in err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "gs:").exists()

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from vocalis.errors import ConfigError, DataError, ModelError
+from vocalis.io import local_path
 from vocalis.verification.embedders import (
     GE2E_SPEC,
     VERIFIER_FILE,
@@ -220,6 +221,7 @@ def score_trials(
     if norm != "none" and cohort is None:
         raise ConfigError(f"--norm {norm} needs a cohort: pass --cohort COHORT.csv")
     detection_costs(np.array([1.0, 0.0]), np.array([1, 0]), p_target, c_miss, c_fa)  # check
+    out = local_path(out, "--out") if out is not None else None
     tl = trials if isinstance(trials, TrialList) else read_trials(trials, audio_root)
     emb = _embedder(embedder, device)
     overlap = _training_overlap(emb, tl)
@@ -372,7 +374,7 @@ def _write_scores(out: str | os.PathLike, result: ScoreResult) -> list[str]:
     from vocalis.metrics.verification import error_rates
     from vocalis.verification.det import plot_det
 
-    out = Path(out)
+    out = local_path(out, "--out")
     with atomic_open(out, "w") as fh:
         fh.write("label\tenrol\ttest\tscore\n")
         for lab, a, b, s in zip(
@@ -467,6 +469,7 @@ def calibrate_threshold(
     from vocalis.metrics.verification import threshold_at_far
 
     point, rate = parse_operating_point(at)
+    out = local_path(out, "--out") if out is not None else None
     emb = _embedder(embedder, device)
     if out is None and emb.checkpoint is None and emb.folder is None:
         raise ConfigError(
@@ -549,7 +552,7 @@ def _store(
             emb.checkpoint, dataclasses.replace(ckpt, training={**ckpt.training, "extras": extras})
         )
         return str(emb.checkpoint)
-    folder = Path(out) if out is not None else Path(str(emb.folder))
+    folder = local_path(out, "--out") if out is not None else Path(str(emb.folder))
     from vocalis.checkpoint import MODEL_FILE
 
     if (folder / MODEL_FILE).exists():
