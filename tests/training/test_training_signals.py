@@ -77,6 +77,18 @@ def _workers(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _busy(procs: list[psutil.Process], min_percent: float = 5.0) -> list[psutil.Process]:
+    """The processes using more than ``min_percent`` CPU over 0.2 s (one that exits is not)."""
+    busy = []
+    for p in procs:
+        try:
+            if p.cpu_percent(0.2) > min_percent:
+                busy.append(p)
+        except psutil.NoSuchProcess:  # a short-lived child (spawn's helper) exited meanwhile
+            continue
+    return busy
+
+
 def _all_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
     """The processes still running (not zombies) after ``timeout`` seconds."""
     _, alive = psutil.wait_procs(procs, timeout=timeout)
@@ -162,7 +174,7 @@ def test_loso_parallel_sigterm_and_kill9(tmp_path, corpus):
     assert not _all_gone(workers, 5), "fold workers outlived SIGTERM"
     # kill -9 of the parent: the fold workers die too, and nothing keeps writing
     proc = _start(args, tmp_path)
-    _wait_for(lambda: len([w for w in _workers(proc.pid) if w.cpu_percent(0.2) > 5]) >= 2, proc)
+    _wait_for(lambda: len(_busy(_workers(proc.pid))) >= 2, proc)
     workers = _workers(proc.pid)
     proc.kill()
     proc.wait()
