@@ -40,6 +40,9 @@ class FakeFitted:
             out[k, c] = 0.7
         return out
 
+    def predict_heads(self, rows, index):
+        return None  # one head
+
     def save(self, path):
         Path(path).write_text("fake")
 
@@ -211,6 +214,16 @@ def test_loso_layout_and_pooled_metrics(tmp_path):
     assert read_predictions(out / "predictions.csv").metrics()["uar"] == pytest.approx(
         cv["pooled"]["uar"]
     )
+    # a model with one head: the keys of cv_results.json are those of before per-head
+    # sections existed, and no fold writes a per-head record
+    assert list(on_disk) == [
+        "protocol", "group", "n_folds", "normalization", "speaker_dependent", "validation",
+        "manifest", "model", "fold_names", "n_finished", "failed", "pooled", "mean", "std",
+        "folds", "test_rows", "n_skipped", "seconds", "extract_seconds", "backend",
+        "wall_seconds_total",
+    ]  # fmt: skip
+    assert not list(out.glob("*/head_outputs.npz")) and not list(out.glob("*/predictions_heads*"))
+    assert "heads" not in json.loads((out / "speaker_03" / "metrics.json").read_text())
 
 
 def test_rerun_skips_finished_and_single_speaker(tmp_path):
@@ -400,6 +413,7 @@ def test_neural_estimator_predicts_as_the_trainer_tests(tmp_path):
         est = estimator_for(_neural_config(m, *tiny), normalization=protocol)
         fitted = est.fit(rows, plan.train, plan.val, tmp_path / protocol / "fit")
         proba = fitted.predict_proba(rows, plan.test)
+        assert fitted.predict_heads(rows, plan.test) is None  # one head: nothing more
         train(
             est.config, tmp_path / protocol / "ref", manifest=rows, train_indices=plan.train,
             val_indices=plan.val, test_indices=plan.test, progress=False,

@@ -179,6 +179,11 @@ def print_summary(cv: dict[str, Any]) -> None:
                 f"  {key:<9} pooled {pooled[key]:.4f}   folds {mean.get(key, float('nan')):.4f}"
                 f" ± {std.get(key, float('nan')):.4f}"
             )
+    if cv.get("heads"):
+        from vocalis.evaluation.crossval import head_line
+
+        for name, head in list(cv["heads"].items())[1:]:  # the first head: the lines above
+            print(f"  head {name}: pooled {head_line(head)}")
     for fold, err in (cv.get("failed") or {}).items():
         print(f"  fold {fold} FAILED: {err}")
     if cv.get("speaker_dependent"):

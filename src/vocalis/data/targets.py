@@ -110,6 +110,22 @@ class HeadSpec:
         """Columns of the packed target matrix it takes (1 for a multiclass head)."""
         return 1 if self.kind == "multiclass" else len(self.classes)
 
+    def to_units(self, values: Any) -> np.ndarray:
+        """Regression values from the model's z-scored units to the columns' own units.
+
+        The one place the training scaler is undone (``value * std + mean``, per
+        column): metrics, predictions and cross-validation pooling all call it.
+
+        Shape:
+            values: (..., size) -> the same shape, float64.
+
+        Example:
+            >>> h = HeadSpec("d", "regression", ("d",), ("d",), "mse", mean=(2.0,), std=(0.5,))
+            >>> h.to_units([[2.0], [-2.0]]).tolist()
+            [[3.0], [1.0]]
+        """
+        return np.asarray(values, dtype=np.float64) * np.asarray(self.std) + np.asarray(self.mean)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data, as the checkpoint stores it."""
         return {
@@ -501,10 +517,9 @@ def decode_outputs(
         else:
             result[h.name] = {
                 "kind": h.kind,
-                "values": {
-                    c: v * s + m if standardized else v
-                    for c, v, m, s in zip(h.classes, part, h.mean, h.std, strict=True)
-                },
+                "values": dict(
+                    zip(h.classes, h.to_units(part).tolist() if standardized else part, strict=True)
+                ),
             }
     return result
 

@@ -12,6 +12,8 @@ planning (:func:`plan_folds`, on :mod:`vocalis.data.splits`), one fold writer
 
     out_dir/
       speaker_03/  speaker_08/ ...   # run folders (LOSO); fold_0/ ... for k-fold
+        head_outputs.npz             # several heads: every head's test outputs + targets
+        predictions_heads.csv        # several heads: every head's reference and prediction
       training_results.json          # per fold (by folder name): status, best_error, seconds
       cv_results.json                # pooled + per-fold metrics, mean ± std, protocol
       predictions.csv                # all folds' test predictions, concatenated
@@ -19,6 +21,15 @@ planning (:func:`plan_folds`, on :mod:`vocalis.data.splits`), one fold writer
 Pooled metrics are computed on the concatenated predictions of all finished
 folds (the usual way of reporting LOSO on EmoDB); the mean and sample standard
 deviation over folds are reported next to them.
+
+A model with several heads (``dataset.label_columns``, a valence/arousal head) is
+scored on every head: the top-level keys of ``cv_results.json`` stay the first
+head's, and ``heads`` holds, per head, the pooled metrics (of every test row of
+every fold, :func:`vocalis.metrics.heads.pool_heads`: regression in the columns'
+own units), the per-fold metrics and their mean ± std, in the per-head schema of
+``metrics.json`` (:func:`vocalis.metrics.heads.score_heads`). Each fold keeps what
+pooling needs in its ``head_outputs.npz``, so a resumed run pools finished folds
+without predicting them again.
 
 Feature normalisation protocols (recorded in the results, never mixed in one
 output folder):
@@ -59,19 +70,24 @@ from vocalis.training.estimator import NORMALIZATIONS, estimator_for
 if TYPE_CHECKING:
     from vocalis.backends import Backend, BackendConfig
     from vocalis.data import Manifest
-    from vocalis.training.estimator import Estimator, Fitted
+    from vocalis.data.targets import HeadSpec
+    from vocalis.training.estimator import Estimator, Fitted, HeadOutputs
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "HEAD_OUTPUTS",
+    "HEAD_SUMMARY_KEYS",
     "NORMALIZATIONS",
     "PROTOCOLS",
     "RUN_KEYS",
     "FoldPlan",
     "cross_validate",
+    "head_line",
     "loso",
     "plan_folds",
     "summarize",
+    "summarize_heads",
     "write_cv_results",
     "write_fold",
 ]
@@ -85,6 +101,16 @@ RUN_KEYS = ("seconds", "extract_seconds", "wall_seconds_total", "backend")
 
 #: Metrics summarised as mean ± std over folds.
 SUMMARY_KEYS = ("uar", "accuracy", "macro_f1", "weighted_f1", "ece")
+
+#: Per-head metrics summarised as mean ± std over folds, by head kind.
+HEAD_SUMMARY_KEYS = {
+    "multiclass": SUMMARY_KEYS,
+    "multilabel": ("uar", "accuracy", "macro_auc", "macro_f1", "micro_f1"),
+    "regression": ("ccc", "pearson", "mae", "rmse"),
+}
+
+#: A fold's record of every head's test outputs (models with several heads).
+HEAD_OUTPUTS = "head_outputs.npz"
 
 Protocol = Literal["loso", "group-kfold", "stratified"]
 Validation = Literal["stratified", "speaker", "none"]
@@ -253,6 +279,7 @@ def write_fold(
     fitted: Fitted,
     seconds: float,
     skipped: Sequence[Skipped] = (),
+    heads: HeadOutputs | None = None,
 ) -> dict[str, Any]:
     """Write a fold's test results: ``metrics.json`` (test section) and ``predictions.csv``.
 
@@ -272,9 +299,13 @@ def write_fold(
         fitted: the fitted model.
         seconds: fit + predict time.
         skipped: test rows left out before predicting (an unseen label).
+        heads: every head's test outputs (``fitted.predict_heads``) of a model
+            with several heads: each head's test metrics go to ``metrics.json``'s
+            ``heads`` sections, the outputs to ``head_outputs.npz`` (what pooling
+            reads) and ``predictions_heads.csv``.
 
     Returns:
-        The test metrics.
+        The test metrics (of the first head).
     """
     from vocalis.metrics.predictions import Predictions, write_predictions
     from vocalis.training.runfolder import RunFolder
@@ -320,9 +351,87 @@ def write_fold(
             "test_rows": summary_of(skipped, n_test),
         },
     )
+    if heads is not None:
+        record["heads"] = _write_fold_heads(fold_dir, rows, idx, heads, keep, fit.heads or {})
     run.write_metrics(**record)
     write_predictions(fold_dir / "predictions.csv", predictions)  # last: marks it finished
     return metrics
+
+
+def _write_fold_heads(
+    fold_dir: Path,
+    rows: Manifest,
+    idx: np.ndarray,
+    heads: HeadOutputs,
+    keep: np.ndarray,
+    sections: dict[str, Any],
+) -> dict[str, Any]:
+    """Score every head of a fold, write its outputs; the ``metrics.json`` head sections."""
+    from vocalis.metrics.heads import score_heads
+    from vocalis.training.validation import write_head_table
+
+    outputs, targets = heads.outputs[keep], heads.targets[keep]
+    _write_head_outputs(fold_dir / HEAD_OUTPUTS, heads.heads, outputs, targets, rows.ids, idx)
+    write_head_table(
+        fold_dir / "predictions_heads.csv",
+        list(heads.heads),
+        rows.select(idx.tolist()),
+        outputs,
+        targets,
+    )
+    scored = score_heads(heads.heads, outputs, targets)
+    return {
+        h.name: {
+            **sections.get(
+                h.name, {"kind": h.kind, "columns": list(h.columns), "classes": list(h.classes)}
+            ),
+            "test": scored[h.name],
+        }
+        for h in heads.heads
+    }
+
+
+def _write_head_outputs(
+    path: Path,
+    heads: Sequence[HeadSpec],
+    outputs: np.ndarray,
+    targets: np.ndarray,
+    ids: Sequence[str],
+    idx: np.ndarray,
+) -> None:
+    """``head_outputs.npz``: the fold's heads (JSON), outputs, packed targets and row ids."""
+    import io as _io
+
+    from vocalis.io import atomic_open
+
+    buf = _io.BytesIO()
+    np.savez(
+        buf,
+        heads=np.array(json.dumps([h.to_dict() for h in heads])),
+        outputs=np.asarray(outputs, dtype=np.float64),
+        targets=np.asarray(targets, dtype=np.float64),
+        ids=np.array([str(ids[int(i)]) for i in idx]),
+    )
+    with atomic_open(path, "wb") as fh:
+        fh.write(buf.getvalue())
+
+
+def _read_head_outputs(path: Path) -> tuple[list[HeadSpec], np.ndarray, np.ndarray]:
+    """``(heads, outputs, targets)`` of a fold's ``head_outputs.npz``."""
+    import io as _io
+
+    from vocalis.data.targets import heads_from_data
+    from vocalis.io import read_bytes
+
+    try:
+        with np.load(_io.BytesIO(read_bytes(path)), allow_pickle=False) as z:
+            heads = heads_from_data(json.loads(str(z["heads"])))
+            return heads, np.asarray(z["outputs"]), np.asarray(z["targets"])
+    except (OSError, ValueError, KeyError) as err:
+        raise DataError(
+            f"{path}: unreadable ({type(err).__name__}: {err}); delete the fold's folder "
+            "to run it again"
+        ) from None
 
 
 def _fold_record(plan: FoldPlan) -> dict[str, Any]:
@@ -384,9 +493,10 @@ def _run_fold(
         fitted = estimator.fit(rows, plan.train, plan.val, fold_dir)
         known, skipped = _known_label_rows(rows, plan, list(fitted.classes))
         plan = dataclasses.replace(plan, test=known)
-        proba = fitted.predict_proba(rows, plan.test)
+        heads = fitted.predict_heads(rows, plan.test)  # one pass gives every head
+        proba = fitted.predict_proba(rows, plan.test) if heads is None else heads.first_head()
         seconds = time.perf_counter() - t0
-        metrics = write_fold(fold_dir, rows, plan, proba, fitted, seconds, skipped)
+        metrics = write_fold(fold_dir, rows, plan, proba, fitted, seconds, skipped, heads)
         record.update(status="success", **fitted.info)
         from vocalis.training.runfolder import RunFolder
 
@@ -448,7 +558,8 @@ def summarize(out_dir: str | os.PathLike, fold_names: Sequence[str]) -> dict[str
     Returns:
         ``{"pooled": metrics, "folds": {name: metrics}, "mean": {...}, "std": {...},
         "n_finished": int}``; ``std`` is the sample standard deviation (ddof=1,
-        0 for a single fold).
+        0 for a single fold). With folds of a model with several heads, also
+        ``"heads"`` (:func:`summarize_heads`).
     """
     from vocalis.metrics.predictions import concat_predictions, read_predictions
 
@@ -466,15 +577,70 @@ def summarize(out_dir: str | os.PathLike, fold_names: Sequence[str]) -> dict[str
         return result
     pooled = concat_predictions(parts)
     result["pooled"] = pooled.metrics()
+    result.update(_mean_std(per_fold, SUMMARY_KEYS), _pooled_predictions=pooled)
+    heads = summarize_heads(out, list(per_fold))
+    if heads:
+        result["heads"] = heads
+    return result
+
+
+def _mean_std(per_fold: dict[str, dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
+    """``{"mean": {key: ...}, "std": {key: ...}}`` over the folds (sample std, 0 for one)."""
     mean, std = {}, {}
-    for key in SUMMARY_KEYS:
+    for key in keys:
         vals = np.array(
             [m[key] for m in per_fold.values() if isinstance(m.get(key), (int, float))], float
         )
         if vals.size:
             mean[key] = float(np.nanmean(vals))
             std[key] = float(np.nanstd(vals, ddof=1)) if vals.size > 1 else 0.0
-    result.update(mean=mean, std=std, _pooled_predictions=pooled)
+    return {"mean": mean, "std": std}
+
+
+def summarize_heads(out_dir: str | os.PathLike, fold_names: Sequence[str]) -> dict[str, Any]:
+    """Every head's pooled and per-fold metrics, from the folds' ``head_outputs.npz``.
+
+    Folds without the file (a model with one head) are left out; ``{}`` when none
+    has it. Each fold is scored with its own heads (as its ``metrics.json``); the
+    pooled metrics are those of all folds' rows in common units
+    (:func:`vocalis.metrics.heads.pool_heads`: regression in the columns' units).
+
+    Args:
+        out_dir: the cross-validation folder.
+        fold_names: the finished folds to summarise.
+
+    Returns:
+        ``{head: {"kind", "columns", "classes", "pooled": metrics, "folds": {fold:
+        metrics}, "mean": {...}, "std": {...}, "n_folds": int}}`` in model order; the
+        metrics are :func:`~vocalis.metrics.heads.score_head`'s, the mean ± std over
+        :data:`HEAD_SUMMARY_KEYS` of the head's kind.
+    """
+    from vocalis.metrics.heads import pool_heads, score_heads
+
+    out = as_path(out_dir)
+    parts, scored = [], {}
+    for name in fold_names:
+        path = out / name / HEAD_OUTPUTS
+        if path.is_file():
+            part = _read_head_outputs(path)
+            parts.append(part)
+            scored[name] = score_heads(*part)
+    if not parts:
+        return {}
+    heads, outputs, targets = pool_heads(parts)
+    pooled = score_heads(heads, outputs, targets)
+    result = {}
+    for h in heads:
+        folds = {name: m[h.name] for name, m in scored.items()}
+        result[h.name] = {
+            "kind": h.kind,
+            "columns": list(h.columns),
+            "classes": list(h.classes),
+            "pooled": pooled[h.name],
+            "folds": folds,
+            **_mean_std(folds, HEAD_SUMMARY_KEYS[h.kind]),
+            "n_folds": len(folds),
+        }
     return result
 
 
@@ -523,12 +689,13 @@ def write_cv_results(
         "mean": summary["mean"],
         "std": summary["std"],
         "folds": summary["folds"],
+        **({"heads": summary["heads"]} if "heads" in summary else {}),
         "test_rows": summary_of(test_skipped, n_test),
         "n_skipped": summary_of(skipped, 0)["n_skipped"],
         **timing,
         "wall_seconds_total": round(sum(float(r.get("seconds") or 0) for r in records.values()), 2),
     }
-    write_json(out / "cv_results.json", cv)
+    write_json(out / "cv_results.json", _plain(cv))
     if summary["pooled"] is not None:
         log.info(
             "%s: pooled UAR %.4f, fold UAR %.4f ± %.4f over %d finished folds",
@@ -538,7 +705,60 @@ def write_cv_results(
             summary["std"].get("uar", float("nan")),
             summary["n_finished"],
         )
+    for name, head in list(summary.get("heads", {}).items())[1:]:
+        log.info("%s: head %s: pooled %s", label, name, head_line(head))
     return cv
+
+
+#: How :func:`head_line` names the headline metrics.
+_SHOWN = {
+    "acc": "accuracy",
+    "uar": "UAR",
+    "macro_f1": "macro-F1",
+    "macro_auc": "macro-AUC",
+    "ccc": "CCC",
+    "mae": "MAE",
+    "rmse": "RMSE",
+}
+
+
+def head_line(head: dict[str, Any]) -> str:
+    """One head's pooled headline metrics and the fold mean ± std of the first of them.
+
+    UAR / accuracy / macro-F1 for a multiclass head, UAR / macro-F1 / macro-AUC for
+    a multi-label head, CCC / MAE / RMSE (in the column's units) for a regression
+    head; the fold mean ± std is of the UAR, or of the CCC.
+
+    Args:
+        head: an entry of ``cv_results.json``'s ``heads``.
+
+    Returns:
+        E.g. ``UAR 0.8812, accuracy 0.8800, macro-F1 0.8790 (folds UAR 0.8700 ± 0.0500)``.
+    """
+    from vocalis.metrics.heads import HEADLINE
+
+    def value(key: str, where: dict[str, Any]) -> float:
+        v = where.get("accuracy" if key == "acc" else key)
+        return float("nan") if v is None else float(v)
+
+    keys = list(HEADLINE[head["kind"]])
+    first = "ccc" if head["kind"] == "regression" else "uar"
+    keys.sort(key=lambda k: k != first)
+    shown = ", ".join(
+        f"{_SHOWN[k]} {value(k, head['pooled']):{'.4g' if k in ('mae', 'rmse') else '.4f'}}"
+        for k in keys
+    )
+    return (
+        f"{shown} (folds {_SHOWN[first]} {value(first, head['mean']):.4f} ± "
+        f"{value(first, head['std']):.4f})"
+    )
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe copy: numpy scalars and arrays become Python values."""
+    from vocalis.training.session import plain
+
+    return plain(value)
 
 
 # --------------------------------------------------------------------------- runners

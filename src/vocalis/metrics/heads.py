@@ -101,8 +101,7 @@ def score_head(head: HeadSpec, outputs: np.ndarray, targets: np.ndarray) -> dict
     elif head.kind == "multilabel":
         out = _multilabel(head, targets, outputs)
     else:
-        mean, std = np.asarray(head.mean), np.asarray(head.std)
-        y, p = targets * std + mean, outputs * std + mean
+        y, p = head.to_units(targets), head.to_units(outputs)
         keep = np.isfinite(y).all(axis=1)
         out = regression_metrics(y[keep], p[keep], names=head.classes)
         out["per_target"] = out.pop("per_dim")
@@ -122,6 +121,96 @@ def score_heads(
         h.name: score_head(h, outputs[:, o0:o1], targets[:, t0:t1])
         for h, (o0, o1), (t0, t1) in zip(heads, layout.outputs, layout.targets, strict=True)
     }
+
+
+def pool_heads(
+    parts: Sequence[tuple[Sequence[HeadSpec], np.ndarray, np.ndarray]],
+) -> tuple[list[HeadSpec], np.ndarray, np.ndarray]:
+    """Several models' head outputs on disjoint rows (cross-validation folds), as one set.
+
+    Each fold's heads are fitted on its own training rows, so regression scalers,
+    multi-label thresholds and even class lists differ between folds. Every fold is
+    put in common units first, then the rows are concatenated:
+
+    - multiclass: probabilities and targets on the union of the folds' classes (in
+      first-seen order; probability 0 for a class a fold never trained on);
+    - multi-label: scores centred on the fold's own thresholds (``score - threshold
+      + 0.5``) and scored at 0.5, so each row keeps its fold's decision (as
+      :func:`score_head` does within one fold);
+    - regression: outputs and targets in the columns' units
+      (:meth:`~vocalis.data.targets.HeadSpec.to_units`), scored with mean 0, std 1.
+
+    :func:`score_heads` of the result gives the pooled metrics, in the same schema
+    as one fold's.
+
+    Args:
+        parts: per fold ``(heads, outputs (N_k, sum C_h), targets (N_k, sum width_h))``,
+            as :func:`score_heads` takes them; every fold has the same head names.
+
+    Returns:
+        ``(heads, outputs, targets)`` of all rows.
+
+    Raises:
+        DataError: folds whose heads differ (names, kinds or columns).
+
+    Example:
+        >>> from vocalis.data.targets import HeadSpec
+        >>> def fold(mean):
+        ...     return [HeadSpec("d", "regression", ("d",), ("d",), mean=(mean,), std=(1.0,))]
+        >>> heads, out, tgt = pool_heads([(fold(0.0), np.array([[1.0]]), np.array([[0.0]])),
+        ...                               (fold(5.0), np.array([[1.0]]), np.array([[2.0]]))])
+        >>> out.ravel().tolist(), tgt.ravel().tolist(), heads[0].mean
+        ([1.0, 6.0], [0.0, 7.0], (0.0,))
+    """
+    from dataclasses import replace
+
+    from vocalis.errors import DataError
+
+    if not parts:
+        raise DataError("no fold to pool")
+    first = [(h.name, h.kind, h.columns) for h in parts[0][0]]
+    for heads, _, _ in parts[1:]:
+        if [(h.name, h.kind, h.columns) for h in heads] != first:
+            raise DataError(
+                f"cannot pool folds with different heads: {[h[0] for h in first]} vs "
+                f"{[h.name for h in heads]} (kinds or columns differ)"
+            )
+    pooled: list[HeadSpec] = []
+    out_blocks: list[list[np.ndarray]] = [[] for _ in parts]
+    tgt_blocks: list[list[np.ndarray]] = [[] for _ in parts]
+    for j, head in enumerate(parts[0][0]):
+        if head.kind == "multiclass":
+            classes = list(dict.fromkeys(c for heads, _, _ in parts for c in heads[j].classes))
+            pooled.append(replace(head, classes=tuple(classes)))
+        elif head.kind == "multilabel":
+            pooled.append(replace(head, thresholds=(0.5,) * head.size))
+        else:
+            ones = (1.0,) * head.size
+            pooled.append(replace(head, mean=(0.0,) * head.size, std=ones))
+        for k, (heads, outputs, targets) in enumerate(parts):
+            h = heads[j]
+            layout = HeadLayout(tuple(heads))
+            (o0, o1), (t0, t1) = layout.outputs[j], layout.targets[j]
+            out = np.asarray(outputs, dtype=np.float64)[:, o0:o1]
+            tgt = np.asarray(targets, dtype=np.float64)[:, t0:t1]
+            if h.kind == "multiclass":
+                at = [pooled[j].classes.index(c) for c in h.classes]
+                wide = np.zeros((len(out), pooled[j].size))
+                wide[:, at] = out
+                ids = np.full_like(tgt, np.nan)
+                known = np.isfinite(tgt)
+                ids[known] = np.asarray(at, dtype=np.float64)[tgt[known].astype(np.int64)]
+                out, tgt = wide, ids
+            elif h.kind == "multilabel":
+                th = np.asarray(h.thresholds or (0.5,) * h.size)
+                out = out - th + 0.5
+            else:
+                out, tgt = h.to_units(out), h.to_units(tgt)
+            out_blocks[k].append(out)
+            tgt_blocks[k].append(tgt)
+    outputs = np.concatenate([np.concatenate(b, axis=1) for b in out_blocks], axis=0)
+    targets = np.concatenate([np.concatenate(b, axis=1) for b in tgt_blocks], axis=0)
+    return pooled, outputs, targets
 
 
 def head_columns(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
@@ -154,4 +243,12 @@ def mean_ccc(heads: Sequence[HeadSpec], metrics: Mapping[str, Mapping[str, Any]]
     return float(np.mean(values)) if values else float("nan")
 
 
-__all__ = ["HEADLINE", "head_columns", "mean_ccc", "primary", "score_head", "score_heads"]
+__all__ = [
+    "HEADLINE",
+    "head_columns",
+    "mean_ccc",
+    "pool_heads",
+    "primary",
+    "score_head",
+    "score_heads",
+]

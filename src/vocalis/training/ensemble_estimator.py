@@ -79,6 +79,10 @@ class FittedEnsemble:
             speakers = np.asarray(rows.speakers, dtype=object)[index].astype(str)
         return self.fit.predict_proba(tables, speakers)
 
+    def predict_heads(self, rows: Manifest, index: np.ndarray) -> None:
+        """``None``: an ensemble has one head (:meth:`predict_proba` is all it gives)."""
+        return None
+
     def to_module(self) -> EnsembleModel:
         """The fitted ensemble as a torch module of waveforms."""
         from vocalis.ensemble.model import EnsembleModel

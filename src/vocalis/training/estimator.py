@@ -8,6 +8,7 @@ implements :class:`Estimator`; the cross-validation runner
     estimator.prepare(rows)                       # shared work before the folds
     fitted = estimator.fit(rows, train, val, run_dir)
     fitted.predict_proba(rows, index)             -> (N, K), columns = fitted.classes
+    fitted.predict_heads(rows, index)             -> HeadOutputs (several heads) or None
     fitted.save(path)                             # the deployable model.pt
 
 Implementations:
@@ -33,12 +34,14 @@ from vocalis.io import as_path
 
 if TYPE_CHECKING:
     from vocalis.data import Manifest
+    from vocalis.data.targets import HeadSpec
     from vocalis.training.config import ExperimentConfig
 
 __all__ = [
     "NORMALIZATIONS",
     "Estimator",
     "Fitted",
+    "HeadOutputs",
     "NeuralEstimator",
     "NeuralFitted",
     "estimator_for",
@@ -46,6 +49,27 @@ __all__ = [
 
 #: Normalisation protocol -> ``features.normalization`` of the neural training engine.
 NORMALIZATIONS = {"online": "global", "speaker_norm": "speaker"}
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadOutputs:
+    """Every head's outputs and targets on some rows, as the model's test pass gives them.
+
+    Attributes:
+        heads: the fitted heads in model order (their scalers and thresholds).
+        outputs: (N, sum C_h) outputs side by side (probabilities of class heads,
+            z-scored values of regression heads); NaN rows: unreadable audio.
+        targets: (N, sum width_h) packed targets
+            (:func:`~vocalis.data.targets.encode_targets`; NaN: not annotated).
+    """
+
+    heads: tuple[HeadSpec, ...]
+    outputs: np.ndarray
+    targets: np.ndarray
+
+    def first_head(self) -> np.ndarray:
+        """(N, C_1) outputs of the first head (what ``predict_proba`` returns)."""
+        return self.outputs[:, : self.heads[0].size]
 
 
 class Fitted(Protocol):
@@ -62,6 +86,14 @@ class Fitted(Protocol):
 
     def predict_proba(self, rows: Manifest, index: np.ndarray) -> np.ndarray:
         """``(len(index), K)`` class probabilities of ``rows[index]`` (NaN rows: unreadable)."""
+        ...
+
+    def predict_heads(self, rows: Manifest, index: np.ndarray) -> HeadOutputs | None:
+        """Every head's outputs on ``rows[index]``, or ``None`` for a model with one head.
+
+        When not ``None``, its :meth:`HeadOutputs.first_head` equals
+        :meth:`predict_proba` (one prediction pass gives both).
+        """
         ...
 
     def save(self, path: str | os.PathLike) -> None:
@@ -142,12 +174,33 @@ class NeuralFitted:
         with ``index`` as the test rows, so the normaliser is fit as in training:
         global statistics from the training rows, or, under ``speaker``
         normalisation, each speaker's own statistics (the predicted speakers'
-        unlabelled audio included). Rows whose audio cannot be read are NaN.
+        unlabelled audio included). Rows whose audio cannot be read are NaN. A
+        model with several heads gives its first head's probabilities
+        (:meth:`predict_heads` gives every head).
         """
+        heads = self.predict_heads(rows, index)
+        if heads is not None:
+            return heads.first_head()
+        return self._predict(rows, index, with_heads=False).outputs
+
+    def predict_heads(self, rows: Manifest, index: np.ndarray) -> HeadOutputs | None:
+        """Every head's outputs on ``rows[index]`` as the trainer's test pass scores them.
+
+        ``None`` for a run with one head. Otherwise the run's reported heads (those of
+        ``TrainResult.heads``: a multi-head run's heads with their fitted scalers
+        and thresholds, or the class head and a valence/arousal head), the outputs
+        of the model's test pass (:func:`~vocalis.training.predict.model_head_outputs`)
+        and the rows' packed targets; NaN rows: unreadable audio.
+        """
+        if self.result.heads is None:
+            return None
+        return self._predict(rows, index, with_heads=True)
+
+    def _predict(self, rows: Manifest, index: np.ndarray, with_heads: bool) -> HeadOutputs:
         from vocalis.augment import AugmentConfig
         from vocalis.training.distributed import DistInfo
         from vocalis.training.engine import amp_dtype, resolve_device
-        from vocalis.training.predict import predict_dataset
+        from vocalis.training.predict import model_head_outputs, predict_dataset
         from vocalis.training.prepared import prepare_data
         from vocalis.training.runfolder import RunFolder
 
@@ -158,21 +211,29 @@ class NeuralFitted:
         data = prepare_data(
             cfg, rows, (self.train, self.val, index), DistInfo(), RunFolder(None), False
         )
-        out = np.full((len(index), len(self.classes)), np.nan)
+        heads = tuple(self.result.heads or ()) if with_heads else ()
+        width = sum(h.size for h in heads) if heads else len(self.classes)
+        out = np.full((len(index), width), np.nan)
+        tgt = np.full((len(index), sum(h.width for h in heads)), np.nan)
         if data.test is None:
-            return out
+            return HeadOutputs(heads, out, tgt)
         device = resolve_device(cfg.train.device)
+        model = self.result.model.to(device)
+        dtype = amp_dtype(cfg.train.amp, device)
+        batch_size = cfg.train.batch_size
         probs, _ = predict_dataset(
-            self.result.model.to(device),
-            data.test,
-            batch_size=cfg.train.batch_size,
-            device=device,
-            amp_dtype=amp_dtype(cfg.train.amp, device),
+            model, data.test, batch_size=batch_size, device=device, amp_dtype=dtype
         )
         position = {int(i): k for k, i in enumerate(index.tolist())}
-        # a multi-head model: its first head's probabilities (cross-validation scores it)
-        out[[position[int(i)] for i in data.test_idx.tolist()]] = probs[:, : len(self.classes)]
-        return out
+        at = [position[int(i)] for i in data.test_idx.tolist()]
+        if not heads:  # one head: its probabilities
+            out[at] = probs[:, : len(self.classes)]
+            return HeadOutputs(heads, out, tgt)
+        _, outputs, targets = model_head_outputs(
+            model, data, data.test, probs, batch_size=batch_size, device=device, amp_dtype=dtype
+        )
+        out[at], tgt[at] = outputs, targets
+        return HeadOutputs(heads, out, tgt)
 
     def save(self, path: str | os.PathLike) -> None:
         """Copy the best checkpoint, without its training state, to ``path``."""

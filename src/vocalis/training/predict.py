@@ -83,3 +83,43 @@ def predict_dataset(
     if probs is None:
         raise DataError("nothing to predict: the dataset has no utterance")
     return probs, (total / count if count else float("nan"))
+
+
+def model_head_outputs(
+    model: torch.nn.Module,
+    data: Any,
+    dataset: Any,
+    probs: np.ndarray,
+    *,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    amp_dtype: torch.dtype | None = None,
+) -> tuple[list, np.ndarray, np.ndarray]:
+    """The reported heads of a run, their outputs (N, C) and packed targets (N, D).
+
+    A multi-head run: its heads, ``probs`` (every head's outputs side by side) and
+    the dataset's packed targets. A single-head run with a valence/arousal head:
+    the class head and that head, the probabilities beside the model's
+    ``extras["va"]``, the class ids beside the regression targets.
+
+    Args:
+        model: the model ``probs`` came from.
+        data: the run's :class:`~vocalis.training.prepared.PreparedData` (its
+            ``report_heads`` must not be ``None``).
+        dataset: the split ``probs`` are of.
+        probs: :func:`predict_dataset` output on ``dataset``.
+        batch_size: items per forward pass (the valence/arousal pass).
+        device: where to run.
+        amp_dtype: autocast dtype, or ``None``.
+
+    Returns:
+        ``(heads, outputs, targets)`` as :func:`vocalis.metrics.heads.score_heads` takes them.
+    """
+    if data.heads is not None:
+        return data.heads, probs, dataset.head_targets.double().numpy()
+    va, _ = predict_dataset(
+        model, dataset, batch_size=batch_size, device=device, amp_dtype=amp_dtype, output="va"
+    )
+    ids = np.asarray(dataset.targets, dtype=np.float64)[:, None]
+    reg = dataset.regression.double().numpy()
+    return data.report_heads, np.concatenate([probs, va], 1), np.concatenate([ids, reg], 1)

@@ -96,6 +96,9 @@ class TrainResult:
         stopped_early: early stopping ended the run.
         classes: class names in id order.
         model: the model with the best weights loaded (on CPU).
+        heads: the reported :class:`~vocalis.data.targets.HeadSpec` of a run with
+            several heads, as fitted (scalers, multi-label thresholds; those of
+            ``model.pt``), else ``None``.
     """
 
     out_dir: Path | URLPath | None
@@ -106,6 +109,7 @@ class TrainResult:
     stopped_early: bool
     classes: list[str]
     model: torch.nn.Module | None = field(default=None, repr=False)
+    heads: list[Any] | None = None
 
 
 def train(
@@ -315,6 +319,7 @@ def result(s: Session, test_metrics: dict[str, Any] | None) -> TrainResult:
         stopped_early=s.parts.stopper.should_stop,
         classes=s.classes,
         model=s.raw_model.cpu(),
+        heads=None if s.data.report_heads is None else list(s.data.report_heads),
     )
 
 

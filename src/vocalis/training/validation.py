@@ -104,26 +104,19 @@ def head_outputs(
 ) -> tuple[list, np.ndarray, np.ndarray]:
     """The reported heads, their outputs (N, D) and packed targets of ``dataset``.
 
-    A multi-head run: its heads, ``probs`` and the dataset's packed targets. A
-    single-head run with a valence/arousal head: the class head and that head, the
-    probabilities beside the model's ``extras["va"]``, the class ids beside the
-    regression targets.
+    :func:`vocalis.training.predict.model_head_outputs` with the session's model and data.
     """
-    if s.data.heads is not None:
-        return s.data.heads, probs, dataset.head_targets.double().numpy()
-    from vocalis.training.predict import predict_dataset
+    from vocalis.training.predict import model_head_outputs
 
-    va, _ = predict_dataset(
+    return model_head_outputs(
         s.raw_model,
+        s.data,
         dataset,
+        probs,
         batch_size=s.cfg.train.batch_size,
         device=s.engine.device,
         amp_dtype=s.engine.amp_dtype,
-        output="va",
     )
-    ids = np.asarray(dataset.targets, dtype=np.float64)[:, None]
-    reg = dataset.regression.double().numpy()
-    return s.data.report_heads, np.concatenate([probs, va], 1), np.concatenate([ids, reg], 1)
 
 
 def score_heads_split(
@@ -294,11 +287,26 @@ def _test_columns(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def write_head_predictions(s: Session, rows: Any, probs: np.ndarray, dataset: Any) -> None:
+    """The run folder's ``predictions_heads.csv`` (:func:`write_head_table`) of ``dataset``."""
+    heads, outputs, targets = head_outputs(s, probs, dataset)
+    write_head_table(s.run.file("predictions_heads.csv"), heads, rows, outputs, targets)
+
+
+def write_head_table(
+    path: Any, heads: list, rows: Any, outputs: np.ndarray, targets: np.ndarray
+) -> None:
     """``predictions_heads.csv``: per item, every head's reference and prediction.
 
     Columns: ``path``, ``speaker``, then per head ``<head>_true``, ``<head>_pred``
     (class name; for a multi-label head the labels on, ``;``-separated; for a
     regression head the value in the column's units, one pair per target column).
+
+    Args:
+        path: the file to write (atomically).
+        heads: the reported heads, in model order.
+        rows: the manifest rows of ``outputs``, in order.
+        outputs: (N, sum C_h) model outputs (regression values z-scored).
+        targets: (N, sum width_h) packed targets.
     """
     import csv
     import io
@@ -306,12 +314,11 @@ def write_head_predictions(s: Session, rows: Any, probs: np.ndarray, dataset: An
     from vocalis.data.targets import HeadLayout, decode_outputs
     from vocalis.io import write_text
 
-    heads, outputs, targets = head_outputs(s, probs, dataset)
     layout = HeadLayout(tuple(heads))
     speakers = rows.column("speaker") if "speaker" in rows.columns else [""] * len(rows)
     out = []
-    for i, path in enumerate(rows.paths):
-        row: dict[str, Any] = {"path": path, "speaker": speakers[i]}
+    for i, audio in enumerate(rows.paths):
+        row: dict[str, Any] = {"path": audio, "speaker": speakers[i]}
         pred = decode_outputs(heads, outputs[i])
         for h, (t0, t1) in zip(heads, layout.targets, strict=True):
             true = targets[i, t0:t1]
@@ -323,7 +330,7 @@ def write_head_predictions(s: Session, rows: Any, probs: np.ndarray, dataset: An
                 row[f"{h.name}_true"] = ";".join(on)
                 row[f"{h.name}_pred"] = ";".join(pred[h.name]["labels"])
             else:
-                values = true * np.asarray(h.std) + np.asarray(h.mean)
+                values = h.to_units(true)
                 for c, v in zip(h.classes, values, strict=True):
                     row[f"{c}_true"] = f"{v:.6g}"
                     row[f"{c}_pred"] = f"{pred[h.name]['values'][c]:.6g}"
@@ -332,7 +339,7 @@ def write_head_predictions(s: Session, rows: Any, probs: np.ndarray, dataset: An
     writer = csv.DictWriter(buf, fieldnames=list(out[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(out)
-    write_text(s.run.file("predictions_heads.csv"), buf.getvalue())
+    write_text(path, buf.getvalue())
 
 
 def write_metrics(
