@@ -222,7 +222,7 @@ def test_loso_layout_and_pooled_metrics(tmp_path):
         "folds", "test_rows", "n_skipped", "seconds", "extract_seconds", "backend",
         "wall_seconds_total",
     ]  # fmt: skip
-    assert not list(out.glob("*/head_outputs.npz")) and not list(out.glob("*/predictions_heads*"))
+    assert not list(out.glob("*/head_outputs.npz")) and not list(out.glob("**/predictions_heads*"))
     assert "heads" not in json.loads((out / "speaker_03" / "metrics.json").read_text())
 
 

@@ -103,6 +103,8 @@ def test_every_head_is_pooled_from_the_folds_predictions(heads_loso):
 
     rows = _table(out, folds)
     assert len(rows) == 18 and heads["gender"]["pooled"]["n"] == 18
+    with open(out / "predictions_heads.csv") as fh:
+        assert list(csv.DictReader(fh)) == rows  # the folds' tables, concatenated
     # gender: UAR of the pooled predictions (not the mean of the folds' UARs)
     g_true, g_pred = [r["gender_true"] for r in rows], [r["gender_pred"] for r in rows]
     assert heads["gender"]["pooled"]["uar"] == pytest.approx(

@@ -17,6 +17,7 @@ planning (:func:`plan_folds`, on :mod:`vocalis.data.splits`), one fold writer
       training_results.json          # per fold (by folder name): status, best_error, seconds
       cv_results.json                # pooled + per-fold metrics, mean ± std, protocol
       predictions.csv                # all folds' test predictions, concatenated
+      predictions_heads.csv          # several heads: the folds' tables, concatenated
 
 Pooled metrics are computed on the concatenated predictions of all finished
 folds (the usual way of reporting LOSO on EmoDB); the mean and sample standard
@@ -584,6 +585,18 @@ def summarize(out_dir: str | os.PathLike, fold_names: Sequence[str]) -> dict[str
     return result
 
 
+def _concat_head_tables(out: Path, fold_names: Sequence[str]) -> None:
+    """``predictions_heads.csv`` of the folds (same columns), one header, in fold order."""
+    lines: list[str] = []
+    for name in fold_names:
+        path = out / name / "predictions_heads.csv"
+        if path.is_file():
+            header, *rows = path.read_text().splitlines()
+            lines += ([] if lines else [header]) + rows
+    if lines:
+        write_text(out / "predictions_heads.csv", "\n".join(lines) + "\n")
+
+
 def _mean_std(per_fold: dict[str, dict[str, Any]], keys: Sequence[str]) -> dict[str, Any]:
     """``{"mean": {key: ...}, "std": {key: ...}}`` over the folds (sample std, 0 for one)."""
     mean, std = {}, {}
@@ -672,6 +685,8 @@ def write_cv_results(
         from vocalis.metrics.predictions import write_predictions
 
         write_predictions(out / "predictions.csv", pooled_pred)
+    if "heads" in summary:
+        _concat_head_tables(out, next(iter(summary["heads"].values()))["folds"])
     skipped, n_test = [], 0
     for plan in plans:  # every fold's skipped rows in one errors.csv, counted below
         fold_errors = out / plan.name / "errors.csv"
