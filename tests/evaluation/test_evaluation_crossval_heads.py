@@ -197,3 +197,20 @@ def test_resume_pools_finished_folds_without_refitting(heads_loso, monkeypatch, 
     text = capsys.readouterr().out
     assert "head gender: pooled UAR" in text and "head recognition: pooled CCC" in text
     assert "head loud+soft: pooled UAR" in text and "head label" not in text
+
+
+def test_report_and_compare_show_every_pooled_head(heads_loso, tmp_path):
+    from vocalis.evaluation.compare import compare
+    from vocalis.evaluation.records import load_record
+    from vocalis.evaluation.report import report
+
+    _, _, out, cv = heads_loso
+    rows = {r["head"]: r for r in load_record(out).head_rows()}
+    assert list(rows) == ["label", "gender", "recognition", "loud+soft"]
+    assert {r["scored_on"] for r in rows.values()} == {"pooled"}
+    assert rows["recognition"]["mae"] == pytest.approx(cv["heads"]["recognition"]["pooled"]["mae"])
+    assert rows["gender"]["uar"] == pytest.approx(cv["heads"]["gender"]["pooled"]["uar"])
+    table = compare([out])
+    assert "gender UAR" in str(table) and "recognition CCC" in str(table)
+    html = Path(report(out, tmp_path / "report.html")).read_text()
+    assert "<h2>Heads</h2>" in html and "recognition" in html

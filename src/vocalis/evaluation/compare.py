@@ -60,7 +60,8 @@ COLUMN_HELP = {
     "eer_on": "trials of eer/min_dcf: held-out (speakers never trained on) or val (pairs of "
     "validation utterances of the training speakers: speaker-dependent)",
     "heads": "multi-head runs: every head's headline number (UAR of class heads, macro AUC of "
-    "multi-label heads, CCC of regression heads; test, else validation)",
+    "multi-label heads, CCC of regression heads; test, else validation; pooled over the folds "
+    "for a cross-validation)",
 }
 
 #: Columns of the comparison table, in order.
@@ -126,7 +127,7 @@ def compare(run_dirs: Iterable[str | os.PathLike], sort_by: str | None = "uar") 
                 "epochs": rec.epochs(),
                 "seconds": rec.seconds(),
                 **_sv_cells(rec),
-                "heads": rec.heads_text() if rec.kind == "run" else None,
+                "heads": rec.heads_text(),
             }
         )
     if not rows:

@@ -195,17 +195,24 @@ class RunRecord:
         return None if val is None else val == "stratified"
 
     def head_rows(self) -> list[dict[str, Any]]:
-        """One row per head of a multi-head run (``[]`` for one class head).
+        """One row per head of a multi-head run or CV (``[]`` for one class head).
 
-        Each row: ``head``, ``kind``, ``scored_on`` (``test``, else ``val``) and the
-        headline numbers of its kind: ``accuracy``, ``uar``, ``macro_f1`` (classes),
-        ``macro_auc``, ``macro_f1``, ``uar`` (multi-label), ``ccc``, ``mae``, ``rmse``
-        (regression).
+        Each row: ``head``, ``kind``, ``scored_on`` (``test``, else ``val``; ``pooled``
+        for a CV: over every fold's test rows) and the headline numbers of its kind:
+        ``accuracy``, ``uar``, ``macro_f1`` (classes), ``macro_auc``, ``macro_f1``,
+        ``uar`` (multi-label), ``ccc``, ``mae``, ``rmse`` (regression).
         """
         from vocalis.training.runfolder import read_metrics
 
         heads = (self.stored.heads if self.stored is not None else None) or {}
-        if not heads and self.test_source not in (None, self.path):
+        tested = "test"
+        if self.kind == "cv":  # cv_results.json: every head pooled over the folds
+            tested = "pooled"
+            heads = {
+                name: {"kind": h.get("kind"), "test": h.get("pooled")}
+                for name, h in (self.cv.get("heads") or {}).items()
+            }
+        elif not heads and self.test_source not in (None, self.path):
             evaluated = read_metrics(self.test_source)
             heads = (evaluated.heads if evaluated is not None else None) or {}
         keys = {
@@ -216,7 +223,7 @@ class RunRecord:
         rows = []
         for name, section in heads.items():
             m, on = (
-                (section.get("test"), "test")
+                (section.get("test"), tested)
                 if section.get("test")
                 else (section.get("val"), "val")
             )

@@ -318,7 +318,7 @@ def report(
         parts.append("<p>No validation or test metrics were found in this folder.</p>")
 
     # ---- every head of a multi-head run
-    head_rows = rec.head_rows() if rec.kind == "run" else []
+    head_rows = rec.head_rows()
     if head_rows:
         parts.append("<h2>Heads</h2>")
         cols = ["head", "kind", "scored_on", "accuracy", "uar", "macro_f1", "macro_auc", "ccc"]
