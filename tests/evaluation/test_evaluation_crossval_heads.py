@@ -46,7 +46,7 @@ def _corpus(root: Path) -> Path:
     return path
 
 
-def _config(manifest: Path, cache: Path):
+def _config(manifest: Path, cache: Path, *overrides: str):
     from vocalis.testing.checkpoints import TINY_MODEL_OVERRIDES
     from vocalis.training import load_config
 
@@ -55,7 +55,7 @@ def _config(manifest: Path, cache: Path):
         [
             f"dataset.manifest={manifest}", *TINY_MODEL_OVERRIDES, f"features.cache_dir={cache}",
             "train=default", "train.epochs=2", "train.batch_size=4",
-            "train.lr=0.01", "train.warmup_epochs=0", "train.patience=0", *HEADS,
+            "train.lr=0.01", "train.warmup_epochs=0", "train.patience=0", *overrides,
         ],
     )  # fmt: skip
 
@@ -67,7 +67,7 @@ def heads_loso(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("cvheads")
     manifest = _corpus(root)
-    cfg = _config(manifest, root / "cache")
+    cfg = _config(manifest, root / "cache", *HEADS)
     out = root / "loso"
     return cfg, manifest, out, loso(cfg, out, progress=False)
 
@@ -214,3 +214,29 @@ def test_report_and_compare_show_every_pooled_head(heads_loso, tmp_path):
     assert "gender UAR" in str(table) and "recognition CCC" in str(table)
     html = Path(report(out, tmp_path / "report.html")).read_text()
     assert "<h2>Heads</h2>" in html and "recognition" in html
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["dataset.label_column=gender", "dataset.label_map={F: [f], M: [m]}"],
+        ["dataset.label_columns=[gender,recognition]", "train.loss={gender: ce, recognition: mse}"],
+    ],
+    ids=["label_map", "first_head_not_label"],
+)
+def test_folds_are_scored_on_the_recipes_labels(heads_loso, overrides):
+    """The truth is the recipe's label (its column, its label map), not the manifest's
+    ``label`` column (here the tone: another task); before, every fold failed."""
+    _, manifest, out, _ = heads_loso
+    cfg = _config(manifest, out.parent / "cache", *overrides)
+    name = "_".join(o.split("=")[0].split(".")[-1] for o in overrides)
+    cv = loso(cfg, out.parent / name, progress=False)
+    assert cv["n_finished"] == 3 and not cv["failed"] and cv["pooled"]["n"] == 18
+    with open(manifest) as fh:
+        gender = {r["path"]: r["gender"] for r in csv.DictReader(fh)}
+    with open(out.parent / name / "predictions.csv") as fh:
+        pred = list(csv.DictReader(fh))
+    mapped = {"f": "F", "m": "M"} if "label_map" in str(overrides) else {"f": "f", "m": "m"}
+    assert [r["true_label"] for r in pred] == [mapped[gender[r["path"]]] for r in pred]
+    if "recognition" in str(overrides):
+        assert list(cv["heads"]) == ["gender", "recognition"]

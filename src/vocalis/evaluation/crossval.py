@@ -281,6 +281,7 @@ def write_fold(
     seconds: float,
     skipped: Sequence[Skipped] = (),
     heads: HeadOutputs | None = None,
+    labels: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Write a fold's test results: ``metrics.json`` (test section) and ``predictions.csv``.
 
@@ -304,6 +305,8 @@ def write_fold(
             with several heads: each head's test metrics go to ``metrics.json``'s
             ``heads`` sections, the outputs to ``head_outputs.npz`` (what pooling
             reads) and ``predictions_heads.csv``.
+        labels: every row's final label (the estimator's labelled rows: label map
+            applied, ``dataset.label_column`` read); ``None``: ``rows.labels()``.
 
     Returns:
         The test metrics (of the first head).
@@ -329,7 +332,7 @@ def write_fold(
     predictions = Predictions(
         path=np.asarray(rows.paths, dtype=object)[idx],
         speaker=np.asarray(speakers, dtype=object)[idx],
-        true_label=np.asarray(rows.labels(), dtype=object)[idx],
+        true_label=np.asarray(rows.labels() if labels is None else labels, dtype=object)[idx],
         pred_label=np.asarray(classes, dtype=object)[pred],
         confidence=proba[np.arange(len(pred)), pred],
         probs=proba,
@@ -450,17 +453,21 @@ def _fold_record(plan: FoldPlan) -> dict[str, Any]:
 
 
 def _known_label_rows(
-    rows: Manifest, plan: FoldPlan, classes: list[str]
+    rows: Manifest, plan: FoldPlan, classes: list[str], labels: Sequence[str]
 ) -> tuple[np.ndarray, list[Skipped]]:
     """The fold's test rows whose label the fitted model knows, and the others as skipped.
 
     A test speaker may hold a label no training speaker has: those rows cannot
     be scored, so they are recorded (``errors.csv``, kind ``unseen_label``)
-    instead of failing the fold.
+    instead of failing the fold. So are rows without a label (a multi-head
+    manifest may leave the first head's column empty).
+
+    Args:
+        rows: the rows the plan indexes.
+        plan: the fold.
+        classes: the fitted model's classes.
+        labels: every row's final label (``""``: none).
     """
-    if "label" not in rows.columns:
-        return plan.test, []
-    labels = rows.labels()
     known = set(classes)
     keep = np.array([labels[int(i)] in known for i in plan.test], dtype=bool)
     skipped = [
@@ -470,7 +477,9 @@ def _known_label_rows(
             "test",
             "unseen_label",
             f"label {labels[int(i)]!r} is in no training speaker of fold {plan.name} "
-            f"(trained classes: {', '.join(classes)})",
+            f"(trained classes: {', '.join(classes)})"
+            if labels[int(i)]
+            else f"no label (the first head's column is empty); not scored in fold {plan.name}",
         )
         for i in plan.test[~keep]
     ]
@@ -479,25 +488,25 @@ def _known_label_rows(
             "fold %s: %d test row(s) skipped, their label is in no training speaker (%s)",
             plan.name,
             len(skipped),
-            ", ".join(sorted({labels[int(i)] for i in plan.test[~keep]})),
+            ", ".join(sorted({repr(labels[int(i)]) for i in plan.test[~keep]})),
         )
     return plan.test[keep], skipped
 
 
 def _run_fold(
-    estimator: Estimator, rows: Manifest, plan: FoldPlan, fold_dir: Path
+    estimator: Estimator, rows: Manifest, plan: FoldPlan, fold_dir: Path, labels: Sequence[str]
 ) -> dict[str, Any]:
     """Fit, predict and write one fold; never raises for a failure (recorded instead)."""
     t0 = time.perf_counter()
     record = _fold_record(plan)
     try:
         fitted = estimator.fit(rows, plan.train, plan.val, fold_dir)
-        known, skipped = _known_label_rows(rows, plan, list(fitted.classes))
+        known, skipped = _known_label_rows(rows, plan, list(fitted.classes), labels)
         plan = dataclasses.replace(plan, test=known)
         heads = fitted.predict_heads(rows, plan.test)  # one pass gives every head
         proba = fitted.predict_proba(rows, plan.test) if heads is None else heads.first_head()
         seconds = time.perf_counter() - t0
-        metrics = write_fold(fold_dir, rows, plan, proba, fitted, seconds, skipped, heads)
+        metrics = write_fold(fold_dir, rows, plan, proba, fitted, seconds, skipped, heads, labels)
         record.update(status="success", **fitted.info)
         from vocalis.training.runfolder import RunFolder
 
@@ -515,7 +524,7 @@ def _run_fold(
 
 
 def _fold_task(
-    estimator: Estimator, rows: Manifest, plan: FoldPlan, fold_dir: Path
+    estimator: Estimator, rows: Manifest, plan: FoldPlan, fold_dir: Path, labels: Sequence[str]
 ) -> dict[str, Any]:
     """One fold on any backend (this process, a pool worker, a Ray task, a SLURM job)."""
     log.info(
@@ -523,7 +532,7 @@ def _fold_task(
         plan.name,
         *map(len, (plan.train, plan.val, plan.test)),
     )
-    return _run_fold(estimator, rows, plan, fold_dir)
+    return _run_fold(estimator, rows, plan, fold_dir, labels)
 
 
 def _run_folds(
@@ -533,8 +542,13 @@ def _run_folds(
     out: Path,
     backend: Backend,
     on_done: Any,
+    labels: Sequence[str],
 ) -> None:
-    """Run ``pending`` folds on ``backend``; ``on_done(plan, record)`` after each, here."""
+    """Run ``pending`` folds on ``backend``; ``on_done(plan, record)`` after each, here.
+
+    ``labels``: every row's final label (the estimator's labelled rows), what the
+    folds' test rows are scored against.
+    """
     from vocalis.backends import run_tasks
 
     def done(i: int, record: dict[str, Any] | None, error: BaseException | None) -> None:
@@ -546,7 +560,7 @@ def _run_folds(
             log.error("fold %s failed: %s", pending[i].name, record["error"])
         on_done(pending[i], record)
 
-    tasks = [(estimator, rows, plan, out / plan.name) for plan in pending]
+    tasks = [(estimator, rows, plan, out / plan.name, labels) for plan in pending]
     run_tasks(backend, _fold_task, tasks, done)
 
 
@@ -993,7 +1007,9 @@ def cross_validate(
         write_json(results_path, records)
 
     with _once_per_run() as once:  # a skipped file is named once, not once per fold
-        _run_folds(estimator, rows, pending, out, backend, done)
+        # truths from the labelled rows (label map applied, dataset.label_column read):
+        # ``rows`` are what the estimator fits on, their own label column may be another
+        _run_folds(estimator, rows, pending, out, backend, done, labelled.column("label"))
     head = {
         "protocol": protocol,
         "group": group,
