@@ -240,3 +240,18 @@ def test_folds_are_scored_on_the_recipes_labels(heads_loso, overrides):
     assert [r["true_label"] for r in pred] == [mapped[gender[r["path"]]] for r in pred]
     if "recognition" in str(overrides):
         assert list(cv["heads"]) == ["gender", "recognition"]
+
+
+def test_a_regression_first_head_is_refused_before_any_fold_trains(heads_loso):
+    from vocalis.errors import ConfigError
+
+    _, manifest, out, _ = heads_loso
+    cfg = _config(
+        manifest,
+        out.parent / "cache",
+        "dataset.label_columns=[recognition,gender]",
+        "train.loss={recognition: mse, gender: ce}",
+    )
+    with pytest.raises(ConfigError, match="'recognition' is a regression head; put a class"):
+        loso(cfg, out.parent / "regression_first", progress=False)
+    assert not (out.parent / "regression_first").exists()

@@ -298,9 +298,15 @@ class NeuralEstimator:
         """Rows a label map drops are removed first (the engine then maps the rest).
 
         The labelled rows carry the final labels in their ``label`` column.
+
+        Raises:
+            ConfigError: a recipe whose first head is not a class head (a regression
+                or multi-label head first): cross-validation scores folds on the
+                first head's classes.
         """
         dataset = self.config.dataset
         manifest.require(dataset.label_column)
+        self._check_first_head(manifest)
         mapped = manifest
         if dataset.label_map is not None:
             from vocalis.data import apply_label_map
@@ -313,6 +319,36 @@ class NeuralEstimator:
         if dataset.label_column != "label":
             mapped = mapped.with_column("label", mapped.column(dataset.label_column))
         return manifest, mapped
+
+    def _check_first_head(self, manifest: Manifest) -> None:
+        """Refuse, before any fold trains, a recipe whose first head has no classes."""
+        from vocalis.data.targets import fit_heads
+        from vocalis.training.prepared import uses_heads
+
+        cfg = self.config
+        if not uses_heads(cfg):
+            return
+        heads = fit_heads(
+            manifest,
+            range(len(manifest)),
+            cfg.dataset.head_groups,
+            cfg.train.loss,
+            cfg.train.loss_weights,
+        )
+        first = heads[0]
+        if first.kind != "multiclass":
+            classes = [h.name for h in heads if h.kind == "multiclass"]
+            fix = (
+                f"put a class head first (dataset.label_columns=[{classes[0]}, ...]): every "
+                "head is then reported in cv_results.json's 'heads'"
+                if classes
+                else "add a class head first; cross-validating regression or multi-label "
+                "heads alone is not supported yet (train with --test-csv, or vocalis eval)"
+            )
+            raise ConfigError(
+                f"cross-validation scores folds on the first head, and '{first.name}' is a "
+                f"{first.kind} head; {fix}"
+            )
 
     def prepare(self, rows: Manifest) -> None:
         """Nothing: every fold computes (or reads cached) features in :func:`train`."""
