@@ -330,6 +330,26 @@ def test_neural_estimator_protocols_and_label_map(tmp_path):
         est.rows(read_manifest(m))
 
 
+def test_online_keeps_a_recipe_that_normalises_nothing_unnormalised(tmp_path):
+    """The waveform of model=ssl: a global mean / variance of raw samples would rescale
+    every clip and change what the pretrained encoder hears (its input level)."""
+    from vocalis.training.estimator import estimator_for
+
+    m = make_manifest(tmp_path)
+    wave = _neural_config(m, "features=waveform", "model=ssl")
+    assert wave.features.normalization == "none"
+    est = estimator_for(wave)
+    assert est.config.features.normalization == "none"
+    assert est.setup["normalization"]["protocol"] == "online"
+    assert "no feature statistics" in est.setup["normalization"]["description"]
+    # an explicit per-speaker protocol is still applied as asked
+    assert estimator_for(wave, normalization="speaker_norm").config.features.normalization == (
+        "speaker"
+    )
+    # features with statistics still get the training rows' global ones
+    assert estimator_for(_neural_config(m)).config.features.normalization == "global"
+
+
 def test_group_kfold_and_stratified_warning(tmp_path):
     m = make_manifest(tmp_path)
     est = FakeEstimator(str(m))

@@ -49,6 +49,25 @@ def test_shapes_and_the_seeds_mlp():
     assert torch.equal(model.mlp[1].running_mean, torch.zeros(512))  # statistics untouched
 
 
+def test_standardize_z_scores_the_pooled_vector_for_a_linear_head():
+    model = _ssl(pooling="stats", standardize=True, mlp=[])
+    bn = model.standardize
+    assert isinstance(bn, torch.nn.BatchNorm1d) and bn.weight is None  # no affine weights
+    assert len(model.mlp) == 0 and model.embedding_dim == 512  # linear on 256 means + stds
+    wavs = torch.stack([torch.as_tensor(synth_tone(f, 0.4)) for f in (150.0, 220.0, 300.0, 410.0)])
+    x, lengths = wavs[:, None], torch.full((4,), wavs.shape[1])
+    model.train()
+    emb = model.encode(x, lengths)  # training: this batch's statistics
+    assert emb.mean(0).abs().max() < 1e-4 and not torch.equal(bn.running_mean, torch.zeros(512))
+    model.eval()
+    with torch.no_grad():
+        out = model.encoder(wavs, lengths)
+        pooled = model.pooling(model.mix(out).transpose(1, 2), out.lengths)
+        z = (pooled - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps)
+        assert torch.allclose(model.encode(x, lengths), z, atol=1e-5)  # running statistics
+        assert torch.allclose(model.encode(x[:1], lengths[:1]), z[:1], atol=1e-5)  # item alone
+
+
 @pytest.mark.parametrize("encoder", [{}, {"layer_weights": "mean"}, {"layers": [-1]}])
 def test_a_padded_batch_equals_each_item_alone(encoder):
     model = _ssl({"layers": [1, 2], **encoder} if "layers" not in encoder else encoder).eval()

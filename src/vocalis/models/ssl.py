@@ -10,6 +10,7 @@ cache id), so the model takes the waveform itself (``features=waveform``, one
       -> layer mix                   learned softmax weights over the chosen layers,
                                      their mean, or one layer       -> (B, T', H)
       -> pooling over valid frames   mean (or stats, attention...)  -> (B, H')
+      -> standardise (optional)      BatchNorm without affine weights -> (B, H')
       -> MLP: [Linear -> BatchNorm -> ReLU -> Dropout] per size     -> (B, E)
                                      (a one-item batch uses the running statistics)
       -> head (Linear E -> C, from the shared head options)         -> logits (B, C)
@@ -99,6 +100,11 @@ class SSLConfig(HeadFields):
         encoder: the encoder and what of it is frozen.
         pooling: pooling over valid frames (``mean``, ``stats``, ``attentive_stats``,
             ``attention``; :data:`vocalis.models.POOLINGS`).
+        standardize: z-score the pooled vector per dimension (a BatchNorm without
+            affine weights: batch statistics in training, the running training
+            statistics in evaluation), as a linear SVM's standardised input. With
+            ``mlp: []`` the model is then a linear classifier on standardised
+            statistics of the (fine-tuned) encoder.
         mlp: sizes of the dense blocks between pooling and head (``[]``: none).
         mlp_dropout: dropout after each dense block.
         head_dropout: dropout before the output layer (the last block's dropout
@@ -107,6 +113,7 @@ class SSLConfig(HeadFields):
 
     encoder: SSLEncoderConfig = field(default_factory=SSLEncoderConfig)
     pooling: str = "mean"
+    standardize: bool = False
     mlp: tuple[int, ...] = (512, 256)
     mlp_dropout: float = 0.3
     head_dropout: float = 0.0
@@ -208,6 +215,7 @@ class SSL(SpeechClassifier):
         hidden = self.encoder.hidden_size
         self.pooling = build_pooling(config.pooling, hidden)
         size = self.pooling.output_dim(hidden)
+        self.standardize = BatchNorm(size, affine=False) if config.standardize else nn.Identity()
         blocks: list[nn.Module] = []
         for n in config.mlp:
             blocks += [
@@ -268,7 +276,7 @@ class SSL(SpeechClassifier):
         Returns:
             ``frozen``: encoder parameters frozen at first (and those frozen for
             good, which never get a gradient); ``encoder``: the encoder's trainable
-            ones; ``head``: the layer mix, pooling, MLP and head.
+            ones; ``head``: the layer mix, pooling, standardisation, MLP and head.
         """
         frozen_ids = self._frozen_at_first | self._always_frozen
         enc = list(self.encoder.parameters())
@@ -293,4 +301,4 @@ class SSL(SpeechClassifier):
         out = self.encoder(wav * valid.to(wav.dtype), lengths)  # encoders expect zero padding
         frames = self.mix(out).transpose(1, 2)  # (B, H, T')
         pooled = self.pooling(frames, out.lengths)
-        return self.mlp(pooled)
+        return self.mlp(self.standardize(pooled))

@@ -283,11 +283,13 @@ class NeuralEstimator:
 
         mode = self.config.features.normalization
         protocol = {v: k for k, v in NORMALIZATIONS.items()}.get(mode, mode)
+        if mode == "none":
+            protocol = "online"  # nothing fitted (with_normalization keeps ``none``)
         return {
             "normalization": {
                 "protocol": protocol,
                 "features.normalization": mode,
-                "description": _describe(protocol),
+                "description": _describe(protocol, mode),
             },
             "model": self.config.model.name,
             "features": self.config.features.extractor.name,
@@ -383,6 +385,13 @@ class NeuralEstimator:
     def with_normalization(self, protocol: str | None) -> NeuralEstimator:
         """The same experiment under the ``online`` or ``speaker_norm`` protocol.
 
+        ``online`` standardises with the training rows' global statistics, except
+        where the recipe normalises nothing (``features.normalization: none``: the
+        waveform of ``model=ssl``, whose encoder sets its own input level; features
+        that are already on their scale). Nothing is then fitted at all, which is
+        online by construction; a global mean and variance of raw samples would
+        rescale every waveform and change what a pretrained encoder sees.
+
         Raises:
             ConfigError: an unknown protocol.
         """
@@ -391,11 +400,16 @@ class NeuralEstimator:
             raise ConfigError(
                 f"normalization={protocol!r}; expected one of: {', '.join(NORMALIZATIONS)}"
             )
-        features = dataclasses.replace(self.config.features, normalization=NORMALIZATIONS[protocol])
+        mode = NORMALIZATIONS[protocol]
+        if protocol == "online" and self.config.features.normalization == "none":
+            mode = "none"
+        features = dataclasses.replace(self.config.features, normalization=mode)
         return dataclasses.replace(self, config=dataclasses.replace(self.config, features=features))
 
 
-def _describe(protocol: str) -> str:
+def _describe(protocol: str, mode: str = "") -> str:
+    if protocol == "online" and mode == "none":
+        return "no feature statistics (features.normalization: none)"
     if protocol == "online":
         return "train-speaker statistics only"
     if protocol == "speaker_norm":

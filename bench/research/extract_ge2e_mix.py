@@ -1,0 +1,55 @@
+"""Mean/std statistics of a fixed mix of GE2E layers 1-2 (round 6: ``ssl_head_frozen.py``).
+
+The ``ssl`` model sums its chosen layers with softmax weights before pooling; this
+writes the statistics such a sum gives with the encoder frozen, for the weights of
+layer 2 given with ``--w2`` (layer 1 gets ``1 - w2``), at speeds 1.0 / 0.9 / 1.1:
+``work/research/emodb_ge2eMix<w2>[_speed<f>].npy`` (N, 512) in ``list_corpus`` order.
+
+    python bench/research/extract_ge2e_mix.py --w2 0.5 0.73
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from emodb_loso import DEFAULT_WAV, list_corpus
+
+from vocalis.audio.io import load_audio
+from vocalis.encoders.select import open_encoder
+from vocalis.ensemble.recipe import speed_perturb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--w2", type=float, nargs="+", default=[0.5])
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    files, _, _ = list_corpus(DEFAULT_WAV)
+    enc = open_encoder("ge2e", (1, 2)).eval()
+    i1, i2 = enc.layer_index(1), enc.layer_index(2)
+    for f in (1.0, 0.9, 1.1):
+        rows: dict[float, list[np.ndarray]] = {w: [] for w in a.w2}
+        for path in files:
+            wav = load_audio(str(path), 16000, normalize="none").numpy()
+            wav = torch.from_numpy(np.ascontiguousarray(speed_perturb(wav, 16000, f)))
+            with torch.no_grad():
+                out = enc(wav[None], torch.tensor([len(wav)]))
+            n = int(out.lengths[0])
+            h1, h2 = out.hidden_states[i1][0, :n], out.hidden_states[i2][0, :n]
+            for w in a.w2:
+                h = (1 - w) * h1 + w * h2
+                rows[w].append(torch.cat([h.mean(0), h.std(0)]).numpy())
+        for w in a.w2:
+            suffix = "" if f == 1.0 else f"_speed{f:g}"
+            np.save(f"work/research/emodb_ge2eMix{w:g}{suffix}.npy", np.stack(rows[w]))
+        print(f"speed {f}: done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
