@@ -56,3 +56,29 @@ def test_a_worker_whose_parent_died_during_its_start_exits(tmp_path):
     for w in alive:
         w.kill()
     assert not alive, "a pool worker outlived its parent (reparented before its initializer)"
+
+
+def test_a_stop_that_a_c_callback_swallows_is_raised_again():
+    """soundfile's virtual-IO reader prints and drops an exception raised in its callback;
+    the stop must still reach the verb (the repeat of ``signals._rearm``)."""
+    import signal
+
+    from vocalis import signals
+
+    swallowed = []
+    with signals.installed():
+        try:
+            t0 = time.monotonic()
+            try:  # what a C callback does with the handler's exception
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1.0)
+            except signals.Stopped as err:
+                swallowed.append(err)
+            with pytest.raises(signals.Stopped) as again:
+                while time.monotonic() - t0 < 5.0:  # the verb runs on
+                    time.sleep(0.01)
+            assert time.monotonic() - t0 < 1.0 and again.value.exit_code == 143
+        finally:
+            signals.disarm()
+    assert swallowed and signal.getsignal(signal.SIGTERM) is not signals._handler
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

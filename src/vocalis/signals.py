@@ -88,7 +88,31 @@ def _handler(signum: int, frame: Any) -> None:
             signal.signal(signal.SIGALRM, _deadline)
             signal.setitimer(signal.ITIMER_REAL, block.grace_s)
         return
+    _rearm()
     raise Stopped(signum, _STATE["hint"])
+
+
+def _rearm() -> None:
+    """Raise :class:`Stopped` again every 0.2 s until the CLI has caught it.
+
+    An exception raised while a C library runs a Python callback (soundfile's
+    virtual-IO reader, for one) is printed and dropped by that library, so the
+    handler's :class:`Stopped` can vanish and the verb would run on; the repeat
+    makes the next one land in Python code. :func:`disarm` stops it.
+    """
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGALRM, _reraise)
+        signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)
+
+
+def _reraise(signum: int, frame: Any) -> None:
+    raise Stopped(_STATE["signum"] or signal.SIGTERM, _STATE["hint"])
+
+
+def disarm() -> None:
+    """Cancel the repeat of :func:`_rearm` (and a pending grace deadline)."""
+    if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _deadline(signum: int, frame: Any) -> None:
@@ -107,15 +131,16 @@ def installed() -> Iterator[None]:
         yield
         return
     old: dict[int, Any] = {}
-    for name in ("SIGINT", "SIGTERM"):
+    for name in ("SIGINT", "SIGTERM", "SIGALRM"):
         sig = getattr(signal, name, None)
         if sig is not None:
-            old[sig] = signal.signal(sig, _handler)
+            old[sig] = signal.getsignal(sig) if name == "SIGALRM" else signal.signal(sig, _handler)
     before = dict(_STATE)
     _STATE.update(signum=None, installed=True)
     try:
         yield
     finally:
+        disarm()
         for sig, handler in old.items():
             signal.signal(sig, handler)
         _STATE.update(installed=before["installed"], hint=before["hint"])

@@ -120,11 +120,15 @@ def main(argv: list[str] | None = None) -> int:
 
                 for option in args.storage_option:
                     set_storage_option(option)
-            return int(args.func(args) or 0)
+            code = int(args.func(args) or 0)
+            if signals.stop_signal() is not None:  # a stop a C callback swallowed
+                raise signals.Stopped(signals.stop_signal() or 15, signals.resume_hint())
+            return code
         except VocalisError as err:
             print(f"vocalis {args.command}: error: {err}", file=sys.stderr)
             return 1
         except KeyboardInterrupt as err:
+            signals.disarm()
             signals.stop_children()
             if not isinstance(err, signals.Stopped):
                 err = signals.Stopped(signals.stop_signal() or 2, signals.resume_hint())
