@@ -49,6 +49,9 @@ class FakeFitted:
             out[k, c] = 0.7
         return out
 
+    def predict_heads(self, rows, index):
+        return None  # one head
+
     def save(self, path):
         Path(path).write_text("fake")
 

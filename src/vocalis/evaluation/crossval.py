@@ -503,10 +503,7 @@ def _run_fold(
         fitted = estimator.fit(rows, plan.train, plan.val, fold_dir)
         known, skipped = _known_label_rows(rows, plan, list(fitted.classes), labels)
         plan = dataclasses.replace(plan, test=known)
-        # one pass gives every head; a Fitted written before predict_heads existed (a
-        # user's estimator) has one head
-        predict_heads = getattr(fitted, "predict_heads", None)
-        heads = predict_heads(rows, plan.test) if predict_heads is not None else None
+        heads = fitted.predict_heads(rows, plan.test)  # one pass gives every head
         proba = fitted.predict_proba(rows, plan.test) if heads is None else heads.first_head()
         seconds = time.perf_counter() - t0
         metrics = write_fold(fold_dir, rows, plan, proba, fitted, seconds, skipped, heads, labels)

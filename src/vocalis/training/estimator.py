@@ -92,9 +92,8 @@ class Fitted(Protocol):
         """Every head's outputs on ``rows[index]``, or ``None`` for a model with one head.
 
         When not ``None``, its :meth:`HeadOutputs.first_head` equals
-        :meth:`predict_proba` (one prediction pass gives both). Optional for a
-        user's own estimator: the cross-validation runner scores a ``Fitted``
-        without it as a one-head model.
+        :meth:`predict_proba` (one prediction pass gives both). A user's own
+        estimator with one head returns ``None``.
         """
         ...
 
