@@ -438,17 +438,13 @@ def main(argv: list[str] | None = None) -> int:
     with _runner(args.jobs) as submit:
         for name, record in submit(tasks, common):
             per_seed[name].append(record)
+            per_seed[name].sort(key=lambda r: seeds.index(r["seed"]) if r["seed"] in seeds else -1)
             print(name, record["seed"], json.dumps(record), flush=True)
             done = all(len(v) == len(seeds) for v in per_seed.values())
             finalize(results, all_systems, per_seed, wall0, cpu0, done)
             if not args.quick or args.out != str(RESULTS):
                 Path(args.out).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
-    for runs in per_seed.values():
-        runs.sort(key=lambda r: seeds.index(r["seed"]) if r["seed"] in seeds else -1)
-    finalize(results, all_systems, per_seed, wall0, cpu0, True)
-    if not args.quick or args.out != str(RESULTS):
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     print(results["table"])
     print(json.dumps(results["targets"], indent=1))
     return 0

@@ -178,8 +178,7 @@ def deferred(grace_s: float = GRACE_S) -> Iterator[_Deferred]:
         yield block
     finally:
         _STATE["deferred"] = previous
-        if main and hasattr(signal, "setitimer"):
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        disarm()
         for sig, handler in old.items():
             signal.signal(sig, handler)
 

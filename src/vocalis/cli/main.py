@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> int:
                 for option in args.storage_option:
                     set_storage_option(option)
             code = int(args.func(args) or 0)
-            if signals.stop_signal() is not None:  # a stop a C callback swallowed
-                raise signals.Stopped(signals.stop_signal() or 15, signals.resume_hint())
+            signum = signals.stop_signal()
+            if signum is not None:  # a stop a C callback swallowed
+                raise signals.Stopped(signum, signals.resume_hint())
             return code
         except VocalisError as err:
             print(f"vocalis {args.command}: error: {err}", file=sys.stderr)
