@@ -84,3 +84,18 @@ def tiny_overrides(manifest: Path, epochs: int = 2) -> list[str]:
         "train.warmup_epochs=0",
         "train.patience=0",
     ]
+
+
+def interrupt_then_resume(cfg, out: Path, monkeypatch, after_steps: int, **train_kwargs):
+    """Train into ``out``, killed after ``after_steps`` steps, then resume; the resumed result.
+
+    The interrupted run must leave ``checkpoints/last.pt`` (what the resume reads).
+    """
+    from vocalis.training import train
+
+    monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", str(after_steps))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out, progress=False, **train_kwargs)
+    assert (Path(out) / "checkpoints" / "last.pt").is_file()
+    monkeypatch.delenv("VOCALIS_INTERRUPT_AFTER_STEPS")
+    return train(cfg, out, progress=False, **train_kwargs)

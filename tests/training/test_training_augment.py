@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from _training_helpers import tiny_overrides
+from _training_helpers import interrupt_then_resume, tiny_overrides
 
 from vocalis.training import load_config, train
 from vocalis.training.data import EpochBatchSampler, FeatureDataset, WaveformDataset, make_loader
@@ -109,11 +109,7 @@ def test_kill_and_resume_is_bit_identical_with_augmentation(
     # 12 training utterances, batch 4: 3 steps per epoch; stop in the middle of epoch 2
     cfg = _cfg(corpus, *ALL_ON, epochs=3)
     full = train(cfg, tmp_path / "full", progress=False)
-    monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", str(stop_after_steps))
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", progress=False)
-    monkeypatch.delenv("VOCALIS_INTERRUPT_AFTER_STEPS")
-    resumed = train(cfg, tmp_path / "cut", progress=False)
+    resumed = interrupt_then_resume(cfg, tmp_path / "cut", monkeypatch, stop_after_steps)
     assert "Resumed from" in (tmp_path / "cut" / "log.txt").read_text()
     assert _max_diff(full.model, resumed.model) == 0.0
     assert [h["train_loss"] for h in full.history] == [h["train_loss"] for h in resumed.history]

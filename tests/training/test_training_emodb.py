@@ -5,10 +5,23 @@ from __future__ import annotations
 import json
 
 import pytest
+from _training_helpers import interrupt_then_resume
 
 from vocalis.testing import EMODB_SKIP_REASON, emodb_root
 
 ROOT = emodb_root()
+
+
+#: A small tier1 that trains on a few EmoDB speakers in seconds (both tests below).
+SMALL_TIER1 = [
+    "train.batch_size=16",
+    "train.warmup_epochs=0",
+    "features.cache_dir=null",
+    "model.params.channels=[32,64]",
+    "model.params.lstm_hidden=32",
+    "model.params.lstm_layers=1",
+    "model.params.pooling_hidden=32",
+]
 
 
 @pytest.mark.emodb
@@ -27,13 +40,7 @@ def test_tier1_learns_on_emodb_subset_with_a_held_out_speaker(tmp_path):
         "configs/recipes/emodb_tier1.yaml",
         [
             "train.epochs=4",
-            "train.batch_size=16",
-            "train.warmup_epochs=0",
-            "features.cache_dir=null",
-            "model.params.channels=[32,64]",
-            "model.params.lstm_hidden=32",
-            "model.params.lstm_layers=1",
-            "model.params.pooling_hidden=32",
+            *SMALL_TIER1,
             "dataset.val_fraction=0.2",
         ],
     )
@@ -77,7 +84,7 @@ def test_three_heads_on_emodb_resume_eval_predict_embed_export_serve(tmp_path, m
     from vocalis.evaluation import evaluate
     from vocalis.inference import Predictor
     from vocalis.inference.embed import embed
-    from vocalis.training import load_config, train
+    from vocalis.training import load_config
 
     full = prepare("emodb", ROOT)
     keep = [i for i, s in enumerate(full.speakers) if s in {"03", "08", "09", "10", "16"}]
@@ -91,23 +98,14 @@ def test_three_heads_on_emodb_resume_eval_predict_embed_export_serve(tmp_path, m
             "train.loss_weights={gender: 0.3, recognition: 0.5}",
             "dataset.val_fraction=0.25",
             "train.epochs=3",
-            "train.batch_size=16",
-            "train.warmup_epochs=0",
-            "features.cache_dir=null",
-            "model.params.channels=[32,64]",
-            "model.params.lstm_hidden=32",
-            "model.params.lstm_layers=1",
-            "model.params.pooling_hidden=32",
+            *SMALL_TIER1,
             "model.params.head_hidden=16",
             "model.params.temperature=true",
         ],
     )
     out = tmp_path / "run"
-    monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", "9")  # in epoch 2
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, out, manifest=rows, test_indices=test, progress=False)
-    monkeypatch.delenv("VOCALIS_INTERRUPT_AFTER_STEPS")
-    result = train(cfg, out, manifest=rows, test_indices=test, progress=False)
+    # killed in epoch 2, then resumed
+    result = interrupt_then_resume(cfg, out, monkeypatch, 9, manifest=rows, test_indices=test)
     assert len(result.history) == 3 and "Resumed from" in (out / "log.txt").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     heads = metrics["heads"]

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from _training_helpers import tiny_overrides, write_corpus
+from _training_helpers import interrupt_then_resume, tiny_overrides, write_corpus
 
 from vocalis.training import load_config, train
 
@@ -181,11 +181,7 @@ def test_a_multi_head_run_resumes_bit_identically(
         epochs=2,
     )
     full = train(cfg, tmp_path / "full", progress=False)
-    monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", str(stop_after_steps))
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", progress=False)
-    monkeypatch.delenv("VOCALIS_INTERRUPT_AFTER_STEPS")
-    resumed = train(cfg, tmp_path / "cut", progress=False)
+    resumed = interrupt_then_resume(cfg, tmp_path / "cut", monkeypatch, stop_after_steps)
     sa, sb = full.model.state_dict(), resumed.model.state_dict()
     assert max(float((sa[k].float() - sb[k].float()).abs().max()) for k in sa) <= 1e-6
     keys = ["train_loss", "val_dur_ccc", "val_gender_uar"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _training_helpers import tiny_overrides, write_corpus
+from _training_helpers import interrupt_then_resume, tiny_overrides, write_corpus
 
 from vocalis.checkpoint import load_checkpoint, save_checkpoint
 from vocalis.errors import ConfigError, DataError, ModelError
@@ -99,12 +99,7 @@ def test_kill_and_resume_gives_the_same_weights(corpus, tmp_path, monkeypatch, s
     )
     cfg = _cfg(corpus, *extra, epochs=3)
     full = train(cfg, tmp_path / "full", progress=False)
-    monkeypatch.setenv("VOCALIS_INTERRUPT_AFTER_STEPS", str(stop_after_steps))
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "cut", progress=False)
-    assert (tmp_path / "cut" / "checkpoints" / "last.pt").is_file()
-    monkeypatch.delenv("VOCALIS_INTERRUPT_AFTER_STEPS")
-    resumed = train(cfg, tmp_path / "cut", progress=False)
+    resumed = interrupt_then_resume(cfg, tmp_path / "cut", monkeypatch, stop_after_steps)
     assert _same_weights(full.model, resumed.model) <= 1e-6
     assert [h["train_loss"] for h in full.history] == pytest.approx(
         [h["train_loss"] for h in resumed.history], abs=1e-9
