@@ -10,6 +10,7 @@ import pytest
 import torch
 from _training_helpers import tiny_overrides, write_corpus
 
+from vocalis.errors import ConfigError
 from vocalis.training import load_config, train
 from vocalis.training.config import TrainConfig
 from vocalis.training.optim import build_optimizer, build_scheduler, lr_factor
@@ -62,6 +63,18 @@ def test_stratified_protocol_warns_speaker_dependent(corpus, tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         _run(corpus, tmp_path, "dataset.val_protocol=stratified")
     assert "speaker-dependent" in caplog.text
+
+
+def test_monitor_epoch_keeps_the_last_epoch(corpus, tmp_path):
+    """A fixed schedule: best.pt and the returned model are the final epoch's, whatever
+    the validation split says (the default val_uar would keep its best epoch)."""
+    result = _run(corpus, tmp_path, "train.monitor=epoch", "train.patience=1", epochs=3)
+    assert result.best_epoch == 3 and len(result.history) == 3 and not result.stopped_early
+    assert result.best_metrics["val_loss"] == pytest.approx(result.history[-1]["val_loss"])
+    with pytest.raises(ConfigError, match=r"train\.mode: got 'min'"):
+        TrainConfig(monitor="epoch", mode="min")
+    with pytest.raises(ConfigError, match=r"train\.scheduler: got 'plateau'"):
+        TrainConfig(monitor="epoch", scheduler="plateau")
 
 
 def test_multitask_regression_on_va_head(tmp_path):

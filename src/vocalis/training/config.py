@@ -457,8 +457,9 @@ class TrainConfig:
         multitask_loss: ``smoothl1`` or ``mse``.
         patience: early stopping: epochs without improvement (0: off).
         min_delta: early stopping: smallest change that counts as improvement.
-        monitor: metric that picks ``best.pt`` and drives early stopping.
-        mode: ``max`` or ``min`` for ``monitor``.
+        monitor: metric that picks ``best.pt`` and drives early stopping; ``epoch``
+            keeps the last epoch (a fixed schedule: no choice on the validation split).
+        mode: ``max`` or ``min`` for ``monitor`` (``max`` with ``epoch``).
         grad_clip: max gradient norm (0: off).
         amp: mixed precision (fp16 + GradScaler on CUDA, bf16 on CPU).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
@@ -542,6 +543,10 @@ class TrainConfig:
                 f"train.monitor: got {self.monitor!r}{did_you_mean(self.monitor, MONITORS)}, "
                 f"expected one of: {', '.join(MONITORS)}"
             )
+        if self.monitor == "epoch" and self.mode != "max":
+            raise bad("mode", "max with train.monitor=epoch (the last epoch is kept)")
+        if self.monitor == "epoch" and self.scheduler == "plateau":
+            raise bad("scheduler", "not plateau with train.monitor=epoch (it would never decay)")
         if self.grad_clip < 0:
             raise bad("grad_clip", ">= 0 (0 disables clipping)")
         if self.patience < 0:
@@ -571,7 +576,8 @@ class TrainConfig:
 #: run: ``uar``, ``acc``, ``macro_f1`` of class heads, ``macro_auc`` of multi-label heads,
 #: ``ccc``, ``mae``, ``rmse`` of regression heads). ``val_ccc`` is the mean CCC of the
 #: regression heads; a run without class heads follows it when ``val_uar`` is asked for.
-MONITORS = ("val_uar", "val_acc", "val_loss", "val_macro_f1", "val_ccc")
+#: ``epoch`` keeps the last epoch (every epoch "improves"; no early stop).
+MONITORS = ("val_uar", "val_acc", "val_loss", "val_macro_f1", "val_ccc", "epoch")
 
 
 @dataclass(frozen=True)
