@@ -10,7 +10,7 @@ encoder the same way:
 * ``layers``: layer numbers as the encoder numbers them
   (:meth:`~vocalis.encoders.base.PretrainedEncoder.layer_index`; ``-1`` the last);
 * a mix of those layers: one layer as it is, their average, or a weighted average
-  (:func:`mix_layers`).
+  (:func:`mix_layers`; :class:`LayerMix` learns the weights).
 
 Example:
     >>> encoder_class("ge2e").__name__, encoder_class("/models/wav2vec2-base").__name__
@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 from vocalis.encoders.base import ENCODERS, EncoderOutput, PretrainedEncoder
 
@@ -75,14 +76,17 @@ def encoder_identity(
 
 
 def mix_layers(
-    output: EncoderOutput, positions: Sequence[int], weights: Sequence[float] | None = None
+    output: EncoderOutput | Sequence[torch.Tensor],
+    positions: Sequence[int],
+    weights: Sequence[float] | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One ``(B, T', H)`` tensor from chosen layers.
 
     The layer itself, their mean, or a weighted mean (weights divided by their sum).
 
     Args:
-        output: an encoder's output.
+        output: an encoder's output, or its layers' tensors (any one shape, e.g.
+            ``(B, H, T')``: the mix is element-wise).
         positions: indices into ``output.hidden_states``
             (:meth:`~vocalis.encoders.base.PretrainedEncoder.layer_index`).
         weights: one weight per position (a tensor keeps its gradient: learned
@@ -99,7 +103,8 @@ def mix_layers(
         >>> mix_layers(out, [1, 2], [3.0, 1.0]).flatten().tolist()
         [1.75, 1.75]
     """
-    states = [output.hidden_states[p] for p in positions]
+    hidden = output.hidden_states if isinstance(output, EncoderOutput) else output
+    states = [hidden[p] for p in positions]
     if len(states) == 1:
         return states[0]
     stacked = torch.stack(states)
@@ -109,7 +114,39 @@ def mix_layers(
     return torch.einsum("l,l...->...", w / w.sum(), stacked)
 
 
+class LayerMix(nn.Module):
+    """Learned softmax weights over chosen layers, their mean, or one layer as it is.
+
+    The ``ssl`` model mixes an encoder's layers with it; ``sv_fusion`` the layers
+    of a precomputed PTM input.
+
+    Args:
+        positions: indices into the layers (:attr:`EncoderOutput.hidden_states`).
+        learned: learn the weights (initialised equal); else the plain mean.
+
+    Shape:
+        L x (B, T', H) -> (B, T', H) (or any one shape per layer).
+    """
+
+    def __init__(self, positions: Sequence[int], learned: bool) -> None:
+        super().__init__()
+        self.positions = list(positions)
+        self.logits = (
+            nn.Parameter(torch.zeros(len(positions))) if learned and len(positions) > 1 else None
+        )
+
+    @property
+    def weights(self) -> torch.Tensor | None:
+        """The layer weights (softmax of the learned logits), or None for a mean / one layer."""
+        return None if self.logits is None else torch.softmax(self.logits, 0)
+
+    def forward(self, output: EncoderOutput | Sequence[torch.Tensor]) -> torch.Tensor:
+        """Mix the chosen layers of ``output`` (see :func:`mix_layers`)."""
+        return mix_layers(output, self.positions, self.weights)
+
+
 __all__ = [
+    "LayerMix",
     "encoder_class",
     "encoder_identity",
     "mix_layers",

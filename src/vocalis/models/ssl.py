@@ -39,8 +39,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from vocalis.encoders.base import EncoderOutput, PretrainedEncoder
-from vocalis.encoders.select import mix_layers, open_encoder
+from vocalis.encoders.base import PretrainedEncoder
+from vocalis.encoders.select import LayerMix, open_encoder
 from vocalis.errors import ConfigError, ConfigValueError
 from vocalis.models.base import SpeechClassifier
 from vocalis.models.heads import HeadFields, MultiHead
@@ -144,34 +144,6 @@ class BatchNorm(nn.BatchNorm1d):
                 x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
             )
         return super().forward(x)
-
-
-class LayerMix(nn.Module):
-    """Learned softmax weights over chosen layers, their mean, or one layer as it is.
-
-    Args:
-        positions: indices into :attr:`~vocalis.encoders.EncoderOutput.hidden_states`.
-        learned: learn the weights (initialised equal); else the plain mean.
-
-    Shape:
-        L x (B, T', H) -> (B, T', H).
-    """
-
-    def __init__(self, positions: list[int], learned: bool) -> None:
-        super().__init__()
-        self.positions = list(positions)
-        self.logits = (
-            nn.Parameter(torch.zeros(len(positions))) if learned and len(positions) > 1 else None
-        )
-
-    @property
-    def weights(self) -> Tensor | None:
-        """The layer weights (softmax of the learned logits), or None for a mean / one layer."""
-        return None if self.logits is None else torch.softmax(self.logits, 0)
-
-    def forward(self, output: EncoderOutput) -> Tensor:
-        """Mix the chosen layers of ``output``: (B, T', H)."""
-        return mix_layers(output, self.positions, self.weights)
 
 
 @MODELS.register("ssl")

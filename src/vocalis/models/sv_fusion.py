@@ -44,9 +44,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
 from torch import Tensor, nn
 
+from vocalis.encoders.select import LayerMix
 from vocalis.errors import ConfigError, ConfigValueError, ModelError
 from vocalis.models.base import ModelOutput, SpeechClassifier
 from vocalis.models.ecapa import Ecapa, EcapaConfig
@@ -158,33 +158,6 @@ class SVFusionConfig(HeadFields):
             raise ConfigValueError(key, err.value, err.expected) from None
 
 
-class LayerWeights(nn.Module):
-    """Softmax-weighted sum (or mean) over the L stacked layers of the PTM input.
-
-    Shape:
-        x: (B, L*H, T) -> (B, H, T)
-    """
-
-    def __init__(self, layers: int, hidden: int, learned: bool) -> None:
-        super().__init__()
-        self.layers, self.hidden = layers, hidden
-        self.logits = nn.Parameter(torch.zeros(layers)) if learned and layers > 1 else None
-
-    @property
-    def weights(self) -> Tensor:
-        """The layer weights (L,), summing to one."""
-        if self.logits is None:
-            return torch.full((self.layers,), 1.0 / self.layers)
-        return torch.softmax(self.logits, 0)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Mix the layers of ``x`` (B, L*H, T) into (B, H, T)."""
-        b, _, t = x.shape
-        stacked = x.reshape(b, self.layers, self.hidden, t)
-        w = self.weights.to(x.device, x.dtype)
-        return (stacked * w[None, :, None, None]).sum(1)
-
-
 class HandcraftedCNN(nn.Module):
     """1-D CNN over handcrafted features, projected to the fusion width.
 
@@ -259,10 +232,10 @@ class SVFusion(SpeechClassifier):
                 f"{c.ptm_layers} x {c.ptm_hidden} = {self.ptm_dim}: use features.extractor.name="
                 f"{wanted} and set model.params.ptm_layers / ptm_hidden to the encoder's layout"
             )
-        self.layer_mix: LayerWeights | None = None
+        self.layer_mix: LayerMix | None = None
         self.ptm_proj: nn.Module | None = None
         if self.ptm_dim:
-            self.layer_mix = LayerWeights(c.ptm_layers, c.ptm_hidden, c.layer_weights == "learned")
+            self.layer_mix = LayerMix(range(c.ptm_layers), c.layer_weights == "learned")
             self.ptm_proj = nn.Conv1d(c.ptm_hidden, c.width, 1)
         self.cnn = (
             HandcraftedCNN(self.hand_dim, c.cnn_channels, c.cnn_kernel, c.width)
@@ -293,7 +266,9 @@ class SVFusion(SpeechClassifier):
         mask = None if short is None else lengths_to_mask(short, t)
         p = h = None
         if self.layer_mix is not None and self.ptm_proj is not None:
-            p = self.drop(self.ptm_proj(self.layer_mix(features[:, : self.ptm_dim])))
+            b, _, t = features.shape  # (B, L*H, T) -> L x (B, H, T)
+            stacked = features[:, : self.ptm_dim].reshape(b, self.config.ptm_layers, -1, t)
+            p = self.drop(self.ptm_proj(self.layer_mix(stacked.unbind(1))))
         if self.cnn is not None:
             h = self.drop(self.cnn(features[:, self.ptm_dim :], mask))
         return p, h, short
@@ -351,5 +326,9 @@ class SVFusion(SpeechClassifier):
         return super().embed(features, lengths, kind=kind, pooling=pooling)  # type: ignore[arg-type]
 
     def layer_weights(self) -> list[float]:
-        """The PTM layer weights (L,) as plain numbers (``[]`` in mode 2)."""
-        return [] if self.layer_mix is None else self.layer_mix.weights.detach().tolist()
+        """The PTM layer weights (L,) as plain numbers (``[]`` in mode 2; equal unless learned)."""
+        if self.layer_mix is None:
+            return []
+        w = self.layer_mix.weights
+        n = len(self.layer_mix.positions)
+        return [1.0 / n] * n if w is None else w.detach().tolist()
