@@ -94,7 +94,7 @@ def test_score_calibrate_verify_end_to_end(corpus, model, tmp_path, capsys):
     assert metrics["eer"] == pytest.approx(compute_eer(scores, labels)[0], abs=1e-5)
     assert metrics["min_dcf"] == pytest.approx(compute_min_dcf(scores, labels)[0], abs=1e-5)
     assert (tmp_path / "scores" / "test.det.png").stat().st_size > 1000
-    assert list((tmp_path / "scores").glob("embeddings-*.npz"))  # per-clip cache
+    assert list((tmp_path / "scores" / "embeddings").rglob("*.vfeat"))  # per-clip cache
 
     # adaptive s-norm with a cohort; a norm without one is one line
     assert (

@@ -10,7 +10,6 @@ import torch
 
 from vocalis.errors import ModelError
 from vocalis.verification.embedders import (
-    EmbeddingCache,
     GE2EDVector,
     SpeakerEmbedder,
     load_embedder,
@@ -62,22 +61,34 @@ class _Counting(torch.nn.Module):
 
 def test_embedding_cache_reuses_clips_and_survives_a_reload(tmp_path):
     from vocalis.audio import Tier0Config
+    from vocalis.features.cache import FeatureCache
     from vocalis.testing import synth_speechlike, write_wav
 
     paths = [str(write_wav(tmp_path / f"{i}.wav", synth_speechlike(0.3 + 0.1 * i))) for i in (0, 1)]
     (tmp_path / "bad.wav").write_bytes(b"RIFFjunk")
+    missing = str(tmp_path / "gone.wav")
     module = _Counting()
     emb = SpeakerEmbedder("x", module, Tier0Config(), "sv", "abc" * 8)
-    cache = EmbeddingCache(tmp_path / "cache", emb.identity)
-    first, failed = emb.embed_files([*paths, str(tmp_path / "bad.wav")], cache, batch_size=1)
-    assert module.calls == 2 and failed == [str(tmp_path / "bad.wav")]
-    assert np.isnan(first[2]).all() and np.isfinite(first[:2]).all()
-    again, _ = emb.embed_files(paths, EmbeddingCache(tmp_path / "cache", emb.identity))
-    assert module.calls == 2  # all from the cache file
+    cache = FeatureCache(tmp_path / "cache")
+    first, failed = emb.embed_files(
+        [*paths, str(tmp_path / "bad.wav"), missing], cache, batch_size=1
+    )
+    assert module.calls == 2 and failed == [str(tmp_path / "bad.wav"), missing]
+    assert np.isnan(first[2:]).all() and np.isfinite(first[:2]).all()
+    assert cache.stats.writes == 2
+    again, _ = emb.embed_files(paths, FeatureCache(tmp_path / "cache"))
+    assert module.calls == 2  # all from the cache (a fresh instance: read from disk)
     np.testing.assert_array_equal(again, first[:2])
     # another identity never reads them
-    emb.embed_files(paths, EmbeddingCache(tmp_path / "cache", "other" * 4))
+    other = SpeakerEmbedder("x", module, Tier0Config(), "sv", "other" * 4)
+    other.embed_files(paths, FeatureCache(tmp_path / "cache"))
     assert module.calls == 4
+    # a corrupt entry is recomputed, not served
+    entry = next((tmp_path / "cache").rglob("*.vfeat"))
+    entry.write_bytes(entry.read_bytes()[:20])
+    fixed, _ = emb.embed_files(paths, FeatureCache(tmp_path / "cache"))
+    assert module.calls == 5
+    np.testing.assert_allclose(fixed, first[:2])
 
 
 def test_a_broken_verifier_folder_is_one_line(tmp_path):

@@ -113,8 +113,8 @@ def _scoring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache-dir",
         default=None,
-        help="per-clip embedding cache folder (default: beside --out, or beside the stored "
-        "threshold for calibrate)",
+        help="per-clip embedding cache, a folder or URL (default: embeddings/ beside --out, "
+        "or beside the stored threshold for calibrate)",
     )
     p.add_argument("--batch-size", type=positive_int, default=16, help="clips per forward pass")
     p.add_argument("--device", default="cpu", help="torch device")

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 
 from vocalis.errors import ConfigError, DataError, ModelError
+from vocalis.features.cache import FeatureCache
 from vocalis.io import local_path
 from vocalis.verification.embedders import (
     GE2E_SPEC,
     VERIFIER_FILE,
-    EmbeddingCache,
     SpeakerEmbedder,
     load_embedder,
 )
@@ -140,7 +140,7 @@ def _embed_cohort(
     emb: SpeakerEmbedder,
     cohort: str | os.PathLike,
     trials: TrialList,
-    cache: EmbeddingCache | None,
+    cache: FeatureCache | None,
     batch_size: int,
     progress: bool,
 ) -> np.ndarray:
@@ -198,8 +198,9 @@ def score_trials(
         c_miss: cost of a miss.
         c_fa: cost of a false alarm.
         out: scores TSV to write (with ``.json`` metrics and ``.det.png`` beside it).
-        cache_dir: folder of the per-clip embedding cache (default: the folder of
-            ``out``; no cache when both are None).
+        cache_dir: folder or URL of the per-clip embedding cache (a
+            :class:`~vocalis.features.cache.FeatureCache`; default: ``embeddings/`` in
+            the folder of ``out``; no cache when both are None).
         audio_root: folder relative trial paths resolve against.
         batch_size: clips per forward pass.
         device: torch device.
@@ -225,8 +226,9 @@ def score_trials(
     tl = trials if isinstance(trials, TrialList) else read_trials(trials, audio_root)
     emb = _embedder(embedder, device)
     overlap = _training_overlap(emb, tl)
-    folder = cache_dir if cache_dir is not None else (Path(out).parent if out else None)
-    cache = EmbeddingCache(folder, emb.identity) if folder is not None else None
+    if cache_dir is None and out is not None:
+        cache_dir = Path(out).parent / "embeddings"
+    cache = FeatureCache(cache_dir) if cache_dir is not None else None
     files = tl.files()
     matrix, failed = emb.embed_files(files, cache, batch_size, progress)
     unreadable = set(failed)

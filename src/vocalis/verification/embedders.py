@@ -15,9 +15,9 @@
 - a *verifier folder* written by ``vocalis sv calibrate --checkpoint ge2e --out DIR``:
   ``DIR/verification.json`` names the embedder and holds its calibrated threshold.
 
-Embeddings of files are cached per clip (:class:`EmbeddingCache`): an ``.npz``
-keyed on each file's content hash and the embedder's identity (its weights, the
-embedding kind and tier 0), written atomically.
+Embeddings of files are cached per clip in a :class:`~vocalis.features.cache.FeatureCache`
+(the feature cache's store, local folder or URL), keyed on each file's content hash and
+the embedder's identity (its weights, the embedding kind and tier 0), written atomically.
 
 Example:
     >>> import torch
@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -47,13 +46,13 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from vocalis.audio import Tier0Config
+    from vocalis.features.cache import FeatureCache
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "GE2E_SPEC",
     "VERIFIER_FILE",
-    "EmbeddingCache",
     "GE2EDVector",
     "SpeakerEmbedder",
     "load_embedder",
@@ -196,7 +195,7 @@ class SpeakerEmbedder:
     def embed_files(
         self,
         paths: Sequence[str],
-        cache: EmbeddingCache | None = None,
+        cache: FeatureCache | None = None,
         batch_size: int = 16,
         progress: bool = False,
     ) -> tuple[np.ndarray, list[str]]:
@@ -204,7 +203,8 @@ class SpeakerEmbedder:
 
         Args:
             paths: audio files.
-            cache: per-clip cache (updated and saved), or None.
+            cache: per-clip cache (entries under ``{"embedder": identity}``; updated, its
+                content-hash index saved), or None.
             batch_size: clips per forward pass.
             progress: show a progress bar.
 
@@ -214,19 +214,20 @@ class SpeakerEmbedder:
         """
         from tqdm.auto import tqdm
 
+        from vocalis.features.cache import CacheKey
         from vocalis.inference.predictor import pad_batch
 
         out: list[np.ndarray | None] = [None] * len(paths)
-        keys: list[str | None] = [None] * len(paths)
+        keys: list[CacheKey | OSError | None] = [None] * len(paths)
+        if cache is not None:  # an unreadable file gets an OSError: embedded (and failed) below
+            keys = list(cache.keys(paths, {"embedder": self.identity}))
         failed: list[str] = []
         todo: list[int] = []
-        for i, p in enumerate(paths):
-            if cache is not None:
-                keys[i] = cache.key(p)
-                hit = cache.get(keys[i])
-                if hit is not None:
-                    out[i] = hit
-                    continue
+        for i, key in enumerate(keys):
+            hit = cache.get(key) if cache is not None and isinstance(key, CacheKey) else None
+            if hit is not None:
+                out[i] = hit.numpy()
+                continue
             todo.append(i)
         bar = tqdm(total=len(todo), disable=not progress, unit="file", desc="embed")
         pending: list[tuple[int, torch.Tensor]] = []
@@ -236,8 +237,9 @@ class SpeakerEmbedder:
             emb = self.embed(wav, lengths).numpy()
             for (i, _), vec in zip(pending, emb, strict=True):
                 out[i] = vec
-                if cache is not None and keys[i] is not None:
-                    cache.put(keys[i], vec)
+                key = keys[i]
+                if cache is not None and isinstance(key, CacheKey):
+                    cache.put(key, np.ascontiguousarray(vec, dtype=np.float32))
             pending.clear()
 
         for i in todo:
@@ -253,7 +255,7 @@ class SpeakerEmbedder:
             flush()
         bar.close()
         if cache is not None:
-            cache.save()
+            cache.save_index()
         dims = {v.shape[0] for v in out if v is not None}
         dim = dims.pop() if dims else 0
         matrix = np.full((len(paths), dim), np.nan, dtype=np.float32)
@@ -261,68 +263,6 @@ class SpeakerEmbedder:
             if v is not None:
                 matrix[i] = v
         return matrix, failed
-
-
-class EmbeddingCache:
-    """Per-clip embeddings of one embedder, in one ``.npz`` (atomic writes).
-
-    Keys are ``sha256(file content)``; the file name carries the embedder's
-    identity, so another model (or the same one retrained) never reads them.
-
-    Args:
-        folder: where the cache lives (created on :meth:`save`).
-        identity: :attr:`SpeakerEmbedder.identity`.
-    """
-
-    def __init__(self, folder: str | os.PathLike, identity: str) -> None:
-        from vocalis.features.hashindex import HashIndex
-
-        self.folder = Path(folder)
-        self.path = self.folder / f"embeddings-{identity[:16]}.npz"
-        self.hashes = HashIndex(self.folder / "hashes.json")
-        self._data: dict[str, np.ndarray] = {}
-        self._dirty = False
-        self.hits = 0
-        if self.path.is_file():
-            try:
-                with np.load(self.path) as z:
-                    self._data = dict(zip(z["keys"].tolist(), z["vectors"], strict=True))
-            except (OSError, ValueError, KeyError) as err:
-                logger.warning("ignoring unreadable embedding cache %s (%s)", self.path, err)
-
-    def key(self, path: str) -> str | None:
-        """Content hash of ``path`` (None when it cannot be read: no caching)."""
-        if "://" in path:
-            return None
-        try:
-            return self.hashes.sha256(path)
-        except OSError:
-            return None
-
-    def get(self, key: str | None) -> np.ndarray | None:
-        """The cached embedding, or None."""
-        vec = self._data.get(key) if key is not None else None
-        self.hits += vec is not None
-        return vec
-
-    def put(self, key: str, vec: np.ndarray) -> None:
-        """Remember ``vec`` for ``key`` (written by :meth:`save`)."""
-        self._data[key] = np.asarray(vec, dtype=np.float32)
-        self._dirty = True
-
-    def save(self) -> None:
-        """Write the cache and the hash index when something new was added."""
-        from vocalis.io import atomic_open
-
-        self.hashes.save()
-        if not self._dirty or not self._data:
-            return
-        keys = sorted(self._data)
-        buf = io.BytesIO()
-        np.savez(buf, keys=np.array(keys), vectors=np.stack([self._data[k] for k in keys]))
-        with atomic_open(self.path, "wb") as fh:
-            fh.write(buf.getvalue())
-        self._dirty = False
 
 
 def _identity(*parts: Any) -> str:
