@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
+from vocalis.testing import ScriptedFitted
 
 CLASSES = ("ang", "hap", "neu", "sad")
 SPEAKERS = ("a", "b", "c")
@@ -31,29 +31,6 @@ def make_manifest(folder: Path, speakers=SPEAKERS) -> Path:
                     w.writerow([f"/audio/{s}_{c}_{rep}.wav", c, f"u{n}", s])
                     n += 1
     return path
-
-
-@dataclasses.dataclass
-class FakeFitted:
-    classes: tuple
-    info: dict
-
-    def predict_proba(self, rows, index):
-        """0.7 on the true class, except every third id (0.7 on the next class)."""
-        out = np.full((len(index), len(self.classes)), 0.1)
-        for k, i in enumerate(index):
-            r = rows[int(i)]
-            c = self.classes.index(r["label"])
-            if int(r["id"][1:]) % 3 == 0:
-                c = (c + 1) % len(self.classes)
-            out[k, c] = 0.7
-        return out
-
-    def predict_heads(self, rows, index):
-        return None  # one head
-
-    def save(self, path):
-        Path(path).write_text("fake")
 
 
 @dataclasses.dataclass
@@ -94,4 +71,4 @@ class FakeEstimator:
         RunFolder(out).write_metrics(
             kind="train", model="neural", best_epoch=3, n_rows={"train": len(train)}
         )
-        return FakeFitted(CLASSES, {"best_error": 0.4, "best_epoch": 3})
+        return ScriptedFitted(CLASSES, {"best_error": 0.4, "best_epoch": 3})

@@ -16,35 +16,10 @@ import pytest
 from vocalis.errors import ConfigError, DataError
 from vocalis.evaluation.crossval import cross_validate, loso, plan_folds
 from vocalis.metrics.predictions import concat_predictions, read_predictions
+from vocalis.testing import ScriptedFitted
 
 CLASSES = ["ang", "hap", "neu", "sad"]
 SPEAKERS = ["03", "08", "09", "10"]
-
-
-@dataclasses.dataclass
-class FakeFitted:
-    classes: tuple
-    info: dict
-    on_predict: object = None
-
-    def predict_proba(self, rows, index):
-        """0.7 on the true class, except every third id (0.7 on the next class)."""
-        if self.on_predict is not None:
-            self.on_predict(np.asarray(index, dtype=int))
-        out = np.full((len(index), len(self.classes)), 0.1)
-        for k, i in enumerate(index):
-            r = rows[int(i)]
-            c = self.classes.index(r["label"])
-            if int(r["id"][1:]) % 3 == 0:
-                c = (c + 1) % len(self.classes)
-            out[k, c] = 0.7
-        return out
-
-    def predict_heads(self, rows, index):
-        return None  # one head
-
-    def save(self, path):
-        Path(path).write_text("fake")
 
 
 @dataclasses.dataclass
@@ -107,7 +82,7 @@ class FakeEstimator:
         def tested(index):
             self.splits[name] = (*self.splits[name][:3], index)
 
-        return FakeFitted(tuple(CLASSES), {"best_error": 0.4, "best_epoch": 3}, tested)
+        return ScriptedFitted(tuple(CLASSES), {"best_error": 0.4, "best_epoch": 3}, tested)
 
     def assert_no_leaks(self, rows: int | list[int], speaker_independent: bool = True) -> None:
         """No row in two parts of a fold, ``rows`` (all of ``range(rows)``) tested once each,
@@ -507,7 +482,7 @@ def test_cli_loso_and_cv_map_flags_to_overrides(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(vocalis.training, "train", spy_train)
     monkeypatch.setattr(
-        NeuralFitted, "predict_proba", lambda self, rows, index: FakeFitted(
+        NeuralFitted, "predict_proba", lambda self, rows, index: ScriptedFitted(
             tuple(CLASSES), {}).predict_proba(rows, index)
     )  # fmt: skip
     m = make_manifest(tmp_path, speakers=["03", "08"])

@@ -25,12 +25,14 @@ import numpy as np
 
 from vocalis.testing.checkpoints import tiny_run, train_tiny
 from vocalis.testing.encoders import save_tiny_hf_encoder
+from vocalis.testing.estimators import ScriptedFitted
 
 #: Skip reason for tests marked ``emodb`` when the corpus is absent.
 EMODB_SKIP_REASON = "EmoDB not found at ../shared/data/emodb (set VOCALIS_EMODB)"
 
 __all__ = [
     "EMODB_SKIP_REASON",
+    "ScriptedFitted",
     "emodb_root",
     "make_audio_tree",
     "repo_root",
