@@ -266,9 +266,8 @@ class SVFusion(SpeechClassifier):
         mask = None if short is None else lengths_to_mask(short, t)
         p = h = None
         if self.layer_mix is not None and self.ptm_proj is not None:
-            b, _, t = features.shape  # (B, L*H, T) -> L x (B, H, T)
-            stacked = features[:, : self.ptm_dim].reshape(b, self.config.ptm_layers, -1, t)
-            p = self.drop(self.ptm_proj(self.layer_mix(stacked.unbind(1))))
+            layers = features[:, : self.ptm_dim].unflatten(1, (self.config.ptm_layers, -1))
+            p = self.drop(self.ptm_proj(self.layer_mix(layers.unbind(1))))  # L x (B, H, T)
         if self.cnn is not None:
             h = self.drop(self.cnn(features[:, self.ptm_dim :], mask))
         return p, h, short
