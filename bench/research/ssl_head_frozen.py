@@ -45,8 +45,11 @@ def head(dim: int, classes: int, mlp: list[int], dropout: float, norm: bool) -> 
     return nn.Sequential(*layers)
 
 
-def fit_predict(xtr, ytr, xte, d: dict, classes: int, seed: int) -> np.ndarray:
-    """Train one head on (N, D) rows; class-weighted CE, AdamW, cosine; return test argmax."""
+def fit_predict(xtr, ytr, xte, d: dict, classes: int, seed: int, proba: bool = False) -> np.ndarray:
+    """Train one head on (N, D) rows; class-weighted CE, AdamW, cosine; return test argmax.
+
+    With ``proba``: the test rows' softmax probabilities (N_test, classes) instead.
+    """
     torch.manual_seed(seed)
     net = head(xtr.shape[1], classes, d["mlp"], d["dropout"], d["norm"])
     opt = torch.optim.AdamW(net.parameters(), lr=d["lr"], weight_decay=d["wd"])
@@ -70,7 +73,8 @@ def fit_predict(xtr, ytr, xte, d: dict, classes: int, seed: int) -> np.ndarray:
             sched.step()
     net.eval()
     with torch.no_grad():
-        return net(torch.tensor(xte, dtype=torch.float32)).argmax(1).numpy()
+        logits = net(torch.tensor(xte, dtype=torch.float32))
+    return torch.softmax(logits, 1).numpy() if proba else logits.argmax(1).numpy()
 
 
 def loso(xs, y, spk, rows, d, classes, speed: bool) -> float:
