@@ -24,11 +24,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emodb_loso import DEFAULT_WAV, list_corpus
 from sklearn.metrics import balanced_accuracy_score
-from ssl_head_frozen import fit_predict
+from ssl_head_frozen import corpus_arrays, fit_predict
 
-SPEEDS = ("", "_speed0.9", "_speed1.1")
 PARTS = {"all": slice(None), "mean": slice(0, 256), "std": slice(256, 512), "L2": slice(512, 1024)}
 
 
@@ -44,14 +42,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1)
     a = ap.parse_args()
     torch.set_num_threads(1)
-    _, speakers, labels = list_corpus(DEFAULT_WAV)
-    names = sorted(set(labels))
-    y = np.array([names.index(v) for v in labels])
-    spk = np.array(speakers)
-    base = Path("work/research")
-    xs = [np.load(base / f"emodb_{a.name}{s}.npy")[:, PARTS[a.part]] for s in SPEEDS]
+    y, spk, names, xs = corpus_arrays(a.name)
+    xs = [x[:, PARTS[a.part]] for x in xs]
     if a.extra:
-        extra = [np.load(base / f"emodb_{a.extra}{s}.npy") for s in SPEEDS]
+        extra = corpus_arrays(a.extra)[3]
         xs = [np.hstack([x, e]) for x, e in zip(xs, extra, strict=True)]
     d = {"mlp": [], "dropout": 0.0, "wd": 0.01, "smooth": 0.05, "norm": True}
     d.update(epochs=a.epochs, lr=a.lr)

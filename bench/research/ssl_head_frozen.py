@@ -90,6 +90,21 @@ def loso(xs, y, spk, rows, d, classes, speed: bool) -> float:
     return float(balanced_accuracy_score(y[rows], pred))
 
 
+SPEEDS = ("", "_speed0.9", "_speed1.1")
+
+
+def corpus_arrays(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[np.ndarray]]:
+    """EmoDB labels (ids), speakers, class names and ``work/research/emodb_<name>`` arrays.
+
+    The arrays are the originals and the speed copies 0.9 / 1.1, in ``list_corpus`` order.
+    """
+    _, speakers, labels = list_corpus(DEFAULT_WAV)
+    names = sorted(set(labels))
+    y = np.array([names.index(v) for v in labels])
+    xs = [np.load(Path("work/research") / f"emodb_{name}{s}.npy") for s in SPEEDS]
+    return y, np.array(speakers), names, xs
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="ge2eL12")
@@ -97,12 +112,7 @@ def main() -> None:
     ap.add_argument("--grid", default="{}", help="JSON: grid entries to replace")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    _, speakers, labels = list_corpus(DEFAULT_WAV)
-    names = sorted(set(labels))
-    y = np.array([names.index(v) for v in labels])
-    spk = np.array(speakers)
-    base = Path("work/research")
-    xs = [np.load(base / f"emodb_{a.name}{s}.npy") for s in ("", "_speed0.9", "_speed1.1")]
+    y, spk, names, xs = corpus_arrays(a.name)
     grid = {
         "cols": ["L2", "L12"],
         "mlp": [[], [256]],
