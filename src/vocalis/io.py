@@ -276,6 +276,14 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
+def write_npz(path: str | os.PathLike, arrays: dict[str, Any], compressed: bool = False) -> None:
+    """Atomically write ``arrays`` (name -> numpy array) as an ``.npz`` (zip-compressed or not)."""
+    import numpy as np
+
+    with atomic_open(path, "wb") as fh:
+        (np.savez_compressed if compressed else np.savez)(fh, **arrays)
+
+
 def read_bytes(path: str | os.PathLike) -> bytes:
     """Read a local path or an fsspec URL."""
     return as_path(path).read_bytes()

@@ -199,15 +199,14 @@ def _all_hits(
 def _write_npz(out: str, paths: list[str], features: list[Any]) -> None:
     import numpy as np
 
-    from vocalis.io import atomic_open
+    from vocalis.io import write_npz
 
     arrays = {}
     for i, f in enumerate(features):
         if f is not None:
             arrays[f"{i:06d}"] = f if isinstance(f, np.ndarray) else f.numpy()
     arrays["paths"] = np.array(paths)
-    with atomic_open(out, "wb") as fh:
-        np.savez(fh, **arrays)
+    write_npz(out, arrays)
 
 
 def _functionals(args: argparse.Namespace, paths: list[str]) -> int:

@@ -404,20 +404,15 @@ def _write_head_outputs(
     idx: np.ndarray,
 ) -> None:
     """``head_outputs.npz``: the fold's heads (JSON), outputs, packed targets and row ids."""
-    import io as _io
+    from vocalis.io import write_npz
 
-    from vocalis.io import atomic_open
-
-    buf = _io.BytesIO()
-    np.savez(
-        buf,
-        heads=np.array(json.dumps([h.to_dict() for h in heads])),
-        outputs=np.asarray(outputs, dtype=np.float64),
-        targets=np.asarray(targets, dtype=np.float64),
-        ids=np.array([str(ids[int(i)]) for i in idx]),
-    )
-    with atomic_open(path, "wb") as fh:
-        fh.write(buf.getvalue())
+    arrays = {
+        "heads": np.array(json.dumps([h.to_dict() for h in heads])),
+        "outputs": np.asarray(outputs, dtype=np.float64),
+        "targets": np.asarray(targets, dtype=np.float64),
+        "ids": np.array([str(ids[int(i)]) for i in idx]),
+    }
+    write_npz(path, arrays)
 
 
 def _read_head_outputs(path: Path) -> tuple[list[HeadSpec], np.ndarray, np.ndarray]:

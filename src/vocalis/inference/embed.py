@@ -210,9 +210,7 @@ def save_embeddings(
     path: str | os.PathLike, result: Embeddings, *, kind: str, pooling: str, model: str
 ) -> None:
     """Write ``result`` as a compressed ``.npz`` (atomically)."""
-    import io
-
-    from vocalis.io import atomic_open
+    from vocalis.io import write_npz
 
     arrays = {
         "ids": np.array(result.ids, dtype=str),
@@ -225,7 +223,4 @@ def save_embeddings(
     }
     if result.labels is not None:
         arrays["labels"] = np.array(result.labels, dtype=str)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    with atomic_open(path, "wb") as fh:
-        fh.write(buf.getvalue())
+    write_npz(path, arrays, compressed=True)
