@@ -719,7 +719,9 @@ def write_cv_results(
         **timing,
         "wall_seconds_total": round(sum(float(r.get("seconds") or 0) for r in records.values()), 2),
     }
-    write_json(out / "cv_results.json", _plain(cv))
+    from vocalis.training.session import plain  # numpy scalars and arrays -> JSON values
+
+    write_json(out / "cv_results.json", plain(cv))
     if summary["pooled"] is not None:
         log.info(
             "%s: pooled UAR %.4f, fold UAR %.4f ± %.4f over %d finished folds",
@@ -776,13 +778,6 @@ def head_line(head: dict[str, Any]) -> str:
         f"{shown} (folds {_SHOWN[first]} {value(first, head['mean']):.4f} ± "
         f"{value(first, head['std']):.4f})"
     )
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-safe copy: numpy scalars and arrays become Python values."""
-    from vocalis.training.session import plain
-
-    return plain(value)
 
 
 # --------------------------------------------------------------------------- runners
