@@ -168,6 +168,23 @@ def config_from_args(args: argparse.Namespace) -> Any:
     return recipe_from_args(args, neural, overrides_from_args(args))
 
 
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``add_experiment_args``' flags for ``cross_validate`` / ``loso``.
+
+    Where folds run and how (parallel, backend), the normalisation and validation
+    protocols, overwrite and progress bars: everything but the experiment and folds.
+    """
+    return {
+        "parallel": args.parallel,
+        "backend": backend_from_args(args),
+        "normalization": args.normalization,
+        "validation": args.validation,
+        "val_fraction": args.val_fraction,
+        "overwrite": args.overwrite,
+        "progress": progress_wanted(args),
+    }
+
+
 def print_summary(cv: dict[str, Any]) -> None:
     """A few lines: pooled and mean ± std metrics, failed folds, where the files are."""
     pooled, mean, std = cv.get("pooled") or {}, cv.get("mean") or {}, cv.get("std") or {}
@@ -227,13 +244,7 @@ def run(args: argparse.Namespace) -> int:
         folds=args.folds,
         group=args.group,
         only=args.fold,
-        parallel=args.parallel,
-        backend=backend_from_args(args),
-        normalization=args.normalization,
-        validation=args.validation,
-        val_fraction=args.val_fraction,
-        overwrite=args.overwrite,
-        progress=progress_wanted(args),
+        **run_options(args),
     )
     print_summary(cv)
     print(f"results: {args.out}/cv_results.json")

@@ -22,9 +22,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vocalis.cli.backend import backend_from_args
-from vocalis.cli.choices import check_inputs, progress_wanted
-from vocalis.cli.cv import add_experiment_args, config_from_args, print_summary
+from vocalis.cli.choices import check_inputs
+from vocalis.cli.cv import add_experiment_args, config_from_args, print_summary, run_options
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -56,13 +55,7 @@ def run(args: argparse.Namespace) -> int:
         config_from_args(args),
         args.out,
         speakers=args.speaker,
-        parallel=args.parallel,
-        backend=backend_from_args(args),
-        normalization=args.normalization,
-        validation=args.validation,
-        val_fraction=args.val_fraction,
-        overwrite=args.overwrite,
-        progress=progress_wanted(args),
+        **run_options(args),
     )
     print_summary(cv)
     print(f"results: {args.out}/cv_results.json")
