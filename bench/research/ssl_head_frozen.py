@@ -105,6 +105,20 @@ def corpus_arrays(name: str) -> tuple[np.ndarray, np.ndarray, list[str], list[np
     return y, np.array(speakers), names, xs
 
 
+def report(path: str, fields: dict, inner: list[float], y, outer_pred, t0: float) -> None:
+    """Print and append to ``path`` one JSON line: ``fields``, the nested inner score
+    (mean of ``inner``), the outer pooled UAR of ``outer_pred`` and the seconds since ``t0``."""
+    rec = {
+        **fields,
+        "inner": round(float(np.mean(inner)), 4),
+        "outer": round(float(balanced_accuracy_score(y, outer_pred)), 4),
+        "s": round(time.time() - t0, 1),
+    }
+    print(json.dumps(rec), flush=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="ge2eL12")
@@ -139,16 +153,7 @@ def main() -> None:
             xtr = np.concatenate([x[tr] for x in (xd if d["speed"] else xd[:1])])
             ytr = np.concatenate([y[tr]] * (len(xd) if d["speed"] else 1))
             outer_pred[te] = fit_predict(xtr, ytr, xd[0][te], d, len(names), 0)
-        rec = {
-            "name": a.name,
-            **d,
-            "inner": round(float(np.mean(inner)), 4),
-            "outer": round(float(balanced_accuracy_score(y, outer_pred)), 4),
-            "s": round(time.time() - t0, 1),
-        }
-        print(json.dumps(rec), flush=True)
-        with open(a.out, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        report(a.out, {"name": a.name, **d}, inner, y, outer_pred, t0)
 
 
 if __name__ == "__main__":

@@ -90,6 +90,16 @@ def test_learned_layer_weights_are_a_softmax_and_train():
     assert _ssl({"layers": [2]}).mix.logits is None  # one layer: itself
 
 
+def test_layer_weights_start_where_layer_weights_init_says():
+    model = _ssl({"layer_weights_init": [1.0, 3.0]})
+    torch.testing.assert_close(model.mix.weights, torch.tensor([0.25, 0.75]))
+    model(torch.randn(2, 1, 3200), torch.tensor([3200, 3200])).logits.sum().backward()
+    assert model.mix.logits.grad.abs().sum() > 0  # still learned
+    # the mix is the weighted sum of the layers with those starting weights
+    hidden = [torch.randn(2, 5, 4), torch.randn(2, 5, 4)]
+    torch.testing.assert_close(model.mix(hidden), 0.25 * hidden[0] + 0.75 * hidden[1])
+
+
 def test_freezing_follows_the_epoch_and_the_tiers_cover_every_parameter_once():
     model = _ssl({"freeze_layers": 1, "unfreeze_after_epochs": 2})
     first, second = model.encoder.blocks
@@ -120,6 +130,11 @@ def test_bad_settings_are_one_line_config_errors():
         _ssl({"layers": [4]})
     with pytest.raises(ConfigError, match=r"model\.params\.encoder\.layer_weights"):
         _ssl({"layer_weights": "softmax"})
+    for bad in ({"layer_weights_init": [1.0]}, {"layer_weights_init": [1.0, 0.0]}):
+        with pytest.raises(ConfigError, match=r"model\.params\.encoder\.layer_weights_init"):
+            _ssl(bad)
+    with pytest.raises(ConfigError, match=r"layer_weights_init.*layer_weights: learned"):
+        _ssl({"layer_weights": "mean", "layer_weights_init": [1.0, 2.0]})
     with pytest.raises(ConfigError, match=r"model\.params\.mlp"):
         _ssl(mlp=[0])
 

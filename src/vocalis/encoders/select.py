@@ -122,18 +122,38 @@ class LayerMix(nn.Module):
 
     Args:
         positions: indices into the layers (:attr:`EncoderOutput.hidden_states`).
-        learned: learn the weights (initialised equal); else the plain mean.
+        learned: learn the weights; else the plain mean.
+        init: the learned weights' starting values, one positive number per position
+            (normalised to sum 1; the logits start at their logarithms); ``None``: equal.
 
     Shape:
         L x (B, T', H) -> (B, T', H) (or any one shape per layer).
+
+    Raises:
+        ValueError: ``init`` has not one positive number per position.
+
+    Example:
+        >>> [round(w, 4) for w in LayerMix([0, 1], learned=True, init=[1, 3]).weights.tolist()]
+        [0.25, 0.75]
     """
 
-    def __init__(self, positions: Sequence[int], learned: bool) -> None:
+    def __init__(
+        self, positions: Sequence[int], learned: bool, init: Sequence[float] | None = None
+    ) -> None:
         super().__init__()
         self.positions = list(positions)
-        self.logits = (
-            nn.Parameter(torch.zeros(len(positions))) if learned and len(positions) > 1 else None
-        )
+        self.logits: nn.Parameter | None = None
+        if init is not None and (len(init) != len(self.positions) or min(init) <= 0):
+            raise ValueError(
+                f"layer weights init {list(init)}: expected {len(self.positions)} positive "
+                "numbers, one per layer"
+            )
+        if learned and len(self.positions) > 1:
+            start = torch.zeros(len(self.positions))
+            if init is not None:
+                w = torch.tensor([float(v) for v in init])
+                start = torch.log(w / w.sum())
+            self.logits = nn.Parameter(start)
 
     @property
     def weights(self) -> torch.Tensor | None:

@@ -62,6 +62,8 @@ class SSLEncoderConfig:
             ``num_hidden_layers``; negative from the last); ``[]``: all of them.
         layer_weights: how several layers combine: ``learned`` softmax weights
             (a weighted sum, trained with the head) or their ``mean``.
+        layer_weights_init: the learned weights' starting values, one positive number
+            per entry of ``layers`` (normalised to sum 1); ``[]``: equal weights.
         freeze_feature_encoder: never train the convolutional feature encoder.
         freeze_layers: freeze the first N stacked layers (-1: the whole encoder).
         unfreeze_after_epochs: train the frozen layers from this epoch on (0: never).
@@ -75,6 +77,7 @@ class SSLEncoderConfig:
     revision: str = ""
     layers: tuple[int, ...] = ()
     layer_weights: Literal["learned", "mean"] = "learned"
+    layer_weights_init: tuple[float, ...] = ()
     freeze_feature_encoder: bool = True
     freeze_layers: int = 0
     unfreeze_after_epochs: int = 0
@@ -84,6 +87,16 @@ class SSLEncoderConfig:
             raise ConfigValueError("source", self.source, "ge2e, a folder or a model id")
         if len(set(self.layers)) != len(self.layers):
             raise ConfigValueError("layers", list(self.layers), "distinct layer numbers")
+        if self.layer_weights_init:
+            init = list(self.layer_weights_init)
+            if self.layer_weights != "learned" or len(init) != len(self.layers):
+                raise ConfigValueError(
+                    "layer_weights_init",
+                    init,
+                    "one starting weight per entry of layers (and layer_weights: learned)",
+                )
+            if min(init) <= 0:
+                raise ConfigValueError("layer_weights_init", init, "positive weights")
         if self.freeze_layers < -1:
             raise ConfigValueError("freeze_layers", self.freeze_layers, ">= 0, or -1 (all)")
         if self.unfreeze_after_epochs < 0:
@@ -182,7 +195,9 @@ class SSL(SpeechClassifier):
         )
         numbers = list(ec.layers) if ec.layers else list(self.encoder.layer_numbers)
         self.mix = LayerMix(
-            [self.encoder.layer_index(k) for k in numbers], ec.layer_weights == "learned"
+            [self.encoder.layer_index(k) for k in numbers],
+            ec.layer_weights == "learned",
+            ec.layer_weights_init or None,
         )
         hidden = self.encoder.hidden_size
         self.pooling = build_pooling(config.pooling, hidden)

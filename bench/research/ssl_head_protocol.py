@@ -1,0 +1,159 @@
+"""Round 8: the end-to-end recipe's *training protocol* simulated on frozen GE2E statistics.
+
+In the round-7 outer run every fold kept an epoch of the frozen phase (3-11 of 16, the
+encoder is unfrozen from 13), so the model scored was a linear head on fixed GE2E
+statistics trained the way the trainer trains it. This script replays that protocol on
+the frozen arrays of ``ssl_head_frozen.py`` and scores each variant by **nested** LOSO
+(the mean over the 10 outer folds of the inner pooled UAR over the 9 training speakers
+is the selection score; the outer number is printed beside it and never chooses):
+
+* each epoch sees every training utterance once, as its speed copy 0.9 or 1.1 with
+  probability ``--p-speed`` (the recipe's on-the-fly speed perturbation) or as it is;
+* linear warm-up over the first epoch, then cosine annealing to 0 (``scheduler:
+  cosine``, ``warmup_epochs: 1``), AdamW, class-weighted cross-entropy, smoothing 0.05;
+* ``--val F``: F of the training rows held out, stratified by label (the trainer's
+  split under ``vocalis loso``; original audio only), and the epoch with the best
+  validation UAR kept (the first of ties), or with ``--keep last`` the last epoch
+  (``train.monitor=epoch``); ``--val 0``: all rows, the last epoch;
+* ``--ema D``: an exponential moving average of the weights (decay D per step) is what
+  is validated and kept; ``--seeds N``: the inner predictions are the majority vote of
+  N heads (seeds ``--seed`` ...), each with its own validation split and draws.
+
+    python bench/research/ssl_head_protocol.py --name ge2eMix0.5 --epochs 16 --lr 3e-3 --val 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sklearn.metrics import balanced_accuracy_score
+from ssl_head_folds import PARTS
+from ssl_head_frozen import corpus_arrays, head, report
+
+from vocalis.data.splits import stratified_val_split
+
+
+def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int) -> np.ndarray:
+    """Train a linear head on rows ``tr`` of the copies ``xs`` as ``d`` says; test argmax.
+
+    Args:
+        xs: arrays (N, D): the original statistics first, then the speed copies.
+        y: labels (N,).
+        tr, te: training and test row indices.
+        d: ``epochs``, ``lr``, ``val`` (held-out share, 0: none), ``keep`` (``best`` or
+            ``last`` epoch), ``p_speed``, ``ema`` (decay, 0: none).
+    """
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    if d["val"] > 0:
+        tr, va = stratified_val_split(tr, y[tr], d["val"], seed)
+    else:
+        va = tr[:0]
+    net = head(xs[0].shape[1], classes, [], 0.0, True)
+    opt = torch.optim.AdamW(net.parameters(), lr=d["lr"], weight_decay=0.01)
+    counts = np.bincount(y[tr], minlength=classes).astype(np.float32)
+    lossf = nn.CrossEntropyLoss(
+        weight=torch.tensor(counts.sum() / (classes * np.maximum(counts, 1))), label_smoothing=0.05
+    )
+    per_epoch = math.ceil(len(tr) / 16)
+    total, warm = d["epochs"] * per_epoch, per_epoch
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    ema = (
+        torch.optim.swa_utils.AveragedModel(
+            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(d["ema"]), use_buffers=True
+        )
+        if d["ema"]
+        else None
+    )
+    xt = [torch.tensor(x, dtype=torch.float32) for x in xs]
+    yt = torch.tensor(y)
+    best, best_state = -1.0, None
+    for _ in range(d["epochs"]):
+        net.train()
+        copy = np.where(rng.random(len(tr)) < d["p_speed"], rng.integers(1, len(xs), len(tr)), 0)
+        perm = rng.permutation(len(tr))
+        for i in range(0, len(tr), 16):
+            b = perm[i : i + 16]
+            if len(b) < 2:
+                continue
+            xb = torch.stack([xt[copy[k]][tr[k]] for k in b])
+            opt.zero_grad()
+            lossf(net(xb), yt[tr[b]]).backward()
+            opt.step()
+            sched.step()
+            if ema is not None:
+                ema.update_parameters(net)
+        scored = net if ema is None else ema.module
+        if len(va) and d["keep"] == "best":
+            scored.eval()
+            with torch.no_grad():
+                pred = scored(xt[0][va]).argmax(1).numpy()
+            score = balanced_accuracy_score(y[va], pred)
+            if score > best:
+                best, best_state = score, {k: v.clone() for k, v in scored.state_dict().items()}
+    scored = net if ema is None else ema.module
+    if best_state is not None:
+        scored.load_state_dict(best_state)
+    scored.eval()
+    with torch.no_grad():
+        return scored(xt[0][te]).argmax(1).numpy()
+
+
+def pooled(xs, y, spk, rows, d, classes, seeds: range) -> float:
+    """Pooled UAR of LOSO over the speakers of ``rows`` (majority vote of the ``seeds``' heads)."""
+    pred = np.empty(len(rows), dtype=int)
+    sp = spk[rows]
+    for s in np.unique(sp):
+        te, tr = rows[sp == s], rows[sp != s]
+        votes = np.stack([fit_predict(xs, y, tr, te, d, classes, k) for k in seeds])
+        pred[sp == s] = [np.bincount(v, minlength=classes).argmax() for v in votes.T]
+    return float(balanced_accuracy_score(y[rows], pred))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", default="ge2eMix0.5")
+    ap.add_argument("--part", choices=sorted(PARTS), default="all")
+    ap.add_argument("--epochs", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--val", type=float, default=0.1)
+    ap.add_argument("--keep", choices=["best", "last"], default="best")
+    ap.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights per step")
+    ap.add_argument("--p-speed", type=float, default=0.67)
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0, help="first seed")
+    ap.add_argument("--out", default="work/research/ssl_head_protocol.jsonl")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    y, spk, names, xs = corpus_arrays(a.name)
+    xs = [x[:, PARTS[a.part]] for x in xs]
+    d = {"epochs": a.epochs, "lr": a.lr, "val": a.val, "keep": a.keep, "p_speed": a.p_speed}
+    d["ema"] = a.ema
+    t0 = time.time()
+    inner, outer = [], np.empty(len(y), dtype=int)
+    for s in np.unique(spk):
+        tr, te = np.flatnonzero(spk != s), np.flatnonzero(spk == s)
+        inner.append(pooled(xs, y, spk, tr, d, len(names), range(a.seed, a.seed + a.seeds)))
+        outer[te] = fit_predict(xs, y, tr, te, d, len(names), a.seed)
+    fields = {"name": a.name, "part": a.part, **d, "seeds": a.seeds, "seed": a.seed}
+    report(a.out, fields, inner, y, outer, t0)
+
+
+if __name__ == "__main__":
+    main()
