@@ -17,7 +17,11 @@ is the selection score; the outer number is printed beside it and never chooses)
   (``train.monitor=epoch``); ``--val 0``: all rows, the last epoch;
 * ``--ema D``: an exponential moving average of the weights (decay D per step) is what
   is validated and kept; ``--seeds N``: the inner predictions are the majority vote of
-  N heads (seeds ``--seed`` ...), each with its own validation split and draws.
+  N heads (seeds ``--seed`` ...), each with its own validation split and draws;
+* ``--members K`` (round 9): K heads trained side by side on the *same* batches and speed
+  draws (own initialisation; with ``--bag`` each also weights every training row by its
+  own Poisson(1) draw: online bagging), their softmax probabilities averaged;
+  ``--wd``, ``--smooth``: AdamW weight decay and label smoothing.
 
     python bench/research/ssl_head_protocol.py --name ge2eMix0.5 --epochs 16 --lr 3e-3 --val 0.1
 """
@@ -44,14 +48,16 @@ from vocalis.data.splits import stratified_val_split
 
 
 def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int) -> np.ndarray:
-    """Train a linear head on rows ``tr`` of the copies ``xs`` as ``d`` says; test argmax.
+    """Train linear heads on rows ``tr`` of the copies ``xs`` as ``d`` says; test argmax.
 
     Args:
         xs: arrays (N, D): the original statistics first, then the speed copies.
         y: labels (N,).
         tr, te: training and test row indices.
         d: ``epochs``, ``lr``, ``val`` (held-out share, 0: none), ``keep`` (``best`` or
-            ``last`` epoch), ``p_speed``, ``ema`` (decay, 0: none).
+            ``last`` epoch), ``p_speed``, ``ema`` (decay, 0: none), ``members`` (heads on
+            the same batches, probabilities averaged), ``bag`` (Poisson row weights per
+            member), ``wd``, ``smooth``.
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -59,11 +65,17 @@ def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int) -> np.ndarray:
         tr, va = stratified_val_split(tr, y[tr], d["val"], seed)
     else:
         va = tr[:0]
-    net = head(xs[0].shape[1], classes, [], 0.0, True)
-    opt = torch.optim.AdamW(net.parameters(), lr=d["lr"], weight_decay=0.01)
+    k_members = d.get("members", 1)
+    nets = [head(xs[0].shape[1], classes, [], 0.0, True) for _ in range(k_members)]
+    params = [p for net in nets for p in net.parameters()]
+    opt = torch.optim.AdamW(params, lr=d["lr"], weight_decay=d.get("wd", 0.01))
     counts = np.bincount(y[tr], minlength=classes).astype(np.float32)
-    lossf = nn.CrossEntropyLoss(
-        weight=torch.tensor(counts.sum() / (classes * np.maximum(counts, 1))), label_smoothing=0.05
+    cw = torch.tensor(counts.sum() / (classes * np.maximum(counts, 1)))
+    lossf = nn.CrossEntropyLoss(weight=cw, label_smoothing=d.get("smooth", 0.05), reduction="none")
+    bag = (
+        torch.tensor(rng.poisson(1.0, (k_members, len(tr))), dtype=torch.float32)
+        if d.get("bag")
+        else torch.ones(k_members, len(tr))
     )
     per_epoch = math.ceil(len(tr) / 16)
     total, warm = d["epochs"] * per_epoch, per_epoch
@@ -74,9 +86,12 @@ def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int) -> np.ndarray:
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    net0 = nets[0]
     ema = (
         torch.optim.swa_utils.AveragedModel(
-            net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(d["ema"]), use_buffers=True
+            net0,
+            multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(d["ema"]),
+            use_buffers=True,
         )
         if d["ema"]
         else None
@@ -85,7 +100,8 @@ def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int) -> np.ndarray:
     yt = torch.tensor(y)
     best, best_state = -1.0, None
     for _ in range(d["epochs"]):
-        net.train()
+        for net in nets:
+            net.train()
         copy = np.where(rng.random(len(tr)) < d["p_speed"], rng.integers(1, len(xs), len(tr)), 0)
         perm = rng.permutation(len(tr))
         for i in range(0, len(tr), 16):
@@ -93,21 +109,31 @@ def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int) -> np.ndarray:
             if len(b) < 2:
                 continue
             xb = torch.stack([xt[copy[k]][tr[k]] for k in b])
+            yb = yt[tr[b]]
+            cwb = cw[yb]
             opt.zero_grad()
-            lossf(net(xb), yt[tr[b]]).backward()
+            loss = sum(
+                (lossf(net(xb), yb) * bag[m, b]).sum() / (cwb * bag[m, b]).sum().clamp(min=1e-6)
+                for m, net in enumerate(nets)
+            )
+            loss.backward()
             opt.step()
             sched.step()
             if ema is not None:
-                ema.update_parameters(net)
-        scored = net if ema is None else ema.module
-        if len(va) and d["keep"] == "best":
+                ema.update_parameters(net0)
+        scored = net0 if ema is None else ema.module
+        if len(va) and d["keep"] == "best" and k_members == 1:
             scored.eval()
             with torch.no_grad():
                 pred = scored(xt[0][va]).argmax(1).numpy()
             score = balanced_accuracy_score(y[va], pred)
             if score > best:
                 best, best_state = score, {k: v.clone() for k, v in scored.state_dict().items()}
-    scored = net if ema is None else ema.module
+    if k_members > 1:
+        with torch.no_grad():
+            probs = torch.stack([net.eval()(xt[0][te]).softmax(1) for net in nets]).mean(0)
+        return probs.argmax(1).numpy()
+    scored = net0 if ema is None else ema.module
     if best_state is not None:
         scored.load_state_dict(best_state)
     scored.eval()
@@ -137,6 +163,10 @@ def main() -> None:
     ap.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights per step")
     ap.add_argument("--p-speed", type=float, default=0.67)
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--members", type=int, default=1, help="heads on the same batches")
+    ap.add_argument("--bag", action="store_true", help="Poisson(1) row weights per member")
+    ap.add_argument("--wd", type=float, default=0.01)
+    ap.add_argument("--smooth", type=float, default=0.05)
     ap.add_argument("--seed", type=int, default=0, help="first seed")
     ap.add_argument("--out", default="work/research/ssl_head_protocol.jsonl")
     a = ap.parse_args()
@@ -145,6 +175,8 @@ def main() -> None:
     xs = [x[:, PARTS[a.part]] for x in xs]
     d = {"epochs": a.epochs, "lr": a.lr, "val": a.val, "keep": a.keep, "p_speed": a.p_speed}
     d["ema"] = a.ema
+    if a.members > 1 or a.bag or a.wd != 0.01 or a.smooth != 0.05:  # round 9 only
+        d.update(members=a.members, bag=a.bag, wd=a.wd, smooth=a.smooth)
     t0 = time.time()
     inner, outer = [], np.empty(len(y), dtype=int)
     for s in np.unique(spk):

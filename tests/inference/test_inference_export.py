@@ -133,6 +133,24 @@ def test_bad_export_options(tier1_ckpt, tmp_path):
         export(tier1_ckpt, tmp_path / "x.onnx", opset=13)
 
 
+def test_a_graph_that_fails_on_other_lengths_is_one_error_and_no_file(
+    tier1_ckpt, tmp_path, monkeypatch
+):
+    """A traced graph with the example's shapes baked in fails in the parity check."""
+    from vocalis.errors import ModelError
+    from vocalis.inference import export as export_module
+
+    def baked(self, x, lengths):
+        raise RuntimeError("shape '[2, 24, -1]' is invalid for input of size 0\nmore lines")
+
+    monkeypatch.setattr(export_module._Runner, "__call__", baked)
+    with pytest.raises(ModelError) as err:
+        export(tier1_ckpt, tmp_path / "m.pt", format="torchscript")
+    msg = str(err.value)
+    assert "fails on clips of other lengths" in msg and "[2, 24, -1]" in msg
+    assert "\n" not in msg and not (tmp_path / "m.pt").exists()
+
+
 @needs_ort
 @pytest.mark.emodb
 def test_onnx_parity_on_real_emodb_clips(ecapa_ckpt, emodb_path, tmp_path):

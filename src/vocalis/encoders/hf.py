@@ -159,6 +159,9 @@ class HFEncoder(PretrainedEncoder):
         for key, off in (("layerdrop", 0.0), ("apply_spec_augment", False)):
             if hasattr(config, key):
                 setattr(config, key, off)
+        # An encoder has no loss. Tracing (export) reads every attribute, and reading the
+        # ``loss_function`` property warns "loss_type=None ... unrecognized" unless it is set.
+        model._loss_function = None
         self.model = model
         self.identity = identity
         self.sample_rate = int(sample_rate)
@@ -341,13 +344,13 @@ class HFEncoder(PretrainedEncoder):
             mask = torch.arange(waveform.shape[1], device=waveform.device)[None] < lengths[:, None]
             out = self.model(waveform, attention_mask=mask.long(), output_hidden_states=True)
             return EncoderOutput(tuple(out.hidden_states), frames)
-        if self.export_friendly:
-            raise ModelError(
-                "hf encoder: this model's feature encoder uses group norm (wav2vec 2.0 / "
-                "HuBERT base), which spans the whole input, so items run one by one and the "
-                "graph cannot be exported; export a model with a layer-norm feature encoder "
-                "(WavLM, the 'large' checkpoints)"
-            )
+        if torch.jit.is_tracing():
+            # A traced graph (ONNX, TorchScript) cannot keep the per-item loop below: it
+            # would bake in the example's lengths. It runs the whole input instead, exact
+            # for one clip per call; ``vocalis export`` finds padded batches inexact and
+            # says so (metadata ``padded_batches: false``).
+            out = self.model(waveform, output_hidden_states=True)
+            return EncoderOutput(tuple(out.hidden_states), frames)
         width = int(self.frame_lengths(torch.tensor([waveform.shape[1]]))[0])
         per_item = [
             self.model(waveform[i : i + 1, : int(n)], output_hidden_states=True).hidden_states

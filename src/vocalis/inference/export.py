@@ -308,7 +308,14 @@ def export(
             else _trace_torchscript(graph, example)
         )
     runner = _Runner(data, format, input)
-    diff, padded = verify(pipe, graph, runner, input)
+    try:
+        diff, padded = verify(pipe, graph, runner, input)
+    except (RuntimeError, ValueError) as err:  # the graph runs, but not on other lengths
+        msg = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+        raise ModelError(
+            f"exported {format} graph fails on clips of other lengths ({type(err).__name__}: "
+            f"{msg}); the model has shape-dependent code the tracer cannot follow"
+        ) from None
     if check and not diff < TOLERANCE:
         raise ModelError(
             f"exported {format} graph differs from PyTorch by {diff:.2e} (tolerance "
@@ -317,7 +324,8 @@ def export(
     if not padded:
         logger.warning(
             "exported graph is exact for one clip per call but not for zero-padded batches "
-            "(the model branches on padding); run one clip at a time"
+            "(the model's output depends on the padding, e.g. a group norm over the whole "
+            "input); run one clip at a time"
         )
     meta = {
         "vocalis_version": __version__,
