@@ -25,6 +25,17 @@ from vocalis.encoders.select import open_encoder
 from vocalis.ensemble.recipe import speed_perturb
 
 
+def layer_frames(enc, path: Path, speed: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames (T, 256) of GE2E layers 1 and 2 for the clip at ``path`` played at ``speed``."""
+    wav = load_audio(str(path), 16000, normalize="none").numpy()
+    wav = torch.from_numpy(np.ascontiguousarray(speed_perturb(wav, 16000, speed)))
+    with torch.no_grad():
+        out = enc(wav[None], torch.tensor([len(wav)]))
+    n = int(out.lengths[0])
+    i1, i2 = enc.layer_index(1), enc.layer_index(2)
+    return out.hidden_states[i1][0, :n], out.hidden_states[i2][0, :n]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--w2", type=float, nargs="+", default=[0.5])
@@ -32,16 +43,10 @@ def main() -> None:
     torch.set_num_threads(1)
     files, _, _ = list_corpus(DEFAULT_WAV)
     enc = open_encoder("ge2e", (1, 2)).eval()
-    i1, i2 = enc.layer_index(1), enc.layer_index(2)
     for f in (1.0, 0.9, 1.1):
         rows: dict[float, list[np.ndarray]] = {w: [] for w in a.w2}
         for path in files:
-            wav = load_audio(str(path), 16000, normalize="none").numpy()
-            wav = torch.from_numpy(np.ascontiguousarray(speed_perturb(wav, 16000, f)))
-            with torch.no_grad():
-                out = enc(wav[None], torch.tensor([len(wav)]))
-            n = int(out.lengths[0])
-            h1, h2 = out.hidden_states[i1][0, :n], out.hidden_states[i2][0, :n]
+            h1, h2 = layer_frames(enc, path, f)
             for w in a.w2:
                 h = (1 - w) * h1 + w * h2
                 rows[w].append(torch.cat([h.mean(0), h.std(0)]).numpy())

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emodb_loso import DEFAULT_WAV, list_corpus
+from extract_ge2e_mix import layer_frames
 
-from vocalis.audio.io import load_audio
 from vocalis.encoders.select import open_encoder
-from vocalis.ensemble.recipe import speed_perturb
 
 
 def poolings(h: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -51,16 +51,11 @@ def main() -> None:
     torch.set_num_threads(1)
     files, _, _ = list_corpus(DEFAULT_WAV)
     enc = open_encoder("ge2e", (1, 2)).eval()
-    i1, i2 = enc.layer_index(1), enc.layer_index(2)
     for f in (1.0, 0.9, 1.1):
         rows: dict[str, list[np.ndarray]] = {}
         for path in files:
-            wav = load_audio(str(path), 16000, normalize="none").numpy()
-            wav = torch.from_numpy(np.ascontiguousarray(speed_perturb(wav, 16000, f)))
-            with torch.no_grad():
-                out = enc(wav[None], torch.tensor([len(wav)]))
-            n = int(out.lengths[0])
-            h = 0.5 * out.hidden_states[i1][0, :n] + 0.5 * out.hidden_states[i2][0, :n]
+            h1, h2 = layer_frames(enc, path, f)
+            h = 0.5 * h1 + 0.5 * h2
             for kind, v in poolings(h).items():
                 rows.setdefault(kind, []).append(v.numpy())
         suffix = "" if f == 1.0 else f"_speed{f:g}"
