@@ -131,6 +131,12 @@ def _quiet_stdout() -> Iterator[None]:
         os.close(saved)
 
 
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception's message, at most 300 characters (``""`` if none)."""
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
 def _trace_onnx(
     graph: nn.Module, example: tuple[Tensor, Tensor], graph_input: str, opset: int
 ) -> bytes:
@@ -167,7 +173,7 @@ def _trace_onnx(
         except ModelError:  # the graph itself refuses export: its message is the answer
             raise
         except Exception as err:  # the exporter raises many types
-            msg = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
+            msg = _first_line(err)
             hint = (
                 "; export with --input features (the feature front end then runs outside "
                 "the graph) or --format torchscript"
@@ -311,10 +317,9 @@ def export(
     try:
         diff, padded = verify(pipe, graph, runner, input)
     except (RuntimeError, ValueError) as err:  # the graph runs, but not on other lengths
-        msg = str(err).strip().splitlines()[0][:300] if str(err).strip() else ""
         raise ModelError(
             f"exported {format} graph fails on clips of other lengths ({type(err).__name__}: "
-            f"{msg}); the model has shape-dependent code the tracer cannot follow"
+            f"{_first_line(err)}); the model has shape-dependent code the tracer cannot follow"
         ) from None
     if check and not diff < TOLERANCE:
         raise ModelError(
