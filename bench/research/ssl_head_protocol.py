@@ -56,8 +56,8 @@ def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int) -> np.ndarray:
         tr, te: training and test row indices.
         d: ``epochs``, ``lr``, ``val`` (held-out share, 0: none), ``keep`` (``best`` or
             ``last`` epoch), ``p_speed``, ``ema`` (decay, 0: none), ``members`` (heads on
-            the same batches, probabilities averaged), ``bag`` (Poisson row weights per
-            member), ``wd``, ``smooth``.
+            the same batches, probabilities averaged; each its last epoch, no EMA),
+            ``bag`` (Poisson row weights per member), ``wd``, ``smooth``.
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -65,16 +65,16 @@ def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int) -> np.ndarray:
         tr, va = stratified_val_split(tr, y[tr], d["val"], seed)
     else:
         va = tr[:0]
-    k_members = d.get("members", 1)
+    k_members = d["members"]
     nets = [head(xs[0].shape[1], classes, [], 0.0, True) for _ in range(k_members)]
     params = [p for net in nets for p in net.parameters()]
-    opt = torch.optim.AdamW(params, lr=d["lr"], weight_decay=d.get("wd", 0.01))
+    opt = torch.optim.AdamW(params, lr=d["lr"], weight_decay=d["wd"])
     counts = np.bincount(y[tr], minlength=classes).astype(np.float32)
     cw = torch.tensor(counts.sum() / (classes * np.maximum(counts, 1)))
-    lossf = nn.CrossEntropyLoss(weight=cw, label_smoothing=d.get("smooth", 0.05), reduction="none")
+    lossf = nn.CrossEntropyLoss(weight=cw, label_smoothing=d["smooth"], reduction="none")
     bag = (
         torch.tensor(rng.poisson(1.0, (k_members, len(tr))), dtype=torch.float32)
-        if d.get("bag")
+        if d["bag"]
         else torch.ones(k_members, len(tr))
     )
     per_epoch = math.ceil(len(tr) / 16)
@@ -174,9 +174,7 @@ def main() -> None:
     y, spk, names, xs = corpus_arrays(a.name)
     xs = [x[:, PARTS[a.part]] for x in xs]
     d = {"epochs": a.epochs, "lr": a.lr, "val": a.val, "keep": a.keep, "p_speed": a.p_speed}
-    d["ema"] = a.ema
-    if a.members > 1 or a.bag or a.wd != 0.01 or a.smooth != 0.05:  # round 9 only
-        d.update(members=a.members, bag=a.bag, wd=a.wd, smooth=a.smooth)
+    d.update(ema=a.ema, members=a.members, bag=a.bag, wd=a.wd, smooth=a.smooth)
     t0 = time.time()
     inner, outer = [], np.empty(len(y), dtype=int)
     for s in np.unique(spk):
