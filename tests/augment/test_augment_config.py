@@ -36,6 +36,16 @@ def test_issue_overrides_apply_on_top_of_the_default_chain():
     assert a.spec_mask.p == 1.0  # SpecAugment stays in the chain
 
 
+def test_fixed_speed_rates_replace_the_range_in_the_config_and_the_log_line():
+    cfg = load_config(None, ["augment.speed.p=0.5", "augment.speed.rates=[0.9,1.1]"])
+    assert cfg.augment.speed.rates == (0.9, 1.1)
+    assert cfg.augment.describe().startswith("speed(p=0.5, rates=(0.9, 1.1))")
+    ranged = load_config(None, ["augment.speed.p=0.5"]).augment
+    assert ranged.speed.rates == () and "speed(p=0.5, min_rate=0.9, max_rate=1.1)" in (
+        ranged.describe()
+    )
+
+
 def test_recipes_keep_their_augmentation():
     assert load_config("emodb_tier1").augment.active() == ["spec_mask"]
     ecapa = load_config("emodb_ecapa").augment.spec_mask
@@ -52,6 +62,8 @@ def test_recipes_keep_their_augmentation():
         ("augment.noise.min_snr_db=50", "augment.noise.min_snr_db: got 50.0, expected <= max"),
         ("augment.gain.p=1.5", "augment.gain.p: got 1.5, expected a probability"),
         ("augment.speed.min_rate=0", "augment.speed.min_rate: got 0.0, expected a rate >= 0.25"),
+        ("augment.speed.rates=[0.9,5]", "augment.speed.rates: got 5.0, expected a rate <= 4.0"),
+        ("augment.speed.rates=fast", "augment.speed.rates: got 'fast', expected a list"),
         ("augment=waveform_defualt", "(did you mean 'waveform_default'?)"),
         ("train.augment.specaugment=false", "train.augment write: augment.spec_mask.p=0"),
         ("train.augment.mixup_alpha=0.2", "augment.mixup.p=1 augment.mixup.alpha=0.2"),

@@ -68,6 +68,18 @@ def test_speed_change_scales_length_and_frequency(rate):
     assert abs(_peak_hz(y[1000:-1000]) / (400 * rate) - 1) < 0.005
 
 
+def test_speed_change_with_fixed_rates_plays_only_those_rates_each_often():
+    x = _sine(400, seconds=0.5)
+    change = SpeedChange(rates=(0.8, 1.25))
+    outs = [change(x, SR, _g(seed)) for seed in range(40)]
+    lengths = {len(y) for y in outs}
+    assert lengths == {round(len(x) / 0.8), round(len(x) / 1.25)}
+    slow = [y for y in outs if len(y) == round(len(x) / 0.8)]
+    assert 10 <= len(slow) <= 30  # both drawn, about equally often
+    assert abs(_peak_hz(slow[0][1000:-1000]) / (400 * 0.8) - 1) < 0.005
+    assert torch.equal(change(x, SR, _g(3)), change(x, SR, _g(3)))  # replays from the seed
+
+
 @pytest.mark.parametrize("rate", [0.8, 1.25])
 def test_time_stretch_scales_length_and_keeps_pitch(rate):
     x = _sine(400, seconds=1.0)

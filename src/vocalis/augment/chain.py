@@ -68,7 +68,7 @@ def build_transform(name: str, config: AugmentConfig) -> Callable:
     if name == "shift":
         return TimeShift(c.min_shift_s, c.max_shift_s, c.rollover)
     if name == "speed":
-        return SpeedChange(c.min_rate, c.max_rate)
+        return SpeedChange(c.min_rate, c.max_rate, c.rates)
     if name == "pitch":
         return PitchShift(c.min_semitones, c.max_semitones, c.high_quality)
     if name == "stretch":

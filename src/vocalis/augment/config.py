@@ -85,21 +85,32 @@ class SpeedConfig:
     """Speed change (tempo and pitch together, as played faster): length / rate.
 
     Resampled with soxr; ``rate ~ U[min_rate, max_rate]`` (1.1: 10 % faster,
-    a 10 % shorter signal and a pitch 10 % higher).
+    a 10 % shorter signal and a pitch 10 % higher), or with ``rates`` one of a fixed
+    set, each equally likely (Kaldi's speed perturbation: ``rates: [0.9, 1.1]``).
 
     Args:
         p: probability per utterance.
         min_rate: slowest rate (< 1 lengthens).
         max_rate: fastest rate (> 1 shortens).
+        rates: fixed rates to choose from; when given, they replace the range
+            (``min_rate`` and ``max_rate`` are then not used).
     """
 
     p: float = 0.0
     min_rate: float = 0.9
     max_rate: float = 1.1
+    rates: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         _check_p(self.p)
         _check_rate("min_rate", self.min_rate, "max_rate", self.max_rate)
+        for rate in self.rates:
+            _check_rate("rates", rate, "rates", rate)
+
+    @property
+    def ignored_fields(self) -> tuple[str, ...]:
+        """Parameters that do nothing as set (the range when ``rates`` replaces it)."""
+        return ("min_rate", "max_rate") if self.rates else ("rates",)
 
 
 @dataclass(frozen=True)
@@ -323,13 +334,18 @@ class AugmentConfig:
         Example:
             >>> AugmentConfig(gain=GainConfig(p=0.5)).describe()
             'gain(p=0.5, min_gain_db=-6.0, max_gain_db=6.0)'
+            >>> AugmentConfig(speed=SpeedConfig(p=1.0, rates=(0.9, 1.1))).describe()
+            'speed(p=1.0, rates=(0.9, 1.1))'
             >>> AugmentConfig().describe()
             'none'
         """
         parts = []
         for name in self.active():
             sub = getattr(self, name)
-            args = ", ".join(f"{f.name}={getattr(sub, f.name)}" for f in fields(sub))
+            ignored = getattr(sub, "ignored_fields", ())
+            args = ", ".join(
+                f"{f.name}={getattr(sub, f.name)}" for f in fields(sub) if f.name not in ignored
+            )
             parts.append(f"{name}({args})")
         return " -> ".join(parts) or "none"
 

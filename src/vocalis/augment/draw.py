@@ -1,10 +1,12 @@
-"""The two random draws every augmentation makes, from an explicit generator.
+"""The random draws every augmentation makes, from an explicit generator.
 
 Example:
     >>> import torch
     >>> g = torch.Generator().manual_seed(0)
     >>> 1.0 <= uniform(g, 1.0, 2.0) <= 2.0, chance(g, 0.0), chance(g, 1.0)
     (True, False, True)
+    >>> choice(g, (0.9, 1.1)) in (0.9, 1.1)
+    True
 """
 
 from __future__ import annotations
@@ -29,3 +31,8 @@ def chance(generator: torch.Generator, p: float) -> bool:
     if p >= 1.0:
         return True
     return float(torch.rand((), generator=generator, dtype=torch.float64)) < p
+
+
+def choice(generator: torch.Generator, options: tuple[float, ...]) -> float:
+    """One of ``options``, each equally likely, from ``generator`` (one draw, always)."""
+    return options[int(torch.randint(len(options), (), generator=generator))]
