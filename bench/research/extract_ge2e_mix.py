@@ -25,15 +25,23 @@ from vocalis.encoders.select import open_encoder
 from vocalis.ensemble.recipe import speed_perturb
 
 
-def layer_frames(enc, path: Path, speed: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Frames (T, 256) of GE2E layers 1 and 2 for the clip at ``path`` played at ``speed``."""
-    wav = load_audio(str(path), 16000, normalize="none").numpy()
-    wav = torch.from_numpy(np.ascontiguousarray(speed_perturb(wav, 16000, speed)))
+def layer_frames(
+    enc, path: Path, speed: float, semitones: float = 0.0, layers: tuple[int, ...] = (1, 2)
+) -> tuple[torch.Tensor, ...]:
+    """Frames (T, 256) of the GE2E ``layers`` for the clip at ``path`` played at ``speed``.
+
+    ``semitones``: a pitch shift (Vocalis' ``PitchShift``, Rubber Band) applied first.
+    """
+    wav = load_audio(str(path), 16000, normalize="none")
+    if semitones:
+        from vocalis.augment.rubberband import PitchShift
+
+        wav = PitchShift(semitones, semitones)(wav, 16000, torch.Generator())
+    wav = torch.from_numpy(np.ascontiguousarray(speed_perturb(wav.numpy(), 16000, speed)))
     with torch.no_grad():
         out = enc(wav[None], torch.tensor([len(wav)]))
     n = int(out.lengths[0])
-    i1, i2 = enc.layer_index(1), enc.layer_index(2)
-    return out.hidden_states[i1][0, :n], out.hidden_states[i2][0, :n]
+    return tuple(out.hidden_states[enc.layer_index(k)][0, :n] for k in layers)
 
 
 def main() -> None:
