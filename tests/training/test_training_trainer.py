@@ -225,12 +225,13 @@ def test_first_ctrl_c_only_requests_a_stop():
 
     from vocalis.training.state import GracefulInterrupt as _Interrupt
 
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN in a job started with `&` or nohup
     with _Interrupt() as interrupt:
         os.kill(os.getpid(), signal.SIGINT)
         assert interrupt.requested  # no KeyboardInterrupt: the loop stops at the next step
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # a second Ctrl-C stops at once
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's handler comes back
 
 
 def test_unreadable_file_is_skipped_and_logged(tmp_path):
