@@ -112,13 +112,18 @@ def test_identity_is_the_content_of_the_folder(tmp_path: Path):
 
 def test_missing_model_is_a_one_line_error_saying_where_and_how(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    for source in ("nobody/no-such-model", str(tmp_path / "absent")):
-        with pytest.raises(ConfigError) as err:
-            HFEncoder.from_pretrained(source)
-        msg = str(err.value)
-        assert "\n" not in msg and source in msg
-        assert "Hugging Face cache" in msg and "huggingface-cli download" in msg
-        assert "save_pretrained" in msg
+    with pytest.raises(ConfigError) as err:
+        HFEncoder.from_pretrained("nobody/no-such-model")
+    msg = str(err.value)
+    assert "\n" not in msg and "'nobody/no-such-model'" in msg
+    assert "Hugging Face cache" in msg and "huggingface-cli download nobody/no-such-model" in msg
+    assert "save_pretrained" in msg
+    # a path is a missing folder, not a model to download
+    with pytest.raises(ConfigError) as err:
+        HFEncoder.from_pretrained(tmp_path / "absent")
+    msg = str(err.value)
+    assert "\n" not in msg and f"no folder {tmp_path / 'absent'};" in msg
+    assert "huggingface-cli" not in msg and "save_pretrained" in msg
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=r"has no config\.json"):
         HFEncoder.from_pretrained(tmp_path / "empty")

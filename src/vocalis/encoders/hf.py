@@ -80,6 +80,12 @@ def resolve_folder(source: str | os.PathLike, revision: str | None = None) -> tu
                 "model.save_pretrained(folder)"
             )
         return path, "sha256:" + _folder_digest(path)
+    if _looks_like_path(str(source)):
+        raise ConfigError(
+            f"hf encoder: no folder {path}; give a folder written by "
+            "model.save_pretrained(folder), or a model id such as facebook/wav2vec2-base "
+            "that is in the Hugging Face cache"
+        )
     from huggingface_hub import constants, snapshot_download
 
     try:
@@ -95,6 +101,16 @@ def resolve_folder(source: str | os.PathLike, revision: str | None = None) -> tu
             "model.save_pretrained(folder), and give that folder"
         )
     return folder, f"{source}@{folder.name}"
+
+
+def _looks_like_path(source: str) -> bool:
+    """``source`` names a folder, not a hub id (``org/name`` never starts like a path).
+
+    Example:
+        >>> [_looks_like_path(s) for s in ("/models/w2v", "./w2v", "~/w2v", "facebook/w2v")]
+        [True, True, True, False]
+    """
+    return source.startswith(("/", "./", "../", "~", ".\\")) or source.count("/") > 1
 
 
 def _folder_digest(folder: Path) -> str:
