@@ -296,7 +296,8 @@ def log_start(s: Session, resumed: bool, caller_val: bool) -> None:
             tested = sorted({spk[i] for i in data.test_idx.tolist()})
             both = set(tested) & {spk[i] for i in data.train_idx.tolist()}
             note = (
-                f"; {len(both)} of them also speak in training, so the test is speaker-dependent"
+                f"; {len(both)} of them also {'speaks' if len(both) == 1 else 'speak'} in "
+                "training, so the test is speaker-dependent"
                 if both
                 else ""
             )
