@@ -26,8 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emodb_loso import DEFAULT_WAV, list_corpus
-from extract_ge2e_mix import layer_frames
+from extract_ge2e_mix import layer_frames, ms, save_views
 
 from vocalis.audio.io import load_audio
 from vocalis.encoders.ge2e import ge2e_mel_batch
@@ -48,11 +47,6 @@ def cell_sequence(layer: torch.nn.LSTM, x: torch.Tensor) -> list[torch.Tensor]:
         for seq, v in zip(seqs, (h, c, i, f, o), strict=True):
             seq.append(v)
     return [torch.stack(s) for s in seqs]
-
-
-def ms(h: torch.Tensor) -> torch.Tensor:
-    """Mean and std over frames: (T, H) -> (2H,)."""
-    return torch.cat([h.mean(0), h.std(0)])
 
 
 def cell_views(enc, path: Path, speed: float) -> dict[str, torch.Tensor]:
@@ -94,18 +88,9 @@ def main() -> None:
     ap.add_argument("--layer3", action="store_true", help="layer-3 mixes instead of cells")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    files, _, _ = list_corpus(DEFAULT_WAV)
     enc = open_encoder("ge2e", (1, 2, 3) if a.layer3 else (1, 2)).eval()
     views, prefix = (layer3_views, "ge2eL3") if a.layer3 else (cell_views, "ge2eC")
-    for f in (1.0, 0.9, 1.1):
-        rows: dict[str, list[np.ndarray]] = {}
-        for path in files:
-            for kind, v in views(enc, path, f).items():
-                rows.setdefault(kind, []).append(v.numpy())
-        suffix = "" if f == 1.0 else f"_speed{f:g}"
-        for kind, v in rows.items():
-            np.save(f"work/research/emodb_{prefix}_{kind}{suffix}.npy", np.stack(v))
-        print(f"speed {f}: done", flush=True)
+    save_views(lambda path, f: {f"{prefix}_{k}": v for k, v in views(enc, path, f).items()})
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from emodb_loso import DEFAULT_WAV, list_corpus
-from extract_ge2e_mix import layer_frames
+from extract_ge2e_mix import layer_frames, ms
 
 from vocalis.encoders.select import open_encoder
 
@@ -40,8 +40,7 @@ def main() -> None:
         rows = []
         for path in files:
             h1, h2 = layer_frames(enc, path, speed, semitones)
-            h = 0.5 * h1 + 0.5 * h2
-            rows.append(torch.cat([h.mean(0), h.std(0)]).numpy())
+            rows.append(ms(0.5 * h1 + 0.5 * h2).numpy())
         out = f"work/research/emodb_ge2eMix0.5_s{speed:g}_p{semitones:g}.npy"
         np.save(out, np.stack(rows))
         print(f"{spec}: {out}", flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,24 +45,41 @@ def layer_frames(
     return tuple(out.hidden_states[enc.layer_index(k)][0, :n] for k in layers)
 
 
+def ms(h: torch.Tensor) -> torch.Tensor:
+    """Mean and std over frames: (T, H) -> (2H,)."""
+    return torch.cat([h.mean(0), h.std(0)])
+
+
+def save_views(views: Callable[[Path, float], dict[str, torch.Tensor]]) -> None:
+    """Save ``views(path, speed)`` of every clip at speeds 1.0 / 0.9 / 1.1.
+
+    ``views`` maps an array name to the clip's vector; each name is written to
+    ``work/research/emodb_<name>[_speed<f>].npy`` (N, D) in ``list_corpus`` order.
+    """
+    files, _, _ = list_corpus(DEFAULT_WAV)
+    for f in (1.0, 0.9, 1.1):
+        rows: dict[str, list[np.ndarray]] = {}
+        for path in files:
+            for name, v in views(path, f).items():
+                rows.setdefault(name, []).append(v.numpy())
+        suffix = "" if f == 1.0 else f"_speed{f:g}"
+        for name, r in rows.items():
+            np.save(f"work/research/emodb_{name}{suffix}.npy", np.stack(r))
+        print(f"speed {f}: done", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--w2", type=float, nargs="+", default=[0.5])
     a = ap.parse_args()
     torch.set_num_threads(1)
-    files, _, _ = list_corpus(DEFAULT_WAV)
     enc = open_encoder("ge2e", (1, 2)).eval()
-    for f in (1.0, 0.9, 1.1):
-        rows: dict[float, list[np.ndarray]] = {w: [] for w in a.w2}
-        for path in files:
-            h1, h2 = layer_frames(enc, path, f)
-            for w in a.w2:
-                h = (1 - w) * h1 + w * h2
-                rows[w].append(torch.cat([h.mean(0), h.std(0)]).numpy())
-        for w in a.w2:
-            suffix = "" if f == 1.0 else f"_speed{f:g}"
-            np.save(f"work/research/emodb_ge2eMix{w:g}{suffix}.npy", np.stack(rows[w]))
-        print(f"speed {f}: done", flush=True)
+
+    def mixes(path: Path, speed: float) -> dict[str, torch.Tensor]:
+        h1, h2 = layer_frames(enc, path, speed)
+        return {f"ge2eMix{w:g}": ms((1 - w) * h1 + w * h2) for w in a.w2}
+
+    save_views(mixes)
 
 
 if __name__ == "__main__":

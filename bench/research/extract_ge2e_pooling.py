@@ -20,13 +20,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emodb_loso import DEFAULT_WAV, list_corpus
-from extract_ge2e_mix import layer_frames
+from extract_ge2e_mix import layer_frames, save_views
 
 from vocalis.encoders.select import open_encoder
 
@@ -49,19 +47,13 @@ def poolings(h: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def main() -> None:
     torch.set_num_threads(1)
-    files, _, _ = list_corpus(DEFAULT_WAV)
     enc = open_encoder("ge2e", (1, 2)).eval()
-    for f in (1.0, 0.9, 1.1):
-        rows: dict[str, list[np.ndarray]] = {}
-        for path in files:
-            h1, h2 = layer_frames(enc, path, f)
-            h = 0.5 * h1 + 0.5 * h2
-            for kind, v in poolings(h).items():
-                rows.setdefault(kind, []).append(v.numpy())
-        suffix = "" if f == 1.0 else f"_speed{f:g}"
-        for kind, r in rows.items():
-            np.save(f"work/research/emodb_ge2eP_{kind}{suffix}.npy", np.stack(r))
-        print(f"speed {f}: done", flush=True)
+
+    def pooled(path: Path, speed: float) -> dict[str, torch.Tensor]:
+        h1, h2 = layer_frames(enc, path, speed)
+        return {f"ge2eP_{kind}": v for kind, v in poolings(0.5 * h1 + 0.5 * h2).items()}
+
+    save_views(pooled)
 
 
 if __name__ == "__main__":
