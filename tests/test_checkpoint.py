@@ -98,3 +98,17 @@ def test_an_old_format_names_its_version_and_the_fix(tmp_path):
     message = str(err.value)
     assert "\n" not in message
     assert "format 1 (Vocalis 0.0.9)" in message and "convert_checkpoint_v1.py" in message
+
+
+def test_members_are_stored_only_for_an_ensemble_and_checked(tmp_path):
+    save_checkpoint(tmp_path / "one.pt", PAYLOAD)
+    one = load_checkpoint(tmp_path / "one.pt")
+    assert one.model.members == 1 and "members" not in one.model.to_dict()  # older readers
+    three = dict(PAYLOAD, model={**PAYLOAD["model"], "members": 3})
+    save_checkpoint(tmp_path / "three.pt", three)
+    assert load_checkpoint(tmp_path / "three.pt").model.to_dict()["members"] == 3
+    for bad in (0, "2", True):
+        with pytest.raises(ModelError, match=r"'model\.members' is .*, expected an int >= 1"):
+            save_checkpoint(
+                tmp_path / "bad.pt", dict(PAYLOAD, model={**PAYLOAD["model"], "members": bad})
+            )

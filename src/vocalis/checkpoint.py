@@ -8,7 +8,8 @@ reader; training evaluation, ``eval``, ``predict``, ``embed``, ``export`` and
 On disk a checkpoint is a ``torch.save`` dict (loaded with ``weights_only=True``):
 
 - ``format`` = ``"vocalis-checkpoint"``, ``format_version`` (2), ``vocalis_version``;
-- ``model``: ``{"kind", "name", "config", "input_dim", "num_classes", "heads"}``. ``kind`` picks
+- ``model``: ``{"kind", "name", "config", "input_dim", "num_classes", "heads"}`` (and
+  ``members``, the seeds of a ``train.members`` ensemble, when more than one). ``kind`` picks
   the builder in :data:`vocalis.inference.MODEL_KINDS`: ``"neural"`` (a
   :func:`vocalis.models.build_model` classifier on the ``features``) or
   ``"ensemble"`` (fitted parameters as tensors, see :mod:`vocalis.ensemble`);
@@ -91,6 +92,9 @@ class ModelSpec:
         num_classes: classes of the first head (or a list, one per head).
         heads: the heads of a multi-head model as plain data (see
             :class:`vocalis.data.targets.HeadSpec`), or ``None`` for one class head.
+        members: copies of the model whose probabilities are averaged
+            (``train.members``; :class:`vocalis.models.members.MemberAverage`, the
+            weights under ``members.<k>.``); 1: one model (not stored).
     """
 
     kind: str
@@ -99,10 +103,14 @@ class ModelSpec:
     input_dim: int | None = None
     num_classes: Any = None
     heads: list[dict[str, Any]] | None = None
+    members: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, as stored."""
-        return dataclasses.asdict(self)
+        """Plain data, as stored (``members`` only when there are several)."""
+        data = dataclasses.asdict(self)
+        if self.members == 1:
+            del data["members"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, source: str) -> ModelSpec:
@@ -128,7 +136,19 @@ class ModelSpec:
             input_dim=None if dim is None else int(dim),
             num_classes=data.get("num_classes"),
             heads=None if data.get("heads") is None else [dict(h) for h in data["heads"]],
+            members=_members(data.get("members", 1), source),
         )
+
+
+def _members(value: Any, source: str) -> int:
+    """``model.members`` of a checkpoint, checked.
+
+    Raises:
+        ModelError: not a whole number >= 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ModelError(f"{source}: checkpoint 'model.members' is {value!r}, expected an int >= 1")
+    return value
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,9 @@ class WaveformToProbs(nn.Module):
 def model_from_checkpoint(ckpt: Checkpoint) -> nn.Module:
     """The checkpoint's classifier with its weights loaded (in eval mode).
 
+    A checkpoint of ``train.members`` copies (``model.members`` > 1) gives their
+    :class:`~vocalis.models.members.MemberAverage`.
+
     Raises:
         ModelError: the stored config does not build the model, or the weights do not fit it.
     """
@@ -135,18 +138,26 @@ def model_from_checkpoint(ckpt: Checkpoint) -> nn.Module:
 
     spec, source = ckpt.model, ckpt.source or "checkpoint"
     try:
-        model = build_model(
-            spec.name,
-            spec.config,
-            int(spec.input_dim or 0),
-            spec.num_classes,
-            feature_name=ckpt.features.name if ckpt.features is not None else None,
-        )
+        models = [
+            build_model(
+                spec.name,
+                spec.config,
+                int(spec.input_dim or 0),
+                spec.num_classes,
+                feature_name=ckpt.features.name if ckpt.features is not None else None,
+            )
+            for _ in range(spec.members)
+        ]
     except ConfigError as err:
         raise ModelError(
             f"{source}: its stored config does not build model '{spec.name}' ({err}); the "
             "checkpoint comes from another model or an incompatible Vocalis version: retrain it"
         ) from None
+    model: nn.Module = models[0]
+    if spec.members > 1:  # train.members: the seeds' probabilities averaged
+        from vocalis.models.members import MemberAverage
+
+        model = MemberAverage(models)
     heads = checkpoint_heads(ckpt)
     if heads is not None:  # beyond the model's heads: its valence/arousal head (extras["va"])
         model.set_head_kinds([h.kind for h in heads][: len(model.head.sizes)])

@@ -78,6 +78,7 @@ DEFAULT_GROUPS = {
 #: Keys that may differ between a run folder's config and a resumed run.
 RESUMABLE_KEYS = (
     "train.epochs",
+    "train.members",
     "train.num_workers",
     "train.device",
     "features.workers",
@@ -473,6 +474,11 @@ class TrainConfig:
             head: 1.0}``); ``null``: one group. Not with ``scheduler=onecycle``.
         gradient_checkpointing: recompute the pretrained encoder's activations in the
             backward pass (less memory, about a third more time; ``model=ssl``).
+        members: train this many copies of the model with seeds ``seed``, ``seed + 1``,
+            ... (each its own initialisation, batch order and augmentation draws, in
+            ``members/<k>/`` of the run folder) and predict with the mean of their class
+            probabilities (:mod:`vocalis.training.members`); 1: one model. The same
+            validation rows for every member; one class head only.
     """
 
     epochs: int = 30
@@ -519,6 +525,7 @@ class TrainConfig:
     crop_seconds: float | None = None
     lr_tiers: LRTiers | None = None
     gradient_checkpointing: bool = False
+    members: int = 1
 
     def __post_init__(self) -> None:
         def bad(key: str, expected: str) -> ConfigError:
@@ -528,6 +535,8 @@ class TrainConfig:
             raise bad("epochs", "at least 1")
         if self.batch_size < 1:
             raise bad("batch_size", "at least 1")
+        if not isinstance(self.members, int) or isinstance(self.members, bool) or self.members < 1:
+            raise bad("members", "a whole number >= 1 (1: one model)")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise bad("lr", "a positive finite learning rate such as 1e-3")
         if not (math.isfinite(self.min_lr) and self.min_lr >= 0):

@@ -237,13 +237,21 @@ class NeuralFitted:
         return HeadOutputs(heads, out, tgt)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Copy the best checkpoint, without its training state, to ``path``."""
-        from vocalis.checkpoint import slim_checkpoint
+        """Copy the best checkpoint, without its training state, to ``path``.
+
+        A seed ensemble (``train.members``) has no ``best.pt`` of its own: its
+        ``model.pt`` (every member) is copied.
+        """
+        from vocalis.checkpoint import MODEL_FILE, slim_checkpoint
 
         run_dir = self.result.out_dir
         if run_dir is None:
             raise DataError("a neural run trained without a run folder has no checkpoint to save")
-        slim_checkpoint(as_path(run_dir) / "checkpoints" / "best.pt", path)
+        run_dir = as_path(run_dir)
+        members = self.config.train.members > 1
+        slim_checkpoint(
+            run_dir / MODEL_FILE if members else run_dir / "checkpoints" / "best.pt", path
+        )
 
 
 @dataclasses.dataclass

@@ -19,6 +19,10 @@ Distributed: under ``torchrun`` every rank trains on its share of the batches
 validation and test run on rank 0 only (the full sets, so numbers do not depend
 on the world size) and rank 0 alone writes the run folder.
 
+Seed ensembles: with ``train.members=N`` (N > 1), :func:`train` trains N runs of the
+config with seeds ``seed .. seed + N - 1`` into ``members/<k>/`` and combines them
+(:mod:`~vocalis.training.members`).
+
 The environment variable ``VOCALIS_INTERRUPT_AFTER_STEPS=N`` simulates a
 Ctrl-C after ``N`` optimiser steps of this process (for tests of resuming).
 
@@ -158,6 +162,19 @@ def train(
         config = load_config(config)
     engine = start_engine(config.train.device, config.train.amp)
     try:
+        if config.train.members > 1:
+            from vocalis.training.members import train_members
+
+            return train_members(
+                config,
+                out_dir,
+                manifest,
+                (train_indices, val_indices, test_indices),
+                overwrite,
+                progress,
+                engine,
+                _train,
+            )
         return _train(
             config,
             out_dir,
