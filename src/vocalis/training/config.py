@@ -616,6 +616,21 @@ class ExperimentConfig:
                 f"of: {', '.join(MONITORS)} or val_<head>_<metric> for a head of "
                 f"{', '.join(names)}"
             )
+        self._check_members()
+
+    def _check_members(self) -> None:
+        """Refuse a seed ensemble (``train.members`` > 1) of several heads."""
+        from vocalis.data.targets import REGRESSION_LOSSES
+
+        t = self.train
+        loss = t.loss
+        several = not isinstance(loss, str) or loss in REGRESSION_LOSSES
+        if t.members > 1 and (self.dataset.label_columns or several or t.multitask_lambda > 0):
+            raise ConfigError(
+                f"train.members={t.members} averages one class head; this run trains "
+                "several heads (dataset.label_columns, a regression loss or "
+                "train.multitask_lambda): set train.members=1"
+            )
 
 
 def _bare_model(name: str) -> dict[str, Any]:

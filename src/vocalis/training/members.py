@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch.nn.functional as F
 
-from vocalis.errors import ConfigError
 from vocalis.training import resume
 from vocalis.training.config import ExperimentConfig, config_to_yaml
 from vocalis.training.runfolder import environment
@@ -60,24 +59,6 @@ def member_config(cfg: ExperimentConfig, k: int) -> ExperimentConfig:
     )
 
 
-def check_members(cfg: ExperimentConfig) -> None:
-    """Refuse what a seed ensemble cannot average yet.
-
-    Raises:
-        ConfigError: several heads, or a valence/arousal head beside the class head.
-    """
-    from vocalis.training.prepared import uses_heads
-
-    if cfg.train.members < 2:
-        return
-    if uses_heads(cfg) or cfg.train.multitask_lambda > 0:
-        raise ConfigError(
-            f"train.members={cfg.train.members} averages one class head; this run trains "
-            "several heads (dataset.label_columns, a regression loss or "
-            "train.multitask_lambda): set train.members=1"
-        )
-
-
 def train_members(
     cfg: ExperimentConfig,
     out_dir: Any,
@@ -106,14 +87,12 @@ def train_members(
         :class:`~vocalis.models.members.MemberAverage`, its metrics the ensemble's.
 
     Raises:
-        ConfigError: what :func:`check_members` refuses, or a run folder made with
-            another config.
+        ConfigError: a run folder made with another config.
     """
     from vocalis.models.members import MemberAverage
     from vocalis.training.distributed import barrier
     from vocalis.training.prepared import prepare_data
 
-    check_members(cfg)
     t0 = time.perf_counter()
     n = cfg.train.members
     run, _ = resume.open_run(cfg, out_dir, overwrite, engine.dist)
@@ -254,4 +233,4 @@ def _result(run, model, data, results, val, test) -> TrainResult:
     )
 
 
-__all__ = ["COMBINE", "MEMBERS_DIR", "check_members", "member_config", "train_members"]
+__all__ = ["COMBINE", "MEMBERS_DIR", "member_config", "train_members"]
