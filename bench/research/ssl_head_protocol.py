@@ -16,8 +16,9 @@ is the selection score; the outer number is printed beside it and never chooses)
   validation UAR kept (the first of ties), or with ``--keep last`` the last epoch
   (``train.monitor=epoch``); ``--val 0``: all rows, the last epoch;
 * ``--ema D``: an exponential moving average of the weights (decay D per step) is what
-  is validated and kept; ``--seeds N``: the inner predictions are the majority vote of
-  N heads (seeds ``--seed`` ...), each with its own validation split and draws;
+  is validated and kept; ``--seeds N``: the inner (and outer) predictions are the majority vote of
+  N heads (seeds ``--seed`` ...), each with its own validation split and draws, or with
+  ``--combine mean`` (round 11) the argmax of their averaged probabilities;
 * ``--members K`` (round 9): K heads trained side by side on the *same* batches and speed
   draws (own initialisation; with ``--bag`` each also weights every training row by its
   own Poisson(1) draw: online bagging), their softmax probabilities averaged;
@@ -106,7 +107,14 @@ def invariance(xs: dict, y, spk, tr, d: dict) -> dict:
 
 
 def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int, spk=None) -> np.ndarray:
-    """Train linear heads on rows ``tr`` of the copies ``xs`` as ``d`` says; test argmax.
+    """Train linear heads on rows ``tr`` of the copies ``xs`` as ``d`` says; test argmax."""
+    return fit_proba(xs, y, tr, te, d, classes, seed, spk).argmax(1)
+
+
+def fit_proba(xs, y, tr, te, d: dict, classes: int, seed: int, spk=None) -> np.ndarray:
+    """Train linear heads on rows ``tr`` of the copies ``xs`` as ``d`` says.
+
+    Returns the (len(te), classes) softmax probabilities of the rows ``te``.
 
     Args:
         xs: ``{(speed, semitones): (N, D)}``, the original statistics under ``(1.0, 0.0)``.
@@ -205,24 +213,32 @@ def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int, spk=None) -> np
     if k_members > 1:
         with torch.no_grad():
             probs = torch.stack([net.eval()(xt[ORIGINAL][te]).softmax(1) for net in nets])
-            probs = probs.mean(0)
-        return probs.argmax(1).numpy()
+        return probs.mean(0).numpy()
     scored = net0 if ema is None else ema.module
     if best_state is not None:
         scored.load_state_dict(best_state)
     scored.eval()
     with torch.no_grad():
-        return scored(xt[ORIGINAL][te]).argmax(1).numpy()
+        return scored(xt[ORIGINAL][te]).softmax(1).numpy()
+
+
+def combined(xs, y, tr, te, d, classes, seeds: range, spk) -> np.ndarray:
+    """Predicted classes of ``te`` by the heads of ``seeds``: their majority vote, or with
+    ``d["combine"] == "mean"`` the argmax of their averaged probabilities."""
+    probs = np.stack([fit_proba(xs, y, tr, te, d, classes, k, spk) for k in seeds])
+    if d.get("combine") == "mean":
+        return probs.mean(0).argmax(1)
+    votes = probs.argmax(2)
+    return np.array([np.bincount(v, minlength=classes).argmax() for v in votes.T])
 
 
 def pooled(xs, y, spk, rows, d, classes, seeds: range) -> float:
-    """Pooled UAR of LOSO over the speakers of ``rows`` (majority vote of the ``seeds``' heads)."""
+    """Pooled UAR of LOSO over the speakers of ``rows`` (the ``seeds``' heads combined)."""
     pred = np.empty(len(rows), dtype=int)
     sp = spk[rows]
     for s in np.unique(sp):
         te, tr = rows[sp == s], rows[sp != s]
-        votes = np.stack([fit_predict(xs, y, tr, te, d, classes, k, spk) for k in seeds])
-        pred[sp == s] = [np.bincount(v, minlength=classes).argmax() for v in votes.T]
+        pred[sp == s] = combined(xs, y, tr, te, d, classes, seeds, spk)
     return float(balanced_accuracy_score(y[rows], pred))
 
 
@@ -237,6 +253,9 @@ def main() -> None:
     ap.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights per step")
     ap.add_argument("--p-speed", type=float, default=0.67)
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument(
+        "--combine", choices=["vote", "mean"], default="vote", help="how --seeds heads combine"
+    )
     ap.add_argument("--members", type=int, default=1, help="heads on the same batches")
     ap.add_argument("--bag", action="store_true", help="Poisson(1) row weights per member")
     ap.add_argument("--wd", type=float, default=0.01)
@@ -258,13 +277,13 @@ def main() -> None:
     d = {"epochs": a.epochs, "lr": a.lr, "val": a.val, "keep": a.keep, "p_speed": a.p_speed}
     d.update(ema=a.ema, members=a.members, bag=a.bag, wd=a.wd, smooth=a.smooth)
     d.update(speeds=a.speeds, pitches=a.pitches, p_pitch=a.p_pitch, norm=a.norm, nap=a.nap)
-    d.update(swap=a.swap, swap_scale=a.swap_scale)
+    d.update(swap=a.swap, swap_scale=a.swap_scale, combine=a.combine)
     t0 = time.time()
     inner, outer = [], np.empty(len(y), dtype=int)
     for s in np.unique(spk):
         tr, te = np.flatnonzero(spk != s), np.flatnonzero(spk == s)
         inner.append(pooled(xs, y, spk, tr, d, len(names), range(a.seed, a.seed + a.seeds)))
-        outer[te] = fit_predict(xs, y, tr, te, d, len(names), a.seed, spk)
+        outer[te] = combined(xs, y, tr, te, d, len(names), range(a.seed, a.seed + a.seeds), spk)
     fields = {"name": a.name, "part": a.part, **d, "seeds": a.seeds, "seed": a.seed}
     report(a.out, fields, inner, y, outer, t0)
 
