@@ -161,29 +161,13 @@ def train(
 
         config = load_config(config)
     engine = start_engine(config.train.device, config.train.amp)
+    args = (manifest, (train_indices, val_indices, test_indices), overwrite, progress, engine)
     try:
         if config.train.members > 1:
             from vocalis.training.members import train_members
 
-            return train_members(
-                config,
-                out_dir,
-                manifest,
-                (train_indices, val_indices, test_indices),
-                overwrite,
-                progress,
-                engine,
-                _train,
-            )
-        return _train(
-            config,
-            out_dir,
-            manifest,
-            (train_indices, val_indices, test_indices),
-            overwrite,
-            progress,
-            engine,
-        )
+            return train_members(config, out_dir, *args, _train)
+        return _train(config, out_dir, *args)
     finally:
         shutdown(engine.dist)
 
