@@ -35,6 +35,7 @@ from vocalis.training.session import fmt, plain
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from vocalis.models.members import MemberAverage
     from vocalis.training.engine import Engine
     from vocalis.training.trainer import TrainResult
 
@@ -124,7 +125,9 @@ def train_members(
     return _result(run, model, data, results, val, test)
 
 
-def _score(model, data, cfg, engine, run) -> tuple[dict | None, dict | None]:
+def _score(
+    model: MemberAverage, data: Any, cfg: ExperimentConfig, engine: Engine, run: Any
+) -> tuple[dict | None, dict | None]:
     """The ensemble's validation and test metrics; ``predictions.csv`` of the test rows."""
     from vocalis.metrics.predictions import prediction_rows, score, write_predictions
     from vocalis.training.predict import predict_dataset
@@ -179,7 +182,16 @@ def _member_summary(k: int, r: TrainResult) -> dict[str, Any]:
     }
 
 
-def _write(run, cfg, model, data, results, val, test, seconds: float) -> None:
+def _write(
+    run: Any,
+    cfg: ExperimentConfig,
+    model: MemberAverage,
+    data: Any,
+    results: list[TrainResult],
+    val: dict | None,
+    test: dict | None,
+    seconds: float,
+) -> None:
     """``model.pt`` (every member, from member 0's pipeline) and ``metrics.json``."""
     from vocalis.checkpoint import MODEL_FILE, load_checkpoint, save_checkpoint
     from vocalis.config import to_dict
@@ -215,7 +227,15 @@ def _write(run, cfg, model, data, results, val, test, seconds: float) -> None:
     )
 
 
-def _result(run, model, data, results, val, test) -> TrainResult:
+def _result(
+    run: Any,
+    model: MemberAverage,
+    data: Any,
+    results: list[TrainResult],
+    val: dict | None,
+    test: dict | None,
+) -> TrainResult:
+    """The ensemble's :class:`~vocalis.training.TrainResult` (its validation metrics)."""
     from vocalis.training.trainer import TrainResult
 
     keys = {"val_loss": "loss", "val_acc": "accuracy", "val_uar": "uar", "val_macro_f1": "macro_f1"}
