@@ -70,6 +70,14 @@ def test_recipe_smoke(recipe, corpus, tmp_path, request):
     )
     out = tmp_path / recipe.stem
     result = train(cfg, out, test_indices=[0, 9], progress=False)
-    assert len(result.history) == 1
-    for f in (*RUN_FILES, "predictions.csv"):
-        assert (out / f).is_file(), f
+    members = shipped.train.members
+    runs = [out / "members" / str(k) for k in range(members)] if members > 1 else [out]
+    for run in runs:  # every member is a complete run folder
+        for f in (*RUN_FILES, "predictions.csv"):
+            assert (run / f).is_file(), (run, f)
+    if members > 1:  # the ensemble: one model.pt of every member, scored on the test rows
+        assert len(result.model.members) == members and result.test_metrics is not None
+        for f in ("model.pt", "metrics.json", "predictions.csv", "config.yaml"):
+            assert (out / f).is_file(), f
+    else:
+        assert len(result.history) == 1
