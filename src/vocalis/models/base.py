@@ -42,6 +42,15 @@ class ModelOutput:
     embedding: Tensor
     extras: dict[str, Tensor] = field(default_factory=dict)
 
+    def probs(self) -> Tensor:
+        """(B, C) probabilities of the output.
+
+        ``extras["probs"]`` when the model gives them (temperature and head kinds
+        included), else the softmax of the float32 logits.
+        """
+        p = self.extras.get("probs") if self.extras else None
+        return torch.softmax(self.logits.float(), dim=-1) if p is None else p
+
 
 class InputNorm(nn.Module):
     """Global per-feature mean-variance normalisation kept in the state dict.

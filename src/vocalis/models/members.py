@@ -66,7 +66,7 @@ class MemberAverage(nn.Module):
             features: (B, F, T), lengths: (B,) -> logits (B, C), embedding (B, N * E)
         """
         outs = [m(features, lengths) for m in self.members]
-        probs = torch.stack([member_probs(o) for o in outs]).mean(0)
+        probs = torch.stack([o.probs() for o in outs]).mean(0)
         extras = {"probs": probs, "confidence": probs.amax(dim=1)}
         embedding = torch.cat([o.embedding for o in outs], dim=1)
         return ModelOutput(logits=probs.clamp(min=TINY).log(), embedding=embedding, extras=extras)
@@ -86,10 +86,4 @@ class MemberAverage(nn.Module):
         return torch.cat([m.embed(features, lengths, kind, pooling) for m in self.members], dim=1)
 
 
-def member_probs(out: ModelOutput) -> Tensor:
-    """(B, C) class probabilities of one member's output (temperature included)."""
-    probs = out.extras.get("probs") if out.extras else None
-    return torch.softmax(out.logits, dim=1) if probs is None else probs
-
-
-__all__ = ["MemberAverage", "member_probs"]
+__all__ = ["MemberAverage"]

@@ -129,8 +129,9 @@ def _score(
     model: MemberAverage, data: Any, cfg: ExperimentConfig, engine: Engine, run: Any
 ) -> tuple[dict | None, dict | None]:
     """The ensemble's validation and test metrics; ``predictions.csv`` of the test rows."""
-    from vocalis.metrics.predictions import prediction_rows, score, write_predictions
+    from vocalis.metrics.predictions import score
     from vocalis.training.predict import predict_dataset
+    from vocalis.training.validation import write_test_predictions
 
     model = model.to(engine.device)
     classes = list(data.encoder.classes)
@@ -156,12 +157,8 @@ def _score(
     if data.test is not None:
         probs, loss = predict(data.test)
         test = {**plain(score(data.test.targets, probs, classes)), "loss": float(loss)}
-        rows = data.rows.select(data.test_idx.tolist())
         if run.active:
-            targets = [max(t, 0) for t in data.test.targets]
-            write_predictions(
-                run.file("predictions.csv"), prediction_rows(rows, targets, probs, classes), classes
-            )
+            write_test_predictions(run, data, probs)
         run.log(
             f"Test (ensemble of {cfg.train.members}): acc {fmt(test['accuracy'])} UAR "
             f"{fmt(test['uar'])} macro-F1 {fmt(test['macro_f1'])} on {len(data.test_idx)} "

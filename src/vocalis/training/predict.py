@@ -67,8 +67,7 @@ def predict_dataset(
         elif output != "probs":
             p = out.extras[output].float()
         else:
-            p = out.extras.get("probs")
-            p = torch.softmax(logits, dim=-1) if p is None else p.float()
+            p = out.probs().float()
         if probs is None:
             probs = np.zeros((len(dataset), p.shape[-1]), dtype=np.float64)
         probs[batch.indices.numpy()] = p.cpu().double().numpy()

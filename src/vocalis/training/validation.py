@@ -245,7 +245,7 @@ def test(s: Session) -> dict[str, Any] | None:
     data, run, classes = s.data, s.run, s.classes
     if not (s.engine.is_main and data.test is not None):
         return None
-    from vocalis.metrics.predictions import prediction_rows, score, write_predictions
+    from vocalis.metrics.predictions import score
 
     probs, test_loss = predict_split(s, data.test)
     test_rows = data.rows.select(data.test_idx.tolist())
@@ -262,13 +262,7 @@ def test(s: Session) -> dict[str, Any] | None:
     test_metrics["loss"] = float(test_loss)
     first_class = data.heads is None or data.heads[0].kind == "multiclass"
     if run.active and first_class:
-        size = s.first_head_size
-        targets = [max(t, 0) for t in data.test.targets]
-        write_predictions(
-            run.file("predictions.csv"),
-            prediction_rows(test_rows, targets, probs[:, :size], classes),
-            classes,
-        )
+        write_test_predictions(run, data, probs[:, : s.first_head_size])
     nan = float("nan")
     run.log(
         f"Test (best epoch {s.parts.stopper.best_epoch}): acc "
@@ -278,6 +272,21 @@ def test(s: Session) -> dict[str, Any] | None:
         + f" on {len(data.test_idx)} utterances"
     )
     return test_metrics
+
+
+def write_test_predictions(run: Any, data: Any, probs: np.ndarray) -> None:
+    """Write ``predictions.csv`` of the test rows of ``data`` from their ``probs`` (N, C).
+
+    ``probs``: the first class head's probabilities (one column per class).
+    """
+    from vocalis.metrics.predictions import prediction_rows, write_predictions
+
+    classes = list(data.encoder.classes)
+    rows = data.rows.select(data.test_idx.tolist())
+    targets = [max(t, 0) for t in data.test.targets]
+    write_predictions(
+        run.file("predictions.csv"), prediction_rows(rows, targets, probs, classes), classes
+    )
 
 
 def _test_columns(metrics: dict[str, Any]) -> dict[str, float]:
@@ -397,4 +406,12 @@ def write_metrics(
     )
 
 
-__all__ = ["VAL_KEYS", "end_epoch", "predict_split", "test", "validate", "write_metrics"]
+__all__ = [
+    "VAL_KEYS",
+    "end_epoch",
+    "predict_split",
+    "test",
+    "validate",
+    "write_metrics",
+    "write_test_predictions",
+]
