@@ -6,6 +6,12 @@ layer 2 given with ``--w2`` (layer 1 gets ``1 - w2``), at speeds 1.0 / 0.9 / 1.1
 ``work/research/emodb_ge2eMix<w2>[_speed<f>].npy`` (N, 512) in ``list_corpus`` order.
 
     python bench/research/extract_ge2e_mix.py --w2 0.5 0.73
+
+Round 12: ``--vad`` keeps only the speech Silero VAD finds in each clip (Vocalis'
+``features.tier0.vad``, default settings) before the speed change, and writes
+``emodb_ge2eMix<w2>vad*.npy``. ``--rms-db L`` sets every clip's RMS level to L dBFS
+(``features.tier0.normalize: rms``; EmoDB's clips lie at -26..-12 dBFS, and GE2E only
+raises a clip to -30) and writes ``emodb_ge2eMix<w2>rms<L>*.npy``.
 """
 
 from __future__ import annotations
@@ -27,13 +33,28 @@ from vocalis.ensemble.recipe import speed_perturb
 
 
 def layer_frames(
-    enc, path: Path, speed: float, semitones: float = 0.0, layers: tuple[int, ...] = (1, 2)
+    enc,
+    path: Path,
+    speed: float,
+    semitones: float = 0.0,
+    layers: tuple[int, ...] = (1, 2),
+    vad: bool = False,
+    rms_db: float | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """Frames (T, 256) of the GE2E ``layers`` for the clip at ``path`` played at ``speed``.
 
-    ``semitones``: a pitch shift (Vocalis' ``PitchShift``, Rubber Band) applied first.
+    ``semitones``: a pitch shift (Vocalis' ``PitchShift``, Rubber Band) applied first;
+    ``vad``: only the speech regions Silero VAD finds are kept, before anything else;
+    ``rms_db``: the clip's RMS level is set to this many dBFS on loading.
     """
-    wav = load_audio(str(path), 16000, normalize="none")
+    if rms_db is None:
+        wav = load_audio(str(path), 16000, normalize="none")
+    else:
+        wav = load_audio(str(path), 16000, normalize="rms", target_rms_db=rms_db)
+    if vad:
+        from vocalis.audio.vad import apply_vad
+
+        wav = apply_vad(wav, 16000, source=str(path))
     if semitones:
         from vocalis.augment.rubberband import PitchShift
 
@@ -71,13 +92,16 @@ def save_views(views: Callable[[Path, float], dict[str, torch.Tensor]]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--w2", type=float, nargs="+", default=[0.5])
+    ap.add_argument("--vad", action="store_true", help="keep only Silero VAD's speech")
+    ap.add_argument("--rms-db", type=float, default=None, help="set each clip's RMS level")
     a = ap.parse_args()
     torch.set_num_threads(1)
     enc = open_encoder("ge2e", (1, 2)).eval()
 
     def mixes(path: Path, speed: float) -> dict[str, torch.Tensor]:
-        h1, h2 = layer_frames(enc, path, speed)
-        return {f"ge2eMix{w:g}": ms((1 - w) * h1 + w * h2) for w in a.w2}
+        h1, h2 = layer_frames(enc, path, speed, vad=a.vad, rms_db=a.rms_db)
+        tag = ("vad" if a.vad else "") + ("" if a.rms_db is None else f"rms{a.rms_db:g}")
+        return {f"ge2eMix{w:g}{tag}": ms((1 - w) * h1 + w * h2) for w in a.w2}
 
     save_views(mixes)
 
