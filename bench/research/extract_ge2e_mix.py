@@ -44,7 +44,7 @@ def layer_frames(
     """Frames (T, 256) of the GE2E ``layers`` for the clip at ``path`` played at ``speed``.
 
     ``semitones``: a pitch shift (Vocalis' ``PitchShift``, Rubber Band) applied first;
-    ``vad``: only the speech regions Silero VAD finds are kept, before anything else;
+    ``vad``: only the speech regions Silero VAD finds are kept, before the pitch and speed;
     ``rms_db``: the clip's RMS level is set to this many dBFS on loading.
     """
     if rms_db is None:
