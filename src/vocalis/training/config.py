@@ -618,14 +618,21 @@ class ExperimentConfig:
             )
         self._check_members()
 
-    def _check_members(self) -> None:
-        """Refuse a seed ensemble (``train.members`` > 1) of several heads."""
+    def uses_heads(self) -> bool:
+        """Whether the run trains explicit heads (``dataset.label_columns`` or a regression loss).
+
+        Without, a run is the classic single class head on ``dataset.label_column``.
+        """
         from vocalis.data.targets import REGRESSION_LOSSES
 
-        t = self.train
-        loss = t.loss
+        loss = self.train.loss
         several = not isinstance(loss, str) or loss in REGRESSION_LOSSES
-        if t.members > 1 and (self.dataset.label_columns or several or t.multitask_lambda > 0):
+        return bool(self.dataset.label_columns) or several
+
+    def _check_members(self) -> None:
+        """Refuse a seed ensemble (``train.members`` > 1) of several heads."""
+        t = self.train
+        if t.members > 1 and (self.uses_heads() or t.multitask_lambda > 0):
             raise ConfigError(
                 f"train.members={t.members} averages one class head; this run trains "
                 "several heads (dataset.label_columns, a regression loss or "

@@ -334,10 +334,9 @@ class NeuralEstimator:
     def _check_first_head(self, manifest: Manifest) -> None:
         """Refuse, before any fold trains, a recipe whose first head has no classes."""
         from vocalis.data.targets import fit_heads
-        from vocalis.training.prepared import uses_heads
 
         cfg = self.config
-        if not uses_heads(cfg):
+        if not cfg.uses_heads():
             return
         heads = fit_heads(
             manifest,

@@ -258,7 +258,7 @@ def prepare_data(
             "split; check the audio paths in the manifest"
         )
     heads, packed = None, None
-    if uses_heads(cfg):
+    if cfg.uses_heads():
         encoder, targets, heads, packed = _head_targets(cfg, rows, train_idx)
     else:
         labels = rows.labels(cfg.dataset.label_column)
@@ -369,17 +369,6 @@ def _aux_heads(cfg: ExperimentConfig) -> list:
             ones,
         )
     ]
-
-
-def uses_heads(cfg: ExperimentConfig) -> bool:
-    """Whether a run trains explicit heads (``dataset.label_columns`` or a regression loss).
-
-    Without, a run is the classic single class head on ``dataset.label_column``.
-    """
-    from vocalis.data.targets import REGRESSION_LOSSES
-
-    loss = cfg.train.loss
-    return bool(cfg.dataset.label_columns) or not isinstance(loss, str) or loss in REGRESSION_LOSSES
 
 
 def _head_targets(cfg: ExperimentConfig, rows: Any, train_idx: np.ndarray):
