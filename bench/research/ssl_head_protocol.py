@@ -106,11 +106,6 @@ def invariance(xs: dict, y, spk, tr, d: dict) -> dict:
     return out
 
 
-def fit_predict(xs, y, tr, te, d: dict, classes: int, seed: int, spk=None) -> np.ndarray:
-    """Train linear heads on rows ``tr`` of the copies ``xs`` as ``d`` says; test argmax."""
-    return fit_proba(xs, y, tr, te, d, classes, seed, spk).argmax(1)
-
-
 def fit_proba(xs, y, tr, te, d: dict, classes: int, seed: int, spk=None) -> np.ndarray:
     """Train linear heads on rows ``tr`` of the copies ``xs`` as ``d`` says.
 
