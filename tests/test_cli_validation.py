@@ -162,3 +162,20 @@ def test_progress_bars_only_on_a_terminal_unless_asked(monkeypatch):
     assert [progress_wanted(a) for a in (auto, on, off)] == [False, True, False]
     monkeypatch.setattr(sys, "stderr", Terminal())
     assert [progress_wanted(a) for a in (auto, on, off)] == [True, True, False]
+
+
+def test_overrides_may_follow_flags_in_order(capsys):
+    """``a=1 --config R b=2`` applies both, the later word last; unknown flags still fail."""
+    from vocalis.cli.main import main
+
+    argv = ["config", "show", "train.epochs=5", "--config", "emodb_tier1", "train.epochs=7"]
+    assert main([*argv, "model=ecapa"]) == 0
+    shown = capsys.readouterr().out
+    assert "  epochs: 7\n" in shown and "name: ecapa" in shown
+    for verb in (["train", "--manifest", CSV, "--epochs", "1"], ["loso", "--out", "o"]):
+        assert main([*verb, "train.nope=1"]) == 1  # reached the config parser
+        assert "unknown key 'train.nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["config", "show", "--config", "emodb_tier1", "--nope", "x=1"])
+    assert stop.value.code == 2
+    assert "unrecognized arguments: --nope" in capsys.readouterr().err

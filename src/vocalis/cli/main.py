@@ -96,10 +96,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def merge_late_overrides(args: argparse.Namespace, extras: list[str]) -> list[str]:
+    """Append ``KEY=VALUE`` words that came after a flag to ``args.overrides``.
+
+    argparse fills a ``nargs="*"`` positional once, from the words before the first
+    flag, so ``vocalis train --config R a=1 --out runs/x b=2`` would leave ``b=2``
+    unrecognised. A verb with config overrides takes them anywhere on the line, in
+    order. Returns the words that are still unrecognised (an unknown flag, or any
+    word of a verb without overrides).
+
+    >>> ns = argparse.Namespace(overrides=["a=1"])
+    >>> merge_late_overrides(ns, ["b=2", "--nope"]), ns.overrides
+    (['--nope'], ['a=1', 'b=2'])
+    >>> merge_late_overrides(argparse.Namespace(), ["b=2"])
+    ['b=2']
+    """
+    if not hasattr(args, "overrides"):
+        return extras
+    late = [w for w in extras if "=" in w and not w.startswith("-")]
+    args.overrides = [*(args.overrides or []), *late]
+    return [w for w in extras if w not in late]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vocalis`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    unknown = merge_late_overrides(args, extras)
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s",
