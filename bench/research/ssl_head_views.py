@@ -80,6 +80,7 @@ def score(tags: list[str]) -> dict[str, float]:
 
 
 def main() -> None:
+    """``fit`` one member or ``combine`` saved ones (see the module docstring)."""
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fit")
