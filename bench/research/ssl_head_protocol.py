@@ -237,8 +237,9 @@ def pooled(xs, y, spk, rows, d, classes, seeds: range) -> float:
     return float(balanced_accuracy_score(y[rows], pred))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def protocol_parser(**kwargs) -> argparse.ArgumentParser:
+    """The options of one simulated protocol (see the module); ``kwargs`` go to argparse."""
+    ap = argparse.ArgumentParser(**kwargs)
     ap.add_argument("--name", default="ge2eMix0.5")
     ap.add_argument("--part", choices=sorted(PARTS), default="all")
     ap.add_argument("--epochs", type=int, default=16)
@@ -264,15 +265,31 @@ def main() -> None:
     ap.add_argument("--swap-scale", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0, help="first seed")
     ap.add_argument("--out", default="work/research/ssl_head_protocol.jsonl")
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    y, spk, names, _ = corpus_arrays(a.name)
-    copies = copy_arrays(a.name, a.speeds, a.pitches)
-    xs = {k: x[:, PARTS[a.part]] for k, x in copies.items()}
+    return ap
+
+
+def protocol_options(a: argparse.Namespace) -> dict:
+    """The dict ``d`` that :func:`fit_proba` and :func:`combined` read, from parsed options."""
     d = {"epochs": a.epochs, "lr": a.lr, "val": a.val, "keep": a.keep, "p_speed": a.p_speed}
     d.update(ema=a.ema, members=a.members, bag=a.bag, wd=a.wd, smooth=a.smooth)
     d.update(speeds=a.speeds, pitches=a.pitches, p_pitch=a.p_pitch, norm=a.norm, nap=a.nap)
     d.update(swap=a.swap, swap_scale=a.swap_scale, combine=a.combine)
+    return d
+
+
+def protocol_inputs(a: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list, dict]:
+    """Labels, speakers, class names and the (speed, pitch) copies of ``--name`` / ``--part``."""
+    y, spk, names, _ = corpus_arrays(a.name)
+    copies = copy_arrays(a.name, a.speeds, a.pitches)
+    return y, spk, names, {k: x[:, PARTS[a.part]] for k, x in copies.items()}
+
+
+def main() -> None:
+    """Score one protocol by nested LOSO and append it to ``--out``."""
+    a = protocol_parser().parse_args()
+    torch.set_num_threads(1)
+    y, spk, names, xs = protocol_inputs(a)
+    d = protocol_options(a)
     t0 = time.time()
     inner, outer = [], np.empty(len(y), dtype=int)
     for s in np.unique(spk):

@@ -5,9 +5,10 @@ Round 11 averaged the probabilities of heads that differ only in their seed (3 h
 (another layer mix, another augmentation) should disagree more, and an average of
 members that disagree gains more. This script makes that cheap to test:
 
-* ``fit``: one member, i.e. one ``(--name, --seed, options)`` of ``ssl_head_protocol.py``,
-  trained in every nested fit (10 outer folds x 9 inner speakers, and the 10 outer
-  fits). Its softmax probabilities are saved to ``work/research/views/<tag>.npz``:
+* ``fit``: one member, i.e. one ``(--name, --seed, options)`` of ``ssl_head_protocol.py``
+  (any of its options; ``--val 0 --keep last`` unless given), trained in every nested
+  fit (10 outer folds x 9 inner speakers, and the 10 outer fits). Its softmax
+  probabilities are saved to ``work/research/views/<tag>.npz``:
   ``inner`` (10, N, C), row ``o`` holding the inner out-of-speaker probabilities of the
   training rows of outer fold ``o`` (NaN on its test speaker), and ``outer`` (N, C).
 * ``combine``: the nested inner score (mean over outer folds of the inner pooled UAR) and
@@ -32,20 +33,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sklearn.metrics import balanced_accuracy_score
-from ssl_head_frozen import corpus_arrays
-from ssl_head_protocol import copy_arrays, fit_proba
+from ssl_head_protocol import fit_proba, protocol_inputs, protocol_options, protocol_parser
 
 VIEWS = Path("work/research/views")
 
 
-def fit(a: argparse.Namespace) -> None:
+def fit(tag: str, argv: list[str]) -> None:
     """Train one member in every nested fit and save its probabilities (see the module)."""
+    a = protocol_parser(prog="ssl_head_views.py fit").parse_args(
+        ["--val", "0", "--keep", "last", *argv]
+    )
     torch.set_num_threads(1)
-    y, spk, names, _ = corpus_arrays(a.name)
-    xs = copy_arrays(a.name, a.speeds, a.pitches)
-    d = {"epochs": a.epochs, "lr": a.lr, "val": 0.0, "keep": "last", "p_speed": a.p_speed}
-    d.update(ema=0.0, members=1, bag=False, wd=0.01, smooth=0.05, speeds=a.speeds)
-    d.update(pitches=a.pitches, p_pitch=a.p_pitch, norm="none", nap=0, swap=0.0, swap_scale=1.0)
+    y, spk, names, xs = protocol_inputs(a)
+    d = protocol_options(a)
     c, speakers = len(names), np.unique(spk)
     inner = np.full((len(speakers), len(y), c), np.nan, dtype=np.float32)
     outer = np.empty((len(y), c), dtype=np.float32)
@@ -57,10 +57,10 @@ def fit(a: argparse.Namespace) -> None:
             inner[o, ite] = fit_proba(xs, y, itr, ite, d, c, a.seed, spk)
         outer[te] = fit_proba(xs, y, tr, te, d, c, a.seed, spk)
     VIEWS.mkdir(parents=True, exist_ok=True)
-    tmp = VIEWS / f"{a.tag}.tmp.npz"
-    np.savez(tmp, inner=inner, outer=outer, y=y, spk=spk, meta=json.dumps(vars(a)))
-    tmp.replace(VIEWS / f"{a.tag}.npz")
-    print(a.tag, "single:", score([a.tag]), f"{time.time() - t0:.0f}s", flush=True)
+    tmp = VIEWS / f"{tag}.tmp.npz"
+    np.savez(tmp, inner=inner, outer=outer, y=y, spk=spk, meta=json.dumps({"tag": tag, **vars(a)}))
+    tmp.replace(VIEWS / f"{tag}.npz")
+    print(tag, "single:", score([tag]), f"{time.time() - t0:.0f}s", flush=True)
 
 
 def score(tags: list[str]) -> dict[str, float]:
@@ -83,21 +83,15 @@ def main() -> None:
     """``fit`` one member or ``combine`` saved ones (see the module docstring)."""
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
-    f = sub.add_parser("fit")
+    f = sub.add_parser("fit", help="one member; other options go to ssl_head_protocol.py")
     f.add_argument("--tag", required=True)
-    f.add_argument("--name", default="ge2eMix0.5")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--epochs", type=int, default=16)
-    f.add_argument("--lr", type=float, default=3e-3)
-    f.add_argument("--p-speed", type=float, default=0.67)
-    f.add_argument("--speeds", type=float, nargs="+", default=[0.9, 1.1])
-    f.add_argument("--pitches", type=float, nargs="*", default=[])
-    f.add_argument("--p-pitch", type=float, default=0.5)
     c = sub.add_parser("combine")
     c.add_argument("tags", nargs="+")
-    a = ap.parse_args()
+    a, rest = ap.parse_known_args()
     if a.cmd == "fit":
-        fit(a)
+        fit(a.tag, rest)
+    elif rest:
+        ap.error(f"unrecognized arguments: {' '.join(rest)}")
     else:
         print(" + ".join(a.tags), score(a.tags))
 
