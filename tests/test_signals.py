@@ -82,3 +82,31 @@ def test_a_stop_that_a_c_callback_swallows_is_raised_again():
             signals.disarm()
     assert swallowed and signal.getsignal(signal.SIGTERM) is not signals._handler
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_stop_while_waiting_on_futures_leaves_their_locks_free():
+    """``wait_first`` returns finished futures, and a SIGTERM while it waits surfaces as
+    ``Stopped`` from it, with no future's lock left held (a held one hangs the pool's
+    manager thread at exit) and no timer left running."""
+    import signal
+    import threading
+    from concurrent.futures import Future
+
+    from vocalis import signals
+
+    done, never = Future(), Future()
+    done.set_result(1)
+    assert signals.wait_first([done, never]) == ({done}, {never})
+    futures = [Future() for _ in range(2000)]  # wait() takes and releases 2000 locks each time
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    with signals.installed():
+        t0 = time.monotonic()
+        with pytest.raises(signals.Stopped) as stop:
+            signals.wait_first(futures)
+        took = time.monotonic() - t0
+    assert stop.value.exit_code == 143 and took < 2.0, took
+    # raised in wait_first's own code, not inside concurrent.futures' lock loops
+    assert stop.traceback[-1].name == "wait_first", stop.traceback[-1]
+    held = [f for f in futures if not f._condition.acquire(blocking=False)]
+    assert not held, f"{len(held)} futures' locks left held"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

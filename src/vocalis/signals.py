@@ -32,8 +32,11 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Collection, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 #: Seconds a :func:`deferred` block has to reach its clean stop after a signal.
 GRACE_S = 3.0
@@ -183,6 +186,33 @@ def deferred(grace_s: float = GRACE_S) -> Iterator[_Deferred]:
             signal.signal(sig, handler)
 
 
+def wait_first(futures: Collection[Future], poll_s: float = 0.1) -> tuple[set[Future], set[Future]]:
+    """``concurrent.futures.wait(futures, return_when=FIRST_COMPLETED)`` that a stop cannot tear.
+
+    ``wait`` takes and releases every future's lock one by one. A :class:`Stopped`
+    raised by the handler in the middle of that loop leaves some of them held, and a
+    process pool's manager thread then blocks on them for ever: the verb prints its
+    stop line and hangs at exit (about 1 run in 40 with 360 pending futures). Here
+    the signal is :func:`deferred` while waiting, and :class:`Stopped` is raised
+    between two waits of at most ``poll_s`` seconds, in this function's own code.
+
+    Returns:
+        The finished futures (at least one) and the pending ones.
+
+    Raises:
+        Stopped: a SIGINT or SIGTERM arrived while waiting.
+    """
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    with deferred() as block:
+        while True:
+            finished, pending = wait(futures, timeout=poll_s, return_when=FIRST_COMPLETED)
+            if block.requested:
+                raise Stopped(_STATE["signum"] or signal.SIGTERM, _STATE["hint"])
+            if finished or not pending:
+                return finished, pending
+
+
 def stop_children(timeout_s: float = 2.0) -> int:
     """Terminate this process's live multiprocessing children; kill those that linger.
 
@@ -264,5 +294,6 @@ __all__ = [
     "set_resume_hint",
     "stop_children",
     "stop_signal",
+    "wait_first",
     "worker_init",
 ]

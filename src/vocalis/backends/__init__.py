@@ -38,11 +38,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from vocalis.errors import ConfigError
 from vocalis.registry import Registry
+from vocalis.signals import wait_first
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +292,7 @@ def run_tasks(
         try:
             top_up()
             while running:
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                finished, _ = wait_first(list(running))
                 for fut in sorted(finished, key=running.__getitem__):
                     i = running.pop(fut)
                     try:

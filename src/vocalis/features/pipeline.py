@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, wait
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -32,6 +32,7 @@ from vocalis.features.cache import CacheKey, FeatureCache
 from vocalis.features.config import PipelineConfig, cache_identity
 from vocalis.features.result import ExtractionResult
 from vocalis.io import PATH_TYPES
+from vocalis.signals import wait_first
 
 if TYPE_CHECKING:
     from vocalis.backends import Backend
@@ -300,7 +301,7 @@ def extract_many(
                     futures = {pool.submit(_compute_one, names[i], pipeline): i for i in todo}
                     pending = set(futures)
                     while pending:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        finished, pending = wait_first(pending)
                         for fut in sorted(finished, key=lambda f: futures[f]):
                             done(futures[fut], *fut.result())
                 except BaseException:  # a signal or an error: do not wait for the workers
