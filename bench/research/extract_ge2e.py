@@ -57,6 +57,7 @@ def main():
     torch.set_num_threads(2)
     enc = GE2EEncoder.from_pretrained()
     files, _, _ = list_corpus(DEFAULT_WAV)
+    Path("work/research").mkdir(parents=True, exist_ok=True)
     for f in args.speed:
         suffix = "" if f == 1.0 else f"_speed{f:g}"
         name = f"ge2e_w{args.window}" if args.window else "ge2e"

@@ -35,6 +35,7 @@ def main() -> None:
     torch.set_num_threads(1)
     files, _, _ = list_corpus(DEFAULT_WAV)
     enc = open_encoder("ge2e", (1, 2)).eval()
+    Path("work/research").mkdir(parents=True, exist_ok=True)
     for spec in a.copies:
         speed, semitones = (float(v) for v in spec.split(":"))
         rows = []

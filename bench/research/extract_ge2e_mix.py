@@ -78,6 +78,7 @@ def save_views(views: Callable[[Path, float], dict[str, torch.Tensor]]) -> None:
     ``work/research/emodb_<name>[_speed<f>].npy`` (N, D) in ``list_corpus`` order.
     """
     files, _, _ = list_corpus(DEFAULT_WAV)
+    Path("work/research").mkdir(parents=True, exist_ok=True)
     for f in (1.0, 0.9, 1.1):
         rows: dict[str, list[np.ndarray]] = {}
         for path in files:

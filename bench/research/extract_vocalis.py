@@ -37,6 +37,7 @@ def main():
     files, _, _ = list_corpus(DEFAULT_WAV)
     extra = {"layers": tuple(args.layers)} if args.functionals == "ge2e_stats" else {}
     cfg = FunctionalsConfig(args.functionals, lld=args.lld, **extra)
+    Path("work/research").mkdir(parents=True, exist_ok=True)
     for f in args.speed:
         suffix = "" if f == 1.0 else f"_speed{f:g}"
         dest = Path("work/research") / f"emodb_{args.name}{suffix}.npy"
