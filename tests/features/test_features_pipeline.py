@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import soundfile as sf
 import torch
 
 from vocalis.audio import Tier0Config
+from vocalis.backends import BackendConfig, LocalBackend
 from vocalis.errors import ConfigError, DataError
 from vocalis.features import FeatureConfig
 from vocalis.features.cache import FeatureCache
@@ -137,6 +140,48 @@ def test_max_failures_must_be_a_fraction_or_a_count(tmp_path):
         extract_many([], PIPE, max_failures=1.5)
     with pytest.raises(ConfigError, match="fraction"):
         extract_many([], PIPE, max_failures=-1)
+
+
+def test_an_unknown_executor_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="executor='procss'; expected 'thread', 'process'"):
+        extract_many(_write_tones(tmp_path, 2), PIPE, workers=2, executor="procss")
+
+
+class _LosesOneWorker(LocalBackend):
+    """Threads, except that the task of ``lost`` ends as if its worker process had died."""
+
+    lost = ""
+
+    def executor(self, n_tasks: int):
+        pool = super().executor(n_tasks)
+        submit = pool.submit
+
+        def losing(fn, /, paths, *args):
+            if self.lost in paths:
+                future = Future()
+                future.set_exception(BrokenProcessPool("a worker died"))
+                return future
+            return submit(fn, paths, *args)
+
+        pool.submit = losing
+        return pool
+
+
+def test_a_lost_worker_fails_its_file_with_one_line_and_keeps_the_others(tmp_path, caplog):
+    paths = _write_tones(tmp_path, 3)
+    backend = _LosesOneWorker(BackendConfig(workers=2), "thread")
+    backend.lost = paths[1]
+    cache = FeatureCache(tmp_path / "cache")
+    with caplog.at_level(logging.WARNING):
+        res = extract_many(
+            paths, PIPE, cache=cache, max_failures=1, progress=False, executor=backend
+        )
+    assert [f is None for f in res.features] == [False, True, False]
+    ((path, message),) = res.failures
+    assert path == paths[1] and "worker lost (BrokenProcessPool: a worker died)" in message
+    assert "\n" not in message
+    again = extract_many(paths, PIPE, cache=cache, workers=1, progress=False)
+    assert (again.hits, again.computed) == (2, 1)
 
 
 @pytest.mark.slow

@@ -158,6 +158,30 @@ def test_features_process_pool_sigterm_and_kill9(tmp_path, big_corpus):
     assert not _all_gone(workers, 5), "orphaned feature workers"
 
 
+def test_features_worker_killed_is_one_line_and_the_rerun_computes_the_rest(tmp_path, big_corpus):
+    """kill -9 of one pool worker (what the OOM killer does): no traceback; the files not
+    finished fail with one line each, the finished ones stay cached for the rerun."""
+    cache = tmp_path / "cache"
+    args = ["features", str(big_corpus), "--cache", str(cache), "--workers", "2"]
+    args += ["--executor", "process", "--no-progress", "--denoise", "spectral"]
+    proc = _start(args, tmp_path)
+    _wait_for(lambda: len(_busy(_workers(proc.pid))) >= 2 and any(cache.rglob("*" + SUFFIX)), proc)
+    _busy(_workers(proc.pid))[0].kill()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "Traceback" not in err, err
+    line = _one_line(err)
+    assert line.startswith("vocalis features: error: ") and "worker lost" in line, line
+    lost = [ln for ln in err.splitlines() if "worker lost" in ln and "skipped" in ln]
+    assert lost and all(ln.count(".wav") == 1 for ln in lost)
+    kept = len(list(cache.rglob("*" + SUFFIX)))
+    assert kept > 0
+    proc = _start(args, tmp_path)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert f": {kept} cache hits, " in out, out
+
+
 def test_loso_parallel_sigterm_and_kill9(tmp_path, corpus):
     out = tmp_path / "loso"
     args = ["loso", "--manifest", str(corpus), "--out", str(out), "--parallel", "2"]

@@ -16,8 +16,9 @@ completion order, everything stopped on a signal). Implementations, found by
 name in :data:`BACKENDS`:
 
 * ``local`` (:class:`LocalBackend`): spawned processes on this machine that die
-  with their parent (:func:`vocalis.signals.worker_init`); one worker runs the
-  task in this process.
+  with their parent (:func:`vocalis.signals.worker_init`), or threads of this
+  process (``pool="thread"``, the feature extractor's default); one worker runs
+  the task in this process.
 * ``ray`` (:class:`vocalis.backends.ray_cluster.RayBackend`): Ray tasks on a
   running cluster (``address="auto"`` or ``HOST:PORT``) or a private one started
   for the run; a worker lost mid-task is retried (``max_retries``); the tasks of a
@@ -39,7 +40,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from vocalis.errors import ConfigError
 from vocalis.registry import Registry
@@ -176,27 +177,37 @@ def _local_init(threads: int) -> None:
 
 
 class _LocalExecutor:
-    """A spawned :class:`~concurrent.futures.ProcessPoolExecutor` whose workers die with us."""
+    """A spawned :class:`~concurrent.futures.ProcessPoolExecutor` whose workers die with us.
 
-    def __init__(self, workers: int, threads: int) -> None:
+    Or, for ``pool="thread"``, a thread pool in this process: no start-up cost,
+    for tasks whose heavy steps release the GIL (torch, numpy, soundfile, soxr).
+    """
+
+    def __init__(self, workers: int, threads: int, pool: str = "process") -> None:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
-        self._pool = ProcessPoolExecutor(
-            workers,
-            mp_context=mp.get_context("spawn"),
-            initializer=_local_init,
-            initargs=(threads,),
-        )
+        self._processes = pool == "process"
+        self._pool: Executor
+        if self._processes:
+            self._pool = ProcessPoolExecutor(
+                workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_local_init,
+                initargs=(threads,),
+            )
+        else:
+            self._pool = ThreadPoolExecutor(workers)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future:
         return self._pool.submit(fn, *args)
 
     def stop(self) -> None:
-        from vocalis.signals import stop_children
-
         self._pool.shutdown(wait=False, cancel_futures=True)
-        stop_children()
+        if self._processes:  # threads cannot be killed: the running tasks finish
+            from vocalis.signals import stop_children
+
+            stop_children()
 
     def __enter__(self) -> _LocalExecutor:
         return self
@@ -212,17 +223,26 @@ class LocalBackend:
 
     Args:
         config: ``workers`` processes, each with ``threads`` torch threads.
+        pool: ``"process"`` (spawned workers that die with this process) or
+            ``"thread"`` (threads of this process, sharing its torch threads;
+            what :func:`vocalis.features.pipeline.extract_many` uses by default).
     """
 
     config: BackendConfig
+    pool: Literal["process", "thread"] = "process"
+
+    def __post_init__(self) -> None:
+        if self.pool not in ("process", "thread"):
+            raise ConfigError(f"pool={self.pool!r}; expected 'process' or 'thread'")
 
     def in_process(self, n_tasks: int) -> bool:
         """One worker or one task: no pool."""
         return self.config.workers <= 1 or n_tasks <= 1
 
     def executor(self, n_tasks: int) -> TaskExecutor:
-        """A process pool of ``min(workers, n_tasks)`` spawned workers."""
-        return _LocalExecutor(min(self.config.workers, max(1, n_tasks)), _threads(self.config))
+        """A pool of ``min(workers, n_tasks)`` spawned workers (or threads)."""
+        workers = min(self.config.workers, max(1, n_tasks))
+        return _LocalExecutor(workers, _threads(self.config), self.pool)
 
 
 def make_backend(config: BackendConfig | Backend | str | None = None, **kwargs: Any) -> Backend:
@@ -256,6 +276,7 @@ def run_tasks(
     fn: Callable[..., Any],
     tasks: Sequence[tuple],
     on_done: Callable[[int, Any, BaseException | None], None],
+    in_flight: int | None = None,
 ) -> None:
     """Run ``fn(*tasks[i])`` for every ``i``, at most ``workers`` at once.
 
@@ -269,6 +290,10 @@ def run_tasks(
         fn: a picklable module-level function.
         tasks: argument tuples.
         on_done: result callback.
+        in_flight: tasks submitted at a time; default the backend's ``workers``,
+            which is how many a Ray cluster or SLURM runs at once. A local pool
+            runs only its workers at a time whatever this is: more keeps them busy
+            while this process handles results (many short tasks: feature files).
     """
     if backend.in_process(len(tasks)):
         for i, args in enumerate(tasks):
@@ -283,7 +308,7 @@ def run_tasks(
         running: dict[Future, int] = {}
 
         def top_up() -> None:
-            while len(running) < backend.config.workers:
+            while len(running) < (in_flight or backend.config.workers):
                 i = next(todo, None)
                 if i is None:
                     return

@@ -19,12 +19,12 @@ import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 
 from vocalis.audio.tier0 import run_tier0
+from vocalis.backends import Backend, BackendConfig, LocalBackend, run_tasks
 from vocalis.errors import ConfigError, DataError, VocalisError
 from vocalis.features import combos as _combos  # noqa: F401  (registers the built-ins)
 from vocalis.features.base import extract
@@ -32,10 +32,6 @@ from vocalis.features.cache import CacheKey, FeatureCache
 from vocalis.features.config import PipelineConfig, cache_identity
 from vocalis.features.result import ExtractionResult
 from vocalis.io import PATH_TYPES
-from vocalis.signals import wait_first
-
-if TYPE_CHECKING:
-    from vocalis.backends import Backend
 
 __all__ = [
     "ExtractionResult",
@@ -86,15 +82,6 @@ def _allowed_failures(max_failures: float | int, total: int) -> int:
     return int(max_failures * total + 1e-9)
 
 
-def _worker_init() -> None:
-    from vocalis.signals import worker_init
-
-    worker_init()  # ignore SIGINT, die with the parent (even on kill -9)
-    torch.set_num_threads(1)
-    with contextlib.suppress(RuntimeError):  # already set in this process
-        torch.set_num_interop_threads(1)
-
-
 def _compute_one(path: str, pipeline: PipelineConfig) -> tuple[torch.Tensor | None, str | None]:
     """Run in a worker: features or a one-line error message."""
     try:
@@ -113,15 +100,18 @@ def _compute_chunk(
 
 
 def _fan_out(backend: Backend, todo: list[int], names: list[str], pipeline, done) -> None:
-    """The misses as chunks of files on a :mod:`vocalis.backends` backend (Ray, SLURM).
+    """The misses as tasks on a :mod:`vocalis.backends` backend.
 
-    About four chunks per worker: few enough that a task's overhead does not
-    count, enough that the workers stay busy. A chunk whose worker is lost for
-    good (after the backend's retries) fails its files with one line each.
+    On this machine (:class:`~vocalis.backends.LocalBackend`) each file is a
+    task, all submitted at once: the workers stay busy while this process
+    caches the results, and a stopped run has cached every file that finished.
+    On Ray or SLURM, about four chunks of files per worker: few enough that a
+    task's overhead does not count, enough that the workers stay busy. A task
+    whose worker is lost for good (after the backend's retries) fails its files
+    with one line each.
     """
-    from vocalis.backends import run_tasks
-
-    size = max(1, -(-len(todo) // (4 * backend.config.workers)))
+    local = isinstance(backend, LocalBackend)
+    size = 1 if local else max(1, -(-len(todo) // (4 * backend.config.workers)))
     chunks = [todo[k : k + size] for k in range(0, len(todo), size)]
 
     def finished(c: int, results: list | None, error: BaseException | None) -> None:
@@ -131,9 +121,8 @@ def _fan_out(backend: Backend, todo: list[int], names: list[str], pipeline, done
             else:
                 done(i, *results[k])
 
-    run_tasks(
-        backend, _compute_chunk, [([names[i] for i in c], pipeline) for c in chunks], finished
-    )
+    tasks = [([names[i] for i in c], pipeline) for c in chunks]
+    run_tasks(backend, _compute_chunk, tasks, finished, in_flight=len(tasks) if local else None)
 
 
 @contextlib.contextmanager
@@ -150,21 +139,6 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _executor(kind: str, workers: int, pending: int) -> Executor:
-    if kind == "thread":
-        from concurrent.futures import ThreadPoolExecutor
-
-        return ThreadPoolExecutor(max_workers=workers)
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(
-        max_workers=min(workers, pending),
-        mp_context=mp.get_context("spawn"),
-        initializer=_worker_init,
-    )
 
 
 def _unreadable(name: str, err: OSError) -> str:
@@ -224,8 +198,15 @@ def extract_many(
         DataError: more files failed than ``max_failures`` allows; the message
             counts them and names the first. Every file is tried first (each
             failure logged as one line, the good ones cached), unless more than
-            :data:`ABORT_AFTER_FAILURES` fail.
+            :data:`ABORT_AFTER_FAILURES` fail. A worker process lost mid-run (a
+            crash, the OOM killer) fails the files not finished yet, each with one
+            line: a local pool breaks as a whole, Ray and SLURM retry the task first.
+        ConfigError: an unknown ``executor`` or a bad ``max_failures``.
     """
+    if isinstance(executor, str) and executor not in ("thread", "process"):
+        raise ConfigError(
+            f"executor={executor!r}; expected 'thread', 'process' or a vocalis.backends backend"
+        )
     start = time.perf_counter()
     names = [str(p) for p in paths]
     total = len(names)
@@ -289,30 +270,10 @@ def extract_many(
             cache.put(keys[i], feats)
 
     if todo:
+        if isinstance(executor, str):  # worker processes: 1 torch thread each; threads: see below
+            executor = LocalBackend(BackendConfig(workers=max(1, workers), threads=1), executor)
         with torch_threads(1):
-            if not isinstance(executor, str):
-                _fan_out(executor, todo, names, pipeline, done)
-            elif workers <= 1 or len(todo) == 1:
-                for i in todo:
-                    done(i, *_compute_one(names[i], pipeline))
-            else:
-                pool = _executor(executor, workers, len(todo))
-                try:
-                    futures = {pool.submit(_compute_one, names[i], pipeline): i for i in todo}
-                    pending = set(futures)
-                    while pending:
-                        finished, pending = wait_first(pending)
-                        for fut in sorted(finished, key=lambda f: futures[f]):
-                            done(futures[fut], *fut.result())
-                except BaseException:  # a signal or an error: do not wait for the workers
-                    from vocalis.signals import stop_children
-
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    stop_children()
-                    pool.shutdown(wait=True)  # the workers are gone: this frees the queues
-                    raise
-                finally:
-                    pool.shutdown(wait=True, cancel_futures=True)
+            _fan_out(executor, todo, names, pipeline, done)
     bar.close()
     if len(result.failures) > allowed:  # every file was tried (and cached) first
         raise _too_many(result.failures, allowed, total, max_failures)
