@@ -35,6 +35,17 @@ def test_the_features_section_is_typed_all_the_way_down():
         from_dict(FeaturesConfig, {"tier0": {"sample_rate": 8000}})
 
 
+def test_a_flow_mapping_without_spaces_is_told_how_yaml_reads_it():
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["train.lr_tiers={frozen:0.5,encoder: 0.1}"])
+    assert str(err.value) == (
+        "unknown key 'train.lr_tiers.frozen:0.5' (YAML needs a space after the colon: "
+        "'frozen: 0.5'); valid keys: frozen, encoder, head"
+    )
+    cfg = load_config(None, ["train.lr_tiers={frozen: 0.5, encoder: 0.1}"])
+    assert (cfg.train.lr_tiers.frozen, cfg.train.lr_tiers.encoder) == (0.5, 0.1)
+
+
 def test_model_params_errors_name_the_key_the_value_and_what_is_allowed():
     with pytest.raises(ConfigError) as err:
         load_config(None, ["model.params.kernel_size=4"])

@@ -131,9 +131,13 @@ def from_dict(cls: type[C], data: dict[str, Any] | None, where: str = "") -> C:
     for key in data:
         if key not in names:
             at = f"{where}.{key}" if where else key
-            raise ConfigError(
-                f"unknown key '{at}'{did_you_mean(str(key), names)}; valid keys: {', '.join(names)}"
+            head, colon, rest = str(key).partition(":")
+            hint = (  # YAML reads '{frozen:-1}' as the key 'frozen:-1' with no value
+                f" (YAML needs a space after the colon: '{head}: {rest}')"
+                if colon and head in names
+                else did_you_mean(str(key), names)
             )
+            raise ConfigError(f"unknown key '{at}'{hint}; valid keys: {', '.join(names)}")
     kwargs = {}
     for f in fields:
         at = f"{where}.{f.name}" if where else f.name
