@@ -165,8 +165,14 @@ def test_features_worker_killed_is_one_line_and_the_rerun_computes_the_rest(tmp_
     args = ["features", str(big_corpus), "--cache", str(cache), "--workers", "2"]
     args += ["--executor", "process", "--no-progress", "--denoise", "spectral"]
     proc = _start(args, tmp_path)
-    _wait_for(lambda: len(_busy(_workers(proc.pid))) >= 2 and any(cache.rglob("*" + SUFFIX)), proc)
-    _busy(_workers(proc.pid))[0].kill()
+    busy: list[psutil.Process] = []
+
+    def extracting() -> bool:
+        busy[:] = _busy(_workers(proc.pid))
+        return len(busy) >= 2 and any(cache.rglob("*" + SUFFIX))
+
+    _wait_for(extracting, proc)
+    busy[0].kill()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert "Traceback" not in err, err
