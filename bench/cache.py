@@ -81,16 +81,15 @@ def _counts(proc: subprocess.CompletedProcess) -> tuple[int, int, int, int]:
 
 def _per_entry_ms(manifest: Path, cache_dir: Path, features: str, repeats: int) -> float:
     """Median over passes of (keys + checked reads) / files, in this process."""
-    from vocalis.cli.features import _pipeline
+    from vocalis.cli.features import pipeline_from_args
     from vocalis.cli.main import build_parser
     from vocalis.data import read_manifest
     from vocalis.features.cache import FeatureCache
     from vocalis.features.config import cache_identity
 
     paths = read_manifest(manifest).paths
-    pipeline = cache_identity(
-        _pipeline(build_parser().parse_args(["features", str(manifest), "--features", features]))
-    )  # the key `vocalis features` looks up (its _all_hits)
+    args = build_parser().parse_args(["features", str(manifest), "--features", features])
+    pipeline = cache_identity(pipeline_from_args(args))  # what `vocalis features` looks up
     times = []
     for _ in range(repeats):
         cache = FeatureCache(cache_dir)

@@ -212,11 +212,11 @@ def test_fast_path_serves_a_cache_filled_from_python_with_the_real_key(tmp_path)
 def test_cli_config_and_key_match_the_python_api_without_torch():
     code = (
         "import argparse, sys\n"
-        "from vocalis.cli.features import _pipeline\n"
+        "from vocalis.cli.features import pipeline_from_args\n"
         "from vocalis.features.cache import FeatureCache\n"
         "args = argparse.Namespace(features='mfcc', sample_rate=16000, denoise='spectral', "
         "vad=True, encoder=None, layers=None, hop_length=160)\n"
-        "print(FeatureCache('memory://k').config_key(_pipeline(args))[1])\n"
+        "print(FeatureCache('memory://k').config_key(pipeline_from_args(args))[1])\n"
         "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))\n"
     )
     out = subprocess.run(

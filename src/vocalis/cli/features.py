@@ -137,8 +137,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return p
 
 
-def _pipeline(args: argparse.Namespace) -> PipelineConfig:
-    """The :class:`~vocalis.features.config.PipelineConfig` the flags describe (no torch)."""
+def pipeline_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """The :class:`~vocalis.features.config.PipelineConfig` the flags describe (no torch).
+
+    Public so that tools measuring the command (``bench/cache.py``) build the very
+    config, and cache key, that ``vocalis features`` looks up.
+    """
     from vocalis.audio.config import Tier0Config
     from vocalis.features.config import FeatureConfig, PipelineConfig
 
@@ -248,7 +252,7 @@ def run(args: argparse.Namespace) -> int:
     paths = _manifest_paths(args.manifest)
     if args.functionals:
         return _functionals(args, paths)
-    pipeline = _pipeline(args)
+    pipeline = pipeline_from_args(args)
     result = _all_hits(args, pipeline, paths) if args.cache else None
     if result is None:
         result = _extract(args, pipeline, paths)
