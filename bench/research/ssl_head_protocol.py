@@ -30,7 +30,9 @@ is the selection score; the outer number is printed beside it and never chooses)
   gender in the corpus README), ``--nap K`` (nuisance attribute projection: the top K
   directions of the speaker-by-emotion cell means projected out) and ``--swap P``
   (with probability P a training row moves by ``--swap-scale`` times the difference of
-  another training speaker's mean and its own: the same emotion, another voice).
+  another training speaker's mean and its own: the same emotion, another voice);
+* round 14: ``--tta R ...``: the probabilities of every scored row are averaged over the
+  row as recorded and its speed copies ``R`` (test-time augmentation, inner and outer).
 
     python bench/research/ssl_head_protocol.py --name ge2eMix0.5 --epochs 16 --lr 3e-3 --val 0.1
 """
@@ -205,16 +207,15 @@ def fit_proba(xs, y, tr, te, d: dict, classes: int, seed: int, spk=None) -> np.n
             score = balanced_accuracy_score(y[va], pred)
             if score > best:
                 best, best_state = score, {k: v.clone() for k, v in scored.state_dict().items()}
-    if k_members > 1:
-        with torch.no_grad():
-            probs = torch.stack([net.eval()(xt[ORIGINAL][te]).softmax(1) for net in nets])
-        return probs.mean(0).numpy()
-    scored = net0 if ema is None else ema.module
-    if best_state is not None:
-        scored.load_state_dict(best_state)
-    scored.eval()
+    views = [ORIGINAL, *d.get("tta", [])]
+    if k_members == 1:
+        scored = net0 if ema is None else ema.module
+        if best_state is not None:
+            scored.load_state_dict(best_state)
+        nets = [scored]
     with torch.no_grad():
-        return scored(xt[ORIGINAL][te]).softmax(1).numpy()
+        probs = torch.stack([net.eval()(xt[v][te]).softmax(1) for net in nets for v in views])
+    return probs.mean(0).numpy()
 
 
 def combined(xs, y, tr, te, d, classes, seeds: range, spk) -> np.ndarray:
@@ -263,6 +264,9 @@ def protocol_parser(**kwargs) -> argparse.ArgumentParser:
     ap.add_argument("--nap", type=int, default=0, help="speaker directions projected out")
     ap.add_argument("--swap", type=float, default=0.0, help="P of a speaker-mean swap per row")
     ap.add_argument("--swap-scale", type=float, default=1.0)
+    ap.add_argument(
+        "--tta", type=float, nargs="*", default=[], help="test-time speed copies averaged in"
+    )
     ap.add_argument("--seed", type=int, default=0, help="first seed")
     ap.add_argument("--out", default="work/research/ssl_head_protocol.jsonl")
     return ap
@@ -274,6 +278,7 @@ def protocol_options(a: argparse.Namespace) -> dict:
     d.update(ema=a.ema, members=a.members, bag=a.bag, wd=a.wd, smooth=a.smooth)
     d.update(speeds=a.speeds, pitches=a.pitches, p_pitch=a.p_pitch, norm=a.norm, nap=a.nap)
     d.update(swap=a.swap, swap_scale=a.swap_scale, combine=a.combine)
+    d.update(tta=[(float(r), 0.0) for r in a.tta])
     return d
 
 
