@@ -46,6 +46,47 @@ def test_a_flow_mapping_without_spaces_is_told_how_yaml_reads_it():
     assert (cfg.train.lr_tiers.frozen, cfg.train.lr_tiers.encoder) == (0.5, 0.1)
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (  # an encoder setting guessed under train
+            "train.unfreeze_after_epochs=2",
+            "unknown key 'train.unfreeze_after_epochs' "
+            "(did you mean 'model.encoder.unfreeze_after_epochs'?)",
+        ),
+        (  # a training setting guessed under the encoder (the shorthand and the full path)
+            "model.encoder.gradient_checkpointing=true",
+            "unknown key 'model.encoder.gradient_checkpointing' "
+            "(did you mean 'train.gradient_checkpointing'?)",
+        ),
+        (
+            "model.params.encoder.lr=1",
+            "unknown key 'model.encoder.lr' (did you mean 'train.lr'?)",
+        ),
+        (  # two sections have it: both are named
+            "augment.speed.min_snr_db=5",
+            "unknown key 'augment.speed.min_snr_db' "
+            "(did you mean 'augment.noise.min_snr_db' or 'augment.spec_noise.min_snr_db'?)",
+        ),
+    ],
+)
+def test_a_key_of_another_section_is_named_where_it_lives(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["model=ssl", override])
+    assert str(err.value) == message
+    good = override.replace("train.unfreeze", "model.encoder.unfreeze")
+    if good != override:  # the suggestion is a key the loader takes
+        encoder = load_config(None, ["model=ssl", good]).model.params.encoder
+        assert encoder.unfreeze_after_epochs == 2
+
+
+def test_a_key_no_section_has_keeps_the_nearest_key_of_its_own_section():
+    with pytest.raises(ConfigError, match=r"^unknown key 'train.epoch' \(did you mean 'epochs'"):
+        load_config(None, ["model=ssl", "train.epoch=3"])
+    with pytest.raises(ConfigError, match=r"^unknown key 'model\.params\.encoder\.nope'"):
+        load_config(None, ["model=ssl", "model.encoder.nope=3"])
+
+
 def test_model_params_errors_name_the_key_the_value_and_what_is_allowed():
     with pytest.raises(ConfigError) as err:
         load_config(None, ["model.params.kernel_size=4"])

@@ -21,10 +21,10 @@ Example:
     ...     epochs: int = 10
     >>> from_dict(Opt, {"lr": 0.01})
     Opt(lr=0.01, epochs=10)
-    >>> from_dict(Opt, {"epoch": 3})
+    >>> from_dict(Opt, {"epoch": 3})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    vocalis.errors.ConfigError: unknown key 'epoch' (did you mean 'epochs'?); valid keys: lr, epochs
+    vocalis.errors.UnknownKeyError: unknown key 'epoch' (did you mean 'epochs'?); valid keys: ...
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-from vocalis.errors import ConfigError, ConfigValueError
+from vocalis.errors import ConfigError, ConfigValueError, UnknownKeyError
 from vocalis.registry import did_you_mean
 
 C = TypeVar("C")
@@ -52,15 +52,17 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         args = get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
+        errors: list[ConfigError] = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _convert(value, arg, where)
             except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
+                errors.append(err)
+        if errors:
+            raise errors[0]
+        raise ConfigError(f"{where}: invalid value {value!r}")
     if origin is typing.Literal:
         if value not in get_args(tp):
             choices = ", ".join(map(str, get_args(tp)))
@@ -121,8 +123,8 @@ def from_dict(cls: type[C], data: dict[str, Any] | None, where: str = "") -> C:
         where: dotted prefix used in error messages (``"model"``).
 
     Raises:
-        ConfigError: an unknown key (with the nearest valid one suggested), a value
-            of the wrong type, or a missing required key.
+        UnknownKeyError: an unknown key (with the nearest valid one suggested).
+        ConfigError: a value of the wrong type, or a missing required key.
     """
     data = dict(data or {})
     hints = typing.get_type_hints(cls)
@@ -137,7 +139,9 @@ def from_dict(cls: type[C], data: dict[str, Any] | None, where: str = "") -> C:
                 if colon and head in names
                 else did_you_mean(str(key), names)
             )
-            raise ConfigError(f"unknown key '{at}'{hint}; valid keys: {', '.join(names)}")
+            raise UnknownKeyError(
+                f"unknown key '{at}'{hint}; valid keys: {', '.join(names)}", at, data[key]
+            )
     kwargs = {}
     for f in fields:
         at = f"{where}.{f.name}" if where else f.name
@@ -151,6 +155,39 @@ def from_dict(cls: type[C], data: dict[str, Any] | None, where: str = "") -> C:
         raise err.at(where) from None
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{where or cls.__name__}: {err}") from None
+
+
+def key_paths(cls: type, prefix: str = "") -> dict[str, list[str]]:
+    """Every field of the dataclass ``cls`` and of the dataclasses nested in it, by name.
+
+    Args:
+        cls: a dataclass type; fields typed as a dataclass (or an optional one) are
+            walked into, other fields are leaves.
+        prefix: dotted path of ``cls`` itself (``"model"``).
+
+    Returns:
+        ``{field name: [dotted paths]}``, e.g. ``{"p": ["augment.speed.p", ...]}``.
+
+    Example:
+        >>> from vocalis.augment.config import AugmentConfig
+        >>> key_paths(AugmentConfig, "augment")["min_snr_db"]
+        ['augment.noise.min_snr_db', 'augment.spec_noise.min_snr_db']
+    """
+    out: dict[str, list[str]] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        at = f"{prefix}.{f.name}" if prefix else f.name
+        out.setdefault(f.name, []).append(at)
+        tp = hints[f.name]
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        if get_origin(tp) in (Union, types.UnionType) and len(inner) == 1:
+            tp = inner[0]
+        if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+            for name, paths in key_paths(tp, at).items():
+                out.setdefault(name, []).extend(paths)
+    return out
 
 
 def to_dict(config: Any) -> dict[str, Any]:

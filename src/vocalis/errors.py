@@ -38,6 +38,20 @@ class ConfigError(VocalisError):
     """A configuration key or value that is unknown or invalid."""
 
 
+class UnknownKeyError(ConfigError):
+    """A config key that its section does not have (raised by :func:`vocalis.config.from_dict`).
+
+    Args:
+        message: the one-line message (the dotted path, the nearest key, the valid keys).
+        path: the dotted path of the key as written (``train.unfreeze_after_epochs``).
+        value: the value given to it (a mapping for a section).
+    """
+
+    def __init__(self, message: str, path: str, value: object = None) -> None:
+        self.path, self.value = path, value
+        super().__init__(message)
+
+
 class ConfigValueError(ConfigError):
     """A config field with a value it does not allow: names the field, the value and the rule.
 

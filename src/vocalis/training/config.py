@@ -41,11 +41,12 @@ Example:
     >>> load_config(None, ["train.epoch=3"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    vocalis.errors.ConfigError: unknown key 'train.epoch' (did you mean 'epochs'?); ...
+    vocalis.errors.UnknownKeyError: unknown key 'train.epoch' (did you mean 'epochs'?); ...
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -53,9 +54,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vocalis.audio.config import Tier0Config
 from vocalis.augment.config import AugmentConfig
-from vocalis.config import compose_groups, find_recipe, from_dict, read_yaml, to_dict
+from vocalis.config import compose_groups, find_recipe, from_dict, key_paths, read_yaml, to_dict
 from vocalis.data.splits import TrainValTestSplit
-from vocalis.errors import ConfigError
+from vocalis.errors import ConfigError, UnknownKeyError
 from vocalis.features.config import FeatureConfig, PipelineConfig
 from vocalis.registry import did_you_mean
 from vocalis.training.tracking import TrackingConfig
@@ -732,14 +733,72 @@ def from_raw(raw: dict[str, Any]) -> ExperimentConfig:
             (a composed recipe, or a run folder's ``config.yaml``).
 
     Raises:
-        ConfigError: an unknown key (with the nearest one) or an invalid value, named
-            by its dotted path (``model.params.dropout``); a ``train.augment`` section (augmentation
-            moved to the ``augment`` section: the message gives the new keys).
+        ConfigError: an unknown key (with the nearest one, or the section where a key of
+            that name lives: :func:`key_elsewhere`) or an invalid value, named by its
+            dotted path (``model.params.dropout``); a ``train.augment`` section
+            (augmentation moved to the ``augment`` section: the message gives the new keys).
     """
     train = raw.get("train")
     if isinstance(train, dict) and isinstance(train.get("augment"), dict):
         raise ConfigError(moved_augment_message(train["augment"]))
-    return from_dict(ExperimentConfig, _normalization_shorthand(raw))
+    try:
+        return from_dict(ExperimentConfig, _normalization_shorthand(raw))
+    except UnknownKeyError as err:
+        model = raw.get("model")
+        name = model.get("name") if isinstance(model, dict) else None
+        hint = key_elsewhere(err.path, name if isinstance(name, str) else None, err.value)
+        raise (UnknownKeyError(hint, err.path, err.value) if hint else err) from None
+
+
+def key_elsewhere(path: str, model: str | None = None, value: Any = None) -> str:
+    """The message for an unknown key that another section of the experiment has.
+
+    Options are spread over sections by what they act on, and users guess wrong:
+    ``train.unfreeze_after_epochs`` is an encoder setting, ``model.encoder.gradient_
+    checkpointing`` a training one.
+
+    Args:
+        path: the unknown key's dotted path as :func:`vocalis.config.from_dict` names it
+            (``train.unfreeze_after_epochs``, ``model.params.encoder.gradient_checkpointing``).
+        model: the experiment's model name, whose parameters are searched too (written
+            ``model.<key>``, the command-line shorthand of ``model.params.<key>``).
+        value: the value given; a mapping is matched with sections only (``model.encoder:
+            {source: ge2e}`` is not ``train.lr_tiers.encoder``), anything else with
+            plain keys only.
+
+    Returns:
+        ``"unknown key 'P' (did you mean 'S.K'?)"`` naming at most three places, or
+        ``""`` when no other section has a key of that name (or too many do).
+
+    Example:
+        >>> print(key_elsewhere("model.params.encoder.lr", "ssl"))
+        unknown key 'model.encoder.lr' (did you mean 'train.lr'?)
+        >>> key_elsewhere("train.no_such_key", "ssl")
+        ''
+    """
+    from vocalis.models import model_config_class
+
+    every = key_paths(ExperimentConfig)
+    if model is not None:
+        with contextlib.suppress(ConfigError):  # an unknown model has its own message
+            for name, paths in key_paths(model_config_class(model), "model").items():
+                every[name] = every.get(name, []) + paths
+    flat = {p for paths in every.values() for p in paths}
+
+    def section(place: str) -> bool:
+        return any(q.startswith(place + ".") for q in flat)
+
+    shown = path.replace("model.params.", "model.", 1)
+    places = [
+        p
+        for p in every.get(path.rsplit(".", 1)[-1], [])
+        if p not in (path, shown)
+        and not p.startswith("model.params")
+        and section(p) == isinstance(value, dict)
+    ]
+    if not places or len(places) > 3:
+        return ""
+    return f"unknown key '{shown}' (did you mean {' or '.join(repr(p) for p in places)}?)"
 
 
 def _normalization_shorthand(raw: dict[str, Any]) -> dict[str, Any]:
