@@ -22,7 +22,10 @@ Usage::
     python bench/ssl_finetune.py                      # CPU, 3 timed steps per setting
     python bench/ssl_finetune.py --steps 2 --device cuda
 
-Writes ``bench/results/ssl.json`` and prints a table.
+Writes ``bench/results/ssl.json`` and prints a table. The script is not called
+``bench/ssl.py``: Python puts a script's folder first on ``sys.path``, so a
+``bench/ssl.py`` would stand in for the standard library's ``ssl`` module in every
+script under ``bench/`` (``urllib``, ``huggingface_hub`` and ``wandb`` import it).
 """
 
 from __future__ import annotations
