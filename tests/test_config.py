@@ -87,6 +87,19 @@ def test_a_key_no_section_has_keeps_the_nearest_key_of_its_own_section():
         load_config(None, ["model=ssl", "model.encoder.nope=3"])
 
 
+def test_a_recipe_given_where_an_override_goes_is_told_to_use_config():
+    for item in ("emodb_tier1", "configs/recipes/emodb_tier1.yaml"):
+        with pytest.raises(ConfigError) as err:
+            load_config(None, [item])
+        assert str(err.value) == (
+            f"override '{item}': expected key=value, e.g. train.epochs=30; "
+            f"a recipe is given as --config {item}"
+        )
+    with pytest.raises(ConfigError) as err:  # not a recipe: no hint
+        load_config(None, ["epochs"])
+    assert str(err.value) == "override 'epochs': expected key=value, e.g. train.epochs=30"
+
+
 def test_model_params_errors_name_the_key_the_value_and_what_is_allowed():
     with pytest.raises(ConfigError) as err:
         load_config(None, ["model.params.kernel_size=4"])

@@ -252,6 +252,15 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def _is_recipe(text: str, root: Path) -> bool:
+    """``text`` names a recipe of the config root ``root`` (a path or a name)."""
+    try:
+        find_recipe(text, root)
+    except ConfigError:
+        return False
+    return True
+
+
 def find_recipe(recipe: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
     """The recipe file ``recipe`` names: a YAML path, or a name in ``<root>/recipes/``.
 
@@ -400,7 +409,10 @@ def compose_groups(
     dotted: list[str] = []
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.epochs=30")
+            raise ConfigError(
+                f"override {item!r}: expected key=value, e.g. train.epochs=30"
+                + (f"; a recipe is given as --config {item}" if _is_recipe(item, base) else "")
+            )
         key, value = item.split("=", 1)
         key = key.strip().lstrip("+")
         if "." not in key and key in groups:
