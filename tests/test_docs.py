@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import re
 import shlex
 import sys
@@ -30,6 +31,26 @@ def _hook(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_the_ci_docs_build_fails_on_a_broken_link(tmp_path):
+    """``scripts/test.sh``'s mkdocs flags fail a site with one broken link (``--quiet``
+    would hide the warning from ``--strict`` too, and the build would pass)."""
+    pytest.importorskip("mkdocs")
+    import subprocess
+
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    flags = re.search(r"mkdocs build (.*?)--site-dir", script)
+    assert flags, "scripts/test.sh builds no mkdocs site"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# Site\n\n[gone](nowhere.md)\n")
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\n")
+    cmd = [sys.executable, "-m", "mkdocs", "build", *shlex.split(flags.group(1))]
+    cmd += ["--site-dir", str(tmp_path / "site"), "-f", str(tmp_path / "mkdocs.yml")]
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert "nowhere.md" in done.stdout + done.stderr
 
 
 def test_cli_reference_has_one_section_per_verb_with_its_help():

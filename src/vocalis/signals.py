@@ -113,7 +113,7 @@ def _reraise(signum: int, frame: Any) -> None:
 
 
 def disarm() -> None:
-    """Cancel the repeat of :func:`_rearm` (and a pending grace deadline)."""
+    """Cancel the repeat of ``_rearm`` (and a pending grace deadline)."""
     if hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread():
         signal.setitimer(signal.ITIMER_REAL, 0)
 

@@ -255,7 +255,7 @@ class EnsembleModel(nn.Module):
         """Each member's functionals of every item, ``M x (B, D_m)`` float64.
 
         Raises:
-            ModelError: when traced for export (see :meth:`_export_refusal`).
+            ModelError: when traced for export (the message says why: ``_export_refusal``).
         """
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             raise ModelError(self._export_refusal())

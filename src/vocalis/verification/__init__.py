@@ -1,7 +1,7 @@
 """Speaker verification: trial lists, embeddings, cosine scoring, score norms, thresholds.
 
 Sits above :mod:`vocalis.inference` (which rebuilds a checkpoint's embedder) and
-:mod:`vocalis.metrics` (EER, minDCF); only :mod:`vocalis.cli` imports it.
+:mod:`vocalis.metrics` (EER, minDCF); only ``vocalis.cli`` imports it.
 
 - :mod:`~vocalis.verification.trials`: :func:`build_trials` (target / non-target
   pairs among a manifest's speakers, refusing training speakers),
