@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 ruff check src tests bench
+ruff format --check src tests bench
 # the documentation site in strict mode: a broken cross-reference or link fails the run.
 # Not --quiet: it hides the warnings from --strict too, and a broken link then passes.
 site=$(mktemp -d)
