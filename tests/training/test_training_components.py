@@ -66,3 +66,24 @@ def test_engine_precision_follows_the_device():
     assert amp_dtype(True, torch.device("cuda", 0)) == torch.float16
     model = torch.nn.Linear(2, 2)
     assert Engine(torch.device("cpu")).wrap(model) is model  # no DDP in one process
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "extra"),
+    [("onecycle", ", schedule onecycle (from lr up to max_lr 0.004, then down)"), ("cosine", "")],
+)
+def test_the_run_log_gives_each_groups_base_rate_not_the_schedules_first_step(scheduler, extra):
+    """A schedule scales the groups' rates when it is built (one-cycle over 2 steps jumps at
+    once; warm-up starts low); the log line is about the configured rate."""
+    from vocalis.training import optim
+    from vocalis.training.components import describe_optimizer, describe_param_groups
+    from vocalis.training.config import TrainConfig
+
+    tc = TrainConfig(lr=1e-3, max_lr=4e-3, epochs=1, scheduler=scheduler, warmup_epochs=0.5)
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(3))], lr=tc.lr)
+    optim.build_scheduler(opt, tc, steps_per_epoch=2)
+    assert opt.param_groups[0]["lr"] != pytest.approx(tc.lr)  # the schedule moved it
+    assert describe_param_groups(opt, tc.lr) == [
+        "Parameter group 0: lr 0.001 (train.lr x 1), 3 parameters (3 trainable now)"
+    ]
+    assert extra in describe_optimizer(tc)

@@ -221,6 +221,8 @@ def describe_optimizer(tc: TrainConfig) -> str:
         )
     elif tc.scheduler == "cosine":
         sched += f" (floor {tc.min_lr:g})"
+    elif tc.scheduler == "onecycle":
+        sched += f" (from lr up to max_lr {tc.peak_lr:g}, then down)"
     if tc.warmup_epochs and tc.scheduler not in ("plateau", "onecycle"):
         sched += f", warm-up {tc.warmup_epochs:g} epochs"
     clip = f"grad clip {tc.grad_clip:g}" if tc.grad_clip > 0 else "no grad clipping"
@@ -240,7 +242,8 @@ def describe_param_groups(optimizer: torch.optim.Optimizer, lr: float) -> list[s
     for i, g in enumerate(optimizer.param_groups):
         n = sum(p.numel() for p in g["params"])
         live = sum(p.numel() for p in g["params"] if p.requires_grad)
-        factor = g.get("lr_factor", g["lr"] / lr if lr else 1.0)
+        base = g.get("initial_lr", g["lr"])  # a schedule has already scaled g["lr"]
+        factor = g.get("lr_factor", base / lr if lr else 1.0)
         lines.append(
             f"Parameter group {g.get('tier', i)}: lr {lr * factor:.3g} (train.lr x {factor:g}), "
             f"{n:,} parameters ({live:,} trainable now)"

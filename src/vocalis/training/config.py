@@ -581,6 +581,16 @@ class TrainConfig:
                 "cosine, cosine_restarts, step, plateau or none with learning-rate tiers"
             )
 
+    @property
+    def peak_lr(self) -> float:
+        """The peak rate of ``onecycle``: ``max_lr``, or ``10 * lr`` when it is null.
+
+        Example:
+            >>> TrainConfig(lr=1e-3).peak_lr, TrainConfig(lr=1e-3, max_lr=2e-3).peak_lr
+            (0.01, 0.002)
+        """
+        return self.max_lr if self.max_lr is not None else 10 * self.lr
+
 
 #: Metrics that ``train.monitor`` can follow (plus ``val_<head>_<metric>`` of a multi-head
 #: run: ``uar``, ``acc``, ``macro_f1`` of class heads, ``macro_auc`` of multi-label heads,

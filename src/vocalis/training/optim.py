@@ -123,7 +123,7 @@ def build_scheduler(
             min_lr=cfg.min_lr,
         )
     if name == "onecycle":
-        max_lr = cfg.max_lr if cfg.max_lr is not None else 10 * cfg.lr
+        max_lr = cfg.peak_lr
         if max_lr < cfg.lr:
             raise ConfigError(f"train.max_lr: got {max_lr}, expected >= train.lr ({cfg.lr})")
         return torch.optim.lr_scheduler.OneCycleLR(
