@@ -105,6 +105,11 @@ def test_shift_moves_the_signal_by_the_drawn_seconds():
     assert int(rolled.argmax()) == SR - 600 and rolled.sum() == 1.0
     cut = TimeShift(-0.1, -0.1)(x, SR, _g())
     assert cut.sum() == 0 and cut.shape == x.shape  # shifted out, zeros in
+    short = torch.arange(1.0, 1601.0)  # 0.1 s: a 0.3 s shift would leave silence
+    for s in (0.3, -0.3):
+        kept = TimeShift(s, s)(short, SR, _g())
+        assert kept.shape == short.shape and int((kept != 0).sum()) == 800  # capped at T // 2
+    assert TimeShift(0.3, 0.3)(short, SR, _g())[800:].tolist() == short[:800].tolist()
     for seed in range(10):  # the shift stays in its range
         moved = int(TimeShift(-0.01, 0.02)(x, SR, _g(seed)).argmax()) - 1000
         assert -160 <= moved <= 320

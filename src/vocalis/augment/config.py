@@ -60,7 +60,8 @@ class ShiftConfig:
     """Time shift: move the signal by ``s`` seconds, ``s ~ U[min_shift_s, max_shift_s]``.
 
     A positive shift delays the signal (silence in front), a negative one advances
-    it; the length is kept.
+    it; the length is kept. Without ``rollover`` a shift is capped at half the clip,
+    so a short clip is never shifted out entirely.
 
     Args:
         p: probability per utterance.

@@ -21,7 +21,9 @@ class TimeShift:
 
     A positive ``s`` delays the signal (zeros in front), a negative one advances it
     (zeros at the end); with ``rollover`` the samples shifted out come back at the
-    other end. A shift longer than the signal gives silence (without rollover).
+    other end. Without rollover the shift is capped at half the clip (``T // 2``
+    samples), so a clip shorter than twice the shift keeps half its samples instead
+    of turning into silence that still carries the clip's label.
 
     Args:
         min_shift_s: smallest shift in seconds.
@@ -54,8 +56,7 @@ class TimeShift:
             return torch.roll(samples, shift, dims=-1)
         t = samples.shape[-1]
         out = torch.zeros_like(samples)
-        if abs(shift) >= t:
-            return out
+        shift = max(-(t // 2), min(t // 2, shift))
         if shift >= 0:
             out[..., shift:] = samples[..., : t - shift]
         else:
