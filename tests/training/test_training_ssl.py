@@ -190,15 +190,34 @@ def test_a_wrong_lr_tier_is_one_line(manifest, tmp_path, capsys):
     assert not (tmp_path / "run" / "model.pt").exists()
 
 
-def test_an_absent_encoder_is_one_line(manifest, tmp_path, capsys):
+def test_an_absent_encoder_is_one_line(manifest, tmp_path, capsys, monkeypatch):
+    import vocalis.training.trainer as trainer
     from vocalis.cli.main import main
 
+    def no_data(*args, **kwargs):
+        raise AssertionError("the audio was read before the encoder was checked")
+
+    monkeypatch.setattr(trainer, "prepare_data", no_data)
     missing = tmp_path / "no-such-model"
     argv = _argv(manifest, tmp_path / "run", f"model.encoder.source={missing}")
     assert main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert str(missing) in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "run" / "model.pt").exists()
+    out, err = capsys.readouterr()
+    assert str(missing) in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before the run folder and the features
+    assert "features:" not in out + err
+
+
+def test_an_absent_encoder_under_loso_is_one_line_before_any_fold(manifest, tmp_path, capsys):
+    """Not one failure per fold: the encoder is checked once, before the folds start."""
+    from vocalis.cli.main import main
+
+    missing = tmp_path / "no-such-model"
+    argv = _argv(manifest, tmp_path / "cv", f"model.encoder.source={missing}")
+    argv = ["loso", *argv[1:]]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert str(missing) in err and len(err.strip().splitlines()) == 1
+    assert "speaker_" not in out + err and not (tmp_path / "cv").exists()  # no fold ran
 
 
 def test_encoder_keys_and_checkpointing_need_an_encoder():

@@ -34,6 +34,7 @@ from vocalis.models.pooling import (
 from vocalis.models.registry import (
     MODELS,
     build_model,
+    check_model_resources,
     default_model_config,
     model_config_class,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "build_model",
     "build_pooling",
     "calibrate_temperature",
+    "check_model_resources",
     "default_model_config",
     "model_config_class",
 ]

@@ -129,6 +129,22 @@ class SpeechClassifier(nn.Module):
             shape = () if n_heads == 1 else (n_heads,)
             self.register_buffer("temperature", torch.ones(shape))
 
+    @classmethod
+    def check_resources(cls, config: Any) -> None:
+        """Refuse, before any audio is read, a ``config`` whose outside inputs are missing.
+
+        :func:`vocalis.training.train` and cross-validation call it once, before the
+        features and the folds, so a missing pretrained model is one line instead of one
+        failure per fold. The default has nothing to check; a model that reads files it
+        does not hold (pretrained weights) overrides it.
+
+        Args:
+            config: an instance of ``config_cls``.
+
+        Raises:
+            ConfigError: an input that is not there (the message says where it looked).
+        """
+
     # -- input checks --------------------------------------------------------------
     def check_input(self, features: Tensor, lengths: Tensor | None) -> Tensor:
         """Validate shapes; return int64 lengths (all T when ``lengths`` is None).

@@ -35,6 +35,9 @@ After the module defining it is imported, ``model: {name: mine, hidden: 32}``
 works wherever a built-in model does (training, checkpoints, ``vocalis embed``).
 A model that does not use :class:`~vocalis.models.heads.MultiHead` overrides
 ``forward`` (returning a :class:`~vocalis.models.base.ModelOutput`) and ``embed``.
+A model that reads files it does not hold (pretrained weights) overrides the
+classmethod ``check_resources(config)``, which training and cross-validation call
+once, before any audio is read (:func:`check_model_resources`).
 
 Example:
     >>> from vocalis.models import build_model
@@ -81,6 +84,22 @@ def default_model_config(name: str) -> dict[str, Any]:
         192
     """
     return to_dict(model_config_class(name)())
+
+
+def check_model_resources(name: str, config: Any) -> None:
+    """Refuse, before any data is read, a model whose outside inputs are missing.
+
+    Calls :meth:`~vocalis.models.base.SpeechClassifier.check_resources` of the model
+    registered as ``name`` (``model=ssl`` checks that its pretrained encoder is there).
+
+    Args:
+        name: registered model name.
+        config: an instance of the model's config class (``ModelConfig.params``).
+
+    Raises:
+        ConfigError: an unknown model, or a missing input (one line).
+    """
+    MODELS.get(name).check_resources(config)
 
 
 def build_model(

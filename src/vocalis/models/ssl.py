@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from vocalis.encoders.base import PretrainedEncoder
-from vocalis.encoders.select import LayerMix, open_encoder
+from vocalis.encoders.select import LayerMix, encoder_identity, open_encoder
 from vocalis.errors import ConfigError, ConfigValueError
 from vocalis.models.base import SpeechClassifier
 from vocalis.models.heads import HeadFields, MultiHead
@@ -175,6 +175,24 @@ class SSL(SpeechClassifier):
     """
 
     config_cls = SSLConfig
+
+    @classmethod
+    def check_resources(cls, config: SSLConfig) -> None:
+        """The encoder's weights are where ``config.encoder`` says (nothing is built).
+
+        Raises:
+            ConfigError: no such folder, a model id not in the Hugging Face cache, or
+                GE2E weights that are not there (one line saying where it looked).
+
+        Example:
+            >>> SSL.check_resources(SSLConfig())  # GE2E layer 1: ships with Vocalis
+            >>> SSL.check_resources(SSLConfig(encoder=SSLEncoderConfig(source="/no/model")))
+            Traceback (most recent call last):
+            ...
+            vocalis.errors.ConfigError: hf encoder: no folder /no/model; give a folder ...
+        """
+        ec = config.encoder
+        encoder_identity(ec.source, ec.layers or (-1,), weights=ec.weights, revision=ec.revision)
 
     def __init__(
         self,

@@ -313,11 +313,15 @@ class NeuralEstimator:
         Raises:
             ConfigError: a recipe whose first head is not a class head (a regression
                 or multi-label head first): cross-validation scores folds on the
-                first head's classes.
+                first head's classes; a model whose pretrained inputs are missing
+                (refused once here, not once per fold).
         """
+        from vocalis.models import check_model_resources
+
         dataset = self.config.dataset
         manifest.require(dataset.label_column)
         self._check_first_head(manifest)
+        check_model_resources(self.config.model.name, self.config.model.params)
         mapped = manifest
         if dataset.label_map is not None:
             from vocalis.data import apply_label_map

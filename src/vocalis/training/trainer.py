@@ -160,6 +160,9 @@ def train(
         from vocalis.training.config import load_config
 
         config = load_config(config)
+    from vocalis.models import check_model_resources
+
+    check_model_resources(config.model.name, config.model.params)  # before any audio is read
     engine = start_engine(config.train.device, config.train.amp)
     args = (manifest, (train_indices, val_indices, test_indices), overwrite, progress, engine)
     try:
