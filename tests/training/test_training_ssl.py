@@ -207,16 +207,25 @@ def test_an_absent_encoder_is_one_line(manifest, tmp_path, capsys, monkeypatch):
     assert "features:" not in out + err
 
 
-def test_an_absent_encoder_under_loso_is_one_line_before_any_fold(manifest, tmp_path, capsys):
-    """Not one failure per fold: the encoder is checked once, before the folds start."""
+@pytest.mark.parametrize("problem", ["absent", "too_many_frozen"])
+def test_an_unusable_encoder_under_loso_is_one_line_before_any_fold(
+    problem, manifest, tiny_wavlm, tmp_path, capsys
+):
+    """Not one failure per fold: the encoder is opened once, before the folds start."""
     from vocalis.cli.main import main
 
     missing = tmp_path / "no-such-model"
-    argv = _argv(manifest, tmp_path / "cv", f"model.encoder.source={missing}")
-    argv = ["loso", *argv[1:]]
+    extra, expected = {
+        "absent": ([f"model.encoder.source={missing}"], str(missing)),
+        "too_many_frozen": (  # the tiny model has 2 transformer layers
+            [f"model.encoder.source={tiny_wavlm}", "model.encoder.freeze_layers=5"],
+            "model.params.encoder.freeze_layers: got 5, expected at most 2",
+        ),
+    }[problem]
+    argv = ["loso", *_argv(manifest, tmp_path / "cv", *extra)[1:]]
     assert main(argv) == 1
     out, err = capsys.readouterr()
-    assert str(missing) in err and len(err.strip().splitlines()) == 1
+    assert expected in err and len(err.strip().splitlines()) == 1
     assert "speaker_" not in out + err and not (tmp_path / "cv").exists()  # no fold ran
 
 

@@ -131,18 +131,20 @@ class SpeechClassifier(nn.Module):
 
     @classmethod
     def check_resources(cls, config: Any) -> None:
-        """Refuse, before any audio is read, a ``config`` whose outside inputs are missing.
+        """Refuse, before any audio is read, a config whose outside inputs are unusable.
 
-        :func:`vocalis.training.train` and cross-validation call it once, before the
-        features and the folds, so a missing pretrained model is one line instead of one
-        failure per fold. The default has nothing to check; a model that reads files it
-        does not hold (pretrained weights) overrides it.
+        Outside inputs are files the model reads but does not hold: pretrained weights,
+        and the layers they have. :func:`vocalis.training.train` and cross-validation
+        call it once, before the features and the folds, so a missing pretrained model
+        is one line instead of one failure per fold. The default has nothing to check;
+        a model with such inputs overrides it.
 
         Args:
             config: an instance of ``config_cls``.
 
         Raises:
-            ConfigError: an input that is not there (the message says where it looked).
+            ConfigError: an input that is not there (the message says where it looked),
+                or a setting it does not fit.
         """
 
     # -- input checks --------------------------------------------------------------

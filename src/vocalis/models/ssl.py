@@ -40,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from vocalis.encoders.base import PretrainedEncoder
-from vocalis.encoders.select import LayerMix, encoder_identity, open_encoder
+from vocalis.encoders.select import LayerMix, open_encoder
 from vocalis.errors import ConfigError, ConfigValueError
 from vocalis.models.base import SpeechClassifier
 from vocalis.models.heads import HeadFields, MultiHead
@@ -178,21 +178,31 @@ class SSL(SpeechClassifier):
 
     @classmethod
     def check_resources(cls, config: SSLConfig) -> None:
-        """The encoder's weights are where ``config.encoder`` says (nothing is built).
+        """Open the encoder and build the model once, with a stand-in two-class head.
+
+        That checks the weights are where ``config.encoder`` says, and that the layer
+        settings fit the encoder (``layers``, ``layer_weights_init``, ``freeze_layers``),
+        at the cost of one load of the weights.
 
         Raises:
-            ConfigError: no such folder, a model id not in the Hugging Face cache, or
-                GE2E weights that are not there (one line saying where it looked).
+            ConfigError: no such folder, a model id not in the Hugging Face cache, GE2E
+                weights that are not there, or a layer setting the encoder does not have
+                (one line saying where it looked, or what is allowed).
 
         Example:
-            >>> SSL.check_resources(SSLConfig())  # GE2E layer 1: ships with Vocalis
+            >>> ge2e = SSLEncoderConfig(layers=(1, 2))  # GE2E layers 1-2 ship with Vocalis
+            >>> SSL.check_resources(SSLConfig(encoder=ge2e))
+            >>> too_many = SSLEncoderConfig(layers=(1, 2), freeze_layers=3)
+            >>> SSL.check_resources(SSLConfig(encoder=too_many))
+            Traceback (most recent call last):
+            ...
+            vocalis.errors.ConfigValueError: model.params.encoder.freeze_layers: got 3, ...
             >>> SSL.check_resources(SSLConfig(encoder=SSLEncoderConfig(source="/no/model")))
             Traceback (most recent call last):
             ...
             vocalis.errors.ConfigError: hf encoder: no folder /no/model; give a folder ...
         """
-        ec = config.encoder
-        encoder_identity(ec.source, ec.layers or (-1,), weights=ec.weights, revision=ec.revision)
+        cls(config, 1, 2)
 
     def __init__(
         self,
