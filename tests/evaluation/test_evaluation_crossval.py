@@ -252,6 +252,23 @@ def test_failed_fold_is_recorded_and_others_go_on(tmp_path):
     assert cv["pooled"]["n"] == 24
 
 
+def test_the_summary_names_an_error_that_fails_every_fold_once(tmp_path, capsys):
+    from vocalis.cli.cv import print_summary
+
+    class EveryFoldFails(FakeEstimator):
+        def fit(self, rows, train, val, run_dir):
+            raise ConfigError("train.x: got 1, expected 2")
+
+    m = make_manifest(tmp_path, speakers=["03", "12", "15"])
+    cv = loso(EveryFoldFails(str(m)), tmp_path / "cv")
+    assert cv["n_finished"] == 0 and len(cv["failed"]) == 3
+    print_summary(cv)
+    failed = [line for line in capsys.readouterr().out.splitlines() if "FAILED" in line]
+    assert failed == [
+        "  folds speaker_03, speaker_12, speaker_15 FAILED: ConfigError: train.x: got 1, expected 2"
+    ]
+
+
 def test_loso_refuses_manifest_without_speakers(tmp_path):
     m = make_manifest(tmp_path, with_speaker=False)
     with pytest.raises(DataError, match="no 'speaker' column"):

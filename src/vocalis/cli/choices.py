@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import re
 import textwrap
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from vocalis.audio.config import BUILTIN_DENOISERS
@@ -421,3 +421,22 @@ def max_failures_arg(text: str) -> float | int:
         raise argparse.ArgumentTypeError(
             f"got {text!r}, expected a fraction such as 0.1 or a count such as 3"
         ) from None
+
+
+def failure_lines(failed: Mapping[str, str], noun: str = "fold") -> list[str]:
+    """The ``FAILED`` lines of a summary, one per distinct error (its names listed).
+
+    A config or input problem fails every fold (or sweep point) the same way; it is
+    shown once, not ten times.
+
+    Example:
+        >>> failure_lines({"s1": "ConfigError: x", "s2": "ConfigError: x", "s3": "OSError: y"})
+        ['  folds s1, s2 FAILED: ConfigError: x', '  fold s3 FAILED: OSError: y']
+    """
+    by_error: dict[str, list[str]] = {}
+    for name, err in failed.items():
+        by_error.setdefault(str(err), []).append(name)
+    return [
+        f"  {noun}{'s' if len(names) > 1 else ''} {', '.join(names)} FAILED: {err}"
+        for err, names in by_error.items()
+    ]

@@ -24,6 +24,7 @@ from vocalis.cli.choices import (
     add_progress_arg,
     at_least_two,
     check_inputs,
+    failure_lines,
     max_failures_arg,
     non_negative_int,
     open_share,
@@ -201,8 +202,8 @@ def print_summary(cv: dict[str, Any]) -> None:
 
         for name, head in list(cv["heads"].items())[1:]:  # the first head: the lines above
             print(f"  head {name}: pooled {head_line(head)}")
-    for fold, err in (cv.get("failed") or {}).items():
-        print(f"  fold {fold} FAILED: {err}")
+    for line in failure_lines(cv.get("failed") or {}):
+        print(line)
     if cv.get("speaker_dependent"):
         print("  warning: speaker-dependent protocol, numbers are optimistic")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vocalis.cli.backend import add_backend_args, backend_from_args
-from vocalis.cli.choices import check_inputs, positive_int
+from vocalis.cli.choices import check_inputs, failure_lines, positive_int
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         args.config, args.overrides, out, parallel=args.parallel, backend=backend_from_args(args)
     )
     print(result["table"])
-    for name, err in result["failed"].items():
-        print(f"  {name} FAILED: {err}")
+    for line in failure_lines(result["failed"], "point"):
+        print(line)
     print(f"results: {Path(out) / 'sweep.json'}")
     return 0 if not result["failed"] else 1
