@@ -217,6 +217,35 @@ def test_error_non_finite_samples(tmp_path, bad):
     assert "NaN or inf" in str(err.value)
 
 
+@pytest.mark.parametrize("peak", [1e10, 1e19, 1e30])
+def test_samples_beyond_any_full_scale_are_refused_per_file(tmp_path, peak):
+    """Values no format holds (1e19 and up overflow a frame's float32 power: NaN loss)."""
+    from vocalis.audio.tier0 import tier0_waveform
+    from vocalis.data.failures import classify
+
+    x = sine(100.0, 0.1, 16000)
+    x[10] = peak
+    path = tmp_path / "huge.wav"
+    sf.write(path, x, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError) as err:
+        load_audio(path)
+    _assert_one_line(err, "huge.wav")
+    assert f"samples reach {peak:.3g}, beyond the full scale" in str(err.value)
+    assert classify(str(err.value)) == "out_of_range_audio"
+    with pytest.raises(AudioError, match="beyond the full scale"):  # in-memory signals too
+        tier0_waveform(torch.from_numpy(x), 16000, source="signal")
+
+
+def test_float_samples_above_one_are_kept(tmp_path):
+    """Headroom and integer-scaled float files are legal: their values are kept."""
+    x = 32767.0 * sine(100.0, 0.1, 16000)
+    path = tmp_path / "scaled.wav"
+    sf.write(path, x, 16000, subtype="FLOAT")
+    data, _ = decode(path)
+    assert float(np.abs(x).max()) > 1e4
+    assert float(np.abs(data).max()) == pytest.approx(float(np.abs(x).max()), rel=1e-6)
+
+
 def test_truncated_wav_is_refused_with_both_durations(tmp_path):
     path = tmp_path / "full.wav"
     sf.write(path, sine(100.0, 1.0, 16000), 16000)  # PCM_16: 1 s = 32000 bytes

@@ -151,6 +151,36 @@ def _decode_bounded(
     return _check_decoded(data[:, None], sr, name)
 
 
+#: The largest magnitude a sample may have: the full scale of 32-bit integer audio.
+#: No format stores sound beyond it, and not far beyond it (about 1e19) the power of one
+#: frame overflows float32, so a corrupt float file would turn a whole training run's
+#: loss into NaN instead of being skipped.
+MAX_ABS_SAMPLE = 2.0**31
+
+
+def check_sample_range(peak: float, name: str) -> None:
+    """Refuse a signal whose largest magnitude ``peak`` is beyond :data:`MAX_ABS_SAMPLE`.
+
+    Float files keep their values (headroom above 1.0, or integer-scaled samples such as
+    +-32767, are fine); only values no audio format can hold are refused.
+
+    Raises:
+        AudioError: one line naming ``name`` and the peak.
+
+    Example:
+        >>> check_sample_range(32767.0, "a.wav")
+        >>> check_sample_range(1e30, "a.wav")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        vocalis.errors.AudioError: a.wav: samples reach 1e+30, beyond the full scale of ...
+    """
+    if peak > MAX_ABS_SAMPLE:
+        raise AudioError(
+            f"{name}: samples reach {peak:.3g}, beyond the full scale of any audio format "
+            "(2^31); the file is corrupt, re-export it from the source recording"
+        )
+
+
 def _check_decoded(data: np.ndarray, sample_rate: int, name: str) -> tuple[np.ndarray, int]:
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise AudioError(
@@ -166,6 +196,7 @@ def _check_decoded(data: np.ndarray, sample_rate: int, name: str) -> tuple[np.nd
             f"{name}: {bad} of {data.size} samples are NaN or inf; the file is corrupt, "
             "re-export it from the source recording"
         )
+    check_sample_range(float(np.abs(data).max()), name)
     return np.ascontiguousarray(data, dtype=np.float32), sample_rate
 
 

@@ -27,7 +27,7 @@ import torch
 
 from vocalis.audio.config import Tier0Config
 from vocalis.audio.denoise import denoise
-from vocalis.audio.io import decode, resample, to_mono
+from vocalis.audio.io import check_sample_range, decode, resample, to_mono
 from vocalis.audio.level import normalize
 from vocalis.audio.vad import NoSpeechWarning, apply_vad, collect_segments, speech_segments
 from vocalis.errors import AudioError
@@ -67,6 +67,7 @@ def _check_signal(wav: torch.Tensor, sample_rate: int, name: str) -> None:
         raise AudioError(f"{name}: contains no audio samples; remove it from the manifest")
     if not bool(torch.isfinite(wav).all()):
         raise AudioError(f"{name}: contains NaN or inf samples; re-export the recording")
+    check_sample_range(float(wav.abs().max()), name)
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise AudioError(f"{name}: sample rate {sample_rate!r} is not an integer")
 
@@ -145,7 +146,8 @@ def iter_tier0(
         wav: (T,) or (T, C). Each step's ``wav`` is (T',).
 
     Raises:
-        AudioError: empty, non-finite or too short signal, or a denoiser that cannot run.
+        AudioError: empty, non-finite, out-of-range (:func:`~vocalis.audio.io.check_sample_range`)
+            or too short signal, or a denoiser that cannot run.
     """
     config = config or Tier0Config()
     name = source or "signal"

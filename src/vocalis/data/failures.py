@@ -62,6 +62,7 @@ def classify(message: str) -> str:
         ("too_short", ("too short", "shorter than")),
         ("too_long", ("longer than the limit",)),
         ("non_finite_audio", ("nan or inf",)),
+        ("out_of_range_audio", ("beyond the full scale",)),
         ("unseen_label", ("never seen in training", "in no training speaker")),
     ):
         if any(w in text for w in words):
