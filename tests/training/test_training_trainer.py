@@ -170,6 +170,7 @@ def test_bad_inputs_are_one_line_errors(corpus, tmp_path):
 def test_non_finite_loss_names_the_remedy(corpus, monkeypatch):
     import vocalis.training.losses as losses
     import vocalis.training.trainer as trainer
+    from vocalis.data import read_manifest
 
     real = losses.Objective.forward
 
@@ -178,8 +179,11 @@ def test_non_finite_loss_names_the_remedy(corpus, monkeypatch):
         return loss * float("nan"), parts
 
     monkeypatch.setattr(losses.Objective, "forward", poisoned)
-    with pytest.raises(trainer.NonFiniteLossError, match=r"lower train\.lr"):
+    with pytest.raises(trainer.NonFiniteLossError, match=r"lower train\.lr") as err:
         train(_cfg(corpus, epochs=1), None, progress=False)
+    held = str(err.value).split("; the batch held ")[1].split(", ")  # where to look
+    ids = set(read_manifest(corpus).ids)
+    assert held and set(held) <= ids and len(set(held)) == len(held)
 
 
 def test_cli_train_then_eval(corpus, tmp_path, capsys):

@@ -79,6 +79,7 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
             f"{float(loss.detach())}; lower "
             f"train.lr (now {tc.lr}), keep train.grad_clip on, and check the features "
             "and their normalisation (features.normalization) for NaN or huge values"
+            f"; the batch held {batch_ids(s, batch)}"
         )
     optimizer, scaler = parts.optimizer, parts.scaler
     optimizer.zero_grad(set_to_none=True)
@@ -105,6 +106,18 @@ def train_step(s: Session, epoch: int, step: int, batch: Batch, sums: list[float
         hits_b = float((pred == batch.targets[mixed.perm]).sum())
         sums[3] += mixed.lam * hits + (1.0 - mixed.lam) * hits_b
     return lr
+
+
+def batch_ids(s: Session, batch: Batch, limit: int = 32) -> str:
+    """The manifest ids of a training batch's clips, for a message (at most ``limit``).
+
+    A loss that turns NaN on the first steps usually comes from one clip; naming the
+    batch's clips tells the user where to look.
+    """
+    rows = s.data.train_idx
+    ids = [s.data.rows.ids[int(rows[int(k)])] for k in batch.indices.tolist()]
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
 
 
 def train_epoch(s: Session, epoch: int, interrupt: GracefulInterrupt) -> tuple[list[float], float]:
