@@ -114,8 +114,8 @@ def batch_ids(s: Session, batch: Batch, limit: int = 32) -> str:
     A loss that turns NaN on the first steps usually comes from one clip; naming the
     batch's clips tells the user where to look.
     """
-    rows = s.data.train_idx
-    ids = [s.data.rows.ids[int(rows[int(k)])] for k in batch.indices.tolist()]
+    train_idx = s.data.train_idx  # batch.indices count the training split's rows
+    ids = [s.data.rows.ids[int(train_idx[int(k)])] for k in batch.indices.tolist()]
     more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
     return ", ".join(ids[:limit]) + more
 

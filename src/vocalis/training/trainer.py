@@ -66,6 +66,7 @@ import torch
 
 from vocalis.checkpoint import Checkpoint
 from vocalis.io import URLPath
+from vocalis.models import check_model_resources
 from vocalis.training import resume, validation
 from vocalis.training.artifacts import finish_run, write_model_summary
 from vocalis.training.components import (
@@ -160,8 +161,6 @@ def train(
         from vocalis.training.config import load_config
 
         config = load_config(config)
-    from vocalis.models import check_model_resources
-
     check_model_resources(config.model.name, config.model.params)  # before any audio is read
     engine = start_engine(config.train.device, config.train.amp)
     args = (manifest, (train_indices, val_indices, test_indices), overwrite, progress, engine)
