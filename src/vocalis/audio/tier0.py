@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import warnings
@@ -27,7 +28,7 @@ import torch
 
 from vocalis.audio.config import Tier0Config
 from vocalis.audio.denoise import denoise
-from vocalis.audio.io import check_sample_range, decode, resample, to_mono
+from vocalis.audio.io import check_sample_range, decode, resample, sample_peak, to_mono
 from vocalis.audio.level import normalize
 from vocalis.audio.vad import NoSpeechWarning, apply_vad, collect_segments, speech_segments
 from vocalis.errors import AudioError
@@ -65,9 +66,10 @@ class Tier0Step:
 def _check_signal(wav: torch.Tensor, sample_rate: int, name: str) -> None:
     if wav.numel() == 0:
         raise AudioError(f"{name}: contains no audio samples; remove it from the manifest")
-    if not bool(torch.isfinite(wav).all()):
+    peak = sample_peak(wav)
+    if not math.isfinite(peak):
         raise AudioError(f"{name}: contains NaN or inf samples; re-export the recording")
-    check_sample_range(float(wav.abs().max()), name)
+    check_sample_range(peak, name)
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise AudioError(f"{name}: sample rate {sample_rate!r} is not an integer")
 
